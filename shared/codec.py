@@ -1,0 +1,74 @@
+"""Topic values stay raw bytes on the wire; this module turns them into validated
+envelopes and event data (and back), so every decode error has one place and one
+clear message."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from shared.envelope import Envelope, Trace, make_envelope
+from shared.events import EVENT_MODELS, EventData
+
+
+class DecodeError(ValueError):
+    """A record that is not a valid envelope or event: it belongs in the dead-letter topic."""
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{path}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def decode_envelope(raw: bytes | None) -> Envelope:
+    if raw is None:
+        raise DecodeError("empty record value (tombstone) on a public topic")
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DecodeError(f"value is not JSON: {exc}") from exc
+    try:
+        return Envelope.model_validate(document)
+    except ValidationError as exc:
+        raise DecodeError(f"not a CloudEvents envelope: {_describe(exc)}") from exc
+
+
+def decode_data(envelope: Envelope) -> EventData:
+    model = EVENT_MODELS.get(envelope.type)
+    if model is None:
+        raise DecodeError(f"unknown event type {envelope.type!r}")
+    try:
+        return model.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise DecodeError(f"invalid {envelope.type} data: {_describe(exc)}") from exc
+
+
+def encode(envelope: Envelope) -> bytes:
+    return envelope.model_dump_json(exclude_none=True).encode()
+
+
+def wrap(
+    data: EventData,
+    *,
+    event_id: str,
+    service: str,
+    subject: str,
+    trace: Trace,
+    time: datetime,
+) -> Envelope:
+    """The envelope for ``data``, typed and versioned from its model."""
+    return make_envelope(
+        event_id=event_id,
+        service=service,
+        event_type=data.event_type,
+        schema_version=data.schema_version,
+        subject=subject,
+        time=time,
+        trace=trace,
+        data=data.to_data(),
+    )

@@ -1,0 +1,70 @@
+"""Event data models for every public event type, keyed by CloudEvents ``type``."""
+
+from shared.events.base import EventData, Part
+from shared.events.deadletter import RecordDeadLettered
+from shared.events.intake import AssessmentRecorded, IntakeDocument, IntakeSubmitted
+from shared.events.notifications import (
+    NotificationCancelled,
+    NotificationFailed,
+    NotificationScheduled,
+    NotificationSent,
+    NotificationSuppressed,
+)
+from shared.events.plans import PlanCompleted, PlanCreated, PlanDeclined, PlanRevised
+from shared.events.visits import (
+    BookingWaitlisted,
+    VisitBooked,
+    VisitCancelled,
+    VisitCompleted,
+    VisitNoShow,
+    VisitRescheduled,
+)
+
+EVENT_MODELS: dict[str, type[EventData]] = {
+    model.event_type: model
+    for model in (
+        IntakeSubmitted,
+        AssessmentRecorded,
+        PlanCreated,
+        PlanRevised,
+        PlanDeclined,
+        PlanCompleted,
+        VisitBooked,
+        VisitRescheduled,
+        VisitCancelled,
+        VisitCompleted,
+        VisitNoShow,
+        BookingWaitlisted,
+        NotificationScheduled,
+        NotificationSent,
+        NotificationFailed,
+        NotificationCancelled,
+        NotificationSuppressed,
+        RecordDeadLettered,
+    )
+}
+
+__all__ = [
+    "EVENT_MODELS",
+    "AssessmentRecorded",
+    "BookingWaitlisted",
+    "EventData",
+    "IntakeDocument",
+    "IntakeSubmitted",
+    "NotificationCancelled",
+    "NotificationFailed",
+    "NotificationScheduled",
+    "NotificationSent",
+    "NotificationSuppressed",
+    "Part",
+    "PlanCompleted",
+    "PlanCreated",
+    "PlanDeclined",
+    "PlanRevised",
+    "RecordDeadLettered",
+    "VisitBooked",
+    "VisitCancelled",
+    "VisitCompleted",
+    "VisitNoShow",
+    "VisitRescheduled",
+]

@@ -1,0 +1,167 @@
+"""The intake document (DESIGN.md) and the events of ``clinic.intake``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import AwareDatetime, EmailStr, Field, model_validator
+
+from shared.events.base import EventData, Part
+from shared.vocabulary import (
+    ContraindicationCode,
+    Modality,
+    PrecautionCode,
+    Quality,
+    Region,
+    ScreeningOutcome,
+    Side,
+    TimeOfDay,
+    TissueType,
+    TriggerPointType,
+    Weekday,
+)
+
+Phone = str  # E.164, checked by the pattern below
+PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+
+
+class ContactConsent(Part):
+    email: bool = False
+    sms: bool = False
+
+
+class ClientDetails(Part):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr | None = None
+    phone: Phone | None = Field(default=None, pattern=PHONE_PATTERN)
+    date_of_birth: date | None = None
+    language: str = Field(default="en", pattern=r"^[a-z]{2}$")
+    contact_consent: ContactConsent = ContactConsent()
+
+
+class Complaint(Part):
+    """One painful area as the client describes it (DOMAIN.md section 1)."""
+
+    region: Region
+    side: Side | None = None
+    intensity: int = Field(ge=0, le=10)
+    qualities: list[Quality] = Field(default_factory=list, max_length=9)
+    frequency: str | None = Field(default=None, max_length=500)
+    onset: date | None = None
+    duration_weeks: int | None = Field(default=None, ge=0, le=5200)
+    episode_duration: str | None = Field(default=None, max_length=200)
+    aggravating: list[str] = Field(default_factory=list, max_length=20)
+    relieving: list[str] = Field(default_factory=list, max_length=20)
+    provoking_movements: list[str] = Field(default_factory=list, max_length=20)
+    improving: bool | None = None
+
+    @model_validator(mode="after")
+    def _onset_or_duration(self) -> Complaint:
+        if self.onset is None and self.duration_weeks is None:
+            raise ValueError("give either onset (a date) or duration_weeks")
+        return self
+
+
+class Contraindication(Part):
+    code: ContraindicationCode
+    region: Region | None = None
+    since: date | None = None
+    detail: str | None = Field(default=None, max_length=500)
+
+
+class Precaution(Part):
+    code: PrecautionCode
+    detail: str | None = Field(default=None, max_length=500)
+
+
+class Health(Part):
+    contraindications: list[Contraindication] = Field(default_factory=list, max_length=20)
+    precautions: list[Precaution] = Field(default_factory=list, max_length=20)
+    medications: list[str] = Field(default_factory=list, max_length=50)
+
+
+class Preferences(Part):
+    modality: Modality = "either"
+    therapist_id: str | None = None
+    days: list[Weekday] = Field(default_factory=list)
+    times: list[TimeOfDay] = Field(default_factory=list)
+    max_sessions_per_week: int | None = Field(default=None, ge=1, le=7)
+
+
+class IntakeDocument(Part):
+    """What ``POST /v1/intakes`` takes and a session's submit produces."""
+
+    location_id: str = Field(min_length=1)
+    client: ClientDetails
+    complaints: list[Complaint] = Field(min_length=1, max_length=10)
+    health: Health = Health()
+    goals: list[str] = Field(default_factory=list, max_length=20)
+    preferences: Preferences = Preferences()
+
+
+class ScreeningReason(Part):
+    """One finding of the screening, naming the rule that produced it."""
+
+    rule: str
+    code: str
+    action: ScreeningOutcome
+    detail: str
+    region: Region | None = None
+
+
+class Screening(Part):
+    outcome: ScreeningOutcome
+    reasons: list[ScreeningReason] = Field(default_factory=list)
+    excluded_regions: list[Region] = Field(default_factory=list)
+    modifications: list[str] = Field(default_factory=list)
+    recheck_on: date | None = None
+    referral_recommended: bool = False
+
+
+class ClientRecord(Part):
+    """The client as carried in ``intake.submitted``."""
+
+    client_id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    date_of_birth: date | None = None
+    language: str = "en"
+    contact_consent: ContactConsent = ContactConsent()
+
+
+class IntakeSubmitted(EventData):
+    event_type = "intake.submitted"
+
+    intake_id: str
+    client: ClientRecord
+    location_id: str
+    complaints: list[Complaint]
+    health: Health
+    goals: list[str] = Field(default_factory=list)
+    preferences: Preferences = Preferences()
+    screening: Screening
+    submitted_at: AwareDatetime
+
+
+class TriggerPoint(Part):
+    muscle: str = Field(min_length=1, max_length=100)
+    side: Side
+    type: TriggerPointType
+    tissue: TissueType = "myofascial"
+    referral_zone: Region | None = None
+
+
+class AssessmentRecorded(EventData):
+    event_type = "assessment.recorded"
+
+    assessment_id: str
+    client_id: str
+    therapist_id: str
+    location_id: str
+    posture_findings: list[str] = Field(default_factory=list)
+    range_of_motion_limits: list[str] = Field(default_factory=list)
+    trigger_points: list[TriggerPoint] = Field(default_factory=list)
+    nerve_signs: list[str] = Field(default_factory=list)
+    notes: str | None = None
+    recorded_at: datetime

@@ -1,0 +1,54 @@
+"""Events of ``clinic.notifications``: the life of one message to a client."""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime
+
+from shared.events.base import EventData
+from shared.vocabulary import Channel, NotificationKind
+
+
+class NotificationFacts(EventData):
+    notification_id: str
+    client_id: str
+    location_id: str
+    visit_id: str | None = None
+    kind: NotificationKind
+    channel: Channel
+
+
+class NotificationScheduled(NotificationFacts):
+    event_type = "notification.scheduled"
+
+    due_at: AwareDatetime
+    offset: str | None = None
+    moved_for_quiet_hours: bool = False
+
+
+class NotificationSent(NotificationFacts):
+    event_type = "notification.sent"
+
+    due_at: AwareDatetime
+    sent_at: AwareDatetime
+
+
+class NotificationFailed(NotificationFacts):
+    event_type = "notification.failed"
+
+    reason: str
+    attempts: int = 1
+    failed_at: AwareDatetime
+
+
+class NotificationCancelled(NotificationFacts):
+    event_type = "notification.cancelled"
+
+    reason: str
+    cancelled_at: AwareDatetime
+
+
+class NotificationSuppressed(NotificationFacts):
+    event_type = "notification.suppressed"
+
+    reason: str
+    suppressed_at: AwareDatetime

@@ -1,0 +1,128 @@
+"""Events of ``clinic.plans``: a treatment plan and what becomes of it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import AwareDatetime, Field
+
+from shared.events.base import EventData, Part
+from shared.vocabulary import Condition, Modality, Region, ScreeningOutcome, TimeOfDay, Weekday
+
+
+class RationaleItem(Part):
+    """Why a plan element is what it is: the DOMAIN.md rule and the input that triggered it."""
+
+    rule: str
+    detail: str
+
+
+class Phase(Part):
+    """A stretch of the course at one cadence, e.g. 2 per week for 3 weeks."""
+
+    name: str
+    sessions: int = Field(ge=1)
+    interval_days: int = Field(ge=1, description="days between visits inside the phase")
+    per_week: float = Field(gt=0)
+    weeks: int = Field(ge=1)
+    rrule: str = Field(description="RFC 5545 recurrence rule of the phase")
+
+
+class ProtocolStep(Part):
+    order: int = Field(ge=1)
+    technique: str
+    targets: list[str] = Field(default_factory=list)
+    hold_seconds: list[int] | None = Field(default=None, min_length=2, max_length=2)
+    pressure_target: int | None = Field(default=None, ge=0, le=10)
+    notes: str | None = None
+
+
+class Modification(Part):
+    code: str
+    detail: str
+
+
+class Stretch(Part):
+    name: str
+    region: Region
+    how: str
+
+
+class HomeProgram(Part):
+    stretches: list[Stretch] = Field(default_factory=list, max_length=3)
+    self_massage: list[str] = Field(default_factory=list)
+    advice: list[str] = Field(default_factory=list)
+
+
+class SchedulingNeeds(Part):
+    """What the scheduler must honour when booking the plan's visits."""
+
+    required_skills: list[str] = Field(default_factory=list)
+    therapist_id: str | None = None
+    days: list[Weekday] = Field(default_factory=list)
+    times: list[TimeOfDay] = Field(default_factory=list)
+    max_sessions_per_week: int | None = None
+
+
+class PlanData(EventData):
+    plan_id: str
+    version: int = Field(ge=1)
+    client_id: str
+    location_id: str
+    intake_id: str
+    condition: Condition
+    modality: Modality
+    sessions_total: int = Field(ge=1)
+    phases: list[Phase] = Field(min_length=1)
+    visit_minutes: int = Field(ge=15, le=240)
+    protocol: list[ProtocolStep]
+    modifications: list[Modification] = Field(default_factory=list)
+    excluded_regions: list[Region] = Field(default_factory=list)
+    target_regions: list[Region] = Field(default_factory=list)
+    home_program: HomeProgram
+    review_after_sessions: int = Field(ge=1, le=4)
+    review_by: date
+    scheduling: SchedulingNeeds = SchedulingNeeds()
+    rationale: list[RationaleItem] = Field(min_length=1)
+    created_at: AwareDatetime
+
+
+class PlanCreated(PlanData):
+    event_type = "plan.created"
+
+
+class PlanRevised(PlanData):
+    event_type = "plan.revised"
+
+    reason: str
+
+
+class Referral(Part):
+    recommended: bool
+    to: str
+    detail: str
+
+
+class PlanDeclined(EventData):
+    event_type = "plan.declined"
+
+    client_id: str
+    intake_id: str
+    location_id: str
+    outcome: ScreeningOutcome
+    reasons: list[RationaleItem] = Field(min_length=1)
+    referral: Referral
+    recheck_on: date | None = None
+    declined_at: AwareDatetime
+
+
+class PlanCompleted(EventData):
+    event_type = "plan.completed"
+
+    plan_id: str
+    version: int
+    client_id: str
+    location_id: str
+    reason: str
+    maintenance: str | None = None
+    completed_at: AwareDatetime

@@ -1,0 +1,101 @@
+"""Events of ``clinic.visits``: bookings and what happens to them."""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, Field
+
+from shared.events.base import EventData, Part
+from shared.vocabulary import CancelledBy, TriggerPointType
+
+
+class VisitBooked(EventData):
+    event_type = "visit.booked"
+
+    visit_id: str
+    plan_id: str
+    plan_version: int = 1
+    client_id: str
+    location_id: str
+    therapist_id: str
+    room: int = Field(ge=1)
+    start: AwareDatetime
+    end: AwareDatetime
+    timezone: str
+    sequence: int = Field(ge=1)
+    sessions_total: int = Field(ge=1)
+    phase: str | None = None
+
+
+class BookingWaitlisted(EventData):
+    event_type = "booking.waitlisted"
+
+    plan_id: str
+    plan_version: int = 1
+    client_id: str
+    location_id: str
+    sequence: int = Field(ge=1)
+    sessions_total: int = Field(ge=1)
+    reason: str
+    detail: str
+
+
+class VisitRescheduled(EventData):
+    event_type = "visit.rescheduled"
+
+    visit_id: str
+    plan_id: str
+    client_id: str
+    location_id: str
+    therapist_id: str
+    room: int = Field(ge=1)
+    previous_start: AwareDatetime
+    start: AwareDatetime
+    end: AwareDatetime
+    timezone: str
+
+
+class VisitCancelled(EventData):
+    event_type = "visit.cancelled"
+
+    visit_id: str
+    plan_id: str
+    client_id: str
+    location_id: str
+    by: CancelledBy
+    late: bool = False
+    reason: str | None = None
+    cancelled_at: AwareDatetime
+
+
+class VisitNoShow(EventData):
+    event_type = "visit.no_show"
+
+    visit_id: str
+    plan_id: str
+    client_id: str
+    location_id: str
+    recorded_at: AwareDatetime
+
+
+class TriggerPointOutcome(Part):
+    muscle: str
+    side: str | None = None
+    type: TriggerPointType | None = None
+    released: bool
+
+
+class VisitCompleted(EventData):
+    event_type = "visit.completed"
+
+    visit_id: str
+    plan_id: str
+    client_id: str
+    location_id: str
+    therapist_id: str
+    pain_before: int = Field(ge=0, le=10)
+    pain_after: int = Field(ge=0, le=10)
+    pressure_tolerance: int | None = Field(default=None, ge=0, le=10)
+    techniques: list[str] = Field(default_factory=list)
+    trigger_points: list[TriggerPointOutcome] = Field(default_factory=list)
+    notes: str | None = None
+    completed_at: AwareDatetime

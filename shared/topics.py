@@ -1,0 +1,78 @@
+"""The public topics (DESIGN.md "Topics and events"): name, key, partitions,
+event types and retention. The record key is ``client_id`` on every public
+topic so one client's events stay in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    partitions: int
+    event_types: tuple[str, ...]
+    retention_days: int = 365
+    description: str = ""
+
+
+INTAKE = TopicSpec(
+    name="clinic.intake",
+    key="client_id",
+    partitions=6,
+    event_types=("intake.submitted", "assessment.recorded"),
+    description="Intakes submitted at the front desk or by integrations; therapist assessments.",
+)
+PLANS = TopicSpec(
+    name="clinic.plans",
+    key="client_id",
+    partitions=6,
+    event_types=("plan.created", "plan.revised", "plan.declined", "plan.completed"),
+    description="Treatment plans and their revisions.",
+)
+VISITS = TopicSpec(
+    name="clinic.visits",
+    key="client_id",
+    partitions=6,
+    event_types=(
+        "visit.booked",
+        "visit.rescheduled",
+        "visit.cancelled",
+        "visit.completed",
+        "visit.no_show",
+        "booking.waitlisted",
+    ),
+    description="Visits booked from plans and what happened to them.",
+)
+NOTIFICATIONS = TopicSpec(
+    name="clinic.notifications",
+    key="client_id",
+    partitions=6,
+    event_types=(
+        "notification.scheduled",
+        "notification.sent",
+        "notification.failed",
+        "notification.cancelled",
+        "notification.suppressed",
+    ),
+    description="Messages to clients: scheduled, sent, failed, cancelled, suppressed.",
+)
+DEADLETTER = TopicSpec(
+    name="clinic.deadletter",
+    key="client_id",
+    partitions=1,
+    event_types=("record.deadlettered",),
+    retention_days=30,
+    description="Records a consumer could not process, with the reason.",
+)
+
+PUBLIC_TOPICS: tuple[TopicSpec, ...] = (INTAKE, PLANS, VISITS, NOTIFICATIONS, DEADLETTER)
+
+
+def topic_for(event_type: str) -> TopicSpec:
+    """The public topic an event type is published on."""
+    for spec in PUBLIC_TOPICS:
+        if event_type in spec.event_types:
+            return spec
+    raise KeyError(f"no public topic carries {event_type!r}")

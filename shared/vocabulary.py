@@ -1,0 +1,40 @@
+"""The shared vocabulary of DESIGN.md: every code that appears in the intake
+document, in HTTP bodies and in events. Unknown codes are rejected (422 or
+dead letter), never silently dropped."""
+
+from typing import Literal, get_args
+
+Region = Literal[
+    "head", "jaw", "neck", "shoulder", "shoulder_blade", "upper_back", "mid_back",
+    "low_back", "glute", "hip", "arm", "elbow", "forearm", "wrist_hand", "thigh",
+    "knee", "leg", "foot",
+]
+Side = Literal["left", "right", "both", "center"]
+Quality = Literal[
+    "deep", "ache", "dull", "sharp", "tender", "shooting", "tingling", "numbness", "burning"
+]
+ContraindicationCode = Literal[
+    "recent_surgery", "acute_injury_inflammation", "malignancy", "undiagnosed_lump",
+    "dvt", "severe_osteoporosis", "acute_infection", "skin_condition",
+]
+PrecautionCode = Literal[
+    "pregnancy", "varicose_veins", "hypertension", "blood_thinners",
+    "reduced_sensation_medication",
+]
+Modality = Literal["nmt", "fmm", "either"]
+ScreeningOutcome = Literal["clear", "modify", "defer", "refer"]
+Condition = Literal["acute", "chronic"]
+NotificationKind = Literal[
+    "reminder", "aftercare", "checkin", "waitlist_offer", "plan_summary", "referral"
+]
+Channel = Literal["email", "sms", "webhook", "console"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+TimeOfDay = Literal["morning", "afternoon", "evening"]
+Role = Literal["frontdesk", "therapist", "ops", "admin", "service"]
+TriggerPointType = Literal["active", "latent"]
+TissueType = Literal["myofascial", "cutaneous", "fascial", "ligamentous", "periosteal"]
+CancelledBy = Literal["client", "clinic"]
+
+WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
+NERVE_SIGN_QUALITIES: frozenset[Quality] = frozenset({"tingling", "numbness", "burning"})
+"""DOMAIN.md section 1: these qualities suggest nerve compression/entrapment."""
