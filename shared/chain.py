@@ -79,7 +79,9 @@ class Policy(_Config):
     visit_minutes: int = Field(default=60, ge=15, le=240)
     min_notice: timedelta = timedelta(hours=12)
     min_gap_same_area: timedelta = timedelta(hours=48)  # DOMAIN.md 5: soreness 24-48 h
-    reminders: list[timedelta] = Field(default_factory=lambda: [timedelta(days=2), timedelta(hours=2)])
+    reminders: list[timedelta] = Field(
+        default_factory=lambda: [timedelta(days=2), timedelta(hours=2)]
+    )
     quiet_hours: QuietRange = "21:00-08:00"
     aftercare_checkin_after: timedelta = timedelta(hours=24)
     max_sessions_per_week: int = Field(default=2, ge=1, le=7)

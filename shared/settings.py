@@ -60,9 +60,7 @@ class CommonSettings(BaseSettings):
     def _fail_closed_in_production(self) -> CommonSettings:
         if self.env == "production":
             if self.clock != "system":
-                raise ValueError(
-                    "CLINICFLOW_CLOCK must be 'system' when CLINICFLOW_ENV=production"
-                )
+                raise ValueError("CLINICFLOW_CLOCK must be 'system' when CLINICFLOW_ENV=production")
             if self.chain_config == DEFAULT_CHAIN_CONFIG:
                 raise ValueError(
                     "CLINICFLOW_CHAIN_CONFIG must name the chain's own configuration "
@@ -91,3 +89,7 @@ class NotifierSettings(CommonSettings):
     )
     poll_interval_s: float = Field(default=0.5, gt=0, validation_alias="NOTIFIER_POLL_INTERVAL_S")
     claim_lease_s: float = Field(default=30.0, gt=0, validation_alias="NOTIFIER_CLAIM_LEASE_S")
+    confirm_url_template: str = Field(
+        default="http://127.0.0.1:8003/v1/visits/{visit_id}.ics",
+        validation_alias="NOTIFIER_CONFIRM_URL_TEMPLATE",
+    )

@@ -5,20 +5,44 @@ dead letter), never silently dropped."""
 from typing import Literal, get_args
 
 Region = Literal[
-    "head", "jaw", "neck", "shoulder", "shoulder_blade", "upper_back", "mid_back",
-    "low_back", "glute", "hip", "arm", "elbow", "forearm", "wrist_hand", "thigh",
-    "knee", "leg", "foot",
+    "head",
+    "jaw",
+    "neck",
+    "shoulder",
+    "shoulder_blade",
+    "upper_back",
+    "mid_back",
+    "low_back",
+    "glute",
+    "hip",
+    "arm",
+    "elbow",
+    "forearm",
+    "wrist_hand",
+    "thigh",
+    "knee",
+    "leg",
+    "foot",
 ]
 Side = Literal["left", "right", "both", "center"]
 Quality = Literal[
     "deep", "ache", "dull", "sharp", "tender", "shooting", "tingling", "numbness", "burning"
 ]
 ContraindicationCode = Literal[
-    "recent_surgery", "acute_injury_inflammation", "malignancy", "undiagnosed_lump",
-    "dvt", "severe_osteoporosis", "acute_infection", "skin_condition",
+    "recent_surgery",
+    "acute_injury_inflammation",
+    "malignancy",
+    "undiagnosed_lump",
+    "dvt",
+    "severe_osteoporosis",
+    "acute_infection",
+    "skin_condition",
 ]
 PrecautionCode = Literal[
-    "pregnancy", "varicose_veins", "hypertension", "blood_thinners",
+    "pregnancy",
+    "varicose_veins",
+    "hypertension",
+    "blood_thinners",
     "reduced_sensation_medication",
 ]
 Modality = Literal["nmt", "fmm", "either"]

@@ -1,0 +1,1 @@
+"""The four clinicflow services: intake, planner, scheduler, notifier."""

@@ -1,0 +1,22 @@
+"""Composition root of the scheduler."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.scheduler.api import router
+from services.scheduler.handlers import handlers
+from shared.service import build_service
+from shared.settings import SchedulerSettings
+from shared.topics import PLANS
+
+
+def build_app(settings: SchedulerSettings) -> FastAPI:
+    return build_service(
+        service="scheduler",
+        settings=settings,
+        description="Books the visits of treatment plans (clinic.visits).",
+        routers=[router],
+        consumes=[PLANS],
+        handlers=handlers,
+    )

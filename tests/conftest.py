@@ -1,0 +1,37 @@
+"""Session fixtures: one broker and one Redis for the whole run, through the same
+launcher ``clinicflow up`` uses, and a Redis namespace of the run's own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.infra import Infra, local_infra
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CHAIN = ROOT / "deploy" / "dev" / "chain.yaml"
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    with local_infra(workdir=tmp_path_factory.mktemp("infra")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def namespace() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment() -> Iterator[None]:
+    # a developer's exported settings must not leak into the tests
+    saved = {
+        k: os.environ.pop(k) for k in list(os.environ) if k.startswith(("CLINICFLOW_", "KAFKA_"))
+    }
+    yield
+    os.environ.update(saved)

@@ -1,0 +1,37 @@
+"""The four services as separate processes, on a simulated clock, for the whole e2e run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.infra import Infra
+from shared.stack import Stack, free_ports, running_stack
+from tests.conftest import DEMO_CHAIN
+
+# 2027-03-08 is a Monday; the plan's visits cross the US DST change of 2027-03-14.
+SIM_START = "2027-03-08T16:00:00Z"
+SIM_SPEED = 3600  # one real second is one simulated hour
+
+
+@pytest.fixture(scope="session")
+def stack(
+    infra: Infra, namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("stack")
+    with running_stack(
+        infra,
+        config=DEMO_CHAIN,
+        clock=f"sim:{SIM_START}@{SIM_SPEED}x",
+        ports=free_ports(),
+        extra_env={
+            "CLINICFLOW_REDIS_NAMESPACE": namespace,
+            "CLINICFLOW_ENV": "test",
+            "NOTIFIER_OUTBOX_PATH": str(workdir / "outbox.jsonl"),
+            "NOTIFIER_POLL_INTERVAL_S": "0.2",
+        },
+        log_dir=workdir / "logs",
+    ) as running:
+        yield running

@@ -1,0 +1,118 @@
+"""Test helpers: read the public topics back, and wait on conditions with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.topics import PUBLIC_TOPICS
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes | None
+
+    @property
+    def event(self) -> dict[str, Any]:
+        assert self.value is not None
+        return dict(json.loads(self.value))
+
+
+class TopicLog:
+    """Everything on the public topics since the beginning, collected in the background."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.records: list[Record] = []
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> TopicLog:
+        self._consumer = AIOKafkaConsumer(
+            *(spec.name for spec in PUBLIC_TOPICS),
+            bootstrap_servers=self.bootstrap,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=25,
+            metadata_max_age_ms=1000,
+        )
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._collect())
+        return self
+
+    async def _collect(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=100)
+            for records in batches.values():
+                for r in records:
+                    key = r.key.decode() if r.key is not None else None
+                    self.records.append(Record(r.topic, r.partition, r.offset, key, r.value))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def events(self, **match: Any) -> list[dict[str, Any]]:
+        """Decoded events whose top-level attributes equal ``match``."""
+        found = []
+        for record in self.records:
+            try:
+                event = record.event
+            except (ValueError, AssertionError):
+                continue
+            if all(event.get(k) == v for k, v in match.items()):
+                found.append(event)
+        return found
+
+    async def wait_for(self, condition: Callable[[], T | None], *, timeout: float = 60.0) -> T:
+        return await eventually(condition, timeout=timeout)
+
+
+async def eventually(condition: Callable[[], T | None], *, timeout: float = 60.0) -> T:
+    """Poll ``condition`` until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+async def committed_offset(bootstrap: str, group: str, topic: str, partition: int) -> int:
+    """The consumer group's committed offset (next record to read) on one partition, or -1."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    meta = offsets.get(TopicPartition(topic, partition))
+    return -1 if meta is None else int(meta.offset)
+
+
+async def wait_committed_past(
+    bootstrap: str, group: str, topic: str, partition: int, offset: int, *, timeout: float = 60.0
+) -> None:
+    """Wait until ``group`` has committed beyond ``offset``: it has handled that record."""
+    deadline = time.monotonic() + timeout
+    while await committed_offset(bootstrap, group, topic, partition) <= offset:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{group} did not get past {topic}[{partition}]@{offset}")
+        await asyncio.sleep(0.2)

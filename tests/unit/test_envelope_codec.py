@@ -1,0 +1,115 @@
+"""The envelope and codec: what goes on the wire and what comes back."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.codec import DecodeError, decode_data, decode_envelope, encode, wrap
+from shared.envelope import Trace, derived_id
+from shared.events import EVENT_MODELS, PlanDeclined
+from shared.events.plans import RationaleItem, Referral
+from shared.topics import PUBLIC_TOPICS, topic_for
+
+NOW = datetime(2027, 3, 8, 16, 0, tzinfo=UTC)
+
+
+def declined() -> PlanDeclined:
+    return PlanDeclined(
+        client_id="c-1",
+        intake_id="i-1",
+        location_id="beaverton",
+        outcome="refer",
+        reasons=[RationaleItem(rule="DOMAIN.md 2: deep vein thrombosis", detail="dvt")],
+        referral=Referral(recommended=True, to="physician", detail="see a doctor"),
+        declined_at=NOW,
+    )
+
+
+def test_round_trip_keeps_every_cloudevents_attribute() -> None:
+    trace = Trace(chainid="chain", correlationid="i-1", causationid="e-0", locationid="beaverton")
+    envelope = wrap(
+        declined(), event_id="e-1", service="planner", subject="c-1", trace=trace, time=NOW
+    )
+    wire = json.loads(encode(envelope))
+    for attribute in (
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "subject",
+        "time",
+        "datacontenttype",
+        "dataschema",
+        "chainid",
+        "locationid",
+        "correlationid",
+        "causationid",
+        "data",
+    ):
+        assert attribute in wire, attribute
+    assert wire["specversion"] == "1.0"
+    assert wire["source"] == "/clinicflow/planner"
+    assert wire["dataschema"] == "urn:clinicflow:schema:plan.declined:v1"
+    back = decode_envelope(encode(envelope))
+    assert back == envelope
+    assert decode_data(back) == declined()
+
+
+def test_unknown_extension_attributes_from_newer_producers_are_tolerated() -> None:
+    trace = Trace(chainid="chain", correlationid="i-1")
+    envelope = wrap(
+        declined(), event_id="e-1", service="planner", subject="c-1", trace=trace, time=NOW
+    )
+    wire = json.loads(encode(envelope))
+    wire["traceparent"] = "00-abc"
+    wire["data"]["added_in_v1_1"] = True
+    assert decode_data(decode_envelope(json.dumps(wire).encode())) == declined()
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\xff\xfe not json", "not JSON"),
+        (b'{"hello": "world"}', "not a CloudEvents envelope"),
+        (None, "tombstone"),
+    ],
+)
+def test_undecodable_records_say_why(raw: bytes | None, reason: str) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        decode_envelope(raw)
+
+
+def test_invalid_data_names_the_field_path() -> None:
+    trace = Trace(chainid="chain", correlationid="i-1")
+    envelope = wrap(
+        declined(), event_id="e-1", service="planner", subject="c-1", trace=trace, time=NOW
+    )
+    broken = envelope.model_copy(update={"data": {**envelope.data, "outcome": "maybe"}})
+    with pytest.raises(DecodeError, match="outcome"):
+        decode_data(broken)
+
+
+def test_unknown_event_type_is_a_decode_error() -> None:
+    trace = Trace(chainid="chain", correlationid="i-1")
+    envelope = wrap(
+        declined(), event_id="e-1", service="planner", subject="c-1", trace=trace, time=NOW
+    )
+    with pytest.raises(DecodeError, match="unknown event type"):
+        decode_data(envelope.model_copy(update={"type": "plan.exploded"}))
+
+
+def test_derived_ids_are_stable_and_distinct() -> None:
+    assert derived_id("visit", "p-1", 1) == derived_id("visit", "p-1", 1)
+    assert derived_id("visit", "p-1", 1) != derived_id("visit", "p-1", 2)
+    assert derived_id("a", "bc") != derived_id("ab", "c")
+
+
+def test_every_event_type_has_exactly_one_public_topic() -> None:
+    for event_type in EVENT_MODELS:
+        owners = [spec.name for spec in PUBLIC_TOPICS if event_type in spec.event_types]
+        assert len(owners) == 1, (event_type, owners)
+        assert topic_for(event_type).name == owners[0]
+    assert all(spec.key == "client_id" for spec in PUBLIC_TOPICS)
