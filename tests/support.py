@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.topics import PUBLIC_TOPICS
 
@@ -79,6 +78,9 @@ class TopicLog:
                 found.append(event)
         return found
 
+    def for_client(self, event_type: str, client_id: str) -> list[dict[str, Any]]:
+        return [e for e in self.events(type=event_type) if e["data"].get("client_id") == client_id]
+
     async def wait_for(self, condition: Callable[[], T | None], *, timeout: float = 60.0) -> T:
         return await eventually(condition, timeout=timeout)
 
@@ -96,15 +98,18 @@ async def eventually(condition: Callable[[], T | None], *, timeout: float = 60.0
 
 
 async def committed_offset(bootstrap: str, group: str, topic: str, partition: int) -> int:
-    """The consumer group's committed offset (next record to read) on one partition, or -1."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    """The consumer group's committed offset (next record to read) on one partition, or -1.
+
+    Asked through a consumer that never subscribes, so it does not join the group."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        committed = await consumer.committed(TopicPartition(topic, partition))
     finally:
-        await admin.close()
-    meta = offsets.get(TopicPartition(topic, partition))
-    return -1 if meta is None else int(meta.offset)
+        await consumer.stop()
+    return -1 if committed is None else int(committed)
 
 
 async def wait_committed_past(
