@@ -1,0 +1,232 @@
+"""When reminders go out, and what they say (DESIGN.md "Guarantees": time, minimum necessary).
+
+Pure: the visit, the policy values, the location's zone and ``now`` in; planned
+send times and message text out. Day parts of an offset are counted on the
+location's wall clock (a reminder P2D before a 10:00 visit goes at 10:00 two
+days earlier, DST change or not); hours and minutes are exact elapsed time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Final, Literal
+from zoneinfo import ZoneInfo
+
+from shared.chain import parse_quiet_hours
+
+MIN_LEAD_BEFORE_VISIT: Final = timedelta(minutes=15)
+"""A reminder moved to the end of quiet hours must still arrive this long before the visit."""
+
+BEFORE_QUIET_EDGE: Final = timedelta(minutes=1)
+"""Otherwise it goes this long before the quiet window starts (the evening before)."""
+
+
+@dataclass(frozen=True)
+class PlannedReminder:
+    offset: timedelta
+    due_at: datetime  # UTC, aware
+    moved_for_quiet_hours: bool
+
+
+def reminder_times(
+    *,
+    visit_start: datetime,
+    offsets: Sequence[timedelta],
+    quiet_hours: str,
+    zone: ZoneInfo,
+    now: datetime,
+) -> list[PlannedReminder]:
+    """The reminders still to send for one visit, outside quiet hours, sorted by due time."""
+    _require_aware(visit_start=visit_start, now=now)
+    if any(offset <= timedelta(0) for offset in offsets):
+        raise ValueError("reminder offsets must be positive durations before the visit")
+    visit = visit_start.astimezone(UTC)
+    by_due: dict[datetime, PlannedReminder] = {}
+    # Largest offset first, so of two reminders landing on one instant the earlier-planned stays.
+    for offset in sorted(set(offsets), reverse=True):
+        planned = _plan_one(visit, offset, quiet_hours, zone)
+        if planned is None or not now < planned.due_at < visit:
+            continue
+        kept = by_due.get(planned.due_at)
+        if kept is None or (kept.moved_for_quiet_hours and not planned.moved_for_quiet_hours):
+            by_due[planned.due_at] = planned
+    return sorted(by_due.values(), key=lambda reminder: reminder.due_at)
+
+
+def in_quiet_hours(instant: datetime, *, quiet_hours: str, zone: ZoneInfo) -> bool:
+    """Whether the location's wall clock at ``instant`` reads inside the quiet window."""
+    _require_aware(instant=instant)
+    start, end = parse_quiet_hours(quiet_hours)
+    local = instant.astimezone(zone).time()
+    if start < end:
+        return start <= local < end
+    if start > end:  # wraps midnight, e.g. 21:00-08:00
+        return local >= start or local < end
+    return False  # "08:00-08:00": an empty window
+
+
+def offset_label(offset: timedelta) -> str:
+    """An ISO 8601 duration: ``P2D``, ``PT2H``, ``PT30M``, ``P1DT12H``."""
+    sign = "-" if offset < timedelta(0) else ""
+    offset = abs(offset)
+    hours, rest = divmod(offset.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    date_part = f"{offset.days}D" if offset.days else ""
+    time_part = f"{hours}H" if hours else ""
+    time_part += f"{minutes}M" if minutes else ""
+    if seconds or offset.microseconds:
+        fraction = f"{offset.microseconds:06d}".rstrip("0")
+        time_part += f"{seconds}.{fraction}S" if fraction else f"{seconds}S"
+    if not date_part and not time_part:
+        time_part = "0S"
+    return f"{sign}P{date_part}" + (f"T{time_part}" if time_part else "")
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    body: str
+
+
+def render_reminder(
+    *,
+    clinic_name: str,
+    location_name: str,
+    address: str | None,
+    phone: str | None,
+    visit_start: datetime,
+    zone: ZoneInfo,
+    confirm_url: str,
+    language: str,
+) -> Message:
+    """A visit reminder carrying the minimum necessary: where, when, whom to call. Nothing
+    clinical can appear, because nothing clinical is passed in."""
+    _require_aware(visit_start=visit_start)
+    local = visit_start.astimezone(zone)
+    if language.split("-")[0].lower() == "es":
+        when = _when_es(local)
+        lines = [
+            "Hola:",
+            "",
+            f"Le recordamos su cita en {clinic_name} el {when}.",
+            "",
+            f"Lugar: {location_name}",
+            *([address] if address else []),
+            *([f"¿Preguntas o necesita cambiar la cita? Llame al {phone}."] if phone else []),
+            f"Confirme su cita: {confirm_url}",
+        ]
+        return Message(subject=f"Recordatorio de cita: {clinic_name}, {when}", body=_text(lines))
+    when = _when_en(local)
+    lines = [
+        "Hello,",
+        "",
+        f"This is a reminder of your appointment at {clinic_name} on {when}.",
+        "",
+        f"Location: {location_name}",
+        *([address] if address else []),
+        *([f"Questions or need to reschedule? Call {phone}."] if phone else []),
+        f"Please confirm: {confirm_url}",
+    ]
+    return Message(subject=f"Appointment reminder: {clinic_name}, {when}", body=_text(lines))
+
+
+def _plan_one(
+    visit: datetime, offset: timedelta, quiet_hours: str, zone: ZoneInfo
+) -> PlannedReminder | None:
+    wall = visit.astimezone(zone).replace(tzinfo=None) - timedelta(days=offset.days)
+    due = _at_wall(wall, zone, gap="forward") - (offset - timedelta(days=offset.days))
+    if not in_quiet_hours(due, quiet_hours=quiet_hours, zone=zone):
+        return PlannedReminder(offset=offset, due_at=due, moved_for_quiet_hours=False)
+    window_start, window_end = _quiet_window_around(due, quiet_hours, zone)
+    after = _at_wall(window_end, zone, gap="forward")
+    before = _at_wall(window_start - BEFORE_QUIET_EDGE, zone, gap="backward")
+    candidates = [after] if after <= visit - MIN_LEAD_BEFORE_VISIT else []
+    candidates.append(before)
+    for candidate in candidates:
+        # Re-checked because a window edge inside a DST change can land oddly.
+        if not in_quiet_hours(candidate, quiet_hours=quiet_hours, zone=zone):
+            return PlannedReminder(offset=offset, due_at=candidate, moved_for_quiet_hours=True)
+    return None
+
+
+def _quiet_window_around(
+    instant: datetime, quiet_hours: str, zone: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """Local wall-clock start and end of the quiet window that contains ``instant``."""
+    start, end = parse_quiet_hours(quiet_hours)
+    local = instant.astimezone(zone)
+    day = local.date()
+    if start < end:
+        return _wall(day, start), _wall(day, end)
+    if local.time() >= start:  # the evening part of a window wrapping midnight
+        return _wall(day, start), _wall(day + timedelta(days=1), end)
+    return _wall(day - timedelta(days=1), start), _wall(day, end)
+
+
+def _wall(day: date, clock: time) -> datetime:
+    return datetime.combine(day, clock)
+
+
+def _at_wall(wall: datetime, zone: ZoneInfo, *, gap: Literal["forward", "backward"]) -> datetime:
+    """The UTC instant a naive local wall time names. A time skipped by a spring-forward
+    change is read with the offset before it (``forward``: the clock then reads an hour
+    later) or after it (``backward``: an hour earlier); a repeated time is the first one."""
+    aware = wall.replace(tzinfo=zone, fold=0)
+    if aware.astimezone(zone).replace(tzinfo=None) != wall and gap == "backward":
+        aware = wall.replace(tzinfo=zone, fold=1)
+    return aware.astimezone(UTC)
+
+
+def _require_aware(**instants: datetime) -> None:
+    for name, instant in instants.items():
+        if instant.tzinfo is None or instant.utcoffset() is None:
+            raise ValueError(f"{name} must be timezone-aware")
+
+
+_DAYS_EN: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS_EN: Final = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+_DAYS_ES: Final = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+_MONTHS_ES: Final = (
+    "enero", "febrero", "marzo", "abril", "mayo", "junio",
+    "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre",
+)  # fmt: skip
+
+
+def _when_en(local: datetime) -> str:
+    """``Tuesday, March 16 at 10:00 AM PDT`` (no locale: the process locale is not the client's)."""
+    hour = local.hour % 12 or 12
+    half = "AM" if local.hour < 12 else "PM"
+    return (
+        f"{_DAYS_EN[local.weekday()]}, {_MONTHS_EN[local.month - 1]} {local.day} "
+        f"at {hour}:{local.minute:02d} {half} {local.tzname()}"
+    )
+
+
+def _when_es(local: datetime) -> str:
+    """``martes 16 de marzo a las 10:00 PDT``."""
+    article = "a la" if local.hour == 1 else "a las"
+    return (
+        f"{_DAYS_ES[local.weekday()]} {local.day} de {_MONTHS_ES[local.month - 1]} "
+        f"{article} {local.hour}:{local.minute:02d} {local.tzname()}"
+    )
+
+
+def _text(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n"
+
+
+__all__ = [
+    "BEFORE_QUIET_EDGE",
+    "MIN_LEAD_BEFORE_VISIT",
+    "Message",
+    "PlannedReminder",
+    "in_quiet_hours",
+    "offset_label",
+    "reminder_times",
+    "render_reminder",
+]
