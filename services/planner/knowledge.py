@@ -1,0 +1,242 @@
+"""The clinical knowledge the planner applies, as data (STYLE.md 3).
+
+Each table names the DOMAIN.md section it comes from. These are the defaults
+DOMAIN.md gives; a clinic that disagrees changes a number here, never an ``if``
+in ``domain.py``. The body map (which muscles refer where, stretches,
+self-massage) lives in ``body_map.py`` to keep both modules readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from shared.vocabulary import Condition, Modality, PrecautionCode, Region
+
+# DOMAIN.md 1: acute = less than 3 months since onset, chronic = 3 months or more.
+CHRONIC_AFTER_MONTHS: Final = 3
+CHRONIC_AFTER_WEEKS: Final = 13  # the same threshold when the client gives weeks, not a date
+
+
+@dataclass(frozen=True)
+class Course:
+    """A course of treatment for one condition (DOMAIN.md 5)."""
+
+    sessions: tuple[int, int]
+    max_per_week: int  # the 1-2 per week of the table
+    weeks: tuple[int, int]  # how long the 1-2 per week part lasts
+    step_down_weeks: int  # chronic: weekly visits between twice weekly and the taper
+    taper_sessions: int  # chronic: visits every two weeks at the end
+
+
+# DOMAIN.md 5: acute 3-5 sessions, 1-2/week for 2-3 weeks; chronic 6-12 sessions,
+# 1-2/week for 3-6 weeks, then tapering to every two weeks.
+COURSES: Final[dict[Condition, Course]] = {
+    "acute": Course(
+        sessions=(3, 5), max_per_week=2, weeks=(2, 3), step_down_weeks=0, taper_sessions=0
+    ),
+    "chronic": Course(
+        sessions=(6, 12), max_per_week=2, weeks=(3, 6), step_down_weeks=2, taper_sessions=2
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Cadence:
+    name: str
+    per_week: float
+    interval_days: int
+
+
+# DOMAIN.md 5: the three cadences of a course. Twice weekly is every 3-4 days, which
+# also keeps visits for the same area outside the 24-48 h soreness window.
+TWICE_WEEKLY: Final = Cadence("twice weekly", per_week=2, interval_days=3)
+WEEKLY: Final = Cadence("weekly", per_week=1, interval_days=7)
+EVERY_TWO_WEEKS: Final = Cadence("every two weeks", per_week=0.5, interval_days=14)
+
+# DOMAIN.md 5: soreness lasts 24-48 h, so visits are at least two days apart.
+SORENESS_GAP_DAYS: Final = 2
+
+# DOMAIN.md 5: expect significant relief within 4-14 days, with up to 4 sessions;
+# no meaningful improvement by then is a reason to re-assess or refer.
+REVIEW_AFTER_SESSIONS: Final = 4
+REVIEW_WITHIN_DAYS: Final = 14
+
+
+@dataclass(frozen=True)
+class SeverityWeights:
+    """How much each factor moves the session count inside the course range."""
+
+    intensity: float = 0.40  # worst intensity / 10
+    regions: float = 0.20  # several painful areas
+    nerve_signs: float = 0.15  # tingling, numbness or burning anywhere
+    chronicity: float = 0.15  # how long the oldest complaint has lasted
+    personal: float = 0.10  # precautions: lower pressure, slower progress
+    regions_for_full: int = 4  # four or more areas count fully
+    months_for_full: int = 12  # a year or more counts fully
+    precautions_for_full: int = 2  # two or more precautions count fully
+
+
+# DOMAIN.md 5: "more severe or complex cases (several areas, higher intensity) need
+# more sessions; personal factors (age, health, stress, adherence) matter".
+SEVERITY: Final = SeverityWeights()
+
+
+@dataclass(frozen=True)
+class Technique:
+    code: str
+    how: str
+    hold_seconds: tuple[int, int] | None = None
+    direct_pressure: bool = False  # carries the session's pressure target
+    fmm_only: bool = False  # participatory FMM step (DOMAIN.md 4, modality choice)
+
+
+# DOMAIN.md 4: the session, least to most aggressive. Warming strokes first,
+# superficial fascia before deeper trigger points, stretching last.
+TECHNIQUES: Final[tuple[Technique, ...]] = (
+    Technique("warming_strokes", "effleurage, petrissage and kneading to warm the tissue"),
+    Technique(
+        "sigh_of_relief_breathing", "client breathes out with a sigh of relief", fmm_only=True
+    ),
+    Technique("myofascial_release", "broad, gentle pressure on superficial fascial restrictions"),
+    Technique(
+        "regional_release_along_spine",
+        "client senses and releases regional contraction patterns along the spine",
+        fmm_only=True,
+    ),
+    Technique(
+        "positional_release",
+        "move to the position of comfort, shorten the muscle, hold, return slowly",
+        hold_seconds=(90, 90),
+    ),
+    Technique(
+        "direct_manipulation",
+        "press the belly together, then separate from the belly toward the tendons",
+    ),
+    Technique("pir_pnf", "PIR (gentle, for muscles in spasm), then PNF contract-relax"),
+    Technique(
+        "ischemic_compression",
+        "steady pressure against bone, then gradual release",
+        hold_seconds=(10, 30),
+        direct_pressure=True,
+    ),
+    Technique(
+        "sustained_pressure",
+        "sustained trigger point pressure against bone until release",
+        hold_seconds=(30, 90),
+        direct_pressure=True,
+    ),
+    Technique(
+        "pincer_compression",
+        "pinch the muscle between thumb and fingers where no bone lies beneath",
+        hold_seconds=(10, 90),
+        direct_pressure=True,
+    ),
+    Technique(
+        "cross_fiber_friction",
+        "across the fibres, for adhesions and scar tissue found",
+        direct_pressure=True,
+    ),
+    Technique(
+        "self_regulation_practice",
+        "teach the breathing and self-release to practise at home",
+        fmm_only=True,
+    ),
+    Technique("stretching", "finish by stretching to re-educate the muscle to its length"),
+)
+
+# DOMAIN.md 4: positional release is the first choice for areas too painful for
+# direct pressure; at this intensity the plan says so.
+TOO_PAINFUL_FOR_PRESSURE: Final = 8
+
+# DOMAIN.md 4: "therapeutic discomfort" around 6-7/10 (around 6 [002]), never forced.
+PRESSURE_TARGET: Final = 6
+
+
+@dataclass(frozen=True)
+class PrecautionRule:
+    """How one precaution changes the plan (DOMAIN.md 2: treat with care)."""
+
+    pressure_cap: int  # DOMAIN.md 4: under precautions the target is lower
+    modifications: tuple[tuple[str, str], ...]  # (code, detail)
+    no_pincer: bool = False
+    pressure_note: str | None = None  # told at every direct pressure technique
+    no_direct_pressure_in: frozenset[Region] = field(default_factory=frozenset)
+    advice: tuple[str, ...] = ()
+
+
+# DOMAIN.md 2: precautions and their modifications.
+PRECAUTIONS: Final[dict[PrecautionCode, PrecautionRule]] = {
+    "pregnancy": PrecautionRule(
+        pressure_cap=4,
+        modifications=(
+            ("pregnancy_positioning", "side-lying or semi-reclined with pillows, never flat prone"),
+            (
+                "no_deep_abdominal_low_back",
+                "no deep abdominal or low-back pressure, above all in the first trimester",
+            ),
+        ),
+        no_direct_pressure_in=frozenset({"low_back"}),
+        advice=("Self-massage: no pressure on the belly or the low back.",),
+    ),
+    "varicose_veins": PrecautionRule(
+        pressure_cap=5,
+        modifications=(
+            ("avoid_varicose_veins", "no direct work on varicose veins; work around them"),
+        ),
+        advice=("Self-massage: never roll or press over varicose veins.",),
+    ),
+    "hypertension": PrecautionRule(
+        pressure_cap=5,
+        modifications=(
+            ("hypertension_care", "moderate pressure, no head-down positions, sit up slowly"),
+        ),
+    ),
+    "blood_thinners": PrecautionRule(
+        pressure_cap=4,
+        modifications=(("no_pincer", "no pincer compression: bruising risk on blood thinners"),),
+        no_pincer=True,
+        advice=("Self-massage gently: blood thinners make bruising easier.",),
+    ),
+    "reduced_sensation_medication": PrecautionRule(
+        pressure_cap=4,
+        modifications=(
+            (
+                "more_check_ins",
+                "check in on pressure at every technique: the client feels less than usual",
+            ),
+        ),
+        pressure_note="check in on pressure at every hold: reduced sensation",
+    ),
+}
+
+# DOMAIN.md 6: aftercare every client gets.
+AFTERCARE: Final[tuple[str, ...]] = (
+    "Drink plenty of water after each session.",
+    "Some soreness for 24-48 hours is normal.",
+    "Light, gentle movement helps more than complete rest.",
+)
+# DOMAIN.md 6 and 4: FMM clients practise breathing and self-release at home.
+FMM_AFTERCARE: Final[tuple[str, ...]] = (
+    "Practise breathing with a sigh of relief every day.",
+    "Practise sensing and releasing the contraction pattern learned in the session.",
+)
+# DOMAIN.md 6: 2-3 specific stretches for the problem areas, not a long list.
+STRETCHES_PER_PLAN: Final = (2, 3)
+
+# DOMAIN.md 2 and 7: who a declined client is referred to, by contraindication code.
+REFER_TO: Final[dict[str, str]] = {
+    "recent_surgery": "the surgeon or the client's physician",
+    "acute_injury_inflammation": "a physician or physical therapist",
+    "malignancy": "the client's oncologist or physician",
+    "undiagnosed_lump": "a physician, to diagnose the lump",
+    "dvt": "a physician, promptly",
+    "severe_osteoporosis": "the client's physician",
+    "acute_infection": "a physician",
+    "skin_condition": "a physician or dermatologist",
+}
+REFER_TO_DEFAULT: Final = "the client's physician"
+
+# DOMAIN.md 4 (modality choice): the skill a therapist needs for each modality.
+SKILL_FOR_MODALITY: Final[dict[Modality, str]] = {"nmt": "nmt", "fmm": "fmm"}
+DEFAULT_MODALITY: Final[Modality] = "nmt"  # "either" -> the passive NMT approach

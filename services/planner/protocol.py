@@ -1,0 +1,272 @@
+"""What a visit of the plan contains: techniques in order, targets, pressure and
+modifications (DOMAIN.md 2, 3 and 4), with the home program of ``home.py``.
+
+Pure, like ``domain.py``: the intake in, plan parts out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar, get_args
+
+from services.planner import body_map as bm
+from services.planner import knowledge as kb
+from services.planner.home import home_program
+from shared.events.intake import Complaint, IntakeSubmitted
+from shared.events.plans import HomeProgram, Modification, ProtocolStep, RationaleItem
+from shared.vocabulary import Modality, PrecautionCode, Region
+
+T = TypeVar("T")
+_REGION_ORDER: tuple[Region, ...] = get_args(Region)
+
+ASSESS_FIRST = (
+    "Visit 1: assess first (history, posture, range of motion, palpation; DOMAIN.md 3). "
+    "Until an assessment names trigger points, the targets are the muscles that "
+    "commonly refer to the complaint areas."
+)
+
+
+@dataclass(frozen=True)
+class VisitProtocol:
+    steps: list[ProtocolStep]
+    modifications: list[Modification]
+    home_program: HomeProgram
+    rationale: list[RationaleItem]
+
+
+def excluded_regions(intake: IntakeSubmitted) -> list[Region]:
+    """DOMAIN.md 2: areas never worked on - screening's exclusions plus any
+    contraindication that names a region (a local one, e.g. a skin condition)."""
+    local = {c.region for c in intake.health.contraindications if c.region is not None}
+    return _in_region_order({*intake.screening.excluded_regions, *local})
+
+
+def target_regions(intake: IntakeSubmitted) -> list[Region]:
+    """The complaint regions still treatable, the most painful first."""
+    excluded = set(excluded_regions(intake))
+    by_pain = sorted(intake.complaints, key=lambda c: -c.intensity)
+    return _unique(c.region for c in by_pain if c.region not in excluded)
+
+
+def target_muscles(regions: Sequence[Region], *, excluded: Iterable[Region]) -> list[str]:
+    """DOMAIN.md 3: the muscles that commonly refer to the regions, leaving out
+    any muscle that lies in an excluded area."""
+    skip = set(excluded)
+    return _unique(
+        muscle
+        for region in regions
+        for muscle in bm.REFERRERS[region]
+        if bm.MUSCLES[muscle].lies_in.isdisjoint(skip)
+    )
+
+
+def pressure_target(precautions: Iterable[PrecautionCode]) -> int:
+    """DOMAIN.md 4: around 6/10, lowered to the strictest precaution's cap."""
+    return min([kb.PRESSURE_TARGET, *(kb.PRECAUTIONS[p].pressure_cap for p in precautions)])
+
+
+def visit_protocol(intake: IntakeSubmitted, *, modality: Modality) -> VisitProtocol:
+    """The protocol, modifications, home program and their reasons for an intake."""
+    excluded = excluded_regions(intake)
+    regions = target_regions(intake)
+    muscles = target_muscles(regions, excluded=excluded)
+    codes = _unique(p.code for p in intake.health.precautions)
+    pressure = pressure_target(codes)
+    too_painful = [
+        c
+        for c in intake.complaints
+        if c.region in regions and c.intensity >= kb.TOO_PAINFUL_FOR_PRESSURE
+    ]
+    notes = {"warming_strokes": ASSESS_FIRST}
+    if too_painful:
+        notes["positional_release"] = (
+            f"First choice for {', '.join(_unique(c.region for c in too_painful))}: too "
+            "painful for direct pressure; move on to pressure only as tolerated."
+        )
+    pressure_notes = [n for code in codes if (n := kb.PRECAUTIONS[code].pressure_note)]
+    for technique in kb.TECHNIQUES:
+        if technique.direct_pressure and pressure_notes:
+            notes[technique.code] = "; ".join(pressure_notes)
+    steps = protocol_steps(
+        _targets(regions, muscles, codes), modality=modality, pressure=pressure, notes=notes
+    )
+    home = home_program(regions, modality=modality, precautions=codes, excluded=excluded)
+    return VisitProtocol(
+        steps=steps,
+        modifications=modifications_for(codes, pressure=pressure, excluded=excluded),
+        home_program=home,
+        rationale=[
+            *_targets_and_order(regions, muscles, steps),
+            *_pressure_reasons(muscles, codes, pressure=pressure, too_painful=too_painful),
+            *_care_reasons(codes, excluded),
+            RationaleItem(
+                rule="DOMAIN.md 6: 2-3 stretches, self-massage, aftercare",
+                detail=", ".join(s.name for s in home.stretches)
+                + f"; self-massage for {', '.join(regions)}",
+            ),
+        ],
+    )
+
+
+def protocol_steps(
+    targets: dict[str, list[str]],
+    *,
+    modality: Modality,
+    pressure: int,
+    notes: dict[str, str],
+) -> list[ProtocolStep]:
+    """DOMAIN.md 4: the techniques in the catalogue's order (least to most
+    aggressive, stretching last). A hands-on step with nothing to work on is left
+    out; FMM's participatory steps only for FMM."""
+    steps: list[ProtocolStep] = []
+    for technique in kb.TECHNIQUES:
+        if technique.fmm_only and modality != "fmm":
+            continue
+        step_targets = targets.get(technique.code, [])
+        if not step_targets and not technique.fmm_only:
+            continue
+        steps.append(
+            ProtocolStep(
+                order=len(steps) + 1,
+                technique=technique.code,
+                targets=step_targets,
+                hold_seconds=list(technique.hold_seconds) if technique.hold_seconds else None,
+                pressure_target=pressure if technique.direct_pressure else None,
+                notes=f"{notes[technique.code]} ({technique.how})"
+                if technique.code in notes
+                else technique.how,
+            )
+        )
+    return steps
+
+
+def modifications_for(
+    codes: Sequence[PrecautionCode], *, pressure: int, excluded: Sequence[Region]
+) -> list[Modification]:
+    """DOMAIN.md 2: each precaution's modifications, the lowered pressure, and
+    the excluded areas."""
+    found = [
+        Modification(code=code, detail=detail)
+        for precaution in codes
+        for code, detail in kb.PRECAUTIONS[precaution].modifications
+    ]
+    if pressure < kb.PRESSURE_TARGET:
+        found.append(
+            Modification(
+                code="lower_pressure",
+                detail=f"pressure target {pressure}/10 instead of {kb.PRESSURE_TARGET}/10 "
+                f"({', '.join(codes)})",
+            )
+        )
+    found += [
+        Modification(code="excluded_region", detail=f"no work on the {r}: local contraindication")
+        for r in excluded
+    ]
+    return found
+
+
+def _targets_and_order(
+    regions: Sequence[Region], muscles: Sequence[str], steps: Sequence[ProtocolStep]
+) -> list[RationaleItem]:
+    referred = (
+        f"{r} -> {', '.join(m for m in bm.REFERRERS[r] if m in muscles) or 'none'}" for r in regions
+    )
+    return [
+        RationaleItem(
+            rule="DOMAIN.md 3: assess the muscles that commonly refer to the complaint area",
+            detail="; ".join(referred) + "; visit 1 assesses first",
+        ),
+        RationaleItem(
+            rule="DOMAIN.md 4: least to most aggressive; warming first, stretching last",
+            detail=" -> ".join(step.technique for step in steps),
+        ),
+    ]
+
+
+def _pressure_reasons(
+    muscles: Sequence[str],
+    codes: Sequence[PrecautionCode],
+    *,
+    pressure: int,
+    too_painful: Sequence[Complaint],
+) -> list[RationaleItem]:
+    reasons = [
+        RationaleItem(
+            rule="DOMAIN.md 4: pressure target 6-7/10, lower under precautions",
+            detail=f"{', '.join(codes) or 'no precautions'} -> {pressure}/10",
+        )
+    ]
+    if too_painful:
+        reasons.append(
+            RationaleItem(
+                rule="DOMAIN.md 4: positional release first where too painful for pressure",
+                detail=", ".join(f"{c.region} at intensity {c.intensity}" for c in too_painful),
+            )
+        )
+    pincers = [m for m in muscles if bm.MUSCLES[m].pincer]
+    if pincers:
+        blocked = any(kb.PRECAUTIONS[c].no_pincer for c in codes)
+        outcome = "no pincer: blood-thinning medication (DOMAIN.md 2)" if blocked else "pincer"
+        reasons.append(
+            RationaleItem(
+                rule="DOMAIN.md 4: pincer pressure where no bone lies beneath",
+                detail=f"{', '.join(pincers)} -> {outcome}",
+            )
+        )
+    return reasons
+
+
+def _care_reasons(
+    codes: Sequence[PrecautionCode], excluded: Sequence[Region]
+) -> list[RationaleItem]:
+    reasons = [
+        RationaleItem(
+            rule=f"DOMAIN.md 2: precaution {code}",
+            detail="; ".join(detail for _, detail in kb.PRECAUTIONS[code].modifications),
+        )
+        for code in codes
+    ]
+    if excluded:
+        reasons.append(
+            RationaleItem(
+                rule="DOMAIN.md 2: a local contraindication excludes that area, not the plan",
+                detail=f"{', '.join(excluded)} excluded",
+            )
+        )
+    return reasons
+
+
+def _targets(
+    regions: Sequence[Region], muscles: Sequence[str], codes: Sequence[PrecautionCode]
+) -> dict[str, list[str]]:
+    """Who each technique works on. Broad strokes work the areas; trigger point
+    techniques work muscles; direct pressure avoids the areas a precaution rules
+    out, and pincer is only for muscles with no bone beneath (DOMAIN.md 4)."""
+    rules = [kb.PRECAUTIONS[code] for code in codes]
+    no_pressure_in = {region for rule in rules for region in rule.no_direct_pressure_in}
+    pressable = [m for m in muscles if bm.MUSCLES[m].lies_in.isdisjoint(no_pressure_in)]
+    against_bone = [m for m in pressable if not bm.MUSCLES[m].pincer]
+    pincer = [m for m in pressable if bm.MUSCLES[m].pincer]
+    areas = _in_region_order({*regions, *(r for m in muscles for r in bm.MUSCLES[m].lies_in)})
+    return {
+        "warming_strokes": list(areas),
+        "myofascial_release": list(areas),
+        "positional_release": list(muscles),
+        "direct_manipulation": list(muscles),
+        "pir_pnf": list(muscles),
+        "ischemic_compression": against_bone,
+        "sustained_pressure": list(against_bone),
+        "pincer_compression": [] if any(rule.no_pincer for rule in rules) else pincer,
+        "cross_fiber_friction": pressable,
+        "stretching": list(muscles),
+    }
+
+
+def _unique(items: Iterable[T]) -> list[T]:
+    return list(dict.fromkeys(items))
+
+
+def _in_region_order(regions: Iterable[Region]) -> list[Region]:
+    chosen = set(regions)
+    return [r for r in _REGION_ORDER if r in chosen]
