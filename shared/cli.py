@@ -61,10 +61,10 @@ def _up(config: Path, clock: str | None) -> int:
             running_stack(infra, config=config.resolve(), clock=clock_spec) as stack,
         ):
             print(f"clinicflow is up: chain {chain.chain.name} ({config})")
-            print(
-                f"  broker  {infra.kafka_bootstrap_servers}{' (embedded Tansu)' if infra.embedded_kafka else ''}"
-            )
-            print(f"  redis   {infra.redis_url}{' (embedded)' if infra.embedded_redis else ''}")
+            embedded_kafka = " (embedded Tansu)" if infra.embedded_kafka else ""
+            embedded_redis = " (embedded)" if infra.embedded_redis else ""
+            print(f"  broker  {infra.kafka_bootstrap_servers}{embedded_kafka}")
+            print(f"  redis   {infra.redis_url}{embedded_redis}")
             print(f"  clock   {clock_spec}")
             for name, url in stack.urls.items():
                 print(f"  {name:<9} {url}   (API docs: {url}/docs)")

@@ -20,6 +20,7 @@ from shared.stack import free_ports, running_stack
 from shared.topics import PUBLIC_TOPICS
 
 DEMO_LOCATION = "beaverton"
+STARTUP_ALLOWANCE_S = 20.0
 
 
 def demo_start(today: datetime) -> datetime:
@@ -62,7 +63,11 @@ def run_demo(*, config: Path, speed: float, timeout_s: float) -> int:
     start = demo_start(datetime.now(UTC))
     clock = f"sim:{start.isoformat().replace('+00:00', 'Z')}@{speed:g}x"
     workdir = Path(tempfile.mkdtemp(prefix="clinicflow-demo-"))
+    # The simulation begins a little after now, once the services are up, so the
+    # journey starts at ``start`` instead of wherever start-up time carried it.
+    anchor = time.time() + STARTUP_ALLOWANCE_S
     extra = {
+        "CLINICFLOW_CLOCK_ANCHOR": repr(anchor),
         "CLINICFLOW_REDIS_NAMESPACE": f"demo-{int(time.time())}",
         "NOTIFIER_OUTBOX_PATH": str(workdir / "outbox.jsonl"),
     }
@@ -79,6 +84,7 @@ def run_demo(*, config: Path, speed: float, timeout_s: float) -> int:
             log_dir=workdir / "logs",
         ) as stack,
     ):
+        time.sleep(max(0.0, anchor - time.time()))
         response = httpx.post(
             f"{stack.urls['intake']}/v1/intakes",
             json=demo_intake(start),
@@ -158,7 +164,8 @@ def _describe(event: dict[str, Any], zone: ZoneInfo) -> str:
         return f"plan declined ({data['outcome']}): {data['referral']['detail']}"
     if kind == "visit.booked":
         return (
-            f"visit {data['sequence']}/{data['sessions_total']} booked for "
+            f"visit {data['sequence']}/{data['sessions_total']} ({data['visit_id'][:8]}) "
+            f"booked for "
             f"{_local(data['start'], zone)} with {data['therapist_id']} in room {data['room']}"
         )
     if kind == "booking.waitlisted":
@@ -166,5 +173,5 @@ def _describe(event: dict[str, Any], zone: ZoneInfo) -> str:
     if kind == "notification.scheduled":
         return f"{data['kind']} scheduled for {_local(data['due_at'], zone)} ({data.get('offset')})"
     if kind == "notification.sent":
-        return f"{data['kind']} sent via {data['channel']}"
-    return kind
+        return f"{data['kind']} for visit {data.get('visit_id', '')[:8]} sent via {data['channel']}"
+    return str(kind)

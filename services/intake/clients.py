@@ -28,7 +28,7 @@ async def resolve_client_id(
     for handle in handles:
         known = await redis.get(handle)
         if known:
-            await _link(redis, handles, known)
+            await _link(redis, handles, str(known))
             return str(known)
     candidate = str(uuid.uuid4())
     if not handles:

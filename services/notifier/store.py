@@ -70,7 +70,7 @@ class NotificationStore:
 
     async def claim_due(self, *, now_epoch: float, lease_s: float, limit: int = 50) -> list[str]:
         """Move due notifications to in-flight under a lease; only one claimer gets each."""
-        ids = await self._redis.eval(  # type: ignore[misc]
+        ids = await self._redis.eval(
             _CLAIM, 2, self._due, self._inflight, now_epoch, time.time() + lease_s, limit
         )
         return [str(i) for i in ids]
@@ -80,14 +80,15 @@ class NotificationStore:
 
     async def recover_expired(self) -> int:
         """Put back claims whose holder died before finishing (lease expired)."""
-        return int(await self._redis.eval(_RECOVER, 2, self._inflight, self._due, time.time()))  # type: ignore[misc]
+        return int(await self._redis.eval(_RECOVER, 2, self._inflight, self._due, time.time()))
 
     async def next_due_epoch(self) -> float | None:
         first = await self._redis.zrange(self._due, 0, 0, withscores=True)
         return float(first[0][1]) if first else None
 
     async def for_client(self, client_id: str) -> list[dict[str, Any]]:
-        ids = await self._redis.zrange(self._keys("client-notifications", client_id), 0, -1)
+        found = await self._redis.zrange(self._keys("client-notifications", client_id), 0, -1)
+        ids = [str(i) for i in found]
         if not ids:
             return []
         raw = await self._redis.mget([self._keys("notification", i) for i in ids])

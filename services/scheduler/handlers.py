@@ -15,7 +15,7 @@ from services.scheduler.booking import book_plan
 from services.scheduler.store import CalendarStore
 from shared.codec import decode_envelope, encode, wrap
 from shared.envelope import Envelope, Trace, derived_id
-from shared.events import EventData, PlanCreated
+from shared.events import BookingWaitlisted, EventData, PlanCreated, VisitBooked
 from shared.kafka import Outgoing
 from shared.locks import redis_lock
 from shared.runtime import Runtime
@@ -54,6 +54,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 now=now,
             )
             trace = Trace.following(envelope, locationid=data.location_id)
+            facts: list[VisitBooked | BookingWaitlisted] = [*outcome.booked, *outcome.waitlisted]
             events = [
                 wrap(
                     fact,
@@ -63,7 +64,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                     trace=trace,
                     time=now,
                 )
-                for fact in [*outcome.booked, *outcome.waitlisted]
+                for fact in facts
             ]
             await store.save_outcome(plan_key, outcome.booked, [encode(e).decode() for e in events])
         return [Outgoing(key=data.client_id, envelope=event) for event in events]

@@ -27,12 +27,12 @@ class CalendarStore:
         self, location_id: str, *, start: datetime, end: datetime
     ) -> list[BookedInterval]:
         """Visits held at a location that may overlap ``[start, end)``."""
-        ids = await self._redis.zrangebyscore(
+        found = await self._redis.zrangebyscore(
             self._keys("location-visits", location_id),
             (start - LOOKBACK).timestamp(),
             end.timestamp(),
         )
-        visits = await self.visits(ids)
+        visits = await self.visits([str(i) for i in found])
         return [
             BookedInterval(
                 therapist_id=v.therapist_id,
@@ -52,8 +52,8 @@ class CalendarStore:
         return [VisitBooked.model_validate_json(item) for item in raw if item]
 
     async def client_visits(self, client_id: str) -> list[VisitBooked]:
-        ids = await self._redis.zrange(self._keys("client-visits", client_id), 0, -1)
-        return await self.visits(ids)
+        found = await self._redis.zrange(self._keys("client-visits", client_id), 0, -1)
+        return await self.visits([str(i) for i in found])
 
     async def save_outcome(
         self, plan_key: str, booked: list[VisitBooked], outcome: list[str]
