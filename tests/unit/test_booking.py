@@ -175,6 +175,11 @@ def test_phases_must_add_up_to_sessions_total() -> None:
         book(plan)
 
 
+def test_a_naive_now_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        book(make_plan(), now=NOW.replace(tzinfo=None))
+
+
 def test_cadence_follows_each_phase_interval() -> None:
     plan = make_plan(
         phases=[
