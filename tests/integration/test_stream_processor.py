@@ -110,7 +110,9 @@ async def test_a_failing_handler_dead_letters_the_record_and_goes_on(
     consumer = processor(publisher, processed, handler)
     await consumer.process(record(event, 7))
     letters = await log.wait_for(
-        lambda: [e for e in log.events(type="record.deadlettered") if e["causationid"] == event.id]
+        lambda: [
+            e for e in log.events(type="record.deadlettered") if e.get("causationid") == event.id
+        ]
     )
     data = letters[0]["data"]
     assert reason in data["error"]
