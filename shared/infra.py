@@ -125,7 +125,10 @@ def _redis_server_binary() -> str:
 @contextmanager
 def _spawned(argv: list[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log_path.open("wb") as sink:
-        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
+        # own session: a Ctrl-C reaches the launcher, which stops the services first
+        process = subprocess.Popen(
+            argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         yield process
     finally:

@@ -156,7 +156,8 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("faust", "mode", "aiokafka", "kafka"):
+    # faust's services log through the module of their class, here shared.faust_app
+    for noisy in ("faust", "mode", "aiokafka", "kafka", "shared.faust_app"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

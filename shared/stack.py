@@ -101,15 +101,23 @@ def running_stack(
 def _spawn(
     name: str, env: dict[str, str], log_dir: Path | None
 ) -> tuple[subprocess.Popen[bytes], Path | None]:
-    argv = [sys.executable, "-m", f"services.{name}"]
-    if log_dir is None:
-        return subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT), None
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"{name}.log"
-    with log.open("ab") as sink:
+    log = None
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = log_dir / f"{name}.log"
+    sink = None if log is None else log.open("ab")
+    try:
         proc = subprocess.Popen(
-            argv, env=env, cwd=PROJECT_ROOT, stdout=sink, stderr=subprocess.STDOUT
+            [sys.executable, "-m", f"services.{name}"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=sink,
+            stderr=None if sink is None else subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches `clinicflow up`, which stops us in order
         )
+    finally:
+        if sink is not None:
+            sink.close()
     return proc, log
 
 
