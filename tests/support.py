@@ -14,6 +14,19 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from shared.topics import PUBLIC_TOPICS
 
 T = TypeVar("T")
+CLOUDEVENTS_ATTRIBUTES = (
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "subject",
+    "time",
+    "datacontenttype",
+    "dataschema",
+    "chainid",
+    "locationid",
+    "correlationid",
+)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def book_plan(
             break
         visit = _visit(plan, location, phase, sequence, slot)
         booked.append(visit)
-        occupancy.add(_interval(visit))
+        occupancy.add(interval_of(visit))
         week = iso_week(slot.start.astimezone(location.zone).date())
         visits_per_week[week] = visits_per_week.get(week, 0) + 1
     if refusal is None:
@@ -219,7 +219,8 @@ def _visit(
     )
 
 
-def _interval(visit: VisitBooked) -> BookedInterval:
+def interval_of(visit: VisitBooked) -> BookedInterval:
+    """The calendar footprint of a booked visit."""
     return BookedInterval(
         therapist_id=visit.therapist_id,
         room=visit.room,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
 
-from services.scheduler.booking import BookedInterval
+from services.scheduler.booking import BookedInterval, interval_of
 from shared.events import VisitBooked
 from shared.redis_store import Keys
 
@@ -33,17 +33,7 @@ class CalendarStore:
             end.timestamp(),
         )
         visits = await self.visits([str(i) for i in found])
-        return [
-            BookedInterval(
-                therapist_id=v.therapist_id,
-                room=v.room,
-                start=v.start,
-                end=v.end,
-                visit_id=v.visit_id,
-                client_id=v.client_id,
-            )
-            for v in visits
-        ]
+        return [interval_of(v) for v in visits]
 
     async def visits(self, visit_ids: list[str]) -> list[VisitBooked]:
         if not visit_ids:

@@ -15,23 +15,10 @@ from shared.chain import ChainConfig, load_chain_config, ranges_on
 from shared.stack import Stack
 from shared.vocabulary import WEEKDAYS
 from tests.conftest import DEMO_CHAIN
-from tests.support import TopicLog, wait_committed_past
+from tests.support import CLOUDEVENTS_ATTRIBUTES, TopicLog, wait_committed_past
 
 pytestmark = pytest.mark.e2e
 FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
-ENVELOPE_ATTRIBUTES = (
-    "specversion",
-    "id",
-    "source",
-    "type",
-    "subject",
-    "time",
-    "datacontenttype",
-    "dataschema",
-    "chainid",
-    "locationid",
-    "correlationid",
-)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +137,7 @@ async def test_a_chronic_client_gets_a_plan_every_visit_and_reminders(
 
     chain_of_events = [*topics.events(correlationid=correlation)]
     for event in chain_of_events:
-        for attribute in ENVELOPE_ATTRIBUTES:
+        for attribute in CLOUDEVENTS_ATTRIBUTES:
             assert event.get(attribute), (event["type"], attribute)
         assert event["chainid"] == chain.chain.id
     causes = {e["id"] for e in chain_of_events}
