@@ -108,14 +108,14 @@ class StreamProcessor:
             outputs = await handler(envelope, data)
         except TRANSIENT:
             raise
+        # A dead-lettered event is not marked processed: replayed to its topic once
+        # the cause is fixed, it must be handled, not skipped as a duplicate.
         except Rejected as exc:
             await self.dead_letter(record, f"rejected {envelope.type}: {exc}", envelope)
-            await self.processed.mark(envelope.id)
             return
-        except Exception as exc:
+        except Exception as exc:  # a consumer must never stop on one record
             log.exception("%s: handler for %s failed", self.service, envelope.type)
             await self.dead_letter(record, f"handler error: {exc!r}", envelope)
-            await self.processed.mark(envelope.id)
             return
         await self.publisher.publish(outputs)
         await self.processed.mark(envelope.id)

@@ -120,6 +120,18 @@ async def test_a_failing_handler_dead_letters_the_record_and_goes_on(
     assert json.loads(data["payload"])["id"] == event.id
     assert letters[0]["correlationid"] == event.correlationid
 
+    # once the cause is fixed, the dead letter replayed to its topic is handled
+    assert not await processed.seen(event.id)
+    handled: list[str] = []
+
+    async def fixed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        handled.append(envelope.id)
+        return []
+
+    consumer.handlers["plan.completed"] = fixed
+    await consumer.process(record(event, 8))
+    assert handled == [event.id]
+
 
 async def test_binary_garbage_is_kept_base64_encoded(
     parts: tuple[Publisher, ProcessedEvents, TopicLog],
