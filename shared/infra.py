@@ -16,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +53,7 @@ def free_port() -> int:
 
 
 def _wait(
-    check: object, what: str, deadline_s: float, process: subprocess.Popen[bytes] | None
+    check: Callable[[], bool], what: str, deadline_s: float, process: subprocess.Popen[bytes] | None
 ) -> None:
     deadline = time.monotonic() + deadline_s
     last: Exception | None = None
@@ -61,7 +61,7 @@ def _wait(
         if process is not None and process.poll() is not None:
             raise InfraError(f"{what} exited with status {process.returncode} while starting")
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
         except Exception as exc:
             last = exc

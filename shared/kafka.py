@@ -68,17 +68,14 @@ class Publisher:
         """Send in order and wait for every acknowledgement."""
         try:
             for item in items:
-                await self.send_raw(item.topic, key=item.key, value=encode(item.envelope))
+                await asyncio.wait_for(
+                    self._producer.send_and_wait(
+                        item.topic, key=item.key.encode(), value=encode(item.envelope)
+                    ),
+                    timeout=self._settings.kafka.send_timeout_s,
+                )
         except (KafkaError, TimeoutError) as exc:
             raise PublishError(f"broker did not acknowledge: {exc!r}") from exc
-
-    async def send_raw(self, topic: str, *, key: str | None, value: bytes) -> None:
-        await asyncio.wait_for(
-            self._producer.send_and_wait(
-                topic, key=None if key is None else key.encode(), value=value
-            ),
-            timeout=self._settings.kafka.send_timeout_s,
-        )
 
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = PUBLIC_TOPICS) -> None:

@@ -8,7 +8,8 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import faust
@@ -19,8 +20,11 @@ from pydantic import ValidationError
 
 from shared.chain import ChainConfig, ChainConfigError, load_chain_config
 from shared.clock import Clock, ClockSpecError, parse_clock
+from shared.codec import wrap
+from shared.envelope import Trace
+from shared.events import EventData
 from shared.faust_app import create_faust_app
-from shared.kafka import Publisher, ensure_topics
+from shared.kafka import Outgoing, Publisher, ensure_topics
 from shared.redis_store import Keys, ProcessedEvents, connect
 from shared.settings import CommonSettings
 from shared.streams import Handler, StreamProcessor, attach_agents
@@ -74,7 +78,6 @@ class Runtime:
     publisher: Publisher
     faust_app: faust.App | None = None
     rebalanced: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def chain(self) -> ChainConfig:
@@ -87,6 +90,27 @@ class Runtime:
     @property
     def service(self) -> str:
         return self.base.service
+
+    def outgoing(
+        self,
+        fact: EventData,
+        *,
+        key: str,
+        subject: str,
+        event_id: str,
+        trace: Trace,
+        time: datetime | None = None,
+    ) -> Outgoing:
+        """An event of this service ready to publish; ``time`` defaults to the shared clock."""
+        envelope = wrap(
+            fact,
+            event_id=event_id,
+            service=self.service,
+            subject=subject,
+            trace=trace,
+            time=time if time is not None else self.clock.now(),
+        )
+        return Outgoing(key=key, envelope=envelope)
 
     async def readiness(self) -> dict[str, bool]:
         try:

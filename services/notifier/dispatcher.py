@@ -17,7 +17,6 @@ from services.notifier.channels import ConsoleOutbox, OutboundMessage
 from services.notifier.store import NotificationStore
 from services.notifier.timing import render_reminder
 from shared.clock import sleep_until
-from shared.codec import wrap
 from shared.envelope import Trace, derived_id
 from shared.events import NotificationSent
 from shared.kafka import Outgoing
@@ -109,12 +108,11 @@ class Dispatcher:
             due_at=datetime.fromisoformat(record["due_at"]),
             sent_at=sent_at,
         )
-        event = wrap(
+        return self.runtime.outgoing(
             fact,
-            event_id=derived_id("notification.sent", record["notification_id"]),
-            service=self.runtime.service,
+            key=record["client_id"],
             subject=record["notification_id"],
+            event_id=derived_id("notification.sent", record["notification_id"]),
             trace=Trace.model_validate(record["trace"]),
             time=sent_at,
         )
-        return Outgoing(key=record["client_id"], envelope=event)

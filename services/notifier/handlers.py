@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 
 from services.notifier.store import NotificationStore
 from services.notifier.timing import offset_label, reminder_times
-from shared.codec import wrap
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import EventData, IntakeSubmitted, NotificationScheduled, VisitBooked
 from shared.kafka import Outgoing
@@ -74,15 +73,16 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 },
                 due_epoch=planned.due_at.timestamp(),
             )
-            event = wrap(
-                fact,
-                event_id=event_id,
-                service=runtime.service,
-                subject=notification_id,
-                trace=trace,
-                time=now,
+            outgoing.append(
+                runtime.outgoing(
+                    fact,
+                    key=data.client_id,
+                    subject=notification_id,
+                    event_id=event_id,
+                    trace=trace,
+                    time=now,
+                )
             )
-            outgoing.append(Outgoing(key=data.client_id, envelope=event))
         return outgoing
 
     return {"intake.submitted": on_intake, "visit.booked": on_visit_booked}

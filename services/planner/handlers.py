@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 
 from services.planner import domain
 from services.planner.store import PlanStore
-from shared.codec import wrap
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import EventData, IntakeSubmitted, PlanCreated
 from shared.kafka import Outgoing
@@ -28,14 +27,14 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         else:
             await store.save_declined(decision)
             subject = data.client.client_id
-        outgoing = wrap(
-            decision,
-            event_id=derived_id(decision.event_type, envelope.id),
-            service=runtime.service,
-            subject=subject,
-            trace=Trace.following(envelope, locationid=data.location_id),
-            time=runtime.clock.now(),
-        )
-        return [Outgoing(key=data.client.client_id, envelope=outgoing)]
+        return [
+            runtime.outgoing(
+                decision,
+                key=data.client.client_id,
+                subject=subject,
+                event_id=derived_id(decision.event_type, envelope.id),
+                trace=Trace.following(envelope, locationid=data.location_id),
+            )
+        ]
 
     return {"intake.submitted": on_intake}

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from services.scheduler.booking import book_plan
 from services.scheduler.store import CalendarStore
-from shared.codec import decode_envelope, encode, wrap
+from shared.codec import decode_envelope, encode
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import BookingWaitlisted, EventData, PlanCreated, VisitBooked
 from shared.kafka import Outgoing
@@ -56,17 +56,18 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             trace = Trace.following(envelope, locationid=data.location_id)
             facts: list[VisitBooked | BookingWaitlisted] = [*outcome.booked, *outcome.waitlisted]
             events = [
-                wrap(
+                runtime.outgoing(
                     fact,
+                    key=data.client_id,
+                    subject=fact.visit_id if isinstance(fact, VisitBooked) else data.plan_id,
                     event_id=derived_id(fact.event_type, plan_key, fact.sequence),
-                    service=runtime.service,
-                    subject=getattr(fact, "visit_id", data.plan_id),
                     trace=trace,
                     time=now,
                 )
                 for fact in facts
             ]
-            await store.save_outcome(plan_key, outcome.booked, [encode(e).decode() for e in events])
-        return [Outgoing(key=data.client_id, envelope=event) for event in events]
+            stored = [encode(event.envelope).decode() for event in events]
+            await store.save_outcome(plan_key, outcome.booked, stored)
+        return events
 
     return {"plan.created": on_plan}

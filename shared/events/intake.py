@@ -118,16 +118,10 @@ class Screening(Part):
     referral_recommended: bool = False
 
 
-class ClientRecord(Part):
-    """The client as carried in ``intake.submitted``."""
+class ClientRecord(ClientDetails):
+    """The client as carried in ``intake.submitted``: the details plus the chain's id."""
 
     client_id: str
-    name: str
-    email: str | None = None
-    phone: str | None = None
-    date_of_birth: date | None = None
-    language: str = "en"
-    contact_consent: ContactConsent = ContactConsent()
 
 
 class IntakeSubmitted(EventData):
