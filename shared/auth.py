@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Annotated
 
@@ -21,6 +22,7 @@ class Principal(BaseModel):
     locations: tuple[str, ...]
     therapist_id: str | None = None
     name: str | None = None
+    key_id: str  # a digest of the key: names the caller in stored records, never the key itself
 
     def reaches(self, location_id: str) -> bool:
         return "*" in self.locations or location_id in self.locations
@@ -50,7 +52,11 @@ def current_principal(request: Request) -> Principal:
             status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "Bearer"}
         )
     return Principal(
-        role=key.role, locations=tuple(key.locations), therapist_id=key.therapist_id, name=key.name
+        role=key.role,
+        locations=tuple(key.locations),
+        therapist_id=key.therapist_id,
+        name=key.name,
+        key_id=hashlib.sha256(key.key.encode()).hexdigest()[:16],
     )
 
 

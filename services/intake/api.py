@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from typing import Annotated
 
@@ -12,17 +10,16 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from services.intake.clients import resolve_client_id
+from services.intake.idempotency import Replay, fingerprint_of, reserved
 from services.intake.screening import screen
 from shared.auth import CurrentPrincipal, require_role
-from shared.codec import wrap
 from shared.envelope import Trace, derived_id
 from shared.events.intake import ClientRecord, IntakeDocument, IntakeSubmitted, Screening
-from shared.kafka import Outgoing, PublishError
+from shared.kafka import PublishError
 from shared.routes import runtime_of
 from shared.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["intake"])
-IDEMPOTENCY_TTL_S = 7 * 86_400
 
 
 class IntakeAccepted(BaseModel):
@@ -60,23 +57,15 @@ async def submit_intake(
     if not principal.reaches(document.location_id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "location outside this key's scope")
 
-    replay_key = None
-    if idempotency_key:
-        fingerprint = hashlib.sha256(document.model_dump_json().encode()).hexdigest()
-        replay_key = runtime.keys("idempotency", principal.name or principal.role, idempotency_key)
-        stored = await runtime.redis.get(replay_key)
-        if stored:
-            previous = json.loads(stored)
-            if previous["fingerprint"] != fingerprint:
-                raise HTTPException(
-                    status.HTTP_409_CONFLICT, "Idempotency-Key reused with a different intake"
-                )
-            return IntakeAccepted.model_validate(previous["response"])
-
-    accepted = await _accept(runtime, document, intake_id=str(uuid.uuid4()))
-    if replay_key:
-        record = {"fingerprint": fingerprint, "response": accepted.model_dump(mode="json")}
-        await runtime.redis.set(replay_key, json.dumps(record), ex=IDEMPOTENCY_TTL_S)
+    if not idempotency_key:
+        return await _accept(runtime, document, intake_id=str(uuid.uuid4()))
+    key = runtime.keys("idempotency", principal.key_id, idempotency_key)
+    try:
+        async with reserved(runtime.redis, key, fingerprint_of(document.model_dump_json())) as held:
+            accepted = await _accept(runtime, document, intake_id=str(uuid.uuid4()))
+            await held.complete(accepted.model_dump(mode="json"))
+    except Replay as replay:
+        return IntakeAccepted.model_validate(replay.response)
     return accepted
 
 
@@ -98,18 +87,18 @@ async def _accept(runtime: Runtime, document: IntakeDocument, *, intake_id: str)
         screening=screening,
         submitted_at=now,
     )
-    envelope = wrap(
+    outgoing = runtime.outgoing(
         event,
-        event_id=derived_id("intake.submitted", intake_id),
-        service=runtime.service,
+        key=client_id,
         subject=client_id,
+        event_id=derived_id("intake.submitted", intake_id),
         trace=Trace(
             chainid=runtime.chain.chain.id, correlationid=intake_id, locationid=document.location_id
         ),
         time=now,
     )
     try:
-        await runtime.publisher.publish([Outgoing(key=client_id, envelope=envelope)])
+        await runtime.publisher.publish([outgoing])
     except PublishError as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,

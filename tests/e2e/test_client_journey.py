@@ -3,6 +3,7 @@ embedded broker and real Redis: intake -> plan -> visits -> reminders."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -227,3 +228,24 @@ async def test_every_service_is_ready_and_documents_itself(stack: Stack) -> None
             assert (await http.get(f"{url}/openapi.json")).status_code == 200
             metrics = await http.get(f"{url}/metrics")
             assert "clinicflow_http_requests_total" in metrics.text
+
+
+async def test_an_idempotency_key_submits_once(stack: Stack, topics: TopicLog) -> None:
+    document = intake("retry@example.com")
+    retry = {**FRONT_DESK, "Idempotency-Key": "front-desk-form-4711"}
+    async with httpx.AsyncClient(base_url=stack.urls["intake"], timeout=30) as http:
+        racing = await asyncio.gather(
+            *(http.post("/v1/intakes", json=document, headers=retry) for _ in range(3))
+        )
+        accepted = [r.json() for r in racing if r.status_code == 202]
+        assert accepted and all(r.status_code in (202, 409) for r in racing)
+        later = await http.post("/v1/intakes", json=document, headers=retry)
+        changed = await http.post("/v1/intakes", json=intake("other@example.com"), headers=retry)
+    assert later.status_code == 202
+    assert {a["intake_id"] for a in accepted} == {later.json()["intake_id"]}
+    assert changed.status_code == 409
+    await topics.wait_for(
+        lambda: topics.events(type="plan.created", correlationid=later.json()["intake_id"])
+    )
+    submitted = topics.events(type="intake.submitted", subject=later.json()["client_id"])
+    assert [e["data"]["intake_id"] for e in submitted] == [later.json()["intake_id"]]
