@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.chain import ChainConfigError, load_chain_config
+from shared.chain import ChainConfigError, Policy, PolicyOverride, load_chain_config
 from tests.conftest import DEMO_CHAIN
 
 
@@ -72,3 +72,7 @@ def test_unreadable_and_non_yaml_files_are_clear(tmp_path: Path) -> None:
     bad.write_text("chain: [unclosed")
     with pytest.raises(ChainConfigError, match="not valid YAML"):
         load_chain_config(bad)
+
+
+def test_every_policy_key_can_be_overridden_per_location() -> None:
+    assert set(PolicyOverride.model_fields) == set(Policy.model_fields)
