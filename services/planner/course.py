@@ -1,9 +1,9 @@
 """The course of treatment: condition, severity, session count and cadence
-(DOMAIN.md 1 and 5). Pure; the numbers come from ``knowledge.py``."""
+(DOMAIN.md 1 and 5). Pure; the numbers come from ``knowledge.py``, the
+acute/chronic rule from ``shared/pain.py``."""
 
 from __future__ import annotations
 
-import calendar
 import math
 from collections.abc import Sequence
 from datetime import date
@@ -12,24 +12,9 @@ from services.planner import knowledge as kb
 from shared.chain import Policy
 from shared.events.intake import Complaint, Precaution, Preferences
 from shared.events.plans import Phase
-from shared.vocabulary import NERVE_SIGN_QUALITIES, Condition, Modality
-
-
-def months_since(complaint: Complaint, *, on: date) -> int:
-    """Whole months the complaint has lasted on ``on`` (onset date, else weeks)."""
-    if complaint.onset is None:
-        return (complaint.duration_weeks or 0) * 12 // 52
-    months = (on.year - complaint.onset.year) * 12 + on.month - complaint.onset.month
-    if _add_months(complaint.onset, months) > on:
-        months -= 1
-    return max(0, months)
-
-
-def condition_for(complaint: Complaint, *, on: date) -> Condition:
-    """DOMAIN.md 1: acute under 3 months since onset (13 weeks), chronic from then on."""
-    if complaint.onset is None and complaint.duration_weeks is not None:
-        return "chronic" if complaint.duration_weeks >= kb.CHRONIC_AFTER_WEEKS else "acute"
-    return "chronic" if months_since(complaint, on=on) >= kb.CHRONIC_AFTER_MONTHS else "acute"
+from shared.pain import condition_for as condition_for  # re-exported: the course's condition
+from shared.pain import months_since, nerve_signs
+from shared.vocabulary import Condition, Modality
 
 
 def severity_score(
@@ -53,7 +38,7 @@ def severity_score(
     if not complaints:
         return 0.0
     regions = len({c.region for c in complaints})
-    nerve = any(NERVE_SIGN_QUALITIES.intersection(c.qualities) for c in complaints)
+    nerve = any(nerve_signs(c) for c in complaints)
     months = max(months_since(c, on=on) for c in complaints)
     score = (
         w.intensity * max(c.intensity for c in complaints) / 10
@@ -142,10 +127,3 @@ def _phase(name: str, cadence: kb.Cadence, sessions: int, min_gap_days: int) -> 
         weeks=math.ceil(sessions / per_week),
         rrule=rrule,
     )
-
-
-def _add_months(day: date, months: int) -> date:
-    year, month0 = divmod(day.month - 1 + months, 12)
-    year += day.year
-    last = calendar.monthrange(year, month0 + 1)[1]
-    return date(year, month0 + 1, min(day.day, last))

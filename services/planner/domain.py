@@ -2,9 +2,10 @@
 
 Pure: no I/O, no clock, no random ids. The same intake always yields the same
 plan, and the plan id is derived from the intake id, so a redelivered intake is
-harmless. The clinical numbers live in ``knowledge.py`` and ``body_map.py``;
-the course (sessions, cadence) is computed in ``course.py`` and what a visit
-contains in ``protocol.py``; this module puts them together and explains them.
+harmless. The clinical numbers live in ``knowledge.py``, ``shared/body_map.py``
+and ``shared/pain.py``; the course (sessions, cadence) is computed in
+``course.py`` and what a visit contains in ``protocol.py``; this module puts
+them together and explains them.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from datetime import date, timedelta
 from services.planner import knowledge as kb
 from services.planner import protocol
 from services.planner.course import (
-    condition_for,
     max_sessions_per_week,
     modality_for,
-    months_since,
     phases_for,
     sessions_for,
     severity_score,
@@ -35,7 +34,8 @@ from shared.events.plans import (
     Referral,
     SchedulingNeeds,
 )
-from shared.vocabulary import NERVE_SIGN_QUALITIES, Condition, Modality
+from shared.pain import condition_for, months_since, nerve_signs
+from shared.vocabulary import Condition, Modality
 
 __all__ = [
     "build_plan",
@@ -147,7 +147,7 @@ def _sessions_reason(
     low, high = kb.COURSES[condition].sessions
     oldest = max(treated, key=lambda c: months_since(c, on=on))
     regions = len({c.region for c in treated})
-    nerve = sorted({q for c in treated for q in c.qualities if q in NERVE_SIGN_QUALITIES})
+    nerve = sorted({q for c in treated for q in nerve_signs(c)})
     extras = [f"nerve signs ({', '.join(nerve)})"] if nerve else []
     extras += [f"{len({p.code for p in precautions})} precaution(s)"] if precautions else []
     return RationaleItem(

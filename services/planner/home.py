@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.planner import body_map as bm
 from services.planner import knowledge as kb
+from shared import body_map as bm
 from shared.events.plans import HomeProgram, Stretch
 from shared.vocabulary import Modality, PrecautionCode, Region
 

@@ -3,7 +3,8 @@
 Each table names the DOMAIN.md section it comes from. These are the defaults
 DOMAIN.md gives; a clinic that disagrees changes a number here, never an ``if``
 in ``domain.py``. The body map (which muscles refer where, stretches,
-self-massage) lives in ``body_map.py`` to keep both modules readable.
+self-massage) lives in ``shared/body_map.py`` and the acute/chronic rule in
+``shared/pain.py``: intake applies them too.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from shared.pain import CHRONIC_AFTER_MONTHS as CHRONIC_AFTER_MONTHS
+from shared.pain import CHRONIC_AFTER_WEEKS as CHRONIC_AFTER_WEEKS
 from shared.vocabulary import Condition, Modality, PrecautionCode, Region
-
-# DOMAIN.md 1: acute = less than 3 months since onset, chronic = 3 months or more.
-CHRONIC_AFTER_MONTHS: Final = 3
-CHRONIC_AFTER_WEEKS: Final = 13  # the same threshold when the client gives weeks, not a date
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, get_args
 
-from services.planner import body_map as bm
 from services.planner import knowledge as kb
 from services.planner.home import home_program
+from shared import body_map as bm
 from shared.events.intake import Complaint, IntakeSubmitted
 from shared.events.plans import HomeProgram, Modification, ProtocolStep, RationaleItem
 from shared.vocabulary import Modality, PrecautionCode, Region
@@ -52,12 +52,8 @@ def target_regions(intake: IntakeSubmitted) -> list[Region]:
 def target_muscles(regions: Sequence[Region], *, excluded: Iterable[Region]) -> list[str]:
     """DOMAIN.md 3: the muscles that commonly refer to the regions, leaving out
     any muscle that lies in an excluded area."""
-    skip = set(excluded)
     return _unique(
-        muscle
-        for region in regions
-        for muscle in bm.REFERRERS[region]
-        if bm.MUSCLES[muscle].lies_in.isdisjoint(skip)
+        muscle for _, muscles in bm.assess_first(regions, excluded=excluded) for muscle in muscles
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.planner import body_map, knowledge
+from services.planner import knowledge
 from services.planner.domain import (
     build_plan,
     condition_for,
@@ -19,6 +19,7 @@ from services.planner.domain import (
     sessions_for,
     severity_score,
 )
+from shared import body_map
 from shared.chain import Policy
 from shared.envelope import derived_id
 from shared.events.intake import (

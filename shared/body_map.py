@@ -1,11 +1,13 @@
 """Where pain comes from and what the client can do for each area, as data.
 
-Part of the planner's clinical knowledge (see ``knowledge.py``); every table
-names its DOMAIN.md section and covers every region of ``shared.vocabulary``.
+Shared clinical knowledge: intake uses it to say which muscles to assess first,
+the planner to build the visit and the home program. Every table names its
+DOMAIN.md section and covers every region of ``shared.vocabulary``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -216,3 +218,19 @@ SELF_MASSAGE: Final[dict[Region, tuple[str, str]]] = {
     "leg": ("foam roller", "along the calf"),
     "foot": ("tennis ball", "underfoot, rolling the sole"),
 }
+
+
+def works_in_excluded(muscle: str, excluded: Iterable[Region]) -> bool:
+    """DOMAIN.md 2: a muscle lying in any excluded area is never worked."""
+    return not MUSCLES[muscle].lies_in.isdisjoint(excluded)
+
+
+def assess_first(
+    regions: Iterable[Region], *, excluded: Iterable[Region] = ()
+) -> list[tuple[Region, tuple[str, ...]]]:
+    """DOMAIN.md 3: per complaint region, the muscles that commonly refer pain there."""
+    skip = frozenset(excluded)
+    return [
+        (region, tuple(m for m in REFERRERS[region] if not works_in_excluded(m, skip)))
+        for region in dict.fromkeys(regions)
+    ]
