@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict
 
 from shared.chain import ApiKey, ChainConfig
+from shared.ratelimit import Limit, RateLimiter, retry_after_header
 from shared.vocabulary import Role
 
 
@@ -37,7 +38,34 @@ def find_key(chain: ChainConfig, presented: str) -> ApiKey | None:
     return match
 
 
-def current_principal(request: Request) -> Principal:
+async def current_principal(request: Request) -> Principal:
+    """The caller behind the bearer key (401 otherwise), within its rate limit (429)."""
+    key = _presented_key(request)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    default: Limit = request.app.state.rate_limit
+    key_id = hashlib.sha256(key.key.encode()).hexdigest()[:16]
+    limit = (
+        Limit(per_minute=key.rate_limit_per_minute, burst=default.burst)
+        if (key.rate_limit_per_minute)
+        else default
+    )
+    decision = await limiter.take(request.app.state.rate_limit_prefix + key_id, limit)
+    if not decision.allowed:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"rate limit of {limit.per_minute} requests per minute for this key exceeded",
+            headers={"Retry-After": retry_after_header(decision)},
+        )
+    return Principal(
+        role=key.role,
+        locations=tuple(key.locations),
+        therapist_id=key.therapist_id,
+        name=key.name,
+        key_id=key_id,
+    )
+
+
+def _presented_key(request: Request) -> ApiKey:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -51,13 +79,7 @@ def current_principal(request: Request) -> Principal:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "Bearer"}
         )
-    return Principal(
-        role=key.role,
-        locations=tuple(key.locations),
-        therapist_id=key.therapist_id,
-        name=key.name,
-        key_id=hashlib.sha256(key.key.encode()).hexdigest()[:16],
-    )
+    return key
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

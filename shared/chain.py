@@ -116,6 +116,9 @@ class ApiKey(_Config):
     locations: list[str] = Field(min_length=1)
     therapist_id: str | None = None
     name: str | None = None
+    rate_limit_per_minute: int | None = Field(
+        default=None, ge=1, description="overrides API_RATE_LIMIT_PER_MINUTE for this key"
+    )
 
     @model_validator(mode="after")
     def _therapist_keys_name_a_therapist(self) -> ApiKey:

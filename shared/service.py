@@ -12,7 +12,9 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from shared.body_limit import BodyLimit
 from shared.http import service_app
+from shared.ratelimit import Limit, RateLimiter
 from shared.runtime import Foundations, HandlersFactory, Runtime, running
 from shared.settings import CommonSettings
 from shared.topics import TopicSpec
@@ -37,6 +39,8 @@ def build_service(
         async with running(base, consumes=consumes, handlers=handlers) as runtime:
             app.state.runtime = runtime
             app.state.readiness = runtime.readiness
+            app.state.rate_limiter = RateLimiter(runtime.redis)
+            app.state.rate_limit_prefix = runtime.keys.shared("ratelimit", "")
             tasks = [asyncio.create_task(task(runtime)) for task in background]
             try:
                 yield
@@ -51,6 +55,10 @@ def build_service(
         service=service, title=f"clinicflow {service}", description=description, lifespan=lifespan
     )
     app.state.chain = base.chain
+    app.state.rate_limit = Limit(
+        per_minute=settings.api_rate_limit_per_minute, burst=settings.api_rate_limit_burst
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in routers:
         app.include_router(router)
     return app
