@@ -171,14 +171,20 @@ def _kafka(env: dict[str, str], base: Path, deadline_s: float) -> Iterator[tuple
         _wait(lambda: kafka_answers(configured), f"Kafka at {configured}", deadline_s, None)
         yield configured, False
         return
-    port = free_port()
+    with embedded_broker(free_port(), base, deadline_s=deadline_s) as bootstrap:
+        yield bootstrap, True
+
+
+@contextmanager
+def embedded_broker(port: int, workdir: Path, *, deadline_s: float = 30.0) -> Iterator[str]:
+    """A Tansu broker on ``port`` until exit; yields its bootstrap address."""
     url = f"tcp://127.0.0.1:{port}"
     argv = [_tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
     log.info("starting embedded Tansu broker on 127.0.0.1:%d", port)
-    with _spawned(argv, base / "tansu.log") as process:
+    with _spawned(argv, workdir / f"tansu-{port}.log") as process:
         bootstrap = f"127.0.0.1:{port}"
         _wait(lambda: kafka_answers(bootstrap), "embedded Tansu broker", deadline_s, process)
-        yield bootstrap, True
+        yield bootstrap
 
 
 @contextmanager

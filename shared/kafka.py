@@ -24,6 +24,8 @@ from shared.topics import PUBLIC_TOPICS, TopicSpec, topic_for
 
 log = logging.getLogger(__name__)
 
+SEND_TIMEOUT_MARGIN_S = 2.0
+
 
 class PublishError(RuntimeError):
     """The broker did not acknowledge an event (it is not durably handed over)."""
@@ -51,7 +53,9 @@ class Publisher:
             client_id=client_id,
             acks="all",
             enable_idempotence=settings.kafka.enable_idempotence,
-            request_timeout_ms=int(settings.kafka.request_timeout_s * 1000),
+            # a batch expires (and fails) once the send timeout passes, so an event a
+            # caller was told had failed is never delivered later by a retry in the client
+            request_timeout_ms=int(settings.kafka.send_timeout_s * 1000),
             linger_ms=0,
         )
         self.started = False
@@ -72,7 +76,8 @@ class Publisher:
                     self._producer.send_and_wait(
                         item.topic, key=item.key.encode(), value=encode(item.envelope)
                     ),
-                    timeout=self._settings.kafka.send_timeout_s,
+                    # a backstop: the batch's own expiry normally answers first
+                    timeout=self._settings.kafka.send_timeout_s + SEND_TIMEOUT_MARGIN_S,
                 )
         except (KafkaError, TimeoutError) as exc:
             raise PublishError(f"broker did not acknowledge: {exc!r}") from exc

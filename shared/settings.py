@@ -55,6 +55,13 @@ class CommonSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", validation_alias="CLINICFLOW_HOST")
     log_level: str = Field(default="INFO", validation_alias="CLINICFLOW_LOG_LEVEL")
     kafka: KafkaTuning = Field(default_factory=KafkaTuning)
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, validation_alias="CLINICFLOW_MAX_BODY_BYTES"
+    )
+    api_rate_limit_per_minute: int = Field(
+        default=600, ge=1, validation_alias="API_RATE_LIMIT_PER_MINUTE"
+    )
+    api_rate_limit_burst: int = Field(default=60, ge=1, validation_alias="API_RATE_LIMIT_BURST")
 
     @model_validator(mode="after")
     def _fail_closed_in_production(self) -> CommonSettings:
@@ -71,7 +78,10 @@ class CommonSettings(BaseSettings):
 
 class IntakeSettings(CommonSettings):
     port: int = Field(default=8001, validation_alias="INTAKE_PORT")
-    max_body_bytes: int = Field(default=256 * 1024, validation_alias="INTAKE_MAX_BODY_BYTES")
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, validation_alias="INTAKE_MAX_BODY_BYTES"
+    )
+    session_ttl_s: float = Field(default=72 * 3600, gt=0, validation_alias="INTAKE_SESSION_TTL_S")
 
 
 class PlannerSettings(CommonSettings):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from fastapi import FastAPI
 
 from shared.topics import PUBLIC_TOPICS
 
@@ -97,6 +100,20 @@ class TopicLog:
     async def wait_for(self, condition: Callable[[], T | None], *, timeout: float = 60.0) -> T:
         return await eventually(condition, timeout=timeout)
 
+    async def caught_up(self, *, timeout: float = 30.0) -> None:
+        """Wait until everything on the topics right now has been read (to count records)."""
+        assert self._consumer is not None
+        consumer = self._consumer
+        partitions = consumer.assignment()
+        ends = await consumer.end_offsets(list(partitions))
+
+        deadline = time.monotonic() + timeout
+        for tp, end in ends.items():
+            while await consumer.position(tp) < end:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{tp} not read to offset {end} within {timeout:.0f} s")
+                await asyncio.sleep(0.05)
+
 
 async def eventually(condition: Callable[[], T | None], *, timeout: float = 60.0) -> T:
     """Poll ``condition`` until it returns something truthy, or fail at the deadline."""
@@ -134,3 +151,15 @@ async def wait_committed_past(
         if time.monotonic() > deadline:
             raise AssertionError(f"{group} did not get past {topic}[{partition}]@{offset}")
         await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def in_process_service(
+    build: Callable[[Any], FastAPI], settings: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A service app with its lifespan running (Redis, broker), reached over ASGI."""
+    app = build(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+            yield http

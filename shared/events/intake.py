@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import AwareDatetime, EmailStr, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from shared.events.base import EventData, Part
 from shared.vocabulary import (
+    Condition,
     ContraindicationCode,
     Modality,
     PrecautionCode,
@@ -26,6 +29,8 @@ PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 
 
 class ContactConsent(Part):
+    """Per-channel opt-in for reminders and aftercare; nothing is sent without it."""
+
     email: bool = False
     sms: bool = False
 
@@ -58,7 +63,8 @@ class Complaint(Part):
     @model_validator(mode="after")
     def _onset_or_duration(self) -> Complaint:
         if self.onset is None and self.duration_weeks is None:
-            raise ValueError("give either onset (a date) or duration_weeks")
+            # "missing": an intake session lists it as still to be answered
+            raise PydanticCustomError("missing", "give either onset (a date) or duration_weeks")
         return self
 
 
@@ -88,15 +94,65 @@ class Preferences(Part):
     max_sessions_per_week: int | None = Field(default=None, ge=1, le=7)
 
 
+class History(Part):
+    """What lies behind the pain (DOMAIN.md 1): old injuries, strain, posture at work."""
+
+    old_injuries: list[str] = Field(default_factory=list, max_length=20)
+    repetitive_strain: list[str] = Field(default_factory=list, max_length=20)
+    work_posture: list[str] = Field(
+        default_factory=list, max_length=20, examples=[["computer work", "heavy bag on one side"]]
+    )
+    other_practitioners: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="chiropractor, physical therapist, physician seen for this (DOMAIN.md 7)",
+    )
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class Consent(Part):
+    """The consent page of the intake."""
+
+    treatment: bool = Field(description="informed consent to neuromuscular therapy")
+    contact: ContactConsent | None = Field(
+        default=None, description="channel opt-ins; when given they are the client's consent"
+    )
+
+
 class IntakeDocument(Part):
     """What ``POST /v1/intakes`` takes and a session's submit produces."""
 
     location_id: str = Field(min_length=1)
     client: ClientDetails
     complaints: list[Complaint] = Field(min_length=1, max_length=10)
+    history: History = History()
     health: Health = Health()
     goals: list[str] = Field(default_factory=list, max_length=20)
     preferences: Preferences = Preferences()
+    consent: Consent | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_answer_for_contact_consent(cls, data: Any) -> Any:
+        """The consent page's channel opt-ins are the client's contact consent."""
+        if not isinstance(data, dict):
+            return data
+        consent, client = data.get("consent"), data.get("client")
+        given = consent.get("contact") if isinstance(consent, dict) else None
+        if given is None or not isinstance(client, dict):
+            return data
+        stated = client.get("contact_consent")
+        if stated is not None and _as_dict(stated) != _as_dict(given):
+            raise ValueError("client.contact_consent and consent.contact disagree; give one")
+        return {**data, "client": {**client, "contact_consent": given}}
+
+
+def _as_dict(consent: Any) -> Any:
+    if isinstance(consent, ContactConsent):
+        return consent.model_dump()
+    if isinstance(consent, dict):
+        return {"email": False, "sms": False, **consent}
+    return consent
 
 
 class ScreeningReason(Part):
@@ -118,6 +174,21 @@ class Screening(Part):
     referral_recommended: bool = False
 
 
+class ComplaintFinding(Part):
+    """What the intake already tells the therapist about one complaint."""
+
+    region: Region
+    side: Side | None = None
+    condition: Condition = Field(description="acute under 3 months, chronic after (DOMAIN.md 1)")
+    nerve_signs: list[Quality] = Field(
+        default_factory=list, description="tingling, numbness, burning (DOMAIN.md 1)"
+    )
+    assess_first: list[str] = Field(
+        default_factory=list,
+        description="muscles that commonly refer pain to this region (DOMAIN.md 3)",
+    )
+
+
 class ClientRecord(ClientDetails):
     """The client as carried in ``intake.submitted``: the details plus the chain's id."""
 
@@ -134,6 +205,9 @@ class IntakeSubmitted(EventData):
     health: Health
     goals: list[str] = Field(default_factory=list)
     preferences: Preferences = Preferences()
+    history: History = History()
+    consent: Consent | None = None
+    findings: list[ComplaintFinding] = Field(default_factory=list)
     screening: Screening
     submitted_at: AwareDatetime
 

@@ -30,6 +30,9 @@ def stack(
             "CLINICFLOW_ENV": "test",
             "NOTIFIER_OUTBOX_PATH": str(workdir / "outbox.jsonl"),
             "NOTIFIER_POLL_INTERVAL_S": "0.2",
+            # the tests poll; the rate limit has tests of its own
+            "API_RATE_LIMIT_PER_MINUTE": "60000",
+            "API_RATE_LIMIT_BURST": "10000",
         },
         log_dir=workdir / "logs",
     ) as running:

@@ -1,0 +1,222 @@
+"""Intake drafts in Redis: one hash per session, written only by Lua scripts so
+every check and write happens atomically on the server.
+
+Concurrency: the draft has a revision counter and every section remembers the
+revision that last wrote it. A patch carries, for each section it touches, the
+section revision it read (a compare-and-set, so two merges of one section never
+lose an update) and optionally the draft revision the caller last saw
+(``If-Match``): the patch is refused when a section it touches was written after
+that. Patches of different sections therefore never conflict.
+
+States: ``draft`` -> ``submitting`` (leased, so a crashed submit can be retried)
+-> ``submitted`` (the stored answer is replayed to every later submit).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+
+from services.intake.drafts import SECTIONS, Section
+
+State = Literal["draft", "submitting", "submitted"]
+SUBMIT_LEASE_MS = 60_000  # longer than a submit can take (broker send timeout included)
+
+_PATCH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'draft' then return {'state', state} end
+local if_match = ARGV[1]
+local revision = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
+if if_match ~= '' and tonumber(if_match) > revision then return {'stale', ''} end
+local n = tonumber(ARGV[4])
+for i = 0, n - 1 do
+  local section = ARGV[5 + i * 3]
+  local written = tonumber(redis.call('HGET', KEYS[1], 'v:' .. section) or '0')
+  if if_match ~= '' and written > tonumber(if_match) then return {'stale', section} end
+  if written ~= tonumber(ARGV[6 + i * 3]) then return {'raced', section} end
+end
+revision = redis.call('HINCRBY', KEYS[1], 'rev', 1)
+for i = 0, n - 1 do
+  local section = ARGV[5 + i * 3]
+  redis.call('HSET', KEYS[1], 's:' .. section, ARGV[7 + i * 3], 'v:' .. section, revision)
+end
+redis.call('HSET', KEYS[1], 'expires_at', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {'ok', tostring(revision)}
+"""
+
+_BEGIN_SUBMIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'submitted' then return {'submitted', redis.call('HGET', KEYS[1], 'submission')} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if state == 'submitting' and tonumber(redis.call('HGET', KEYS[1], 'lease') or '0') > now then
+  return {'busy'}
+end
+redis.call('HSET', KEYS[1], 'state', 'submitting', 'lease', now + tonumber(ARGV[1]))
+return {'ok', redis.call('HGET', KEYS[1], 'rev') or '0'}
+"""
+
+_END_SUBMIT = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'submitting' then return 0 end
+if ARGV[1] == '' then
+  redis.call('HSET', KEYS[1], 'state', 'draft')
+else
+  redis.call('HSET', KEYS[1], 'state', 'submitted', 'submission', ARGV[1])
+end
+return 1
+"""
+
+
+class Gone(Exception):
+    """No such session (never created, or expired and removed)."""
+
+
+class Stale(Exception):
+    """``If-Match`` names a revision older than a section the patch touches."""
+
+    def __init__(self, section: str) -> None:
+        super().__init__(section)
+        self.section = section
+
+
+class Locked(Exception):
+    """The draft is being submitted or has been; it no longer takes patches."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(state)
+        self.state = state
+
+
+class Raced(Exception):
+    """Another patch of the same section landed between read and write."""
+
+
+@dataclass(frozen=True)
+class StoredDraft:
+    session_id: str
+    location_id: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    state: State
+    revision: int
+    sections: dict[str, Any]
+    section_revisions: dict[str, int]
+    submission: dict[str, Any] | None = field(default=None)
+
+
+class DraftStore:
+    """Intake drafts of one deployment; ``ttl`` is both the Redis expiry and the
+    ``expires_at`` on the shared clock, moved on by every write."""
+
+    def __init__(self, redis: aioredis.Redis, key_prefix: str, ttl: timedelta) -> None:
+        self._redis = redis
+        self._prefix = key_prefix
+        self._ttl = ttl
+        self._patch = redis.register_script(_PATCH)
+        self._begin = redis.register_script(_BEGIN_SUBMIT)
+        self._end = redis.register_script(_END_SUBMIT)
+
+    def _key(self, session_id: str) -> str:
+        return f"{self._prefix}:{session_id}"
+
+    def _ttl_ms(self) -> int:
+        return int(self._ttl.total_seconds() * 1000)
+
+    async def create(
+        self, session_id: str, *, location_id: str, created_by: str, now: datetime
+    ) -> datetime:
+        expires_at = now + self._ttl
+        key = self._key(session_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key,
+                mapping={
+                    "location_id": location_id,
+                    "created_by": created_by,
+                    "created_at": now.isoformat(),
+                    "expires_at": expires_at.isoformat(),
+                    "state": "draft",
+                    "rev": 0,
+                },
+            )
+            pipe.pexpire(key, self._ttl_ms())
+            await pipe.execute()
+        return expires_at
+
+    async def load(self, session_id: str) -> StoredDraft:
+        raw: Any = await self._redis.hgetall(self._key(session_id))
+        if not raw:
+            raise Gone(session_id)
+        return StoredDraft(
+            session_id=session_id,
+            location_id=raw["location_id"],
+            created_by=raw["created_by"],
+            created_at=datetime.fromisoformat(raw["created_at"]),
+            expires_at=datetime.fromisoformat(raw["expires_at"]),
+            state=_state(raw["state"]),
+            revision=int(raw.get("rev", 0)),
+            sections={s: json.loads(raw[f"s:{s}"]) for s in SECTIONS if f"s:{s}" in raw},
+            section_revisions={s: int(raw[f"v:{s}"]) for s in SECTIONS if f"v:{s}" in raw},
+            submission=json.loads(raw["submission"]) if "submission" in raw else None,
+        )
+
+    async def write(
+        self,
+        draft: StoredDraft,
+        sections: dict[Section, Any],
+        *,
+        if_match: int | None,
+        now: datetime,
+    ) -> int:
+        """Write merged sections; returns the new revision (``Raced``: read again)."""
+        args: list[str | int] = [
+            "" if if_match is None else if_match,
+            self._ttl_ms(),
+            (now + self._ttl).isoformat(),
+            len(sections),
+        ]
+        for section, value in sections.items():
+            args += [section, draft.section_revisions.get(section, 0), json.dumps(value)]
+        answer = await self._patch(keys=[self._key(draft.session_id)], args=args)
+        outcome = answer[0]
+        if outcome == "gone":
+            raise Gone(draft.session_id)
+        if outcome == "state":
+            raise Locked(answer[1])
+        if outcome == "stale":
+            raise Stale(answer[1])
+        if outcome == "raced":
+            raise Raced(answer[1])
+        return int(answer[1])
+
+    async def begin_submit(self, session_id: str) -> dict[str, Any] | None:
+        """Lease the draft for a submit; the stored answer if it was submitted before."""
+        answer = await self._begin(keys=[self._key(session_id)], args=[SUBMIT_LEASE_MS])
+        if answer[0] == "gone":
+            raise Gone(session_id)
+        if answer[0] == "busy":
+            raise Locked("submitting")
+        if answer[0] == "submitted":
+            stored: dict[str, Any] = json.loads(answer[1])
+            return stored
+        return None
+
+    async def end_submit(self, session_id: str, submission: dict[str, Any] | None) -> None:
+        """Record the answer of a submit, or (``None``) hand the draft back for editing."""
+        payload = "" if submission is None else json.dumps(submission)
+        await self._end(keys=[self._key(session_id)], args=[payload])
+
+
+_STATES: dict[str, State] = {"draft": "draft", "submitting": "submitting", "submitted": "submitted"}
+
+
+def _state(raw: str) -> State:
+    return _STATES[raw]

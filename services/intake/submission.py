@@ -1,0 +1,98 @@
+"""Accepting an intake: screen it, name the client, hand ``intake.submitted`` to
+the broker, and only then remember it. Both the whole-document endpoint and a
+session's submit come through here, so they give the same result."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, Field
+
+from services.intake.clients import ClientDirectory
+from services.intake.screening import screen
+from shared.body_map import assess_first
+from shared.envelope import Trace, derived_id
+from shared.events.intake import (
+    ClientRecord,
+    ComplaintFinding,
+    IntakeDocument,
+    IntakeSubmitted,
+    Screening,
+)
+from shared.pain import condition_for, nerve_signs
+from shared.routes import publish_or_503
+from shared.runtime import Runtime
+
+NOT_CONFIRMED = (
+    "the event broker did not confirm the intake, so it was not accepted; "
+    "retry the same request - a retry never creates a second intake"
+)
+
+
+class IntakeAccepted(BaseModel):
+    """The answer to a submitted intake."""
+
+    intake_id: str = Field(description="correlates every event that follows from this intake")
+    client_id: str = Field(description="the same for a returning client (e-mail or phone)")
+    screening: Screening
+    findings: list[ComplaintFinding] = Field(
+        default_factory=list,
+        description="per complaint: acute or chronic, nerve signs, muscles to assess first",
+    )
+
+
+def findings_for(
+    document: IntakeDocument, screening: Screening, *, today: date
+) -> list[ComplaintFinding]:
+    """What the intake tells the therapist before the assessment (DOMAIN.md 1 and 3)."""
+    regions = [c.region for c in document.complaints]
+    focus = dict(assess_first(regions, excluded=screening.excluded_regions))
+    return [
+        ComplaintFinding(
+            region=complaint.region,
+            side=complaint.side,
+            condition=condition_for(complaint, on=today),
+            nerve_signs=nerve_signs(complaint),
+            assess_first=list(focus.get(complaint.region, ())),
+        )
+        for complaint in document.complaints
+    ]
+
+
+async def accept(runtime: Runtime, document: IntakeDocument, *, intake_id: str) -> IntakeAccepted:
+    """202-worthy only once the broker acknowledged ``intake.submitted`` (else 503)."""
+    now = runtime.clock.now()
+    today = now.astimezone(runtime.chain.location(document.location_id).zone).date()
+    directory = ClientDirectory(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id)
+    client_id = await directory.resolve(document.client)
+    screening = screen(document, today=today)
+    findings = findings_for(document, screening, today=today)
+    event = IntakeSubmitted(
+        intake_id=intake_id,
+        client=ClientRecord(client_id=client_id, **document.client.model_dump()),
+        location_id=document.location_id,
+        complaints=document.complaints,
+        health=document.health,
+        goals=document.goals,
+        preferences=document.preferences,
+        history=document.history,
+        consent=document.consent,
+        findings=findings,
+        screening=screening,
+        submitted_at=now,
+    )
+    outgoing = runtime.outgoing(
+        event,
+        key=client_id,
+        subject=client_id,
+        event_id=derived_id("intake.submitted", intake_id),
+        trace=Trace(
+            chainid=runtime.chain.chain.id, correlationid=intake_id, locationid=event.location_id
+        ),
+        time=now,
+    )
+    await publish_or_503(runtime, [outgoing], NOT_CONFIRMED)
+    await directory.record_intake(event)
+    return IntakeAccepted(
+        intake_id=intake_id, client_id=client_id, screening=screening, findings=findings
+    )
