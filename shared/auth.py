@@ -44,10 +44,9 @@ async def current_principal(request: Request) -> Principal:
     limiter: RateLimiter = request.app.state.rate_limiter
     default: Limit = request.app.state.rate_limit
     key_id = hashlib.sha256(key.key.encode()).hexdigest()[:16]
-    limit = (
-        Limit(per_minute=key.rate_limit_per_minute, burst=default.burst)
-        if (key.rate_limit_per_minute)
-        else default
+    limit = Limit(
+        per_minute=key.rate_limit_per_minute or default.per_minute,
+        burst=key.rate_limit_burst or default.burst,
     )
     decision = await limiter.take(request.app.state.rate_limit_prefix + key_id, limit)
     if not decision.allowed:

@@ -119,6 +119,9 @@ class ApiKey(_Config):
     rate_limit_per_minute: int | None = Field(
         default=None, ge=1, description="overrides API_RATE_LIMIT_PER_MINUTE for this key"
     )
+    rate_limit_burst: int | None = Field(
+        default=None, ge=1, description="overrides API_RATE_LIMIT_BURST for this key"
+    )
 
     @model_validator(mode="after")
     def _therapist_keys_name_a_therapist(self) -> ApiKey:

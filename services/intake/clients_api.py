@@ -44,7 +44,7 @@ class AssessmentAccepted(BaseModel):
     assessment_id: str
 
 
-@router.get("/{client_id}", response_model=ClientView, responses=errors(401, 404, 429))
+@router.get("/{client_id}", response_model=ClientView, responses=errors(401, 404, 422, 429))
 async def read_client(client_id: str, principal: CurrentPrincipal, request: Request) -> ClientView:
     """A client in the key's locations: details, locations, intakes and assessments."""
     runtime = runtime_of(request)

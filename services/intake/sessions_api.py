@@ -85,7 +85,7 @@ async def create_session(
     return SessionCreated(session_id=session_id, expires_at=expires_at)
 
 
-@router.get("/{session_id}", response_model=SessionView, responses=errors(401, 404, 410, 429))
+@router.get("/{session_id}", response_model=SessionView, responses=errors(401, 404, 410, 422, 429))
 async def read_session(
     session_id: str, principal: CurrentPrincipal, request: Request, response: Response
 ) -> SessionView:
