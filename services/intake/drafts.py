@@ -88,16 +88,24 @@ class Missing(BaseModel):
 
 
 def merged(stored: Any, patch: Any, *, section: Section) -> Any:
-    """A section after a patch: lists are replaced, objects merged (null removes a field)."""
-    if section in LIST_SECTIONS or not isinstance(stored, dict) or not isinstance(patch, dict):
-        return patch
-    result = dict(stored)
+    """A section after a patch: lists are replaced, objects merged (null removes a field,
+    a null section removes the section)."""
+    if patch is None:
+        return None
+    if section in LIST_SECTIONS:
+        return [_answered(item) for item in patch] if isinstance(patch, list) else patch
+    result = dict(stored) if isinstance(stored, dict) else {}
     for field, value in patch.items():
         if value is None:
             result.pop(field, None)
         else:
             result[field] = value
     return result
+
+
+def _answered(item: Any) -> Any:
+    """A list item without its null fields: null means "not answered", not a value."""
+    return {k: v for k, v in item.items() if v is not None} if isinstance(item, dict) else item
 
 
 def patched_sections(draft: IntakeDraft) -> dict[Section, Any]:
@@ -110,6 +118,7 @@ def assemble(
     location_id: str, sections: Mapping[str, Any], *, consent_required: bool = True
 ) -> IntakeDocument | list[Missing]:
     """The intake document, or everything still missing from it."""
+    sections = {k: v for k, v in sections.items() if v is not None}
     missing = [
         Missing(loc=[section], msg=message)
         for section, message in ANSWER_REQUIRED.items()
@@ -120,14 +129,17 @@ def assemble(
         missing.append(
             Missing(loc=["consent", "treatment"], msg="the client's consent to treatment")
         )
-    raw = {"location_id": location_id, **{k: v for k, v in sections.items() if v is not None}}
+    raw = {**sections, "location_id": location_id}
     try:
         document = IntakeDocument.model_validate(raw)
     except ValidationError as exc:
-        return missing + [
-            Missing(loc=list(error["loc"]) or ["body"], msg=_message(error))
-            for error in exc.errors()
-        ]
+        listed = {tuple(item.loc) for item in missing}
+        for error in exc.errors():
+            loc = list(error["loc"]) or ["body"]
+            if tuple(loc) not in listed:
+                listed.add(tuple(loc))
+                missing.append(Missing(loc=loc, msg=_message(error)))
+        return missing
     return missing or document
 
 

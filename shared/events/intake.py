@@ -31,34 +31,68 @@ PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 class ContactConsent(Part):
     """Per-channel opt-in for reminders and aftercare; nothing is sent without it."""
 
-    email: bool = False
-    sms: bool = False
+    email: bool = Field(default=False, description="may we e-mail reminders and aftercare")
+    sms: bool = Field(default=False, description="may we text reminders")
 
 
 class ClientDetails(Part):
-    name: str = Field(min_length=1, max_length=200)
-    email: EmailStr | None = None
-    phone: Phone | None = Field(default=None, pattern=PHONE_PATTERN)
+    """Who the client is and how to reach them."""
+
+    name: str = Field(min_length=1, max_length=200, examples=["Jordan Rivera"])
+    email: EmailStr | None = Field(
+        default=None, description="also identifies a returning client in the chain"
+    )
+    phone: Phone | None = Field(
+        default=None,
+        pattern=PHONE_PATTERN,
+        description="E.164; also identifies a returning client in the chain",
+        examples=["+15035550142"],
+    )
     date_of_birth: date | None = None
-    language: str = Field(default="en", pattern=r"^[a-z]{2}$")
+    language: str = Field(
+        default="en", pattern=r"^[a-z]{2}$", description="ISO 639-1 code for messages"
+    )
     contact_consent: ContactConsent = ContactConsent()
 
 
 class Complaint(Part):
     """One painful area as the client describes it (DOMAIN.md section 1)."""
 
-    region: Region
+    region: Region = Field(description="where it hurts")
     side: Side | None = None
-    intensity: int = Field(ge=0, le=10)
-    qualities: list[Quality] = Field(default_factory=list, max_length=9)
-    frequency: str | None = Field(default=None, max_length=500)
-    onset: date | None = None
-    duration_weeks: int | None = Field(default=None, ge=0, le=5200)
-    episode_duration: str | None = Field(default=None, max_length=200)
-    aggravating: list[str] = Field(default_factory=list, max_length=20)
-    relieving: list[str] = Field(default_factory=list, max_length=20)
-    provoking_movements: list[str] = Field(default_factory=list, max_length=20)
-    improving: bool | None = None
+    intensity: int = Field(ge=0, le=10, description="0 no pain .. 10 worst imaginable")
+    qualities: list[Quality] = Field(
+        default_factory=list,
+        max_length=9,
+        description="tingling, numbness and burning are flagged as nerve signs",
+    )
+    frequency: str | None = Field(
+        default=None,
+        max_length=500,
+        description="when it occurs: morning, night, constant, intermittent",
+        examples=["daily, worse in the morning"],
+    )
+    onset: date | None = Field(
+        default=None, description="when it started; under 3 months is acute, else chronic"
+    )
+    duration_weeks: int | None = Field(
+        default=None, ge=0, le=5200, description="how long it has lasted, when no onset date"
+    )
+    episode_duration: str | None = Field(
+        default=None, max_length=200, description="how long one episode lasts", examples=["hours"]
+    )
+    aggravating: list[str] = Field(
+        default_factory=list, max_length=20, description="what makes it worse"
+    )
+    relieving: list[str] = Field(
+        default_factory=list, max_length=20, description="what improves it"
+    )
+    provoking_movements: list[str] = Field(
+        default_factory=list, max_length=20, examples=[["rotation right"]]
+    )
+    improving: bool | None = Field(
+        default=None, description="false with a new dull pain of 2+ weeks: medical referral"
+    )
 
     @model_validator(mode="after")
     def _onset_or_duration(self) -> Complaint:
@@ -69,28 +103,40 @@ class Complaint(Part):
 
 
 class Contraindication(Part):
+    """A reason not to treat (DOMAIN.md 2); with a region it is local to that area."""
+
     code: ContraindicationCode
-    region: Region | None = None
-    since: date | None = None
+    region: Region | None = Field(
+        default=None, description="local (e.g. a skin condition): only this area is excluded"
+    )
+    since: date | None = Field(default=None, description="e.g. the date of the surgery")
     detail: str | None = Field(default=None, max_length=500)
 
 
 class Precaution(Part):
+    """A reason to treat with modifications (DOMAIN.md 2)."""
+
     code: PrecautionCode
-    detail: str | None = Field(default=None, max_length=500)
+    detail: str | None = Field(default=None, max_length=500, examples=["first trimester"])
 
 
 class Health(Part):
+    """The screening questions; empty lists mean the client reports none."""
+
     contraindications: list[Contraindication] = Field(default_factory=list, max_length=20)
     precautions: list[Precaution] = Field(default_factory=list, max_length=20)
     medications: list[str] = Field(default_factory=list, max_length=50)
 
 
 class Preferences(Part):
-    modality: Modality = "either"
-    therapist_id: str | None = None
-    days: list[Weekday] = Field(default_factory=list)
-    times: list[TimeOfDay] = Field(default_factory=list)
+    """How the client would like to be treated and booked."""
+
+    modality: Modality = Field(
+        default="either", description="fmm needs a therapist who practises it (DOMAIN.md 4)"
+    )
+    therapist_id: str | None = Field(default=None, description="a therapist of the chain")
+    days: list[Weekday] = Field(default_factory=list, description="empty: any day")
+    times: list[TimeOfDay] = Field(default_factory=list, description="empty: any time")
     max_sessions_per_week: int | None = Field(default=None, ge=1, le=7)
 
 
@@ -158,20 +204,28 @@ def _as_dict(consent: Any) -> Any:
 class ScreeningReason(Part):
     """One finding of the screening, naming the rule that produced it."""
 
-    rule: str
-    code: str
+    rule: str = Field(examples=["DOMAIN.md 2: deep vein thrombosis"])
+    code: str = Field(description="the contraindication or precaution code, or the finding")
     action: ScreeningOutcome
     detail: str
     region: Region | None = None
 
 
 class Screening(Part):
-    outcome: ScreeningOutcome
+    """The safety screening of an intake (DOMAIN.md 1 and 2)."""
+
+    outcome: ScreeningOutcome = Field(
+        description="the most severe action: clear < modify < defer < refer"
+    )
     reasons: list[ScreeningReason] = Field(default_factory=list)
-    excluded_regions: list[Region] = Field(default_factory=list)
-    modifications: list[str] = Field(default_factory=list)
-    recheck_on: date | None = None
-    referral_recommended: bool = False
+    excluded_regions: list[Region] = Field(
+        default_factory=list, description="areas never worked (local contraindications)"
+    )
+    modifications: list[str] = Field(default_factory=list, description="for the therapist")
+    recheck_on: date | None = Field(default=None, description="when a deferral is looked at again")
+    referral_recommended: bool = Field(
+        default=False, description="refer, or a red flag: recommend seeing a doctor"
+    )
 
 
 class ComplaintFinding(Part):
@@ -213,11 +267,15 @@ class IntakeSubmitted(EventData):
 
 
 class TriggerPoint(Part):
-    muscle: str = Field(min_length=1, max_length=100)
+    """A trigger point the therapist found (DOMAIN.md 3)."""
+
+    muscle: str = Field(min_length=1, max_length=100, examples=["upper trapezius"])
     side: Side
-    type: TriggerPointType
+    type: TriggerPointType = Field(
+        description="active: refers pain without pressure; latent: only when pressed"
+    )
     tissue: TissueType = "myofascial"
-    referral_zone: Region | None = None
+    referral_zone: Region | None = Field(default=None, description="where it refers pain")
 
 
 class AssessmentRecorded(EventData):
