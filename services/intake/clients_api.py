@@ -14,7 +14,7 @@ from services.intake.docs import errors
 from services.intake.idempotency import Replay, fingerprint_of, reserved
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.envelope import Trace, derived_id
-from shared.events.intake import AssessmentRecorded, TriggerPoint
+from shared.events.intake import AssessmentRecorded, ShortText, TriggerPoint
 from shared.routes import publish_or_503, runtime_of, visible
 from shared.runtime import Runtime
 
@@ -27,14 +27,14 @@ class AssessmentInput(BaseModel):
     model_config = {"extra": "forbid"}
 
     location_id: str = Field(min_length=1, description="where the assessment took place")
-    posture_findings: list[str] = Field(
+    posture_findings: list[ShortText] = Field(
         default_factory=list, max_length=20, examples=[["forward head posture"]]
     )
-    range_of_motion_limits: list[str] = Field(
+    range_of_motion_limits: list[ShortText] = Field(
         default_factory=list, max_length=20, examples=[["head rotation right limited to 45°"]]
     )
     trigger_points: list[TriggerPoint] = Field(default_factory=list, max_length=50)
-    nerve_signs: list[str] = Field(
+    nerve_signs: list[ShortText] = Field(
         default_factory=list, max_length=20, examples=[["tingling into the right thumb"]]
     )
     notes: str | None = Field(default=None, max_length=4000)

@@ -184,7 +184,7 @@ async def submit_session(
             raise RequestValidationError([_missing_error(item) for item in document])
         # derived from the session: a retry after an unconfirmed send is the same intake
         intake_id = derived_id("intake-session", session_id)
-        accepted = await accept(runtime, document, intake_id=intake_id)
+        accepted = await accept(runtime, document, intake_id=intake_id, loc=("draft",))
     except BaseException:
         await store.end_submit(session_id, None)
         raise

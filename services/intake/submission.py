@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
+from services.intake.checks import problems
 from services.intake.clients import ClientDirectory
 from services.intake.screening import screen
 from shared.body_map import assess_first
@@ -24,8 +26,8 @@ from shared.routes import publish_or_503
 from shared.runtime import Runtime
 
 NOT_CONFIRMED = (
-    "the event broker did not confirm the intake, so it was not accepted; "
-    "retry the same request - a retry never creates a second intake"
+    "the event broker did not confirm the intake, so it was not accepted; retry - a retry of "
+    "a session's submit, or with the same Idempotency-Key, never creates a second intake"
 )
 
 
@@ -59,10 +61,18 @@ def findings_for(
     ]
 
 
-async def accept(runtime: Runtime, document: IntakeDocument, *, intake_id: str) -> IntakeAccepted:
-    """202-worthy only once the broker acknowledged ``intake.submitted`` (else 503)."""
+async def accept(
+    runtime: Runtime, document: IntakeDocument, *, intake_id: str, loc: tuple[str, ...] = ("body",)
+) -> IntakeAccepted:
+    """202-worthy only once the broker acknowledged ``intake.submitted`` (else 503);
+    ``loc`` prefixes the field paths of a 422."""
     now = runtime.clock.now()
     today = now.astimezone(runtime.chain.location(document.location_id).zone).date()
+    found = problems(document, chain=runtime.chain, today=today)
+    if found:
+        raise RequestValidationError(
+            [{"loc": (*loc, *path), "msg": msg, "type": "value_error"} for path, msg in found]
+        )
     directory = ClientDirectory(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id)
     client_id = await directory.resolve(document.client)
     screening = screen(document, today=today)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, EmailStr, Field, TypeAdapter, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared.events.base import EventData, Part
@@ -26,6 +26,9 @@ from shared.vocabulary import (
 
 Phone = str  # E.164, checked by the pattern below
 PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+PHONE_SEPARATORS = str.maketrans("", "", " -.()")
+ShortText = Annotated[str, Field(min_length=1, max_length=300)]
+"""One item of a free-text list (a goal, a medication, an aggravating factor)."""
 
 
 class ContactConsent(Part):
@@ -54,6 +57,17 @@ class ClientDetails(Part):
     )
     contact_consent: ContactConsent = ContactConsent()
 
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _without_separators(cls, value: Any) -> Any:
+        """'+1 (503) 555-0142' is the E.164 number +15035550142."""
+        return value.translate(PHONE_SEPARATORS) if isinstance(value, str) else value
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
 
 class Complaint(Part):
     """One painful area as the client describes it (DOMAIN.md section 1)."""
@@ -81,18 +95,35 @@ class Complaint(Part):
     episode_duration: str | None = Field(
         default=None, max_length=200, description="how long one episode lasts", examples=["hours"]
     )
-    aggravating: list[str] = Field(
+    aggravating: list[ShortText] = Field(
         default_factory=list, max_length=20, description="what makes it worse"
     )
-    relieving: list[str] = Field(
+    relieving: list[ShortText] = Field(
         default_factory=list, max_length=20, description="what improves it"
     )
-    provoking_movements: list[str] = Field(
+    provoking_movements: list[ShortText] = Field(
         default_factory=list, max_length=20, examples=[["rotation right"]]
     )
     improving: bool | None = Field(
         default=None, description="false with a new dull pain of 2+ weeks: medical referral"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _duration_in_weeks(cls, data: Any) -> Any:
+        """Accept ``duration`` as an ISO 8601 duration (``P6W``, ``P4M``) for duration_weeks."""
+        if not isinstance(data, dict) or data.get("duration") is None:
+            return data
+        rest = {k: v for k, v in data.items() if k != "duration"}
+        if rest.get("duration_weeks") is not None:
+            raise PydanticCustomError("value_error", "give duration or duration_weeks, not both")
+        try:
+            lasted = _DURATION.validate_python(data["duration"])
+        except ValueError as exc:
+            raise PydanticCustomError(
+                "value_error", "duration must be an ISO 8601 duration such as P6W or P4M"
+            ) from exc
+        return {**rest, "duration_weeks": round(lasted / timedelta(weeks=1))}
 
     @model_validator(mode="after")
     def _onset_or_duration(self) -> Complaint:
@@ -100,6 +131,9 @@ class Complaint(Part):
             # "missing": an intake session lists it as still to be answered
             raise PydanticCustomError("missing", "give either onset (a date) or duration_weeks")
         return self
+
+
+_DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
 
 
 class Contraindication(Part):
@@ -125,7 +159,7 @@ class Health(Part):
 
     contraindications: list[Contraindication] = Field(default_factory=list, max_length=20)
     precautions: list[Precaution] = Field(default_factory=list, max_length=20)
-    medications: list[str] = Field(default_factory=list, max_length=50)
+    medications: list[ShortText] = Field(default_factory=list, max_length=50)
 
 
 class Preferences(Part):
@@ -143,12 +177,12 @@ class Preferences(Part):
 class History(Part):
     """What lies behind the pain (DOMAIN.md 1): old injuries, strain, posture at work."""
 
-    old_injuries: list[str] = Field(default_factory=list, max_length=20)
-    repetitive_strain: list[str] = Field(default_factory=list, max_length=20)
-    work_posture: list[str] = Field(
+    old_injuries: list[ShortText] = Field(default_factory=list, max_length=20)
+    repetitive_strain: list[ShortText] = Field(default_factory=list, max_length=20)
+    work_posture: list[ShortText] = Field(
         default_factory=list, max_length=20, examples=[["computer work", "heavy bag on one side"]]
     )
-    other_practitioners: list[str] = Field(
+    other_practitioners: list[ShortText] = Field(
         default_factory=list,
         max_length=20,
         description="chiropractor, physical therapist, physician seen for this (DOMAIN.md 7)",
@@ -173,7 +207,7 @@ class IntakeDocument(Part):
     complaints: list[Complaint] = Field(min_length=1, max_length=10)
     history: History = History()
     health: Health = Health()
-    goals: list[str] = Field(default_factory=list, max_length=20)
+    goals: list[ShortText] = Field(default_factory=list, max_length=20)
     preferences: Preferences = Preferences()
     consent: Consent | None = None
 

@@ -294,3 +294,17 @@ async def test_the_openapi_document_covers_codes_errors_and_examples(
     assert {"history", "consent", "health", "preferences"} <= set(
         schemas["IntakeDocument"]["properties"]
     )
+
+
+async def test_a_future_onset_or_a_therapist_from_elsewhere_is_a_422(
+    intake: httpx.AsyncClient,
+) -> None:
+    body = document(email=f"future-{uuid.uuid4().hex[:8]}@example.com")
+    body["complaints"][0]["onset"] = "2099-01-01"
+    body["preferences"]["therapist_id"] = "t-chloe"
+    answer = await intake.post("/v1/intakes", json=body, headers=BEAVERTON)
+    assert answer.status_code == 422
+    assert [e["loc"] for e in answer.json()["detail"]] == [
+        ["body", "complaints", 0, "onset"],
+        ["body", "preferences", "therapist_id"],
+    ]

@@ -578,7 +578,7 @@ def test_assemble_disagreeing_contact_consent_is_reported() -> None:
 
 
 def test_assemble_reports_bad_values_with_their_path() -> None:
-    result = assemble(LOCATION, complete(client={**CLIENT, "language": "EN"}))
+    result = assemble(LOCATION, complete(client={**CLIENT, "language": "eng"}))
     assert missing_locs(result) == [("client", "language")]
 
 
@@ -619,7 +619,7 @@ CLIENT_FIELDS = {
     "language": st.from_regex(r"[a-z]{2}", fullmatch=True),
 }
 HISTORY_FIELDS = {
-    "work_posture": st.lists(st.text(max_size=10), max_size=3),
+    "work_posture": st.lists(st.text(min_size=1, max_size=10), max_size=3),
     "notes": st.text(max_size=20),
 }
 
@@ -679,7 +679,7 @@ def draft_patches() -> st.SearchStrategy[IntakeDraft]:
         optional={
             "client": field_patches(CLIENT_FIELDS, nulls=True),
             "history": field_patches(HISTORY_FIELDS, nulls=True),
-            "goals": st.lists(st.text(max_size=10), max_size=3),
+            "goals": st.lists(st.text(min_size=1, max_size=10), max_size=3),
         },
     ).map(IntakeDraft.model_validate)
 
