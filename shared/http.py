@@ -10,6 +10,8 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.routing import Match
 
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
@@ -44,6 +46,16 @@ def service_app(
     async def metrics() -> Response:
         """Prometheus exposition."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def state_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        """Redis down is a 503 the caller can retry, not a 500."""
+        return JSONResponse(
+            {"detail": "the state store (Redis) did not answer; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
