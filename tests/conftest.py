@@ -9,8 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from shared.infra import Infra, local_infra
+
+# a clean checkout builds hypothesis' unicode tables on first use, which its health
+# check reads as slow input generation; speed is not what these properties test
+settings.register_profile("clinicflow", suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("clinicflow")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CHAIN = ROOT / "deploy" / "dev" / "chain.yaml"

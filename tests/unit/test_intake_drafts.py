@@ -23,7 +23,6 @@ from services.intake.drafts import (
     patched_sections,
 )
 from shared.events.intake import (
-    PHONE_PATTERN,
     ClientDetails,
     Complaint,
     Consent,
@@ -615,8 +614,9 @@ def test_assemble_missing_and_invalid_together() -> None:
 CLIENT_FIELDS = {
     "name": st.text(min_size=1, max_size=20),
     "email": st.sampled_from(["ana@example.com", "bo@clinic.example.net", "c.d@mail.example.org"]),
-    "phone": st.from_regex(PHONE_PATTERN, fullmatch=True),
-    "language": st.from_regex(r"[a-z]{2}", fullmatch=True),
+    # cheap strategies: regex-driven generation is slow enough to trip hypothesis' health check
+    "phone": st.integers(min_value=10**9, max_value=10**14 - 1).map(lambda n: f"+{n}"),
+    "language": st.sampled_from(["en", "es", "fr", "vi", "zh"]),
 }
 HISTORY_FIELDS = {
     "work_posture": st.lists(st.text(min_size=1, max_size=10), max_size=3),
