@@ -89,7 +89,7 @@ def phases_for(
     twice = max(1, min(max_per_week, course.max_per_week)) >= 2
     if course.taper_sessions == 0:
         cadence = kb.TWICE_WEEKLY if twice else kb.WEEKLY
-        return [_phase("initial", cadence, sessions_total, min_gap_days)]
+        return [cadence_phase("initial", cadence, sessions_total, min_gap_days)]
     taper = min(course.taper_sessions, sessions_total - 1)
     weekly_part = sessions_total - taper
     if twice:
@@ -104,7 +104,7 @@ def phases_for(
         ("step-down", kb.WEEKLY, step_down),
         ("taper", kb.EVERY_TWO_WEEKS, taper),
     )
-    return [_phase(name, cadence, n, min_gap_days) for name, cadence, n in parts if n > 0]
+    return [cadence_phase(name, cadence, n, min_gap_days) for name, cadence, n in parts if n > 0]
 
 
 def modality_for(preferred: Modality) -> Modality:
@@ -112,7 +112,7 @@ def modality_for(preferred: Modality) -> Modality:
     return kb.DEFAULT_MODALITY if preferred == "either" else preferred
 
 
-def _phase(name: str, cadence: kb.Cadence, sessions: int, min_gap_days: int) -> Phase:
+def cadence_phase(name: str, cadence: kb.Cadence, sessions: int, min_gap_days: int) -> Phase:
     interval = max(cadence.interval_days, min_gap_days)
     per_week = min(cadence.per_week, round(7 / interval, 2))
     if interval % 7 == 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from services.planner import knowledge as kb
 from services.planner import protocol
@@ -25,11 +25,19 @@ from services.planner.course import (
 )
 from shared.chain import Policy
 from shared.envelope import derived_id
-from shared.events.intake import Complaint, IntakeSubmitted, Precaution, Preferences
+from shared.events.intake import (
+    AssessmentRecorded,
+    Complaint,
+    IntakeSubmitted,
+    Precaution,
+    Preferences,
+)
 from shared.events.plans import (
     Phase,
     PlanCreated,
+    PlanData,
     PlanDeclined,
+    PlanRevised,
     RationaleItem,
     Referral,
     SchedulingNeeds,
@@ -45,6 +53,7 @@ __all__ = [
     "modality_for",
     "months_since",
     "phases_for",
+    "revise_for_assessment",
     "sessions_for",
     "severity_score",
 ]
@@ -241,4 +250,46 @@ def _nothing_to_treat(intake: IntakeSubmitted) -> PlanDeclined:
         ),
         recheck_on=intake.screening.recheck_on,
         declined_at=intake.submitted_at,
+    )
+
+
+def revise_for_assessment(
+    plan: PlanData,
+    intake: IntakeSubmitted,
+    assessment: AssessmentRecorded,
+    *,
+    sessions_done: int,
+    now: datetime,
+) -> PlanRevised | None:
+    """DOMAIN.md 3: a new assessment re-targets the protocol on the trigger points it
+    found (active first); None when it names none the plan may work on."""
+    excluded = protocol.excluded_regions(intake)
+    ranked = sorted(assessment.trigger_points, key=lambda tp: tp.type != "active")
+    muscles = protocol.assessed_muscles((tp.muscle for tp in ranked), excluded=excluded)
+    if not muscles:
+        return None
+    visit = protocol.visit_protocol(intake, modality=plan.modality, assessed=muscles)
+    if visit.steps == plan.protocol:
+        return None
+    reason = (
+        f"assessment {assessment.assessment_id} by {assessment.therapist_id} found trigger "
+        f"points in {', '.join(muscles)}: the protocol now targets them"
+    )
+    base = plan.model_dump(exclude={"reason", "change", "sessions_done"})
+    return PlanRevised(
+        **{
+            **base,
+            "version": plan.version + 1,
+            "protocol": visit.steps,
+            "rationale": [
+                *plan.rationale,
+                RationaleItem(
+                    rule="DOMAIN.md 3: trigger points found at assessment", detail=reason
+                ),
+            ],
+            "created_at": now,
+        },
+        reason=reason,
+        change="protocol",
+        sessions_done=sessions_done,
     )

@@ -61,6 +61,20 @@ SORENESS_GAP_DAYS: Final = 2
 REVIEW_AFTER_SESSIONS: Final = 4
 REVIEW_WITHIN_DAYS: Final = 14
 
+# What the review point measures (DOMAIN.md 5, "progress is measured, not assumed"):
+# improvement = (pain carried into the first visit - pain carried into the latest)
+# / the first. Pain carried in (pain_before) shows what lasted; the relief right
+# after a session (pain_after) does not last, so it is not the measure.
+MEANINGFUL_IMPROVEMENT: Final = 0.30  # below this at the review: re-assess, then refer
+GOOD_PROGRESS: Final = 0.50  # at or above this at the review: taper sooner
+GOALS_MET_PAIN: Final = 1  # the client walks in with pain at or below this: goals met
+POOR_REVIEWS_BEFORE_REFERRAL: Final = 1  # one re-assessment, then refer (DOMAIN.md 5, 7)
+MAINTENANCE: Final = (
+    "a maintenance visit every 4-6 weeks, with the home program's stretches and "
+    "self-massage in between"
+)
+REFERRAL_AFTER_NO_PROGRESS: Final = "physician or physical therapist (DOMAIN.md 7)"
+
 
 @dataclass(frozen=True)
 class SeverityWeights:

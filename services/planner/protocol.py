@@ -27,6 +27,9 @@ ASSESS_FIRST = (
 )
 
 
+ASSESSED = "Targets are the trigger points the therapist's assessment found (DOMAIN.md 3)."
+
+
 @dataclass(frozen=True)
 class VisitProtocol:
     steps: list[ProtocolStep]
@@ -62,11 +65,25 @@ def pressure_target(precautions: Iterable[PrecautionCode]) -> int:
     return min([kb.PRESSURE_TARGET, *(kb.PRECAUTIONS[p].pressure_cap for p in precautions)])
 
 
-def visit_protocol(intake: IntakeSubmitted, *, modality: Modality) -> VisitProtocol:
-    """The protocol, modifications, home program and their reasons for an intake."""
+def assessed_muscles(found: Iterable[str], *, excluded: Iterable[Region]) -> list[str]:
+    """DOMAIN.md 3: the assessment's trigger point muscles the body map knows, never
+    one that lies in an excluded area."""
+    out = list(excluded)
+    return _unique(
+        m
+        for m in (name.strip().lower() for name in found)
+        if m in bm.MUSCLES and not bm.works_in_excluded(m, out)
+    )
+
+
+def visit_protocol(
+    intake: IntakeSubmitted, *, modality: Modality, assessed: Sequence[str] = ()
+) -> VisitProtocol:
+    """The protocol, modifications, home program and their reasons for an intake;
+    ``assessed`` muscles (from the therapist's assessment) replace the referral table."""
     excluded = excluded_regions(intake)
     regions = target_regions(intake)
-    muscles = target_muscles(regions, excluded=excluded)
+    muscles = list(assessed) or target_muscles(regions, excluded=excluded)
     codes = _unique(p.code for p in intake.health.precautions)
     pressure = pressure_target(codes)
     too_painful = [
@@ -74,7 +91,7 @@ def visit_protocol(intake: IntakeSubmitted, *, modality: Modality) -> VisitProto
         for c in intake.complaints
         if c.region in regions and c.intensity >= kb.TOO_PAINFUL_FOR_PRESSURE
     ]
-    notes = {"warming_strokes": ASSESS_FIRST}
+    notes = {"warming_strokes": ASSESSED if assessed else ASSESS_FIRST}
     if too_painful:
         notes["positional_release"] = (
             f"First choice for {', '.join(_unique(c.region for c in too_painful))}: too "

@@ -92,9 +92,18 @@ class PlanCreated(PlanData):
 
 
 class PlanRevised(PlanData):
+    """A new version of a plan. ``phases`` are the visits still to come after the
+    ``sessions_done`` already completed; ``sessions_total`` counts the whole course."""
+
     event_type = "plan.revised"
 
     reason: str
+    change: str = Field(
+        default="revised",
+        description="reassess (no meaningful improvement), taper (good progress), "
+        "protocol (a new assessment)",
+    )
+    sessions_done: int = Field(default=0, ge=0)
 
 
 class Referral(Part):
@@ -124,5 +133,10 @@ class PlanCompleted(EventData):
     client_id: str
     location_id: str
     reason: str
+    outcome: str = Field(
+        default="course_complete", description="course_complete, goals_met or referred"
+    )
+    sessions_done: int = Field(default=0, ge=0)
     maintenance: str | None = None
+    referral: Referral | None = None
     completed_at: AwareDatetime

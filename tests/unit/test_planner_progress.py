@@ -1,0 +1,180 @@
+"""Progress and revision (DOMAIN.md 5): the pain clients carry into each visit
+decides whether a plan stays, tapers, is re-assessed, is referred, or ends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from services.planner import knowledge as kb
+from services.planner.domain import revise_for_assessment
+from services.planner.progress import Progress, improvement, next_step, recorded
+from shared.events.intake import AssessmentRecorded, TriggerPoint
+from shared.events.plans import PlanCompleted, PlanCreated, PlanData, PlanRevised
+from shared.events.visits import VisitCompleted
+from tests.unit.test_planner_domain import SUBMITTED, complaint, make_intake, plan_for
+
+NOW = SUBMITTED + timedelta(days=20)
+
+
+def chronic_plan() -> PlanCreated:
+    plan = plan_for(make_intake(complaint("low_back", intensity=8)))
+    assert plan.condition == "chronic" and plan.review_after_sessions == 4
+    return plan
+
+
+def visit(
+    n: int, before: int, after: int | None = None, plan: PlanData | None = None
+) -> VisitCompleted:
+    plan = plan or chronic_plan()
+    return VisitCompleted(
+        visit_id=f"v-{n}",
+        plan_id=plan.plan_id,
+        client_id=plan.client_id,
+        location_id=plan.location_id,
+        therapist_id="t-ana",
+        pain_before=before,
+        pain_after=max(0, before - 2) if after is None else after,
+        completed_at=SUBMITTED + timedelta(days=3 * n),
+    )
+
+
+def after_visits(
+    plan: PlanData, pains: list[int], progress: Progress | None = None
+) -> tuple[list[PlanRevised | PlanCompleted | None], Progress]:
+    """Feed visits one by one, as the handler does; the changes and the final progress."""
+    state = progress or Progress(plan_id=plan.plan_id)
+    changes: list[PlanRevised | PlanCompleted | None] = []
+    start = state.sessions_done
+    for n, pain in enumerate(pains, start=start + 1):
+        change, state = next_step(plan, recorded(state, visit(n, pain, plan=plan)), now=NOW)
+        changes.append(change)
+    return changes, state
+
+
+def test_a_visit_recorded_twice_counts_once() -> None:
+    plan = chronic_plan()
+    once = recorded(Progress(plan_id=plan.plan_id), visit(1, 8, plan=plan))
+    assert recorded(once, visit(1, 8, plan=plan)) == once
+    assert once.sessions_done == 1
+
+
+def test_improvement_is_measured_on_the_pain_carried_into_visits() -> None:
+    plan = chronic_plan()
+    _, state = after_visits(plan, [8, 7, 6])
+    assert improvement(state) == pytest.approx(0.25)
+    # relief right after a session does not count: only pain_before does
+    _, state = after_visits(plan, [8])
+    assert improvement(state) is None
+
+
+def test_no_meaningful_improvement_at_the_review_re_assesses() -> None:
+    plan = chronic_plan()
+    changes, state = after_visits(plan, [8, 8, 7, 7])
+    assert changes[:3] == [None, None, None]
+    revised = changes[3]
+    assert isinstance(revised, PlanRevised)
+    assert revised.change == "reassess" and revised.version == 2
+    assert revised.sessions_done == 4 and revised.sessions_total == plan.sessions_total
+    assert sum(p.sessions for p in revised.phases) == plan.sessions_total - 4
+    assert revised.protocol[0].technique == "reassessment"
+    old = {s.technique: s.pressure_target for s in plan.protocol}
+    assert all(
+        s.pressure_target is None or s.pressure_target <= (old[s.technique] or 10)
+        for s in revised.protocol[1:]
+    )
+    assert "12%" in revised.reason and revised.rationale[-1].rule.startswith("DOMAIN.md 5")
+    assert state.poor_reviews == 1 and state.version_started_after == 4
+
+
+def test_still_no_improvement_after_re_assessment_refers() -> None:
+    plan = chronic_plan()
+    changes, state = after_visits(plan, [8, 8, 7, 7])
+    revised = changes[3]
+    assert isinstance(revised, PlanRevised)
+    review = revised.review_after_sessions
+    changes, state = after_visits(revised, [7] * review, progress=state)
+    referred = changes[-1]
+    assert isinstance(referred, PlanCompleted)
+    assert referred.outcome == "referred" and referred.referral is not None
+    assert referred.maintenance is None and state.finished
+
+
+def test_good_progress_tapers_sooner() -> None:
+    plan = chronic_plan()
+    changes, _ = after_visits(plan, [8, 6, 4, 3])
+    tapered = changes[3]
+    assert isinstance(tapered, PlanRevised) and tapered.change == "taper"
+    remaining = plan.sessions_total - 4
+    assert tapered.sessions_total == 4 + -(-remaining // 2) < plan.sessions_total
+    assert [p.interval_days for p in tapered.phases] == [14]
+    assert tapered.phases[0].rrule.startswith("FREQ=WEEKLY;INTERVAL=2")
+
+
+def test_moderate_progress_keeps_the_plan() -> None:
+    changes, _ = after_visits(chronic_plan(), [8, 7, 6, 5])  # 37.5 %
+    assert changes == [None, None, None, None]
+
+
+def test_all_sessions_done_completes_with_maintenance() -> None:
+    plan = chronic_plan()
+    changes, state = after_visits(plan, [8, 7, 6, 5] + [4] * (plan.sessions_total - 4))
+    done = changes[-1]
+    assert isinstance(done, PlanCompleted) and done.outcome == "course_complete"
+    assert done.sessions_done == plan.sessions_total and done.maintenance == kb.MAINTENANCE
+    assert state.finished
+    # a late outcome after the end changes nothing
+    extra, _ = next_step(plan, recorded(state, visit(99, 4, plan=plan)), now=NOW)
+    assert extra is None
+
+
+def test_goals_met_completes_early() -> None:
+    changes, _ = after_visits(chronic_plan(), [6, 3, 1])
+    done = changes[-1]
+    assert isinstance(done, PlanCompleted) and done.outcome == "goals_met"
+    assert done.sessions_done == 3
+
+
+def test_an_assessment_re_targets_the_protocol_on_its_trigger_points() -> None:
+    intake = make_intake(complaint("neck", intensity=6))
+    plan = plan_for(intake)
+    assessment = AssessmentRecorded(
+        assessment_id="a-1",
+        client_id="c-1",
+        therapist_id="t-ana",
+        location_id="beaverton",
+        trigger_points=[
+            TriggerPoint(muscle="Levator Scapulae", side="right", type="latent"),
+            TriggerPoint(muscle="upper trapezius", side="right", type="active"),
+            TriggerPoint(muscle="a muscle we do not know", side="left", type="active"),
+        ],
+        recorded_at=NOW,
+    )
+    revised = revise_for_assessment(plan, intake, assessment, sessions_done=1, now=NOW)
+    assert isinstance(revised, PlanRevised) and revised.change == "protocol"
+    assert revised.version == plan.version + 1 and revised.sessions_done == 1
+    stretched = next(s for s in revised.protocol if s.technique == "stretching")
+    assert stretched.targets == ["upper trapezius", "levator scapulae"]  # active first
+    assert "upper trapezius" in revised.reason
+
+
+def test_an_assessment_never_targets_an_excluded_area() -> None:
+    intake = make_intake(
+        complaint("neck"),
+        complaint("shoulder_blade", intensity=5),
+        contraindications=(),
+    ).model_copy()
+    intake = intake.model_copy(
+        update={"screening": intake.screening.model_copy(update={"excluded_regions": ["neck"]})}
+    )
+    plan = plan_for(intake)
+    assessment = AssessmentRecorded(
+        assessment_id="a-2",
+        client_id="c-1",
+        therapist_id="t-ana",
+        location_id="beaverton",
+        trigger_points=[TriggerPoint(muscle="scalenes", side="left", type="active")],
+        recorded_at=NOW,
+    )
+    assert revise_for_assessment(plan, intake, assessment, sessions_done=0, now=NOW) is None
