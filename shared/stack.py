@@ -121,6 +121,17 @@ def _spawn(
     return proc, log
 
 
+def restart(stack: Stack, name: str, *, ready_within_s: float = 60.0) -> None:
+    """Stop one service and start it again with the same environment (a restart)."""
+    stop_processes({name: stack.processes[name]})
+    log_dir = stack.logs[name].parent if name in stack.logs else None
+    stack.processes[name], _ = _spawn(name, stack.environment, log_dir)
+    wait_until_ready(
+        Stack(stack.infra, {name: stack.urls[name]}, {name: stack.processes[name]}, stack.logs),
+        deadline_s=ready_within_s,
+    )
+
+
 def wait_until_ready(stack: Stack, *, deadline_s: float) -> None:
     deadline = time.monotonic() + deadline_s
     pending = dict(stack.urls)
