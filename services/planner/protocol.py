@@ -272,7 +272,8 @@ def _targets(
         "sustained_pressure": list(against_bone),
         "pincer_compression": [] if any(rule.no_pincer for rule in rules) else pincer,
         "cross_fiber_friction": pressable,
-        "stretching": list(muscles),
+        # DOMAIN.md 4: a visit always ends by stretching, the areas when no muscle is workable
+        "stretching": list(muscles) or list(areas),
     }
 
 
