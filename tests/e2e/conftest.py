@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from shared.infra import Infra
 from shared.stack import Stack, free_ports, running_stack
 from tests.conftest import DEMO_CHAIN
+from tests.support import TopicLog
 
 # 2027-03-08 is a Monday; the plan's visits cross the US DST change of 2027-03-14.
 SIM_START = "2027-03-08T16:00:00Z"
@@ -37,3 +39,20 @@ def stack(
         log_dir=workdir / "logs",
     ) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+async def topics(stack: Stack) -> AsyncIterator[TopicLog]:
+    """Everything on the public topics since the stack started."""
+    log = await TopicLog(stack.infra.kafka_bootstrap_servers).start()
+    yield log
+    await log.stop()
+
+
+@pytest.fixture
+async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
+    """Publishes records as another service would (acks=all)."""
+    sender = AIOKafkaProducer(bootstrap_servers=stack.infra.kafka_bootstrap_servers, acks="all")
+    await sender.start()
+    yield sender
+    await sender.stop()

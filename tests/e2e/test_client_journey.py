@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,13 +19,6 @@ from tests.support import CLOUDEVENTS_ATTRIBUTES, TopicLog, wait_committed_past
 
 pytestmark = pytest.mark.e2e
 FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
-
-
-@pytest.fixture(scope="module")
-async def topics(stack: Stack) -> AsyncIterator[TopicLog]:
-    log = await TopicLog(stack.infra.kafka_bootstrap_servers).start()
-    yield log
-    await log.stop()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -17,21 +16,6 @@ from shared.stack import Stack
 from tests.support import TopicLog, wait_committed_past
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-async def topics(stack: Stack) -> AsyncIterator[TopicLog]:
-    log = await TopicLog(stack.infra.kafka_bootstrap_servers).start()
-    yield log
-    await log.stop()
-
-
-@pytest.fixture
-async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.infra.kafka_bootstrap_servers, acks="all")
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 def intake_event(client_id: str) -> bytes:

@@ -3,8 +3,6 @@ planner picks it up: every service as its own process."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
@@ -13,13 +11,6 @@ from tests.support import TopicLog
 
 pytestmark = pytest.mark.e2e
 FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
-
-
-@pytest.fixture(scope="module")
-async def topics(stack: Stack) -> AsyncIterator[TopicLog]:
-    log = await TopicLog(stack.infra.kafka_bootstrap_servers).start()
-    yield log
-    await log.stop()
 
 
 async def test_a_session_from_first_page_to_a_plan(stack: Stack, topics: TopicLog) -> None:

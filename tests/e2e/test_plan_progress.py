@@ -5,7 +5,6 @@ and even across a restart of the planner."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,21 +20,6 @@ from tests.support import TopicLog, wait_committed_past
 
 pytestmark = pytest.mark.e2e
 FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
-
-
-@pytest.fixture(scope="module")
-async def topics(stack: Stack) -> AsyncIterator[TopicLog]:
-    log = await TopicLog(stack.infra.kafka_bootstrap_servers).start()
-    yield log
-    await log.stop()
-
-
-@pytest.fixture
-async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
-    sender = AIOKafkaProducer(bootstrap_servers=stack.infra.kafka_bootstrap_servers, acks="all")
-    await sender.start()
-    yield sender
-    await sender.stop()
 
 
 def completed(plan: dict[str, Any], n: int, pain: int) -> tuple[bytes, bytes]:
