@@ -14,7 +14,10 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 
+from shared.infra import Infra
+from shared.settings import IntakeSettings
 from shared.topics import PUBLIC_TOPICS
+from tests.conftest import DEMO_CHAIN
 
 T = TypeVar("T")
 CLOUDEVENTS_ATTRIBUTES = (
@@ -163,3 +166,19 @@ async def in_process_service(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
             yield http
+
+
+def intake_settings(infra: Infra, namespace: str, **overrides: Any) -> IntakeSettings:
+    """Settings for an intake service under test: the run's broker, Redis and namespace,
+    the demo chain, and a rate limit out of the way (the limit has tests of its own)."""
+    values: dict[str, Any] = {
+        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
+        "REDIS_URL": infra.redis_url,
+        "CLINICFLOW_REDIS_NAMESPACE": namespace,
+        "CLINICFLOW_CHAIN_CONFIG": DEMO_CHAIN,
+        "CLINICFLOW_ENV": "test",
+        "API_RATE_LIMIT_PER_MINUTE": 60_000,
+        "API_RATE_LIMIT_BURST": 10_000,
+        **overrides,
+    }
+    return IntakeSettings(**values)

@@ -18,10 +18,9 @@ import yaml
 from services.intake.app import build_app
 from services.intake.docs import INTAKE_EXAMPLE
 from shared.infra import Infra
-from shared.settings import IntakeSettings
 from shared.vocabulary import ContraindicationCode, PrecautionCode, Quality, Region
 from tests.conftest import DEMO_CHAIN
-from tests.support import TopicLog, in_process_service
+from tests.support import TopicLog, in_process_service, intake_settings
 
 BEAVERTON = {"Authorization": "Bearer demo-frontdesk-beaverton"}
 BROOKLYN = {"Authorization": "Bearer demo-frontdesk-brooklyn"}
@@ -52,27 +51,14 @@ def chain_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def intake(
     infra: Infra, namespace: str, chain_file: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
-    settings = IntakeSettings(
-        **{
-            "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
-            "REDIS_URL": infra.redis_url,
-            "CLINICFLOW_REDIS_NAMESPACE": namespace,
-            "CLINICFLOW_CHAIN_CONFIG": chain_file,
-            "CLINICFLOW_ENV": "test",
-            "API_RATE_LIMIT_PER_MINUTE": 60_000,
-            "API_RATE_LIMIT_BURST": 10_000,
-            "INTAKE_MAX_BODY_BYTES": 16_384,
-        }
+    settings = intake_settings(
+        infra,
+        namespace,
+        CLINICFLOW_CHAIN_CONFIG=chain_file,
+        INTAKE_MAX_BODY_BYTES=16_384,
     )
     async with in_process_service(build_app, settings) as http:
         yield http
-
-
-@pytest.fixture(scope="module")
-async def topics(infra: Infra) -> AsyncIterator[TopicLog]:
-    log = await TopicLog(infra.kafka_bootstrap_servers).start()
-    yield log
-    await log.stop()
 
 
 def document(location: str = "beaverton", **client: Any) -> dict[str, Any]:

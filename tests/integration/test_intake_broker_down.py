@@ -32,9 +32,7 @@ from services.intake.app import build_app
 from services.intake.docs import INTAKE_EXAMPLE
 from shared.infra import Infra, embedded_broker, free_port
 from shared.kafka import SEND_TIMEOUT_MARGIN_S, ensure_topics
-from shared.settings import IntakeSettings
-from tests.conftest import DEMO_CHAIN
-from tests.support import TopicLog, in_process_service
+from tests.support import TopicLog, in_process_service, intake_settings
 
 pytestmark = pytest.mark.integration
 
@@ -45,19 +43,6 @@ UNAVAILABLE_WITHIN_S = SEND_TIMEOUT_S + SEND_TIMEOUT_MARGIN_S + 1.0
 RECOVERY_DEADLINE_S = 30.0
 
 COMPLAINT = {"region": "neck", "side": "left", "intensity": 5, "onset": "2026-09-01"}
-
-
-def intake_settings(bootstrap: str, infra: Infra, namespace: str) -> IntakeSettings:
-    values: dict[str, Any] = {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "REDIS_URL": infra.redis_url,
-        "CLINICFLOW_REDIS_NAMESPACE": namespace,
-        "CLINICFLOW_CHAIN_CONFIG": DEMO_CHAIN,
-        "CLINICFLOW_ENV": "test",
-        "API_RATE_LIMIT_PER_MINUTE": 60_000,
-        "API_RATE_LIMIT_BURST": 10_000,
-    }
-    return IntakeSettings(**values)
 
 
 async def start_broker(stack: ExitStack, port: int, workdir: Path) -> str:
@@ -115,7 +100,7 @@ async def test_nothing_accepted_is_lost_while_the_broker_is_down(
     with ExitStack() as broker:
         bootstrap = await start_broker(broker, port, tmp_path / "before")
         async with in_process_service(
-            build_app, intake_settings(bootstrap, infra, namespace)
+            build_app, intake_settings(infra, namespace, KAFKA_BOOTSTRAP_SERVERS=bootstrap)
         ) as http:
             # -- a complete draft, and a whole document for POST /v1/intakes
             created = await http.post(

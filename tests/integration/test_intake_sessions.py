@@ -13,9 +13,7 @@ import pytest
 
 from services.intake.app import build_app
 from shared.infra import Infra
-from shared.settings import IntakeSettings
-from tests.conftest import DEMO_CHAIN
-from tests.support import TopicLog, in_process_service
+from tests.support import TopicLog, in_process_service, intake_settings
 
 FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
 BROOKLYN = {"Authorization": "Bearer demo-frontdesk-brooklyn"}
@@ -34,32 +32,10 @@ COMPLAINTS = [
 ]
 
 
-def settings(infra: Infra, namespace: str, **overrides: Any) -> IntakeSettings:
-    values: dict[str, Any] = {
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
-        "REDIS_URL": infra.redis_url,
-        "CLINICFLOW_REDIS_NAMESPACE": namespace,
-        "CLINICFLOW_CHAIN_CONFIG": DEMO_CHAIN,
-        "CLINICFLOW_ENV": "test",
-        # the tests poll; the rate limit has tests of its own
-        "API_RATE_LIMIT_PER_MINUTE": 60_000,
-        "API_RATE_LIMIT_BURST": 10_000,
-        **overrides,
-    }
-    return IntakeSettings(**values)
-
-
 @pytest.fixture
 async def intake(infra: Infra, namespace: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with in_process_service(build_app, settings(infra, namespace)) as http:
+    async with in_process_service(build_app, intake_settings(infra, namespace)) as http:
         yield http
-
-
-@pytest.fixture(scope="module")
-async def topics(infra: Infra) -> AsyncIterator[TopicLog]:
-    log = await TopicLog(infra.kafka_bootstrap_servers).start()
-    yield log
-    await log.stop()
 
 
 async def open_session(http: httpx.AsyncClient, location: str = "beaverton") -> str:
@@ -222,10 +198,10 @@ async def test_submit_is_idempotent_and_publishes_once(
 
 
 async def test_a_draft_survives_a_restart_of_the_service(infra: Infra, namespace: str) -> None:
-    async with in_process_service(build_app, settings(infra, namespace)) as before:
+    async with in_process_service(build_app, intake_settings(infra, namespace)) as before:
         session = await open_session(before)
         await patch(before, session, {"client": CLIENT, "complaints": COMPLAINTS})
-    async with in_process_service(build_app, settings(infra, namespace)) as after:
+    async with in_process_service(build_app, intake_settings(infra, namespace)) as after:
         view = await after.get(f"/v1/intake-sessions/{session}", headers=FRONT_DESK)
     assert view.status_code == 200
     assert entered(view.json()["draft"]["client"]) == CLIENT
@@ -236,7 +212,7 @@ async def test_activity_refreshes_the_expiry_and_an_idle_draft_expires(
     infra: Infra, namespace: str
 ) -> None:
     # one simulated hour per real second; a session lives two simulated hours
-    fast = settings(
+    fast = intake_settings(
         infra,
         namespace,
         CLINICFLOW_CLOCK="sim:2027-01-04T15:00:00Z@3600x",
