@@ -6,7 +6,7 @@ first time: no new version, no second completion."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from services.planner import domain, progress
 from services.planner.store import PlanStore
@@ -19,76 +19,80 @@ from shared.kafka import Outgoing
 from shared.runtime import Runtime
 from shared.streams import Handler, Rejected
 
+Rule = Callable[[Envelope, EventData], Awaitable[list[EventData]]]
+"""Decides what an event produces and stores it with the state it leaves."""
+
 
 def handlers(runtime: Runtime) -> Mapping[str, Handler]:
     store = PlanStore(runtime.redis, runtime.keys)
 
-    def publishable(envelope: Envelope, produced: list[EventData]) -> list[Outgoing]:
-        return [
-            runtime.outgoing(
-                event,
-                key=str(event.to_data()["client_id"]),
-                subject=str(event.to_data().get("plan_id") or event.to_data()["client_id"]),
-                event_id=derived_id(event.event_type, envelope.id),
-                trace=Trace.following(envelope, locationid=str(event.to_data()["location_id"])),
-            )
-            for event in produced
-        ]
+    def replaying(expected: type[EventData], rule: Rule) -> Handler:
+        """The handler for ``expected``: what a redelivered event produced before, else
+        what ``rule`` decides now, as outgoing events caused by the envelope."""
 
-    async def on_intake(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
-        if not isinstance(data, IntakeSubmitted):
-            raise Rejected(f"expected intake.submitted, got {type(data).__name__}")
+        async def handle(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+            if not isinstance(data, expected):
+                raise Rejected(f"expected {expected.event_type}, got {type(data).__name__}")
+            produced = await store.produced_by(envelope.id)
+            if produced is None:
+                produced = await rule(envelope, data)
+            return [_outgoing(runtime, envelope, event) for event in produced]
+
+        return handle
+
+    async def on_intake(envelope: Envelope, data: EventData) -> list[EventData]:
+        assert isinstance(data, IntakeSubmitted)  # checked by ``replaying``
         if not runtime.chain.has_location(data.location_id):
             raise Rejected(f"unknown location {data.location_id!r}")
-        before = await store.produced_by(envelope.id)
-        if before is not None:
-            return publishable(envelope, before)
         decision = domain.decide(data, policy=runtime.chain.policy_for(data.location_id))
         planned = isinstance(decision, PlanCreated)
         await store.save(cause=envelope.id, produced=[decision], intake=data if planned else None)
-        return publishable(envelope, [decision])
+        return [decision]
 
-    async def on_visit_completed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
-        if not isinstance(data, VisitCompleted):
-            raise Rejected(f"expected visit.completed, got {type(data).__name__}")
-        before = await store.produced_by(envelope.id)
-        if before is not None:
-            return publishable(envelope, before)
+    async def on_visit_completed(envelope: Envelope, data: EventData) -> list[EventData]:
+        assert isinstance(data, VisitCompleted)
         plan = await store.current(data.plan_id)
         if plan is None:
             raise Rejected(f"visit {data.visit_id} names an unknown plan {data.plan_id!r}")
-        now = runtime.clock.now()
         change, moved = progress.next_step(
-            plan, progress.recorded(await store.progress(plan.plan_id), data), now=now
+            plan,
+            progress.recorded(await store.progress(plan.plan_id), data),
+            now=runtime.clock.now(),
         )
         produced: list[EventData] = [] if change is None else [change]
         await store.save(cause=envelope.id, produced=produced, progress=moved)
-        return publishable(envelope, produced)
+        return produced
 
-    async def on_assessment(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
-        if not isinstance(data, AssessmentRecorded):
-            raise Rejected(f"expected assessment.recorded, got {type(data).__name__}")
-        before = await store.produced_by(envelope.id)
-        if before is not None:
-            return publishable(envelope, before)
+    async def on_assessment(envelope: Envelope, data: EventData) -> list[EventData]:
+        assert isinstance(data, AssessmentRecorded)
         plan = await _active_plan(store, data.client_id)
         intake = None if plan is None else await store.intake(plan.plan_id)
-        if plan is None or intake is None:
-            await store.save(cause=envelope.id, produced=[])  # nothing to revise yet
-            return []
-        done = (await store.progress(plan.plan_id)).sessions_done
-        revised = domain.revise_for_assessment(
-            plan, intake, data, sessions_done=done, now=runtime.clock.now()
-        )
+        revised = None
+        if plan is not None and intake is not None:
+            done = (await store.progress(plan.plan_id)).sessions_done
+            revised = domain.revise_for_assessment(
+                plan, intake, data, sessions_done=done, now=runtime.clock.now()
+            )
         produced: list[EventData] = [] if revised is None else [revised]
         await store.save(cause=envelope.id, produced=produced)
-        return publishable(envelope, produced)
+        return produced
 
     return {
-        "intake.submitted": on_intake,
-        "visit.completed": on_visit_completed,
-        "assessment.recorded": on_assessment,
+        "intake.submitted": replaying(IntakeSubmitted, on_intake),
+        "visit.completed": replaying(VisitCompleted, on_visit_completed),
+        "assessment.recorded": replaying(AssessmentRecorded, on_assessment),
     }
+
+
+def _outgoing(runtime: Runtime, cause: Envelope, event: EventData) -> Outgoing:
+    data = event.to_data()
+    return runtime.outgoing(
+        event,
+        key=str(data["client_id"]),
+        subject=str(data.get("plan_id") or data["client_id"]),
+        event_id=derived_id(event.event_type, cause.id),
+        trace=Trace.following(cause, locationid=str(data["location_id"])),
+    )
 
 
 async def _active_plan(store: PlanStore, client_id: str) -> PlanData | None:

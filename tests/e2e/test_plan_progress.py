@@ -102,3 +102,28 @@ async def test_a_poor_review_revises_once_through_redelivery_and_restart(
         history = await http.get(f"/v1/clients/{client_id}/plan/history", headers=FRONT_DESK)
     assert current.json()["plan"]["version"] == 2
     assert [v["plan"]["version"] for v in history.json()["versions"]] == [1, 2]
+
+
+async def test_an_outcome_for_an_unknown_plan_is_dead_lettered(
+    stack: Stack, topics: TopicLog, producer: AIOKafkaProducer
+) -> None:
+    stranger = {
+        "data": {
+            "plan_id": f"no-such-plan-{uuid.uuid4()}",
+            "client_id": str(uuid.uuid4()),
+            "location_id": "beaverton",
+        },
+        "time": "2027-03-08T17:00:00Z",
+        "chainid": "northwest-nmt",
+        "correlationid": str(uuid.uuid4()),
+    }
+    key, value = completed(stranger, 1, 5)
+    await producer.send_and_wait("clinic.visits", key=key, value=value)
+    letters = await topics.wait_for(
+        lambda: [
+            e
+            for e in topics.events(type="record.deadlettered")
+            if e["data"].get("key") == key.decode() and e["data"].get("service") == "planner"
+        ]
+    )
+    assert "unknown plan" in letters[0]["data"]["error"]
