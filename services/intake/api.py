@@ -44,6 +44,7 @@ async def submit_intake(
     ] = None,
 ) -> IntakeAccepted:
     """Submit a whole intake; 202 once ``intake.submitted`` is durably on the broker."""
+    require_role(principal, *WRITERS)
     runtime = runtime_of(request)
     check_location(runtime, principal, document.location_id, field=("body", "location_id"))
     if not idempotency_key:
@@ -64,8 +65,7 @@ async def submit_intake(
 def check_location(
     runtime: Runtime, principal: Principal, location_id: str, *, field: tuple[str, ...]
 ) -> None:
-    """A writer's key must reach the (known) location the body names."""
-    require_role(principal, *WRITERS)
+    """The location a body names must exist (422) and be in the key's scope (403)."""
     if not runtime.chain.has_location(location_id):
         raise RequestValidationError(
             [{"loc": field, "msg": "unknown location", "type": "value_error", "input": location_id}]

@@ -4,7 +4,6 @@ accepted about them (details, locations, intakes, assessments)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -131,15 +130,11 @@ class ClientDirectory:
             client=ClientRecord.model_validate_json(details),
             locations=await self.locations(client_id),
             intakes=sorted(
-                (IntakeSummary.model_validate(_json(raw)) for raw in intakes),
+                (IntakeSummary.model_validate_json(raw) for raw in intakes),
                 key=lambda i: i.submitted_at,
             ),
             assessments=sorted(
-                (AssessmentSummary.model_validate(_json(raw)) for raw in assessments),
+                (AssessmentSummary.model_validate_json(raw) for raw in assessments),
                 key=lambda a: a.recorded_at,
             ),
         )
-
-
-def _json(raw: str) -> Any:
-    return json.loads(raw)

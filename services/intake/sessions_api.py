@@ -57,8 +57,10 @@ class SessionView(BaseModel):
 
 def _store(runtime: Runtime) -> DraftStore:
     settings = runtime.base.settings
-    ttl_s = settings.session_ttl_s if isinstance(settings, IntakeSettings) else 72 * 3600.0
-    return DraftStore(runtime.redis, runtime.keys("intake-session"), ttl=timedelta(seconds=ttl_s))
+    if not isinstance(settings, IntakeSettings):
+        raise TypeError("the intake routes run with IntakeSettings")
+    ttl = timedelta(seconds=settings.session_ttl_s)
+    return DraftStore(runtime.redis, runtime.keys("intake-session"), ttl=ttl)
 
 
 @router.post(
@@ -71,6 +73,7 @@ async def create_session(
     start: SessionStart, principal: CurrentPrincipal, request: Request, response: Response
 ) -> SessionCreated:
     """Open a draft intake for a location in the key's scope."""
+    require_role(principal, *WRITERS)
     runtime = runtime_of(request)
     check_location(runtime, principal, start.location_id, field=("body", "location_id"))
     session_id = str(uuid.uuid4())
