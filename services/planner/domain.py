@@ -194,7 +194,8 @@ def _modality_reasons(intake: IntakeSubmitted, modality: Modality) -> list[Ratio
         )
     ]
     if intake.screening.outcome != "clear":
-        changes = "; ".join(intake.screening.modifications) or "see modifications"
+        screening = intake.screening
+        changes = "; ".join(screening.modifications or [r.detail for r in screening.reasons])
         reasons.append(
             RationaleItem(
                 rule="DOMAIN.md 2: screening", detail=f"{intake.screening.outcome}: {changes}"
@@ -275,7 +276,7 @@ def revise_for_assessment(
         f"assessment {assessment.assessment_id} by {assessment.therapist_id} found trigger "
         f"points in {', '.join(muscles)}: the protocol now targets them"
     )
-    base = plan.model_dump(exclude={"reason", "change", "sessions_done"})
+    base = plan.model_dump(exclude={"reason", "change", "sessions_done", "referral"})
     return PlanRevised(
         **{
             **base,

@@ -9,6 +9,7 @@ self-massage) lives in ``shared/body_map.py`` and the acute/chronic rule in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -172,9 +173,10 @@ class PrecautionRule:
 
     pressure_cap: int  # DOMAIN.md 4: under precautions the target is lower
     modifications: tuple[tuple[str, str], ...]  # (code, detail)
-    no_pincer: bool = False
+    left_out: frozenset[str] = frozenset()  # techniques the plan never orders
+    shorter_holds: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     pressure_note: str | None = None  # told at every direct pressure technique
-    no_direct_pressure_in: frozenset[Region] = field(default_factory=frozenset)
+    no_direct_pressure_in: frozenset[Region] = frozenset()
     advice: tuple[str, ...] = ()
 
 
@@ -203,12 +205,20 @@ PRECAUTIONS: Final[dict[PrecautionCode, PrecautionRule]] = {
         pressure_cap=5,
         modifications=(
             ("hypertension_care", "moderate pressure, no head-down positions, sit up slowly"),
+            (
+                "shorter_holds",
+                "shorter, gentler holds: ischemic compression 10-20 s, sustained pressure 30-60 s",
+            ),
         ),
+        shorter_holds={"ischemic_compression": (10, 20), "sustained_pressure": (30, 60)},
     ),
     "blood_thinners": PrecautionRule(
         pressure_cap=4,
-        modifications=(("no_pincer", "no pincer compression: bruising risk on blood thinners"),),
-        no_pincer=True,
+        modifications=(
+            ("no_pincer", "no pincer compression: bruising risk on blood thinners"),
+            ("no_deep_friction", "no cross-fiber friction: bruising risk on blood thinners"),
+        ),
+        left_out=frozenset({"pincer_compression", "cross_fiber_friction"}),
         advice=("Self-massage gently: blood thinners make bruising easier.",),
     ),
     "reduced_sensation_medication": PrecautionRule(
@@ -222,6 +232,36 @@ PRECAUTIONS: Final[dict[PrecautionCode, PrecautionRule]] = {
         pressure_note="check in on pressure at every hold: reduced sensation",
     ),
 }
+
+
+@dataclass(frozen=True)
+class FindingRule:
+    """How a screening finding that is not a precaution changes the plan.
+
+    ``detail`` and ``pressure_note`` may name ``{where}`` (the finding's region)
+    and ``{finding}`` (screening's own words for it)."""
+
+    modification: str
+    detail: str
+    pressure_note: str | None = None  # told at every direct pressure technique
+
+
+# DOMAIN.md 1: what screening finds in the pain description itself, by the code
+# of its reason.
+FINDINGS: Final[dict[str, FindingRule]] = {
+    "red_flag_new_dull_pain": FindingRule(
+        modification="medical_check",
+        detail="{finding}; the client is advised to see a doctor (DOMAIN.md 1 red flag)",
+    ),
+    "nerve_signs": FindingRule(
+        modification="nerve_entrapment",
+        detail="{where}: assess for nerve entrapment; no sustained pressure that provokes "
+        "tingling, numbness or burning",
+        pressure_note="ease off at once if pressure provokes tingling, numbness or burning "
+        "in the {where}",
+    ),
+}
+
 
 # DOMAIN.md 6: aftercare every client gets.
 AFTERCARE: Final[tuple[str, ...]] = (

@@ -95,9 +95,11 @@ def next_step(
         return None, progress
     if gained >= kb.GOOD_PROGRESS:
         return _tapered(plan, progress, now, gained, trajectory)
-    if progress.poor_reviews >= kb.POOR_REVIEWS_BEFORE_REFERRAL:
-        return _completed(plan, progress, now, "referred", trajectory), _ended(progress)
-    return _reassessed(plan, progress, now, gained, trajectory)
+    if progress.poor_reviews < kb.POOR_REVIEWS_BEFORE_REFERRAL:
+        return _reassessed(plan, progress, now, gained, trajectory)
+    if progress.poor_reviews == kb.POOR_REVIEWS_BEFORE_REFERRAL:
+        return _referred(plan, progress, now, gained, trajectory)
+    return None, progress  # referred already: the course runs on alongside that care
 
 
 def _completed(
@@ -107,12 +109,7 @@ def _completed(
     reasons = {
         "course_complete": f"all {done} sessions done; pain carried in: {trajectory}",
         "goals_met": f"goals met after {done} sessions; pain carried in: {trajectory}",
-        "referred": (
-            f"no meaningful improvement after {done} sessions and a re-assessment "
-            f"(pain carried in: {trajectory}); refer ({PROGRESS_RULE})"
-        ),
     }
-    referred = outcome == "referred"
     return PlanCompleted(
         plan_id=plan.plan_id,
         version=plan.version,
@@ -121,12 +118,7 @@ def _completed(
         reason=reasons[outcome],
         outcome=outcome,
         sessions_done=done,
-        maintenance=None if referred else kb.MAINTENANCE,
-        referral=Referral(
-            recommended=True, to=kb.REFERRAL_AFTER_NO_PROGRESS, detail=reasons[outcome]
-        )
-        if referred
-        else None,
+        maintenance=kb.MAINTENANCE,
         completed_at=now,
     )
 
@@ -153,6 +145,35 @@ def _reassessed(
     remaining = plan.sessions_total - progress.sessions_done
     revised = _revision(plan, progress, now, reason=reason, change="reassess", left=remaining)
     revised = revised.model_copy(update={"protocol": steps})
+    moved = progress.model_copy(
+        update={
+            "poor_reviews": progress.poor_reviews + 1,
+            "version_started_after": progress.sessions_done,
+        }
+    )
+    return revised, moved
+
+
+def _referred(
+    plan: PlanData, progress: Progress, now: AwareDatetime, gained: float, trajectory: str
+) -> tuple[PlanRevised, Progress]:
+    """Still no meaningful relief after a re-assessment: refer (DOMAIN.md 5). NMT is
+    combined with physical therapy and chiropractic care (DOMAIN.md 7), so the rest
+    of the course goes on weekly and gentle alongside theirs."""
+    reason = (
+        f"{gained:.0%} improvement after {progress.sessions_done} sessions and a "
+        f"re-assessment (pain carried in: {trajectory}), under "
+        f"{kb.MEANINGFUL_IMPROVEMENT:.0%}: refer to a {kb.REFERRAL_AFTER_NO_PROGRESS}; "
+        "the remaining sessions go on weekly alongside their care"
+    )
+    steps = [
+        step.model_copy(update={"order": n})
+        for n, step in enumerate((s for s in plan.protocol if s.technique != "reassessment"), 1)
+    ]
+    remaining = plan.sessions_total - progress.sessions_done
+    revised = _revision(plan, progress, now, reason=reason, change="refer", left=remaining)
+    referral = Referral(recommended=True, to=kb.REFERRAL_AFTER_NO_PROGRESS, detail=reason)
+    revised = revised.model_copy(update={"protocol": steps, "referral": referral})
     moved = progress.model_copy(
         update={
             "poor_reviews": progress.poor_reviews + 1,
@@ -192,7 +213,7 @@ def _revision(
     cadence = kb.EVERY_TWO_WEEKS if tapering else kb.WEEKLY
     name = "taper" if change == "taper" else "after review"
     phases = [cadence_phase(name, cadence, left, gap)]
-    base = plan.model_dump(exclude={"reason", "change", "sessions_done"})
+    base = plan.model_dump(exclude={"reason", "change", "sessions_done", "referral"})
     return PlanRevised(
         **{
             **base,

@@ -6,7 +6,7 @@ Pure, like ``domain.py``: the intake in, plan parts out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, get_args
 
@@ -97,22 +97,34 @@ def visit_protocol(
             f"First choice for {', '.join(_unique(c.region for c in too_painful))}: too "
             "painful for direct pressure; move on to pressure only as tolerated."
         )
-    pressure_notes = [n for code in codes if (n := kb.PRECAUTIONS[code].pressure_note)]
+    findings = screening_findings(intake)
+    pressure_notes = [
+        *(n for code in codes if (n := kb.PRECAUTIONS[code].pressure_note)),
+        *(f.pressure_note for f in findings if f.pressure_note),
+    ]
     for technique in kb.TECHNIQUES:
         if technique.direct_pressure and pressure_notes:
             notes[technique.code] = "; ".join(pressure_notes)
     steps = protocol_steps(
-        _targets(regions, muscles, codes), modality=modality, pressure=pressure, notes=notes
+        _targets(regions, muscles, codes),
+        modality=modality,
+        pressure=pressure,
+        notes=notes,
+        holds=shorter_holds(codes),
     )
     home = home_program(regions, modality=modality, precautions=codes, excluded=excluded)
     return VisitProtocol(
         steps=steps,
-        modifications=modifications_for(codes, pressure=pressure, excluded=excluded),
+        modifications=[
+            *modifications_for(codes, pressure=pressure, excluded=excluded),
+            *(Modification(code=f.code, detail=f.detail) for f in findings),
+        ],
         home_program=home,
         rationale=[
             *_targets_and_order(regions, muscles, steps),
             *_pressure_reasons(muscles, codes, pressure=pressure, too_painful=too_painful),
             *_care_reasons(codes, excluded),
+            *(RationaleItem(rule=f.rule, detail=f.detail) for f in findings),
             RationaleItem(
                 rule="DOMAIN.md 6: 2-3 stretches, self-massage, aftercare",
                 detail=", ".join(s.name for s in home.stretches)
@@ -127,11 +139,14 @@ def protocol_steps(
     *,
     modality: Modality,
     pressure: int,
-    notes: dict[str, str],
+    notes: Mapping[str, str],
+    holds: Mapping[str, tuple[int, int]] | None = None,
 ) -> list[ProtocolStep]:
     """DOMAIN.md 4: the techniques in the catalogue's order (least to most
     aggressive, stretching last). A hands-on step with nothing to work on is left
-    out; FMM's participatory steps only for FMM."""
+    out; FMM's participatory steps only for FMM. ``holds`` shortens a technique's
+    hold (a precaution's gentler version)."""
+    holds = holds or {}
     steps: list[ProtocolStep] = []
     for technique in kb.TECHNIQUES:
         if technique.fmm_only and modality != "fmm":
@@ -144,7 +159,7 @@ def protocol_steps(
                 order=len(steps) + 1,
                 technique=technique.code,
                 targets=step_targets,
-                hold_seconds=list(technique.hold_seconds) if technique.hold_seconds else None,
+                hold_seconds=_hold(technique, holds),
                 pressure_target=pressure if technique.direct_pressure else None,
                 notes=f"{notes[technique.code]} ({technique.how})"
                 if technique.code in notes
@@ -152,6 +167,47 @@ def protocol_steps(
             )
         )
     return steps
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A screening finding (DOMAIN.md 1) as it changes the plan."""
+
+    rule: str
+    code: str
+    detail: str
+    pressure_note: str | None
+
+
+def screening_findings(intake: IntakeSubmitted) -> list[Finding]:
+    """DOMAIN.md 1: what screening found in the pain description itself (a red
+    flag, nerve signs), each as the modification it makes to the plan."""
+    found: list[Finding] = []
+    for reason in intake.screening.reasons:
+        rule = kb.FINDINGS.get(reason.code)
+        if rule is None:
+            continue
+        where = reason.region.replace("_", " ") if reason.region else "treated area"
+        words = {"where": where, "finding": reason.detail}
+        found.append(
+            Finding(
+                rule=reason.rule,
+                code=rule.modification,
+                detail=rule.detail.format(**words),
+                pressure_note=rule.pressure_note.format(**words) if rule.pressure_note else None,
+            )
+        )
+    return _unique(found)
+
+
+def shorter_holds(codes: Iterable[PrecautionCode]) -> dict[str, tuple[int, int]]:
+    """DOMAIN.md 2: the gentlest hold any precaution asks for, per technique."""
+    holds: dict[str, tuple[int, int]] = {}
+    for code in codes:
+        for technique, (low, high) in kb.PRECAUTIONS[code].shorter_holds.items():
+            was = holds.get(technique, (low, high))
+            holds[technique] = (min(low, was[0]), min(high, was[1]))
+    return holds
 
 
 def modifications_for(
@@ -219,7 +275,7 @@ def _pressure_reasons(
         )
     pincers = [m for m in muscles if bm.MUSCLES[m].pincer]
     if pincers:
-        blocked = any(kb.PRECAUTIONS[c].no_pincer for c in codes)
+        blocked = any("pincer_compression" in kb.PRECAUTIONS[c].left_out for c in codes)
         outcome = "no pincer: blood-thinning medication (DOMAIN.md 2)" if blocked else "pincer"
         reasons.append(
             RationaleItem(
@@ -262,19 +318,27 @@ def _targets(
     against_bone = [m for m in pressable if not bm.MUSCLES[m].pincer]
     pincer = [m for m in pressable if bm.MUSCLES[m].pincer]
     areas = _in_region_order({*regions, *(r for m in muscles for r in bm.MUSCLES[m].lies_in)})
-    return {
-        "warming_strokes": list(areas),
-        "myofascial_release": list(areas),
+    targets: dict[str, list[str]] = {
+        "warming_strokes": [*areas],
+        "myofascial_release": [*areas],
         "positional_release": list(muscles),
         "direct_manipulation": list(muscles),
         "pir_pnf": list(muscles),
         "ischemic_compression": against_bone,
         "sustained_pressure": list(against_bone),
-        "pincer_compression": [] if any(rule.no_pincer for rule in rules) else pincer,
+        "pincer_compression": pincer,
         "cross_fiber_friction": pressable,
         # DOMAIN.md 4: a visit always ends by stretching, the areas when no muscle is workable
-        "stretching": list(muscles) or list(areas),
+        "stretching": list(muscles) or [*areas],
     }
+    left_out = {technique for rule in rules for technique in rule.left_out}
+    return {code: [] if code in left_out else who for code, who in targets.items()}
+
+
+def _hold(technique: kb.Technique, holds: Mapping[str, tuple[int, int]]) -> list[int] | None:
+    if technique.hold_seconds is None:
+        return None
+    return list(holds.get(technique.code, technique.hold_seconds))
 
 
 def _unique(items: Iterable[T]) -> list[T]:

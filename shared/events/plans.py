@@ -64,6 +64,12 @@ class SchedulingNeeds(Part):
     max_sessions_per_week: int | None = None
 
 
+class Referral(Part):
+    recommended: bool
+    to: str
+    detail: str
+
+
 class PlanData(EventData):
     plan_id: str
     version: int = Field(ge=1)
@@ -100,16 +106,13 @@ class PlanRevised(PlanData):
     reason: str
     change: str = Field(
         default="revised",
-        description="reassess (no meaningful improvement), taper (good progress), "
-        "protocol (a new assessment)",
+        description="reassess (no meaningful improvement), refer (still none after a "
+        "re-assessment), taper (good progress), protocol (a new assessment)",
     )
     sessions_done: int = Field(default=0, ge=0)
-
-
-class Referral(Part):
-    recommended: bool
-    to: str
-    detail: str
+    referral: Referral | None = Field(
+        default=None, description="with change refer: to whom, and why"
+    )
 
 
 class PlanDeclined(EventData):
@@ -133,10 +136,7 @@ class PlanCompleted(EventData):
     client_id: str
     location_id: str
     reason: str
-    outcome: str = Field(
-        default="course_complete", description="course_complete, goals_met or referred"
-    )
+    outcome: str = Field(default="course_complete", description="course_complete or goals_met")
     sessions_done: int = Field(default=0, ge=0)
     maintenance: str | None = None
-    referral: Referral | None = None
     completed_at: AwareDatetime

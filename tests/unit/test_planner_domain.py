@@ -384,6 +384,23 @@ def test_blood_thinners_rule_out_pincer() -> None:
     assert "sternocleidomastoid" not in step(thinned, "ischemic_compression")
 
 
+def test_blood_thinners_rule_out_deep_friction() -> None:
+    assert "cross_fiber_friction" in techniques(plan_for(make_intake()))
+    thinned = plan_for(make_intake(precautions=("blood_thinners",)))
+    assert "cross_fiber_friction" not in techniques(thinned)
+    assert "no_deep_friction" in {m.code for m in thinned.modifications}
+
+
+def test_hypertension_shortens_the_compression_holds() -> None:
+    """Screening: "shorter, gentler ischemic compression holds" (DOMAIN.md 2)."""
+    plan = plan_for(make_intake(precautions=("hypertension",)))
+    holds = {s.technique: s.hold_seconds for s in plan.protocol if s.hold_seconds}
+    assert holds["ischemic_compression"] == [10, 20]  # of the usual 10-30 s
+    assert holds["sustained_pressure"] == [30, 60]  # of the usual 30-90 s
+    assert holds["positional_release"] == [90, 90]  # no pressure: unchanged
+    assert {"hypertension_care", "shorter_holds"} <= {m.code for m in plan.modifications}
+
+
 def test_pregnancy_positions_and_spares_the_low_back() -> None:
     plan = plan_for(make_intake(complaint("low_back", 6), precautions=("pregnancy",)))
     codes = {m.code for m in plan.modifications}

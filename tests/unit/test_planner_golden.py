@@ -14,8 +14,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from services.intake.screening import screen
 from services.intake.submission import findings_for
 from services.planner.domain import decide
@@ -72,13 +70,8 @@ def plan_for(intake: IntakeSubmitted) -> PlanCreated:
     return decision
 
 
-def assert_golden(
-    plan: PlanCreated, golden: Golden, *, intake: IntakeSubmitted, known_bug: str | None = None
-) -> None:
-    """The plan matches its golden, part by part, plus what DOMAIN.md 5 and 6 bound.
-
-    ``known_bug`` names a technique the golden leaves out because the plan
-    wrongly contains it; a separate strict xfail test pins that bug."""
+def assert_golden(plan: PlanCreated, golden: Golden, *, intake: IntakeSubmitted) -> None:
+    """The plan matches its golden, part by part, plus what DOMAIN.md 5 and 6 bound."""
     # identity
     assert plan.plan_id == derived_id("plan", intake.intake_id)
     assert (plan.version, plan.intake_id, plan.location_id) == (1, intake.intake_id, "beaverton")
@@ -104,11 +97,7 @@ def assert_golden(
 
     # DOMAIN.md 4: modality and the visit, step by step
     assert plan.modality == golden["modality"]
-    steps = [
-        (s.technique, s.hold_seconds, s.pressure_target, s.targets)
-        for s in plan.protocol
-        if s.technique != known_bug
-    ]
+    steps = [(s.technique, s.hold_seconds, s.pressure_target, s.targets) for s in plan.protocol]
     assert steps == golden["protocol"]
     assert [s.order for s in plan.protocol] == list(range(1, len(plan.protocol) + 1))
     first = plan.protocol[0]
@@ -342,10 +331,12 @@ LOW_BACK_LEG_MUSCLES = [
     "peroneus longus",
 ]
 LOW_BACK_LEG_AREAS = ["low_back", "glute", "hip", "knee", "leg"]
-NERVE_SCREENING = (
-    "modify: leg: assess for nerve entrapment; no sustained pressure that provokes "
+NERVE_CAUTION = (
+    "leg: assess for nerve entrapment; no sustained pressure that provokes "
     "tingling, numbness or burning"
 )
+NERVE_SCREENING = f"modify: {NERVE_CAUTION}"
+NERVE_RULE = "DOMAIN.md 1: tingling, numbness, burning suggest nerve compression/entrapment"
 GOLDEN_LOW_BACK_SCIATICA: Golden = {
     "condition": "chronic",
     "modality": "nmt",
@@ -368,7 +359,7 @@ GOLDEN_LOW_BACK_SCIATICA: Golden = {
         ("cross_fiber_friction", None, 6, LOW_BACK_LEG_MUSCLES),
         ("stretching", None, None, LOW_BACK_LEG_MUSCLES),
     ],
-    "modifications": [],
+    "modifications": [("nerve_entrapment", NERVE_CAUTION)],
     "excluded_regions": [],
     "target_regions": ["low_back", "leg"],
     "stretches": [("knee-to-chest stretch", "low_back"), ("wall calf stretch", "leg")],
@@ -389,6 +380,7 @@ GOLDEN_LOW_BACK_SCIATICA: Golden = {
         ORDER_RULE,
         PRESSURE_RULE,
         TOO_PAINFUL_RULE,
+        NERVE_RULE,
         HOME_RULE,
         REVIEW_RULE,
     ],
@@ -407,6 +399,7 @@ GOLDEN_LOW_BACK_SCIATICA: Golden = {
         ),
         (SCREENING_RULE, NERVE_SCREENING),
         (TOO_PAINFUL_RULE, "low_back at intensity 8"),
+        (NERVE_RULE, NERVE_CAUTION),
         (PRESSURE_RULE, "no precautions -> 6/10"),
         (REVIEW_RULE, REVIEW_DETAIL),
     ],
@@ -434,22 +427,17 @@ def test_chronic_low_back_with_sciatica_like_signs() -> None:
     assert plan.phases[-1].interval_days == 14
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: screening's nerve-sign modification ('leg: assess for nerve entrapment; no "
-        "sustained pressure that provokes tingling, numbness or burning', DOMAIN.md 1/3 nerve "
-        "compression) reaches the plan only as rationale text: plan.modifications is [] and "
-        "the sustained_pressure step (30-90 s at 6/10 on piriformis, gluteus minimus, ...) "
-        "carries no caution"
-    ),
-)
 def test_low_back_sciatica_carries_the_nerve_entrapment_caution() -> None:
+    """DOMAIN.md 1: tingling suggests nerve entrapment - every hold that presses
+    tells the therapist to ease off when it provokes the leg symptoms."""
     _, plan = low_back_sciatica_plan()
-    sustained = next(s for s in plan.protocol if s.technique == "sustained_pressure")
-    in_modifications = any("nerve" in m.detail for m in plan.modifications)
-    in_notes = sustained.notes is not None and "tingling" in sustained.notes
-    assert in_modifications or in_notes
+    pressing = [s for s in plan.protocol if s.pressure_target is not None]
+    assert {s.technique for s in pressing} >= {"ischemic_compression", "sustained_pressure"}
+    for step in pressing:
+        assert step.notes is not None
+        assert step.notes.startswith(
+            "ease off at once if pressure provokes tingling, numbness or burning in the leg"
+        ), step
 
 
 # --- shoulder pain in first-trimester pregnancy --------------------------------------
@@ -910,6 +898,7 @@ GOLDEN_NECK_BLOOD_THINNERS: Golden = {
     ],
     "modifications": [
         ("no_pincer", "no pincer compression: bruising risk on blood thinners"),
+        ("no_deep_friction", "no cross-fiber friction: bruising risk on blood thinners"),
         ("lower_pressure", "pressure target 4/10 instead of 6/10 (blood_thinners)"),
     ],
     "excluded_regions": [],
@@ -955,7 +944,8 @@ GOLDEN_NECK_BLOOD_THINNERS: Golden = {
         (PINCER_RULE, "upper trapezius -> no pincer: blood-thinning medication (DOMAIN.md 2)"),
         (
             "DOMAIN.md 2: precaution blood_thinners",
-            "no pincer compression: bruising risk on blood thinners",
+            "no pincer compression: bruising risk on blood thinners; no cross-fiber friction: "
+            "bruising risk on blood thinners",
         ),
         (REVIEW_RULE, REVIEW_DETAIL),
     ],
@@ -971,32 +961,17 @@ def test_chronic_neck_on_blood_thinners() -> None:
     intake, plan = neck_blood_thinners_plan()
     assert intake.screening.outcome == "modify"
     assert [r.code for r in intake.screening.reasons] == ["blood_thinners"]
-    # cross_fiber_friction: see the xfail test below
-    assert_golden(plan, GOLDEN_NECK_BLOOD_THINNERS, intake=intake, known_bug="cross_fiber_friction")
+    assert_golden(plan, GOLDEN_NECK_BLOOD_THINNERS, intake=intake)
     techniques = [s.technique for s in plan.protocol]
     assert "pincer_compression" not in techniques
     pressures = {s.pressure_target for s in plan.protocol if s.pressure_target is not None}
     assert pressures and max(pressures) < 6  # DOMAIN.md 4: lower under precautions
-    pressed = {
-        t
-        for s in plan.protocol
-        if s.technique != "cross_fiber_friction" and s.pressure_target is not None
-        for t in s.targets
-    }
+    pressed = {t for s in plan.protocol if s.pressure_target is not None for t in s.targets}
     assert "upper trapezius" not in pressed  # only a pincer could reach it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: blood thinners (DOMAIN.md 2 precaution): screening says 'no deep friction or "
-        "heavy sustained pressure (bruising risk)', but the plan still orders "
-        "cross_fiber_friction on upper trapezius, levator scapulae, splenius capitis and "
-        "cervical multifidi (knowledge.PRECAUTIONS['blood_thinners'] has no friction rule; "
-        "protocol._targets never filters cross_fiber_friction by precaution)"
-    ),
-)
 def test_chronic_neck_on_blood_thinners_has_no_deep_friction() -> None:
+    """DOMAIN.md 2, blood-thinning medication: bruising risk - no deep friction."""
     _, plan = neck_blood_thinners_plan()
     assert "cross_fiber_friction" not in [s.technique for s in plan.protocol]
 
@@ -1019,19 +994,20 @@ RED_FLAG_LOW_BACK = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: DOMAIN.md 1 red flag (new dull pain not improved in 2-3 weeks -> the system "
-        "recommends a medical referral): screening flags it (referral_recommended=True, "
-        "outcome modify) but the PlanCreated drops it - no modification, and the only "
-        "rationale is 'DOMAIN.md 2: screening' / 'modify: see modifications' with an empty "
-        "modifications list"
-    ),
-)
 def test_red_flag_medical_referral_reaches_the_plan() -> None:
+    """DOMAIN.md 1: a new dull pain not improved in 2-3 weeks - the system recommends
+    a medical referral; the plan carries it as a modification with its reason."""
     intake = submitted(RED_FLAG_LOW_BACK, intake_id="golden-red-flag")
     assert intake.screening.referral_recommended
     plan = plan_for(intake)
-    texts = [*(m.detail for m in plan.modifications), *(r.detail for r in plan.rationale)]
-    assert any("medical" in text or "doctor" in text for text in texts)
+    assert [(m.code, m.detail) for m in plan.modifications] == [
+        (
+            "medical_check",
+            "new dull pain in the low back not improving for 28 days: recommend a medical "
+            "check; the client is advised to see a doctor (DOMAIN.md 1 red flag)",
+        )
+    ]
+    assert (
+        "DOMAIN.md 1: red flag, new dull pain not improved in 2-3 weeks",
+        plan.modifications[0].detail,
+    ) in [(r.rule, r.detail) for r in plan.rationale]

@@ -96,9 +96,21 @@ def test_still_no_improvement_after_re_assessment_refers() -> None:
     review = revised.review_after_sessions
     changes, state = after_visits(revised, [7] * review, progress=state)
     referred = changes[-1]
-    assert isinstance(referred, PlanCompleted)
-    assert referred.outcome == "referred" and referred.referral is not None
-    assert referred.maintenance is None and state.finished
+    assert isinstance(referred, PlanRevised)
+    assert referred.change == "refer" and referred.version == 3
+    assert referred.referral is not None and referred.referral.recommended
+    assert "physician or physical therapist" in referred.referral.to
+    assert "after 8 sessions and a re-assessment" in referred.reason
+    # DOMAIN.md 7: NMT goes on alongside that care, weekly, for the rest of the course
+    assert referred.sessions_total == plan.sessions_total and not state.finished
+    assert [p.interval_days for p in referred.phases] == [7]
+    assert sum(p.sessions for p in referred.phases) == plan.sessions_total - 8
+    assert "reassessment" not in [s.technique for s in referred.protocol]
+    assert [s.order for s in referred.protocol] == list(range(1, len(referred.protocol) + 1))
+    # a referral is made once: a further poor review changes nothing more
+    more, state = after_visits(referred, [7] * referred.review_after_sessions, progress=state)
+    assert all(change is None for change in more[:-1])
+    assert more[-1] is None or isinstance(more[-1], PlanCompleted)
 
 
 def test_good_progress_tapers_sooner() -> None:

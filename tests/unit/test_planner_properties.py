@@ -164,6 +164,8 @@ def test_no_target_gets_a_more_aggressive_technique_before_a_less_aggressive_one
 def test_adding_a_precaution_never_raises_any_pressure(
     document: IntakeDocument, code: PrecautionCode
 ) -> None:
+    """A precaution may lower pressure, shorten holds or leave techniques out -
+    never the reverse (DOMAIN.md 2 and 4)."""
     without = decide(submitted(document), policy=POLICY)
     cautious = decide(submitted(with_precaution(document, code)), policy=POLICY)
     assert type(without) is type(cautious)  # a precaution never declines (DOMAIN.md 2)
@@ -183,6 +185,11 @@ def test_adding_a_precaution_never_raises_any_pressure(
             # no new pressure work appears, and none gets firmer
             assert (s.technique, target) in before, (s.technique, target)
             assert s.pressure_target <= before[s.technique, target], (s.technique, target)
+    held = {s.technique: s.hold_seconds for s in without.protocol if s.hold_seconds}
+    for s in cautious.protocol:
+        if s.hold_seconds:
+            low, high = held[s.technique]
+            assert s.hold_seconds[0] <= low and s.hold_seconds[1] <= high, s.technique
 
 
 @settings(deadline=None)
