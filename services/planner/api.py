@@ -6,33 +6,55 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from services.planner import views
 from services.planner.store import PlanStore, location_of
 from shared.auth import CurrentPrincipal
+from shared.errors import errors
 from shared.routes import runtime_of, visible
 
 router = APIRouter(prefix="/v1", tags=["plans"])
 
 
-async def _history(request: Request, client_id: str) -> list[dict[str, Any]]:
+def _store(request: Request) -> PlanStore:
     runtime = runtime_of(request)
-    return await PlanStore(runtime.redis, runtime.keys).history(client_id)
+    return PlanStore(runtime.redis, runtime.keys)
 
 
-@router.get("/clients/{client_id}/plan")
+async def _visible_history(
+    store: PlanStore, client_id: str, principal: CurrentPrincipal
+) -> list[dict[str, Any]]:
+    """The client's plan records; 404 when there are none the key may see."""
+    history = await store.history(client_id)
+    visible(principal, [location_of(record) for record in history])
+    return history
+
+
+@router.get(
+    "/clients/{client_id}/plan",
+    response_model=views.CurrentPlan,
+    response_model_exclude_none=True,
+    responses=errors(401, 404, 429),
+)
 async def current_plan(
     client_id: str, principal: CurrentPrincipal, request: Request
-) -> dict[str, Any]:
-    """The client's current plan (or the decline) with its rationale."""
-    history = await _history(request, client_id)
-    visible(principal, [location_of(history[-1])] if history else [])
-    return history[-1]
+) -> views.CurrentPlan:
+    """The client's current plan (or the decline) with its rationale and progress."""
+    store = _store(request)
+    history = await _visible_history(store, client_id, principal)
+    plan_id = views.current_plan_id(history)
+    progress = None if plan_id is None else await store.progress(plan_id)
+    return views.current_view(history, progress)
 
 
-@router.get("/clients/{client_id}/plan/history")
+@router.get(
+    "/clients/{client_id}/plan/history",
+    response_model=views.PlanHistory,
+    response_model_exclude_none=True,
+    responses=errors(401, 404, 429),
+)
 async def plan_history(
     client_id: str, principal: CurrentPrincipal, request: Request
-) -> dict[str, Any]:
-    """Every plan version and decline of the client, oldest first."""
-    history = await _history(request, client_id)
-    visible(principal, [location_of(record) for record in history])
-    return {"client_id": client_id, "versions": history}
+) -> views.PlanHistory:
+    """Every plan version, decline and completion of the client, oldest first."""
+    history = await _visible_history(_store(request), client_id, principal)
+    return views.history_view(client_id, history)

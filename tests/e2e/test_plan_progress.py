@@ -100,8 +100,18 @@ async def test_a_poor_review_revises_once_through_redelivery_and_restart(
     async with httpx.AsyncClient(base_url=stack.urls["planner"], timeout=30) as http:
         current = await http.get(f"/v1/clients/{client_id}/plan", headers=FRONT_DESK)
         history = await http.get(f"/v1/clients/{client_id}/plan/history", headers=FRONT_DESK)
+    assert current.status_code == 200, current.text
     assert current.json()["plan"]["version"] == 2
-    assert [v["plan"]["version"] for v in history.json()["versions"]] == [1, 2]
+    assert current.json()["status"] == "active"
+    progress = current.json()["progress"]
+    assert progress["pain_carried_in"] == [8, 8, 7, 7]
+    assert progress["sessions_done"] == 4 and progress["improvement"] == 0.125
+    assert progress["next_review_after_sessions"] == 4 + revised[0]["data"]["review_after_sessions"]
+    versions = history.json()["versions"]
+    assert [(v["status"], v["plan"]["version"]) for v in versions] == [
+        ("superseded", 1),
+        ("active", 2),
+    ]
 
 
 async def test_an_outcome_for_an_unknown_plan_is_dead_lettered(

@@ -1,0 +1,126 @@
+"""What the planner's HTTP API shows: a client's plan records as typed views.
+
+Pure: the stored records (``store.PlanStore.history``) and a plan's progress in,
+response models out. A plan version is ``superseded`` once a later version or
+the plan's completion exists; the current plan is the latest record, and a
+completed plan is shown with its last version next to the completion.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from services.planner.progress import Progress, improvement
+from shared.events.plans import PlanCompleted, PlanData, PlanDeclined, Referral
+
+Status = Literal["active", "superseded", "completed", "declined"]
+
+
+class PlanVersion(PlanData):
+    """One version of a plan: ``plan.created`` fields, plus why a revision was made."""
+
+    reason: str | None = Field(default=None, description="plan.revised: why")
+    change: str | None = Field(
+        default=None, description="plan.revised: reassess|refer|taper|protocol"
+    )
+    sessions_done: int | None = Field(default=None, description="plan.revised: visits already done")
+    referral: Referral | None = None
+
+
+class PlanRecord(BaseModel):
+    """One entry of a client's plan history."""
+
+    status: Status
+    event_type: Literal["plan.created", "plan.revised", "plan.declined", "plan.completed"]
+    plan: PlanVersion | None = None
+    decline: PlanDeclined | None = None
+    completion: PlanCompleted | None = None
+
+
+class PlanProgress(BaseModel):
+    """How the course is going (DOMAIN.md 5: progress is measured, not assumed)."""
+
+    sessions_done: int
+    sessions_total: int
+    pain_carried_in: list[int] = Field(description="pain before each completed visit, oldest first")
+    improvement: float | None = Field(
+        description="lasting improvement since the first visit, 0.3 = 30 %; "
+        "null before the second visit"
+    )
+    next_review_after_sessions: int | None = Field(
+        description="the review point, in sessions done; null once the plan has ended"
+    )
+    review_by: date
+    finished: bool
+
+
+class CurrentPlan(PlanRecord):
+    """The client's current plan (or decline) with its rationale and progress."""
+
+    progress: PlanProgress | None = None
+
+
+class PlanHistory(BaseModel):
+    client_id: str
+    versions: list[PlanRecord] = Field(description="every version, decline and completion")
+
+
+def history_view(client_id: str, records: list[dict[str, Any]]) -> PlanHistory:
+    return PlanHistory(client_id=client_id, versions=_with_status(records))
+
+
+def current_view(records: list[dict[str, Any]], progress: Progress | None) -> CurrentPlan:
+    """The latest record; a completion comes with the plan's last version."""
+    entries = _with_status(records)
+    latest = entries[-1]
+    if latest.completion is not None:
+        plan_id = latest.completion.plan_id
+        last = next(
+            (e.plan for e in reversed(entries) if e.plan and e.plan.plan_id == plan_id), None
+        )
+        latest = latest.model_copy(update={"plan": last})
+    shown = None
+    if latest.plan is not None and progress is not None:
+        shown = progress_view(latest.plan, progress)
+    return CurrentPlan(**dict(latest), progress=shown)
+
+
+def progress_view(plan: PlanData, progress: Progress) -> PlanProgress:
+    started = progress.version_started_after
+    return PlanProgress(
+        sessions_done=progress.sessions_done,
+        sessions_total=plan.sessions_total,
+        pain_carried_in=[v.pain_before for v in progress.visits],
+        improvement=improvement(progress),
+        next_review_after_sessions=None
+        if progress.finished
+        else started + plan.review_after_sessions,
+        review_by=plan.review_by,
+        finished=progress.finished,
+    )
+
+
+def current_plan_id(records: list[dict[str, Any]]) -> str | None:
+    """The plan the latest record belongs to, if it is a plan or its completion."""
+    if not records:
+        return None
+    body = records[-1].get("plan") or records[-1].get("completion") or {}
+    return body.get("plan_id")
+
+
+def _with_status(records: list[dict[str, Any]]) -> list[PlanRecord]:
+    out: list[PlanRecord] = []
+    for n, record in enumerate(records):
+        later = records[n + 1 :]
+        status: Status = record["status"]
+        plan = record.get("plan")
+        if plan is not None and any(
+            (r.get("plan") or r.get("completion") or {}).get("plan_id") == plan["plan_id"]
+            for r in later
+        ):
+            status = "superseded"
+        out.append(PlanRecord.model_validate({**record, "status": status}))
+    return out
