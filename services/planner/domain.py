@@ -119,7 +119,7 @@ def build_plan(intake: IntakeSubmitted, *, policy: Policy) -> PlanCreated:
         review_after_sessions=review_after,
         review_by=review_by,
         scheduling=SchedulingNeeds(
-            required_skills=[kb.SKILL_FOR_MODALITY[modality]],
+            required_skills=list(kb.SKILLS_FOR_MODALITY[modality]),
             therapist_id=intake.preferences.therapist_id,
             days=intake.preferences.days,
             times=intake.preferences.times,
@@ -186,11 +186,11 @@ def _cadence_reason(
 
 
 def _modality_reasons(intake: IntakeSubmitted, modality: Modality) -> list[RationaleItem]:
-    skill = kb.SKILL_FOR_MODALITY[modality]
+    skills = " and ".join(kb.SKILLS_FOR_MODALITY[modality])
     reasons = [
         RationaleItem(
             rule="DOMAIN.md 4: modality choice; FMM needs a therapist who practises it",
-            detail=f"client prefers {intake.preferences.modality} -> {modality}, skill {skill}",
+            detail=f"client prefers {intake.preferences.modality} -> {modality}, skills {skills}",
         )
     ]
     if intake.screening.outcome != "clear":

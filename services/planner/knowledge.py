@@ -290,6 +290,11 @@ REFER_TO: Final[dict[str, str]] = {
 }
 REFER_TO_DEFAULT: Final = "the client's physician"
 
-# DOMAIN.md 4 (modality choice): the skill a therapist needs for each modality.
-SKILL_FOR_MODALITY: Final[dict[Modality, str]] = {"nmt": "nmt", "fmm": "fmm"}
+# DOMAIN.md 4 (modality choice): the skills a therapist needs for each modality. An
+# FMM visit keeps the NMT hands-on steps (positional release, pressure release,
+# stretching) around its participatory ones, so it needs a therapist with both.
+SKILLS_FOR_MODALITY: Final[dict[Modality, tuple[str, ...]]] = {
+    "nmt": ("nmt",),
+    "fmm": ("fmm", "nmt"),
+}
 DEFAULT_MODALITY: Final[Modality] = "nmt"  # "either" -> the passive NMT approach

@@ -469,7 +469,7 @@ def test_targets_are_the_muscles_that_refer_to_the_complaint() -> None:
 def test_fmm_needs_an_fmm_therapist_and_is_participatory() -> None:
     plan = plan_for(make_intake(preferences=Preferences(modality="fmm")))
     assert plan.modality == "fmm"
-    assert plan.scheduling.required_skills == ["fmm"]
+    assert plan.scheduling.required_skills == ["fmm", "nmt"]
     assert {"sigh_of_relief_breathing", "regional_release_along_spine"} <= set(techniques(plan))
     assert techniques(plan)[-1] == "stretching"
     assert any("sigh of relief" in line for line in plan.home_program.advice)

@@ -262,7 +262,7 @@ GOLDEN_NECK_HEADACHE: Golden = {
             "neck pain since 2026-09-28 (1 months) at intensity 6 with 2 region(s) -> 4 sessions",
         ),
         (ACUTE_CADENCE, "policy at most 2/week -> initial: 4 every 3 days"),
-        (MODALITY_RULE, "client prefers either -> nmt, skill nmt"),
+        (MODALITY_RULE, "client prefers either -> nmt, skills nmt"),
         (
             REFERRERS_RULE,
             "neck -> upper trapezius, levator scapulae, splenius capitis, cervical multifidi; "
@@ -693,7 +693,7 @@ GOLDEN_MID_BACK_FMM: Golden = {
         "Practise sensing and releasing the contraction pattern learned in the session.",
     ],
     "scheduling": {
-        "required_skills": ["fmm"],
+        "required_skills": ["fmm", "nmt"],
         "therapist_id": "t-ana",
         "days": ["tue", "thu"],
         "times": ["evening"],
@@ -718,7 +718,7 @@ GOLDEN_MID_BACK_FMM: Golden = {
             "mid_back pain since 2026-06-01 (5 months) at intensity 5 with 1 region(s) "
             "-> 8 sessions",
         ),
-        (MODALITY_RULE, "client prefers fmm -> fmm, skill fmm"),
+        (MODALITY_RULE, "client prefers fmm -> fmm, skills fmm and nmt"),
         (
             ORDER_RULE,
             "warming_strokes -> sigh_of_relief_breathing -> myofascial_release -> "
@@ -746,7 +746,7 @@ def test_fmm_preference_gives_a_participatory_plan() -> None:
     assert notes["self_regulation_practice"] == (
         "teach the breathing and self-release to practise at home"
     )
-    assert plan.scheduling.required_skills == ["fmm"]
+    assert plan.scheduling.required_skills == ["fmm", "nmt"]
 
 
 # --- plantar fasciitis (chronic foot) ------------------------------------------------
