@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEV_LINK_SECRET = "clinicflow-development-link-secret"
 DEFAULT_CHAIN_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "dev" / "chain.yaml"
 
 
@@ -62,6 +63,12 @@ class CommonSettings(BaseSettings):
         default=600, ge=1, validation_alias="API_RATE_LIMIT_PER_MINUTE"
     )
     api_rate_limit_burst: int = Field(default=60, ge=1, validation_alias="API_RATE_LIMIT_BURST")
+    link_secret: SecretStr = Field(
+        default=SecretStr(DEV_LINK_SECRET),
+        min_length=16,
+        validation_alias="CLINICFLOW_LINK_SECRET",
+        description="signs the links clients open from messages (shared/links.py)",
+    )
 
     @model_validator(mode="after")
     def _fail_closed_in_production(self) -> CommonSettings:
@@ -73,6 +80,8 @@ class CommonSettings(BaseSettings):
                     "CLINICFLOW_CHAIN_CONFIG must name the chain's own configuration "
                     "in production (the demo chain ships demo keys)"
                 )
+            if self.link_secret.get_secret_value() == DEV_LINK_SECRET:
+                raise ValueError("CLINICFLOW_LINK_SECRET must be set in production")
         return self
 
 
@@ -100,6 +109,7 @@ class NotifierSettings(CommonSettings):
     poll_interval_s: float = Field(default=0.5, gt=0, validation_alias="NOTIFIER_POLL_INTERVAL_S")
     claim_lease_s: float = Field(default=30.0, gt=0, validation_alias="NOTIFIER_CLAIM_LEASE_S")
     confirm_url_template: str = Field(
-        default="http://127.0.0.1:8003/v1/visits/{visit_id}.ics",
+        default="http://127.0.0.1:8003/v1/visits/{visit_id}.ics?sig={sig}",
         validation_alias="NOTIFIER_CONFIRM_URL_TEMPLATE",
+        description="{visit_id} and {sig}, the link's signature (shared/links.py)",
     )

@@ -16,6 +16,7 @@ from typing import Any
 from services.notifier.channels import ConsoleOutbox, OutboundMessage
 from services.notifier.store import NotificationStore
 from services.notifier.timing import render_reminder
+from shared import links
 from shared.clock import sleep_until
 from shared.envelope import Trace, derived_id
 from shared.events import NotificationSent
@@ -84,7 +85,12 @@ class Dispatcher:
             phone=location.phone,
             visit_start=datetime.fromisoformat(record["visit_start"]),
             zone=location.zone,
-            confirm_url=self.settings.confirm_url_template.format(visit_id=record["visit_id"]),
+            confirm_url=self.settings.confirm_url_template.format(
+                visit_id=record["visit_id"],
+                sig=links.sign(
+                    self.settings.link_secret.get_secret_value(), "visit", record["visit_id"]
+                ),
+            ),
             language=language,
         )
         return OutboundMessage(

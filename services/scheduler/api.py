@@ -1,36 +1,189 @@
-"""HTTP routes of the scheduler."""
+"""HTTP routes of the scheduler: a client's visits and the commands on one visit."""
 
 from __future__ import annotations
 
-from typing import Any
+from fastapi import APIRouter, Request, Response, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from fastapi import APIRouter, Request
-
-from services.scheduler.store import CalendarStore
-from shared.auth import CurrentPrincipal
+from services.scheduler import commands
+from services.scheduler.store import CalendarStore, VisitStatus
+from shared.auth import CurrentPrincipal, require_role
+from shared.errors import errors
+from shared.events.visits import TriggerPointOutcome
 from shared.routes import runtime_of, visible
+from shared.vocabulary import CancelledBy, Role
 
 router = APIRouter(prefix="/v1", tags=["visits"])
 
+CHANGERS: tuple[Role, ...] = ("frontdesk", "therapist", "admin", "service")
+COMPLETERS: tuple[Role, ...] = ("therapist", "admin", "service")
 
-@router.get("/clients/{client_id}/visits")
+
+class VisitView(BaseModel):
+    visit_id: str
+    plan_id: str
+    plan_version: int
+    client_id: str
+    location_id: str
+    therapist_id: str
+    room: int
+    start: AwareDatetime
+    end: AwareDatetime
+    local_start: str = Field(description="start in the location's time zone (ISO 8601)")
+    timezone: str
+    sequence: int
+    sessions_total: int
+    phase: str | None = None
+    status: VisitStatus
+
+
+class ClientVisits(BaseModel):
+    client_id: str
+    visits: list[VisitView]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RescheduleRequest(_Body):
+    start: AwareDatetime | None = Field(
+        default=None,
+        description="the new start; omitted: the next slot that keeps the cadence and the gap",
+    )
+
+
+class CancelRequest(_Body):
+    by: CancelledBy
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class CompleteRequest(_Body):
+    pain_before: int = Field(ge=0, le=10, description="pain carried into the visit, 0-10")
+    pain_after: int = Field(ge=0, le=10, description="pain right after the visit, 0-10")
+    pressure_tolerance: int | None = Field(default=None, ge=0, le=10)
+    techniques: list[str] = Field(default_factory=list, max_length=30)
+    trigger_points: list[TriggerPointOutcome] = Field(default_factory=list, max_length=50)
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class CommandResult(BaseModel):
+    """The event the command published (or published the first time it was asked)."""
+
+    event_type: str
+    data: dict[str, object]
+
+
+@router.get(
+    "/clients/{client_id}/visits",
+    response_model=ClientVisits,
+    responses=errors(401, 404, 429),
+)
 async def client_visits(
     client_id: str, principal: CurrentPrincipal, request: Request
-) -> dict[str, Any]:
-    """The client's visits in start order, with local start times."""
+) -> ClientVisits:
+    """The client's visits in start order, with local start times and status."""
     runtime = runtime_of(request)
     visits = await CalendarStore(runtime.redis, runtime.keys).client_visits(client_id)
-    visible(principal, [v.location_id for v in visits])
-    reachable = [v for v in visits if principal.reaches(v.location_id)]
-    return {
-        "client_id": client_id,
-        "visits": [
-            {
-                **v.to_data(),
-                "local_start": v.start.astimezone(
+    visible(principal, [v.location_id for v, _ in visits])
+    return ClientVisits(
+        client_id=client_id,
+        visits=[
+            VisitView(
+                **v.model_dump(),
+                local_start=v.start.astimezone(
                     runtime.chain.location(v.location_id).zone
                 ).isoformat(),
-            }
-            for v in reachable
+                status=state,
+            )
+            for v, state in visits
+            if principal.reaches(v.location_id)
         ],
-    }
+    )
+
+
+def _answer(done: commands.Done, response: Response) -> CommandResult:
+    response.status_code = status.HTTP_200_OK if done.replayed else status.HTTP_202_ACCEPTED
+    return CommandResult(event_type=done.event.event_type, data=done.event.to_data())
+
+
+COMMAND_ERRORS = errors(401, 403, 404, 409, 413, 422, 429, 503)
+
+
+@router.post(
+    "/visits/{visit_id}/reschedule",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandResult,
+    responses=COMMAND_ERRORS,
+)
+async def reschedule(
+    visit_id: str,
+    body: RescheduleRequest,
+    principal: CurrentPrincipal,
+    request: Request,
+    response: Response,
+) -> CommandResult:
+    """Move a visit: to ``start``, or to the next slot that keeps the plan's cadence and
+    the soreness gap. 409 with the reason when it cannot go there."""
+    require_role(principal, *CHANGERS)
+    runtime = runtime_of(request)
+    done = await commands.reschedule(runtime, principal, visit_id, start=body.start)
+    return _answer(done, response)
+
+
+@router.post(
+    "/visits/{visit_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandResult,
+    responses=COMMAND_ERRORS,
+)
+async def cancel(
+    visit_id: str,
+    body: CancelRequest,
+    principal: CurrentPrincipal,
+    request: Request,
+    response: Response,
+) -> CommandResult:
+    """Cancel a visit; a client's cancel inside the policy's window is ``late``."""
+    require_role(principal, *CHANGERS)
+    runtime = runtime_of(request)
+    done = await commands.cancel(runtime, principal, visit_id, by=body.by, reason=body.reason)
+    return _answer(done, response)
+
+
+@router.post(
+    "/visits/{visit_id}/no-show",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandResult,
+    responses=COMMAND_ERRORS,
+)
+async def no_show(
+    visit_id: str, principal: CurrentPrincipal, request: Request, response: Response
+) -> CommandResult:
+    """Record that the client did not come (only once the visit has started)."""
+    require_role(principal, *CHANGERS)
+    done = await commands.no_show(runtime_of(request), principal, visit_id)
+    return _answer(done, response)
+
+
+@router.post(
+    "/visits/{visit_id}/complete",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandResult,
+    responses=COMMAND_ERRORS,
+)
+async def complete(
+    visit_id: str,
+    body: CompleteRequest,
+    principal: CurrentPrincipal,
+    request: Request,
+    response: Response,
+) -> CommandResult:
+    """Complete a visit with the outcome the planner measures progress by; only once
+    it has started on the shared clock, and only by its therapist (or admin/service)."""
+    require_role(principal, *COMPLETERS)
+    outcome = commands.Outcome(
+        **body.model_dump(exclude={"trigger_points"}), trigger_points=body.trigger_points
+    )
+    done = await commands.complete(runtime_of(request), principal, visit_id, outcome)
+    return _answer(done, response)

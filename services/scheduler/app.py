@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.scheduler.api import router
 from services.scheduler.handlers import handlers
+from services.scheduler.outbox import relay
 from shared.service import build_service
 from shared.settings import SchedulerSettings
 from shared.topics import PLANS
@@ -19,4 +20,5 @@ def build_app(settings: SchedulerSettings) -> FastAPI:
         routers=[router],
         consumes=[PLANS],
         handlers=handlers,
+        background=[relay],
     )

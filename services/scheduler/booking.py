@@ -1,7 +1,9 @@
 """Booking a plan's cadence of visits at one location (pure: no I/O, no clock).
 
 Rules, with where they come from:
-- every session of every phase, in order, sequence 1..N (the plan's phases);
+- every session of every phase, in order, sequence 1..N (the plan's phases); a
+  revised plan's phases hold only the sessions still to come, which are booked
+  after the last visit that stays (its anchor), as if it were the previous visit;
 - the first visit no earlier than ``now + policy.min_notice``;
 - the soreness window (DOMAIN.md 5, 24-48 h): a visit starts no earlier than
   ``previous end + policy.min_gap_same_area``, measured from the *end* of the
@@ -9,7 +11,8 @@ Rules, with where they come from:
 - the cadence: session k+1 is searched from the local day ``previous start +
   phase.interval_days`` (the phase of session k+1) onward, up to ``now +
   policy.horizon``; the first day with a fitting slot wins;
-- at most min(policy, client) visits of the plan per local ISO week;
+- at most min(policy, client) visits of the plan per local ISO week, counting
+  the visits of the plan that stay;
 - continuity: the previous visit's therapist when free that day;
 - a session that cannot be placed is waitlisted, and so is every later one,
   because the cadence cannot continue past a missing visit.
@@ -32,7 +35,7 @@ from services.scheduler.slots import (
 )
 from shared.chain import Location, Policy, Therapist, WeeklyHours
 from shared.envelope import derived_id
-from shared.events.plans import Phase, PlanData
+from shared.events.plans import Phase, PlanData, SchedulingNeeds
 from shared.events.visits import BookingWaitlisted, VisitBooked
 
 WaitlistReason = Literal["no_skill", "preferences_too_narrow", "no_capacity"]
@@ -60,19 +63,61 @@ def book_plan(
     policy: Policy,
     existing: Sequence[BookedInterval],
     now: datetime,
+    after: VisitBooked | None = None,
+    first_sequence: int = 1,
 ) -> BookingOutcome:
-    """Book every session of ``plan`` at ``location``; waitlist what cannot fit."""
+    """Book sessions ``first_sequence..sessions_total`` of ``plan`` at ``location``;
+    waitlist what cannot fit.
+
+    ``plan.phases`` hold exactly those sessions (a ``plan.revised`` after
+    ``sessions_done`` visits: ``first_sequence = sessions_done + 1``). ``after`` is
+    the last visit that stays (done or kept): the first session keeps the cadence
+    and the soreness gap (DOMAIN.md 5) from it as from any previous visit."""
+    return book_sessions(
+        plan,
+        sessions_from(plan, first_sequence),
+        location=location,
+        therapists=therapists,
+        policy=policy,
+        existing=existing,
+        now=now,
+        held=[after] if after is not None else [],
+    )
+
+
+def book_sessions(
+    plan: PlanData,
+    sessions: Sequence[tuple[int, Phase]],
+    *,
+    location: Location,
+    therapists: Sequence[tuple[Therapist, WeeklyHours]],
+    policy: Policy,
+    existing: Sequence[BookedInterval],
+    now: datetime,
+    held: Sequence[VisitBooked] = (),
+) -> BookingOutcome:
+    """Book the given (sequence, phase) sessions of ``plan``, in order.
+
+    ``held`` are the plan's visits that stay (done or kept): the latest of them
+    anchors the cadence and the soreness gap of the first session, all of them
+    count towards the weekly maximum, and their calendar footprint is added to
+    ``existing`` where it is not there already."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    sessions = _sessions(plan)
     eligible, refusal = _eligible(plan, location, therapists)
-    occupancy = Occupancy(zone=location.zone, rooms=location.rooms, intervals=existing)
-    visits_per_week: dict[tuple[int, int], int] = {}
+    known = {interval.visit_id for interval in existing}
+    occupancy = Occupancy(
+        zone=location.zone,
+        rooms=location.rooms,
+        intervals=[*existing, *(interval_of(v) for v in held if v.visit_id not in known)],
+    )
+    visits_per_week = weekly_counts(held, location)
+    anchor = max(held, key=lambda visit: visit.start, default=None)
     booked: list[VisitBooked] = []
     for sequence, phase in sessions:
         if refusal is not None:
             break
-        previous = booked[-1] if booked else None
+        previous = booked[-1] if booked else anchor
         query = _query(plan, phase, previous, eligible, policy, now, location)
         slot = find_slot(
             query, location=location, occupancy=occupancy, visits_per_week=visits_per_week
@@ -96,37 +141,68 @@ def book_plan(
     )
 
 
-def _sessions(plan: PlanData) -> list[tuple[int, Phase]]:
-    """(sequence, phase) of every session, in order."""
+def sessions_from(plan: PlanData, first_sequence: int = 1) -> list[tuple[int, Phase]]:
+    """(sequence, phase) of the sessions ``plan.phases`` hold, numbered from
+    ``first_sequence``; they must run exactly to ``sessions_total``."""
     phases = [phase for phase in plan.phases for _ in range(phase.sessions)]
-    if len(phases) != plan.sessions_total:
+    expected = plan.sessions_total - first_sequence + 1
+    if first_sequence < 1 or len(phases) != expected:
         # A planner bug, not a booking problem: refuse rather than guess the count.
         raise ValueError(
-            f"plan {plan.plan_id}: phases hold {len(phases)} sessions, "
-            f"sessions_total is {plan.sessions_total}"
+            f"plan {plan.plan_id}: phases hold {len(phases)} sessions, but sessions "
+            f"{first_sequence}..{plan.sessions_total} of sessions_total "
+            f"{plan.sessions_total} are {expected}"
         )
-    return list(enumerate(phases, start=1))
+    return list(enumerate(phases, start=first_sequence))
+
+
+def weekly_counts(visits: Sequence[VisitBooked], location: Location) -> dict[tuple[int, int], int]:
+    """Visits per local ISO week (the weekly maximum is counted in local weeks)."""
+    counts: dict[tuple[int, int], int] = {}
+    for visit in visits:
+        week = iso_week(visit.start.astimezone(location.zone).date())
+        counts[week] = counts.get(week, 0) + 1
+    return counts
+
+
+def weekly_cap(policy: Policy, needs: SchedulingNeeds) -> int:
+    """The weekly maximum: the clinic's, or the client's when lower."""
+    if needs.max_sessions_per_week is None:
+        return policy.max_sessions_per_week
+    return min(policy.max_sessions_per_week, needs.max_sessions_per_week)
+
+
+def eligible_therapists(
+    needs: SchedulingNeeds, therapists: Sequence[tuple[Therapist, WeeklyHours]]
+) -> list[tuple[Therapist, WeeklyHours]]:
+    """Therapists with every required skill (and the requested one, if any), by id."""
+    skills = set(needs.required_skills)
+    return sorted(
+        (
+            (t, h)
+            for t, h in therapists
+            if skills <= set(t.skills) and needs.therapist_id in (None, t.id)
+        ),
+        key=lambda pair: pair[0].id,
+    )
 
 
 def _eligible(
     plan: PlanData, location: Location, therapists: Sequence[tuple[Therapist, WeeklyHours]]
 ) -> tuple[list[tuple[Therapist, WeeklyHours]], _Refusal | None]:
-    """Therapists with every required skill (and the requested one, if any), by id."""
+    """The eligible therapists, or why there are none."""
     needs = plan.scheduling
+    eligible = eligible_therapists(needs, therapists)
+    if eligible:
+        return eligible, None
     skills = set(needs.required_skills)
-    skilled = [(t, h) for t, h in therapists if skills <= set(t.skills)]
-    if needs.therapist_id is not None:
-        if not any(t.id == needs.therapist_id for t, _ in therapists):
-            detail = f"The requested therapist does not work at {location.name}."
-            return [], _Refusal("no_skill", detail)
-        skilled = [(t, h) for t, h in skilled if t.id == needs.therapist_id]
-        if not skilled:
-            detail = f"The requested therapist does not offer {_listed(skills)}."
-            return [], _Refusal("no_skill", detail)
-    if not skilled:
+    if needs.therapist_id is None:
         detail = f"No therapist at {location.name} offers {_listed(skills)}."
-        return [], _Refusal("no_skill", detail)
-    return sorted(skilled, key=lambda pair: pair[0].id), None
+    elif any(t.id == needs.therapist_id for t, _ in therapists):
+        detail = f"The requested therapist does not offer {_listed(skills)}."
+    else:
+        detail = f"The requested therapist does not work at {location.name}."
+    return [], _Refusal("no_skill", detail)
 
 
 def _listed(skills: set[str]) -> str:
@@ -151,9 +227,6 @@ def _query(
         # Cadence in local days, so the target keeps its meaning across DST.
         first_day = previous.start.astimezone(zone).date() + timedelta(days=phase.interval_days)
     needs = plan.scheduling
-    cap = policy.max_sessions_per_week
-    if needs.max_sessions_per_week is not None:
-        cap = min(cap, needs.max_sessions_per_week)
     return SlotQuery(
         earliest=earliest,
         first_day=first_day,
@@ -165,7 +238,7 @@ def _query(
         client_id=plan.client_id,
         days=frozenset(needs.days),
         times=frozenset(needs.times),
-        weekly_cap=cap,
+        weekly_cap=weekly_cap(policy, needs),
     )
 
 
@@ -202,8 +275,7 @@ def _visit(
     plan: PlanData, location: Location, phase: Phase, sequence: int, slot: Slot
 ) -> VisitBooked:
     return VisitBooked(
-        # Derived from the cause: rebooking the same plan yields the same ids.
-        visit_id=derived_id("visit", plan.plan_id, sequence),
+        visit_id=visit_id_for(plan, sequence),
         plan_id=plan.plan_id,
         plan_version=plan.version,
         client_id=plan.client_id,
@@ -217,6 +289,15 @@ def _visit(
         sessions_total=plan.sessions_total,
         phase=phase.name,
     )
+
+
+def visit_id_for(plan: PlanData, sequence: int) -> str:
+    """Derived from the cause, so rebooking the same plan version yields the same
+    ids; from version 2 on the version is part of it, so a sequence booked again
+    by a revision never reuses the id of a visit it cancelled."""
+    if plan.version == 1:
+        return derived_id("visit", plan.plan_id, sequence)
+    return derived_id("visit", plan.plan_id, plan.version, sequence)
 
 
 def interval_of(visit: VisitBooked) -> BookedInterval:
@@ -246,4 +327,16 @@ def _waitlisted(
     )
 
 
-__all__ = ["BookedInterval", "BookingOutcome", "WaitlistReason", "book_plan"]
+__all__ = [
+    "BookedInterval",
+    "BookingOutcome",
+    "WaitlistReason",
+    "book_plan",
+    "book_sessions",
+    "eligible_therapists",
+    "interval_of",
+    "sessions_from",
+    "visit_id_for",
+    "weekly_cap",
+    "weekly_counts",
+]

@@ -1,73 +1,250 @@
-"""Scheduler wiring: a plan in, its visits booked (or waitlisted) out.
+"""Scheduler wiring: plan events in, bookings and their changes out.
 
-Booking holds a per-location lock in Redis while it reads the calendar, places
-the visits and writes them, so two scheduler instances never place overlapping
-visits at one location. The events a plan version produced are stored with the
-visits; a redelivered plan publishes the same events again (same ids) and books
-nothing new.
+- ``plan.created``: book every session (or waitlist what cannot be placed).
+- ``plan.revised``: re-plan the visits still to come - keep what fits the new
+  cadence, cancel the rest and book the difference (``operations.replan``).
+- ``plan.completed``: cancel the visits still to come (by the clinic).
+- ``plan.declined``: nothing was booked for it; nothing to do.
+
+Each handler computes under the location's lock and applies the result with
+one ``CalendarChange``, whose overlap check is what rules out double booking
+(see ``store.py``); an ``Overlap`` means another instance wrote first, so the
+handler reads the calendar again and computes afresh. What a plan event
+produced is stored with the change, so a redelivered event republishes the
+same events (same ids) and changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
 
+from services.scheduler import operations
 from services.scheduler.booking import book_plan
-from services.scheduler.store import CalendarStore
+from services.scheduler.commands import needs_record, trace_record
+from services.scheduler.slots import BookedInterval
+from services.scheduler.store import CalendarChange, CalendarStore, Overlap
+from shared.chain import Location, Policy, Therapist, WeeklyHours
 from shared.codec import decode_envelope, encode
 from shared.envelope import Envelope, Trace, derived_id
-from shared.events import BookingWaitlisted, EventData, PlanCreated, VisitBooked
+from shared.events import EventData, PlanCreated, VisitBooked
+from shared.events.plans import PlanCompleted, PlanData, PlanDeclined, PlanRevised
+from shared.events.visits import BookingWaitlisted, VisitCancelled
 from shared.kafka import Outgoing
 from shared.locks import redis_lock
 from shared.runtime import Runtime
 from shared.streams import Handler, Rejected
 
+ATTEMPTS = 3
+
+Fact = VisitBooked | BookingWaitlisted | VisitCancelled
+Decide = Callable[[datetime], Awaitable[tuple[list[Fact], CalendarChange]]]
+
 
 def handlers(runtime: Runtime) -> Mapping[str, Handler]:
     store = CalendarStore(runtime.redis, runtime.keys)
 
-    async def on_plan(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
-        assert isinstance(data, PlanCreated)
-        if not runtime.chain.has_location(data.location_id):
-            raise Rejected(f"unknown location {data.location_id!r}")
-        plan_key = f"{data.plan_id}:{data.version}"
-        async with redis_lock(runtime.redis, store.location_lock_key(data.location_id)):
-            already = await store.outcome(plan_key)
-            if already is not None:
-                return [
-                    Outgoing(key=data.client_id, envelope=decode_envelope(raw.encode()))
-                    for raw in already
+    def trace_of(envelope: Envelope, location_id: str) -> Trace:
+        return Trace.following(envelope, locationid=location_id)
+
+    async def produce(
+        envelope: Envelope, *, key: str, location_id: str, client_id: str, decide: Decide
+    ) -> Sequence[Outgoing]:
+        """Decide under the location's lock and apply; replay what ``key`` produced before."""
+        for attempt in range(ATTEMPTS):
+            async with redis_lock(runtime.redis, store.location_lock_key(location_id)):
+                already = await store.record(key)
+                if already is not None:
+                    return [
+                        Outgoing(key=client_id, envelope=decode_envelope(raw.encode()))
+                        for raw in json.loads(already)
+                    ]
+                now = runtime.clock.now()
+                facts, change = await decide(now)
+                trace = trace_of(envelope, location_id)
+                events = [
+                    runtime.outgoing(
+                        fact,
+                        key=client_id,
+                        subject=_subject(fact),
+                        event_id=derived_id(fact.event_type, key, _part(fact)),
+                        trace=trace,
+                        time=now,
+                    )
+                    for fact in facts
                 ]
-            location = runtime.chain.location(data.location_id)
-            policy = runtime.chain.policy_for(data.location_id)
-            now = runtime.clock.now()
-            existing = await store.intervals(data.location_id, start=now, end=now + policy.horizon)
-            therapists = [
-                (t, runtime.chain.therapist_hours(t, location))
-                for t in runtime.chain.therapists_at(data.location_id)
-            ]
+                for fact, event in zip(facts, events, strict=True):
+                    if isinstance(fact, VisitBooked):
+                        change.records[trace_record(fact.visit_id)] = json.dumps(
+                            {"correlationid": trace.correlationid, "causationid": event.envelope.id}
+                        )
+                change.records[key] = json.dumps([encode(e.envelope).decode() for e in events])
+                try:
+                    await store.apply(change, now=now)
+                except Overlap:
+                    if attempt == ATTEMPTS - 1:
+                        raise
+                    continue
+            return events
+        raise AssertionError("unreachable")
+
+    def calendar(plan: PlanData) -> Calendar:
+        location = runtime.chain.location(plan.location_id)
+        therapists = [
+            (t, runtime.chain.therapist_hours(t, location))
+            for t in runtime.chain.therapists_at(plan.location_id)
+        ]
+        return Calendar(location, therapists, runtime.chain.policy_for(plan.location_id))
+
+    async def held(
+        plan: PlanData, now: datetime, *, without: frozenset[str] = frozenset()
+    ) -> list[BookedInterval]:
+        """The location's held intervals from now to the horizon, ``without`` some visits."""
+        policy = runtime.chain.policy_for(plan.location_id)
+        found = await store.intervals(plan.location_id, start=now, end=now + policy.horizon)
+        return [i for i in found if i.visit_id not in without]
+
+    async def on_created(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        plan = _plan(runtime, data, PlanCreated)
+
+        async def decide(now: datetime) -> tuple[list[Fact], CalendarChange]:
+            at = calendar(plan)
             outcome = book_plan(
-                data,
-                location=location,
-                therapists=therapists,
-                policy=policy,
-                existing=existing,
+                plan,
+                location=at.location,
+                therapists=at.therapists,
+                policy=at.policy,
+                existing=await held(plan, now),
                 now=now,
             )
-            trace = Trace.following(envelope, locationid=data.location_id)
-            facts: list[VisitBooked | BookingWaitlisted] = [*outcome.booked, *outcome.waitlisted]
-            events = [
-                runtime.outgoing(
-                    fact,
-                    key=data.client_id,
-                    subject=fact.visit_id if isinstance(fact, VisitBooked) else data.plan_id,
-                    event_id=derived_id(fact.event_type, plan_key, fact.sequence),
-                    trace=trace,
-                    time=now,
-                )
-                for fact in facts
-            ]
-            stored = [encode(event.envelope).decode() for event in events]
-            await store.save_outcome(plan_key, outcome.booked, stored)
-        return events
+            change = CalendarChange(
+                hold=list(outcome.booked),
+                records={needs_record(plan.plan_id): plan.scheduling.model_dump_json()},
+            )
+            return [*outcome.booked, *outcome.waitlisted], change
 
-    return {"plan.created": on_plan}
+        return await produce(
+            envelope,
+            key=f"{plan.plan_id}:{plan.version}",
+            location_id=plan.location_id,
+            client_id=plan.client_id,
+            decide=decide,
+        )
+
+    async def on_revised(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        plan = _plan(runtime, data, PlanRevised)
+
+        async def decide(now: datetime) -> tuple[list[Fact], CalendarChange]:
+            visits = await store.plan_visits(plan.client_id, plan.plan_id)
+            coming = [v for v, state in visits if state == "booked" and v.start > now]
+            started = [v for v, state in visits if v.start <= now and state != "cancelled"]
+            at = calendar(plan)
+            result = operations.replan(
+                plan,
+                visits=coming,
+                anchor=started[-1] if started else None,
+                location=at.location,
+                therapists=at.therapists,
+                policy=at.policy,
+                existing=await held(plan, now, without=frozenset(v.visit_id for v in coming)),
+                now=now,
+            )
+            cancelled = [
+                _cancelled(v, now, f"plan {plan.plan_id} revised to version {plan.version}")
+                for v in result.cancel
+            ]
+            change = CalendarChange(
+                hold=[*result.renumbered, *result.book],
+                free={v.visit_id: "cancelled" for v in result.cancel},
+                records={needs_record(plan.plan_id): plan.scheduling.model_dump_json()},
+            )
+            return [*cancelled, *result.book, *result.waitlisted], change
+
+        return await produce(
+            envelope,
+            key=f"{plan.plan_id}:{plan.version}",
+            location_id=plan.location_id,
+            client_id=plan.client_id,
+            decide=decide,
+        )
+
+    async def on_completed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        if not isinstance(data, PlanCompleted):
+            raise Rejected(f"expected plan.completed, got {type(data).__name__}")
+        if not runtime.chain.has_location(data.location_id):
+            raise Rejected(f"unknown location {data.location_id!r}")
+
+        async def decide(now: datetime) -> tuple[list[Fact], CalendarChange]:
+            coming = [
+                v
+                for v, s in await store.plan_visits(data.client_id, data.plan_id)
+                if s == "booked" and v.start > now
+            ]
+            reason = f"plan {data.plan_id} completed ({data.outcome})"
+            cancelled = [_cancelled(v, now, reason) for v in coming]
+            return list(cancelled), CalendarChange(free={v.visit_id: "cancelled" for v in coming})
+
+        return await produce(
+            envelope,
+            key=f"{data.plan_id}:completed",
+            location_id=data.location_id,
+            client_id=data.client_id,
+            decide=decide,
+        )
+
+    async def on_declined(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        if not isinstance(data, PlanDeclined):
+            raise Rejected(f"expected plan.declined, got {type(data).__name__}")
+        return []  # a declined intake never had a plan, so nothing was booked
+
+    return {
+        "plan.created": on_created,
+        "plan.revised": on_revised,
+        "plan.completed": on_completed,
+        "plan.declined": on_declined,
+    }
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """What booking at one location reads from the chain configuration."""
+
+    location: Location
+    therapists: list[tuple[Therapist, WeeklyHours]]
+    policy: Policy
+
+
+P = TypeVar("P", bound=PlanData)
+
+
+def _plan(runtime: Runtime, data: EventData, expected: type[P]) -> P:
+    if not isinstance(data, expected):
+        raise Rejected(f"expected {expected.event_type}, got {type(data).__name__}")
+    if not runtime.chain.has_location(data.location_id):
+        raise Rejected(f"unknown location {data.location_id!r}")
+    return data
+
+
+def _cancelled(visit: VisitBooked, now: datetime, reason: str) -> VisitCancelled:
+    return VisitCancelled(
+        visit_id=visit.visit_id,
+        plan_id=visit.plan_id,
+        client_id=visit.client_id,
+        location_id=visit.location_id,
+        by="clinic",
+        late=False,
+        reason=reason,
+        cancelled_at=now,
+    )
+
+
+def _subject(fact: Fact) -> str:
+    return fact.plan_id if isinstance(fact, BookingWaitlisted) else fact.visit_id
+
+
+def _part(fact: Fact) -> object:
+    """What tells apart the events of one kind that one plan event produces."""
+    return fact.visit_id if isinstance(fact, VisitCancelled) else fact.sequence

@@ -1,27 +1,154 @@
-"""The scheduler's calendar in Redis: visits by id, by location (ordered by start)
-and by client, plus the outcome of booking each plan version."""
+"""The scheduler's calendar in Redis.
+
+Every change to the calendar - booking a plan, rescheduling, cancelling,
+completing - is one ``CalendarChange`` applied by one Lua script, which first
+checks every interval it would hold against what is already held (per
+therapist, per room, per client) and writes nothing when any overlaps. That
+check, not the per-location lock the handlers also take, is what makes double
+booking impossible: a lock whose lease ran out while its holder was paused (GC,
+a slow Redis, a rebalance) can let two instances compute at once, but only one
+of two overlapping writes can pass the script. The loser re-reads the calendar
+and computes again. Redis runs scripts one at a time, so the check and the write
+cannot interleave with another instance's.
+
+The events a change publishes are written by the same script to an outbox, so a
+change is never applied without its events being delivered later (``relay``),
+even when the broker is down at the time.
+
+Keys (under the deployment's namespace): ``visit:<id>`` the VisitBooked as last
+booked or moved; ``visit-status`` id -> booked|cancelled|completed|no_show;
+``held`` id -> the interval it occupies; ``busy:therapist|room|client:...``
+sorted by start; ``location-visits:<loc>`` held visits by start;
+``client-visits:<client>`` every visit of the client by start; ``record:<key>``
+the stored result of a handled command; ``outbox`` and ``outbox-due``.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 import redis.asyncio as aioredis
 
-from services.scheduler.booking import BookedInterval, interval_of
+from services.scheduler.slots import BookedInterval
 from shared.events import VisitBooked
 from shared.redis_store import Keys
 
 LOOKBACK = timedelta(days=1)  # a visit that started before "now" may still be running
+LONGEST_VISIT = timedelta(minutes=240)  # Policy.visit_minutes is at most 240
+
+VisitStatus = Literal["booked", "cancelled", "completed", "no_show"]
+
+
+class Overlap(RuntimeError):
+    """Another instance holds an overlapping interval: re-read and compute again."""
+
+
+@dataclass
+class CalendarChange:
+    """What one handled event or command does to the calendar, applied atomically."""
+
+    hold: list[VisitBooked] = field(default_factory=list)  # book, or move (same id)
+    free: dict[str, VisitStatus] = field(default_factory=dict)  # cancelled / replaced
+    status: dict[str, VisitStatus] = field(default_factory=dict)  # completed, no_show
+    records: dict[str, str] = field(default_factory=dict)  # record key -> stored result
+    outbox: dict[str, str] = field(default_factory=dict)  # event id -> encoded envelope
+
+
+_APPLY = """
+local p = ARGV[1]
+local span = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local change = cjson.decode(ARGV[4])
+local function k(...) return p .. ':' .. table.concat({...}, ':') end
+local function busy(h)
+  return {k('busy', 'therapist', h.therapist_id),
+          k('busy', 'room', h.location_id, tostring(h.room)),
+          k('busy', 'client', h.client_id)}
+end
+local moving = {}
+for id, _ in pairs(change.free) do moving[id] = true end
+for _, h in ipairs(change.hold) do moving[h.visit_id] = true end
+-- check: no new interval overlaps a held one (other than those this change moves or frees)
+for i, h in ipairs(change.hold) do
+  for _, set in ipairs(busy(h)) do
+    local near = redis.call('ZRANGEBYSCORE', set, '(' .. (h.start - span), '(' .. h['end'])
+    for _, other in ipairs(near) do
+      if not moving[other] then
+        local o = cjson.decode(redis.call('HGET', k('held'), other))
+        if o['end'] > h.start then return {'overlap', h.visit_id, other} end
+      end
+    end
+  end
+  for j = 1, i - 1 do
+    local o = change.hold[j]
+    if o.start < h['end'] and h.start < o['end'] and (o.therapist_id == h.therapist_id
+        or o.client_id == h.client_id
+        or (o.location_id == h.location_id and o.room == h.room)) then
+      return {'overlap', h.visit_id, o.visit_id}
+    end
+  end
+end
+-- write
+local function unhold(id)
+  local raw = redis.call('HGET', k('held'), id)
+  if not raw then return end
+  local o = cjson.decode(raw)
+  for _, set in ipairs(busy(o)) do redis.call('ZREM', set, id) end
+  redis.call('ZREM', k('location-visits', o.location_id), id)
+  redis.call('HDEL', k('held'), id)
+end
+for id, status in pairs(change.free) do
+  unhold(id)
+  redis.call('HSET', k('visit-status'), id, status)
+end
+for _, h in ipairs(change.hold) do
+  unhold(h.visit_id)
+  redis.call('HSET', k('held'), h.visit_id, cjson.encode(h))
+  for _, set in ipairs(busy(h)) do redis.call('ZADD', set, h.start, h.visit_id) end
+  redis.call('ZADD', k('location-visits', h.location_id), h.start, h.visit_id)
+  redis.call('ZADD', k('client-visits', h.client_id), h.start, h.visit_id)
+  redis.call('SET', k('visit', h.visit_id), h.json)
+  redis.call('HSET', k('visit-status'), h.visit_id, 'booked')
+end
+for id, status in pairs(change.status) do redis.call('HSET', k('visit-status'), id, status) end
+for key, value in pairs(change.records) do redis.call('SET', k('record', key), value) end
+for id, raw in pairs(change.outbox) do
+  redis.call('HSET', k('outbox'), id, raw)
+  redis.call('ZADD', k('outbox-due'), now, id)
+end
+return {'ok'}
+"""
 
 
 class CalendarStore:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+        self._apply = redis.register_script(_APPLY)
 
     def location_lock_key(self, location_id: str) -> str:
         return self._keys("lock", "location", location_id)
+
+    async def apply(self, change: CalendarChange, *, now: datetime) -> None:
+        """Apply ``change`` atomically; ``Overlap`` (and nothing written) if any interval
+        it holds overlaps one already held for the same therapist, room or client."""
+        payload = {
+            "hold": [_held(v) for v in change.hold],
+            # cjson encodes an empty table as an object either way
+            "free": change.free or {},
+            "status": change.status or {},
+            "records": change.records or {},
+            "outbox": change.outbox or {},
+        }
+        prefix = self._keys("")[:-1]
+        result = await self._apply(
+            args=[prefix, LONGEST_VISIT.total_seconds(), now.timestamp(), json.dumps(payload)]
+        )
+        if result and result[0] == "overlap":
+            raise Overlap(f"visit {result[1]} overlaps visit {result[2]}")
 
     async def intervals(
         self, location_id: str, *, start: datetime, end: datetime
@@ -32,37 +159,88 @@ class CalendarStore:
             (start - LOOKBACK).timestamp(),
             end.timestamp(),
         )
-        visits = await self.visits([str(i) for i in found])
-        return [interval_of(v) for v in visits]
+        ids = [str(i) for i in found]
+        if not ids:
+            return []
+        raw = await self._redis.hmget(self._keys("held"), ids)
+        return [_interval(json.loads(item)) for item in raw if item]
 
-    async def visits(self, visit_ids: list[str]) -> list[VisitBooked]:
+    async def visit(self, visit_id: str) -> tuple[VisitBooked, VisitStatus] | None:
+        raw = await self._redis.get(self._keys("visit", visit_id))
+        if raw is None:
+            return None
+        status = await self._redis.hget(self._keys("visit-status"), visit_id)
+        return VisitBooked.model_validate_json(raw), _status(status)
+
+    async def visits(self, visit_ids: list[str]) -> list[tuple[VisitBooked, VisitStatus]]:
         if not visit_ids:
             return []
         raw = await self._redis.mget([self._keys("visit", vid) for vid in visit_ids])
-        return [VisitBooked.model_validate_json(item) for item in raw if item]
+        statuses = await self._redis.hmget(self._keys("visit-status"), visit_ids)
+        return [
+            (VisitBooked.model_validate_json(item), _status(status))
+            for item, status in zip(raw, statuses, strict=True)
+            if item
+        ]
 
-    async def client_visits(self, client_id: str) -> list[VisitBooked]:
+    async def client_visits(self, client_id: str) -> list[tuple[VisitBooked, VisitStatus]]:
         found = await self._redis.zrange(self._keys("client-visits", client_id), 0, -1)
         return await self.visits([str(i) for i in found])
 
-    async def save_outcome(
-        self, plan_key: str, booked: list[VisitBooked], outcome: list[str]
-    ) -> None:
-        """Record the visits and the published events of one plan version atomically."""
-        pipe = self._redis.pipeline(transaction=True)
-        for visit in booked:
-            pipe.set(self._keys("visit", visit.visit_id), visit.model_dump_json())
-            pipe.zadd(
-                self._keys("location-visits", visit.location_id),
-                {visit.visit_id: visit.start.timestamp()},
-            )
-            pipe.zadd(
-                self._keys("client-visits", visit.client_id),
-                {visit.visit_id: visit.start.timestamp()},
-            )
-        pipe.set(self._keys("plan-outcome", plan_key), json.dumps(outcome))
-        await pipe.execute()
+    async def plan_visits(
+        self, client_id: str, plan_id: str
+    ) -> list[tuple[VisitBooked, VisitStatus]]:
+        """Every visit of one plan, in start order, with its status."""
+        return [(v, s) for v, s in await self.client_visits(client_id) if v.plan_id == plan_id]
 
-    async def outcome(self, plan_key: str) -> list[str] | None:
-        raw = await self._redis.get(self._keys("plan-outcome", plan_key))
-        return None if raw is None else list(json.loads(raw))
+    async def record(self, key: str) -> str | None:
+        """The stored result of a handled command or event, if it was handled."""
+        raw = await self._redis.get(self._keys("record", key))
+        return None if raw is None else str(raw)
+
+    async def pending_outbox(self, limit: int = 100) -> list[tuple[str, str]]:
+        """Events written with a change and not yet confirmed by the broker, oldest first."""
+        ids = [str(i) for i in await self._redis.zrange(self._keys("outbox-due"), 0, limit - 1)]
+        if not ids:
+            return []
+        raw = await self._redis.hmget(self._keys("outbox"), ids)
+        return [(str(i), str(r)) for i, r in zip(ids, raw, strict=True) if r]
+
+    async def delivered(self, event_ids: list[str]) -> None:
+        if not event_ids:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._keys("outbox"), *event_ids)
+            pipe.zrem(self._keys("outbox-due"), *event_ids)
+            await pipe.execute()
+
+
+def _held(visit: VisitBooked) -> dict[str, object]:
+    return {
+        "visit_id": visit.visit_id,
+        "therapist_id": visit.therapist_id,
+        "location_id": visit.location_id,
+        "room": visit.room,
+        "client_id": visit.client_id,
+        "start": visit.start.timestamp(),
+        "end": visit.end.timestamp(),
+        "json": visit.model_dump_json(),
+    }
+
+
+def _interval(held: dict[str, object]) -> BookedInterval:
+    visit = VisitBooked.model_validate_json(str(held["json"]))
+    return BookedInterval(
+        therapist_id=visit.therapist_id,
+        room=visit.room,
+        start=visit.start,
+        end=visit.end,
+        visit_id=visit.visit_id,
+        client_id=visit.client_id,
+    )
+
+
+def _status(raw: object) -> VisitStatus:
+    if raw in ("cancelled", "completed", "no_show"):
+        return raw
+    return "booked"

@@ -1,0 +1,296 @@
+"""Front desk and therapist commands on one visit: reschedule, cancel, no-show,
+complete. Each runs under the location's lock, checks the pure rules of
+``operations.py``, and applies its calendar change together with its event in
+one script (``store.CalendarChange``); the event then goes out through the
+outbox, so an accepted command is never lost to a broker outage.
+
+Cancel, no-show and completion happen once to a visit: the same request again
+answers what it answered the first time; a different one is a 409 naming the
+visit's state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import HTTPException, status
+
+from services.scheduler import operations
+from services.scheduler.outbox import deliver, staged
+from services.scheduler.store import CalendarChange, CalendarStore, Overlap, VisitStatus
+from shared.auth import Principal
+from shared.envelope import Trace, derived_id
+from shared.events import EVENT_MODELS, EventData, VisitBooked
+from shared.events.plans import SchedulingNeeds
+from shared.events.visits import (
+    TriggerPointOutcome,
+    VisitCancelled,
+    VisitCompleted,
+    VisitNoShow,
+    VisitRescheduled,
+)
+from shared.kafka import Outgoing
+from shared.locks import redis_lock
+from shared.runtime import Runtime
+from shared.vocabulary import CancelledBy
+
+ATTEMPTS = 3  # an Overlap means another instance wrote first: compute again
+
+
+@dataclass(frozen=True)
+class Done:
+    """A command's result: the event it published and whether this call made it."""
+
+    event: EventData
+    replayed: bool = False
+
+
+def trace_record(visit_id: str) -> str:
+    return f"trace:{visit_id}"
+
+
+def command_record(visit_id: str, command: str) -> str:
+    return f"command:{visit_id}:{command}"
+
+
+def needs_record(plan_id: str) -> str:
+    """What the plan's current version asks of the calendar (skills, days, times)."""
+    return f"needs:{plan_id}"
+
+
+def moves_record(visit_id: str) -> str:
+    return f"moves:{visit_id}"
+
+
+async def cancel(
+    runtime: Runtime, principal: Principal, visit_id: str, *, by: CancelledBy, reason: str | None
+) -> Done:
+    async def decide(visit: VisitBooked, state: VisitStatus, now: datetime) -> _Decision:
+        _must_be_booked(visit, state, "cancelled")
+        event = VisitCancelled(
+            visit_id=visit.visit_id,
+            plan_id=visit.plan_id,
+            client_id=visit.client_id,
+            location_id=visit.location_id,
+            by=by,
+            late=operations.is_late_cancel(
+                visit, by=by, now=now, policy=runtime.chain.policy_for(visit.location_id)
+            ),
+            reason=reason,
+            cancelled_at=now,
+        )
+        return _Decision(event, CalendarChange(free={visit.visit_id: "cancelled"}))
+
+    return await _run(runtime, principal, visit_id, "cancel", decide)
+
+
+async def no_show(runtime: Runtime, principal: Principal, visit_id: str) -> Done:
+    async def decide(visit: VisitBooked, state: VisitStatus, now: datetime) -> _Decision:
+        _must_be_booked(visit, state, "recorded as a no-show")
+        if (refusal := operations.completion_refusal(visit, now=now)) is not None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                refusal.replace("be completed", "be recorded as a no-show"),
+            )
+        event = VisitNoShow(
+            visit_id=visit.visit_id,
+            plan_id=visit.plan_id,
+            client_id=visit.client_id,
+            location_id=visit.location_id,
+            recorded_at=now,
+        )
+        return _Decision(event, CalendarChange(status={visit.visit_id: "no_show"}))
+
+    return await _run(runtime, principal, visit_id, "no_show", decide)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    pain_before: int
+    pain_after: int
+    pressure_tolerance: int | None
+    techniques: list[str]
+    trigger_points: list[TriggerPointOutcome]
+    notes: str | None
+
+
+async def complete(runtime: Runtime, principal: Principal, visit_id: str, outcome: Outcome) -> Done:
+    async def decide(visit: VisitBooked, state: VisitStatus, now: datetime) -> _Decision:
+        if principal.role == "therapist" and principal.therapist_id != visit.therapist_id:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, "only the visit's therapist may complete it"
+            )
+        _must_be_booked(visit, state, "completed")
+        if (refusal := operations.completion_refusal(visit, now=now)) is not None:
+            raise HTTPException(status.HTTP_409_CONFLICT, refusal)
+        event = VisitCompleted(
+            visit_id=visit.visit_id,
+            plan_id=visit.plan_id,
+            client_id=visit.client_id,
+            location_id=visit.location_id,
+            therapist_id=visit.therapist_id,
+            pain_before=outcome.pain_before,
+            pain_after=outcome.pain_after,
+            pressure_tolerance=outcome.pressure_tolerance,
+            techniques=outcome.techniques,
+            trigger_points=outcome.trigger_points,
+            notes=outcome.notes,
+            completed_at=now,
+        )
+        return _Decision(event, CalendarChange(status={visit.visit_id: "completed"}))
+
+    return await _run(runtime, principal, visit_id, "complete", decide)
+
+
+async def reschedule(
+    runtime: Runtime, principal: Principal, visit_id: str, *, start: datetime | None
+) -> Done:
+    store = CalendarStore(runtime.redis, runtime.keys)
+
+    async def decide(visit: VisitBooked, state: VisitStatus, now: datetime) -> _Decision:
+        _must_be_booked(visit, state, "rescheduled")
+        location = runtime.chain.location(visit.location_id)
+        policy = runtime.chain.policy_for(visit.location_id)
+        others = [
+            v
+            for v, s in await store.plan_visits(visit.client_id, visit.plan_id)
+            # the soreness gap counts from a treatment that happened, too
+            if s in ("booked", "completed") and v.visit_id != visit.visit_id
+        ]
+        held = await store.intervals(visit.location_id, start=now, end=now + policy.horizon)
+        needs = await _needs(store, visit)
+        placed = operations.reschedule(
+            visit,
+            plan_visits=others,
+            start=start,
+            location=location,
+            therapists=[
+                (t, runtime.chain.therapist_hours(t, location))
+                for t in runtime.chain.therapists_at(visit.location_id)
+            ],
+            needs=needs,
+            policy=policy,
+            existing=[i for i in held if i.visit_id != visit.visit_id],
+            now=now,
+        )
+        if isinstance(placed, operations.Refusal):
+            raise HTTPException(status.HTTP_409_CONFLICT, placed.detail)
+        moved = visit.model_copy(
+            update={
+                "therapist_id": placed.therapist_id,
+                "room": placed.room,
+                "start": placed.start,
+                "end": placed.end,
+            }
+        )
+        event = VisitRescheduled(
+            visit_id=visit.visit_id,
+            plan_id=visit.plan_id,
+            client_id=visit.client_id,
+            location_id=visit.location_id,
+            therapist_id=moved.therapist_id,
+            room=moved.room,
+            previous_start=visit.start,
+            start=moved.start,
+            end=moved.end,
+            timezone=visit.timezone,
+        )
+        moves = int(await store.record(moves_record(visit.visit_id)) or 0) + 1
+        change = CalendarChange(hold=[moved], records={moves_record(visit.visit_id): str(moves)})
+        return _Decision(event, change, once=False, salt=str(moves))
+
+    return await _run(runtime, principal, visit_id, "reschedule", decide)
+
+
+# --- the shared command flow -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Decision:
+    event: EventData
+    change: CalendarChange
+    once: bool = True  # cancel, no-show, complete: a repeat answers the first result
+    salt: str = ""  # tells apart events of a command that may happen again (a move)
+
+
+Decide = Callable[[VisitBooked, VisitStatus, datetime], Awaitable[_Decision]]
+
+
+async def _run(
+    runtime: Runtime, principal: Principal, visit_id: str, command: str, decide: Decide
+) -> Done:
+    store = CalendarStore(runtime.redis, runtime.keys)
+    found = await store.visit(visit_id)
+    if found is None or not principal.reaches(found[0].location_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    for attempt in range(ATTEMPTS):
+        async with redis_lock(runtime.redis, store.location_lock_key(found[0].location_id)):
+            current = await store.visit(visit_id)
+            assert current is not None  # visits are never deleted
+            visit, state = current
+            replay = await store.record(command_record(visit_id, command))
+            if replay is not None:
+                return Done(_event_of(replay), replayed=True)
+            now = runtime.clock.now()
+            decision = await decide(visit, state, now)
+            outgoing = await _outgoing(runtime, store, visit, decision, now)
+            change = decision.change
+            change.outbox.update(staged([outgoing]))
+            if decision.once:
+                change.records[command_record(visit_id, command)] = json.dumps(
+                    {"type": decision.event.event_type, "data": decision.event.to_data()}
+                )
+            try:
+                await store.apply(change, now=now)
+            except Overlap:
+                if attempt == ATTEMPTS - 1:
+                    raise HTTPException(
+                        status.HTTP_409_CONFLICT,
+                        "the calendar changed while this request was handled; retry",
+                    ) from None
+                continue
+        await deliver(runtime, store, [outgoing])
+        return Done(decision.event)
+    raise AssertionError("unreachable")
+
+
+async def _outgoing(
+    runtime: Runtime, store: CalendarStore, visit: VisitBooked, decision: _Decision, now: datetime
+) -> Outgoing:
+    """The command's event, in the story of the booking it acts on."""
+    event = decision.event
+    raw = await store.record(trace_record(visit.visit_id))
+    known = json.loads(raw) if raw else {}
+    event_id = derived_id(event.event_type, visit.visit_id, decision.salt)
+    trace = Trace(
+        chainid=runtime.chain.chain.id,
+        correlationid=known.get("correlationid", visit.plan_id),
+        causationid=known.get("causationid"),
+        locationid=visit.location_id,
+    )
+    return runtime.outgoing(
+        event, key=visit.client_id, subject=visit.visit_id, event_id=event_id, trace=trace, time=now
+    )
+
+
+async def _needs(store: CalendarStore, visit: VisitBooked) -> SchedulingNeeds:
+    raw = await store.record(needs_record(visit.plan_id))
+    return SchedulingNeeds.model_validate_json(raw) if raw else SchedulingNeeds()
+
+
+def _must_be_booked(visit: VisitBooked, state: VisitStatus, verb: str) -> None:
+    if state != "booked":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"visit {visit.visit_id} is {state.replace('_', '-')}; it cannot be {verb}",
+        )
+
+
+def _event_of(raw: str) -> EventData:
+    stored = json.loads(raw)
+    return EVENT_MODELS[stored["type"]].model_validate(stored["data"])
+
+
+__all__ = ["Done", "Outcome", "cancel", "complete", "needs_record", "no_show", "reschedule"]

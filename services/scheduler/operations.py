@@ -1,0 +1,464 @@
+"""What can happen to booked visits (pure: no I/O, no clock; ``now`` is an argument).
+
+- cancel: a client cancel inside ``policy.late_cancel_window`` before the start is
+  late; a clinic cancel never is;
+- complete: only once the visit has started on the shared clock (DESIGN.md
+  "Running": a visit can only be completed relative to that clock);
+- reschedule: a new time keeps every booking rule - notice, horizon, opening and
+  therapist hours, skills, rooms, the client's other visits, the weekly maximum
+  and the soreness gap to the plan's neighbouring sessions (DOMAIN.md 5);
+- replan: a ``plan.revised`` keeps the visits that still fit its cadence, cancels
+  the rest and books the difference after the last visit that stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from services.scheduler.booking import (
+    book_sessions,
+    eligible_therapists,
+    sessions_from,
+    weekly_cap,
+    weekly_counts,
+)
+from services.scheduler.slots import (
+    BookedInterval,
+    Occupancy,
+    Slot,
+    SlotQuery,
+    find_slot,
+    iso_week,
+)
+from shared.chain import Location, Policy, Therapist, WeeklyHours, ranges_on
+from shared.events.plans import Phase, PlanRevised, SchedulingNeeds
+from shared.events.visits import BookingWaitlisted, VisitBooked
+from shared.vocabulary import WEEKDAYS, CancelledBy
+
+RefusalReason = Literal[
+    "started",
+    "notice",
+    "horizon",
+    "closed",
+    "outside_hours",
+    "gap",
+    "weekly_cap",
+    "client_busy",
+    "no_therapist",
+    "no_room",
+    "no_slot",
+]
+Therapists = Sequence[tuple[Therapist, WeeklyHours]]
+# "After the current start": the next slot must really be a later one.
+_LATER = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a visit cannot move: a stable ``reason`` code and a sentence for people."""
+
+    reason: RefusalReason
+    detail: str
+
+
+def is_late_cancel(visit: VisitBooked, *, by: CancelledBy, now: datetime, policy: Policy) -> bool:
+    """A client cancel less than ``policy.late_cancel_window`` before the start (or
+    after it) is late; exactly the window before is still on time. The clinic's
+    own cancels are never late."""
+    return by == "client" and visit.start - now < policy.late_cancel_window
+
+
+def completion_refusal(visit: VisitBooked, *, now: datetime) -> str | None:
+    """Why ``visit`` cannot be completed yet, or None once it has started
+    (``now >= start`` on the shared clock)."""
+    if now >= visit.start:
+        return None
+    zone = ZoneInfo(visit.timezone)
+    return (
+        f"Visit {visit.visit_id} starts {_local(visit.start, zone)}; it can be completed "
+        f"once it has started (it is now {_local(now, zone)})."
+    )
+
+
+def reschedule(
+    visit: VisitBooked,
+    *,
+    plan_visits: Sequence[VisitBooked],
+    start: datetime | None,
+    location: Location,
+    therapists: Therapists,
+    needs: SchedulingNeeds,
+    policy: Policy,
+    existing: Sequence[BookedInterval],
+    now: datetime,
+) -> Slot | Refusal:
+    """Where ``visit`` can move: to ``start`` when given, else the next fitting slot
+    after its current start. ``plan_visits`` are the plan's other visits that stand
+    (booked or done; any order); the soreness gap (DOMAIN.md 5) is kept to the
+    sessions just before and after this one. The visit keeps its length.
+
+    An explicit start is the client's own choice, so the intake's day and time
+    wishes do not bind it (the next-slot search honours them); the first rule it
+    breaks is the refusal."""
+    if now.tzinfo is None or (start is not None and start.tzinfo is None):
+        raise ValueError("now and start must be timezone-aware")
+    if now >= visit.start:
+        return Refusal("started", "The visit has already started; it cannot be moved.")
+    eligible = eligible_therapists(needs, therapists)
+    if not eligible:
+        skills = ", ".join(sorted(needs.required_skills)) or "this treatment"
+        return Refusal("no_therapist", f"No therapist at {location.name} offers {skills}.")
+    others = [v for v in plan_visits if v.visit_id != visit.visit_id]
+    move = _Move(
+        visit=visit,
+        previous=max(
+            (v for v in others if v.sequence < visit.sequence),
+            key=lambda v: v.sequence,
+            default=None,
+        ),
+        following=min(
+            (v for v in others if v.sequence > visit.sequence),
+            key=lambda v: v.sequence,
+            default=None,
+        ),
+        others=others,
+        location=location,
+        eligible=eligible,
+        needs=needs,
+        policy=policy,
+        calendar=[i for i in existing if i.visit_id != visit.visit_id],
+        now=now,
+    )
+    if start is None:
+        return _next_slot(move)
+    end = start + (visit.end - visit.start)
+    return (
+        _window_refusal(move, start)
+        or _opening_refusal(move, start, end)
+        or _gap_refusal(move, start, end)
+        or _week_refusal(move, start)
+        or _free_slot_at(move, start, end)
+    )
+
+
+@dataclass(frozen=True)
+class _Move:
+    """One reschedule request and what its rules read; ``previous`` and
+    ``following`` are the plan's sessions just before and after it, by sequence."""
+
+    visit: VisitBooked
+    previous: VisitBooked | None
+    following: VisitBooked | None
+    others: Sequence[VisitBooked]
+    location: Location
+    eligible: Therapists
+    needs: SchedulingNeeds
+    policy: Policy
+    calendar: Sequence[BookedInterval]
+    now: datetime
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.location.zone
+
+    def local(self, moment: datetime) -> str:
+        return _local(moment, self.zone)
+
+
+def _next_slot(move: _Move) -> Slot | Refusal:
+    """The first fitting slot after the current start, searched day by day as a
+    booking is (continuity first on the chosen day); a later start can only
+    shrink the gap to the next session, so the first slot decides."""
+    visit, policy, following = move.visit, move.policy, move.following
+    earliest = max(move.now + policy.min_notice, visit.start + _LATER)
+    if move.previous is not None:
+        earliest = max(earliest, move.previous.end + policy.min_gap_same_area)
+    latest = move.now + policy.horizon
+    if following is not None:
+        latest = min(latest, following.start)
+    query = SlotQuery(
+        earliest=earliest,
+        first_day=visit.start.astimezone(move.zone).date(),
+        latest=latest,
+        minutes=(visit.end - visit.start) // timedelta(minutes=1),
+        step_minutes=policy.slot_step_minutes,
+        therapists=move.eligible,
+        preferred_therapist=visit.therapist_id,
+        client_id=visit.client_id,
+        days=frozenset(move.needs.days),
+        times=frozenset(move.needs.times),
+        weekly_cap=weekly_cap(policy, move.needs),
+    )
+    slot = find_slot(
+        query,
+        location=move.location,
+        occupancy=Occupancy(zone=move.zone, rooms=move.location.rooms, intervals=move.calendar),
+        visits_per_week=weekly_counts(move.others, move.location),
+    )
+    if slot is not None:
+        return _gap_refusal(move, slot.start, slot.end) or slot
+    bound = (
+        f"ending {_hours(policy.min_gap_same_area)} before session {following.sequence}"
+        if following is not None and latest == following.start
+        else f"within {policy.horizon.days} days"
+    )
+    return Refusal(
+        "no_slot",
+        f"No free therapist and room at {move.location.name} after "
+        f"{move.local(visit.start)} {bound}.",
+    )
+
+
+def _window_refusal(move: _Move, start: datetime) -> Refusal | None:
+    """Minimum notice from now, and the booking horizon."""
+    earliest, latest = move.now + move.policy.min_notice, move.now + move.policy.horizon
+    if start < earliest:
+        return Refusal(
+            "notice",
+            f"The new start needs {_hours(move.policy.min_notice)} notice: "
+            f"{move.local(earliest)} at the earliest.",
+        )
+    if start >= latest:
+        return Refusal(
+            "horizon",
+            f"Visits are booked at most {move.policy.horizon.days} days ahead: "
+            f"before {move.local(latest)}.",
+        )
+    return None
+
+
+def _opening_refusal(move: _Move, start: datetime, end: datetime) -> Refusal | None:
+    """Closed dates and opening hours, read on the location's wall clock."""
+    location = move.location
+    day = start.astimezone(move.zone).date()
+    ranges = ranges_on(location.hours, WEEKDAYS[day.weekday()])
+    if day in location.closed or not ranges:
+        return Refusal("closed", f"{location.name} is closed on {day:%A %Y-%m-%d}.")
+    if not _inside(start, end, ranges, move.zone):
+        hours = ", ".join(f"{lo:%H:%M}-{hi:%H:%M}" for lo, hi in ranges)
+        return Refusal(
+            "outside_hours",
+            f"{move.local(start)} to {end.astimezone(move.zone):%H:%M} is outside the "
+            f"opening hours of {location.name} that day ({hours}).",
+        )
+    return None
+
+
+def _gap_refusal(move: _Move, start: datetime, end: datetime) -> Refusal | None:
+    """The soreness window (DOMAIN.md 5), from the end of one visit of the plan
+    to the start of the next."""
+    gap, previous, following = move.policy.min_gap_same_area, move.previous, move.following
+    if previous is not None and start < previous.end + gap:
+        return Refusal(
+            "gap",
+            f"Session {previous.sequence} ends {move.local(previous.end)}; the next visit "
+            f"may start {_hours(gap)} later, from {move.local(previous.end + gap)}.",
+        )
+    if following is not None and end + gap > following.start:
+        return Refusal(
+            "gap",
+            f"Session {following.sequence} starts {move.local(following.start)}; this visit "
+            f"must end {_hours(gap)} before, by {move.local(following.start - gap)}.",
+        )
+    return None
+
+
+def _week_refusal(move: _Move, start: datetime) -> Refusal | None:
+    """At most min(policy, client) visits of the plan per local ISO week."""
+    cap = weekly_cap(move.policy, move.needs)
+    week = iso_week(start.astimezone(move.zone).date())
+    if weekly_counts(move.others, move.location).get(week, 0) >= cap:
+        return Refusal("weekly_cap", f"The plan already has {cap} visit(s) that week.")
+    return None
+
+
+def _free_slot_at(move: _Move, start: datetime, end: datetime) -> Slot | Refusal:
+    """The visit's own therapist when free, else another eligible one (by id)."""
+    visit, when = move.visit, move.local(start)
+    weekday = WEEKDAYS[start.astimezone(move.zone).weekday()]
+    working = sorted(
+        (t.id for t, h in move.eligible if _inside(start, end, ranges_on(h, weekday), move.zone)),
+        key=lambda therapist_id: (therapist_id != visit.therapist_id, therapist_id),
+    )
+    if not working:
+        return Refusal("no_therapist", f"No therapist who can give this visit works {when}.")
+    occupancy = Occupancy(zone=move.zone, rooms=move.location.rooms, intervals=move.calendar)
+    for therapist_id in working:
+        room = occupancy.free_room(
+            therapist_id=therapist_id, client_id=visit.client_id, start=start, end=end
+        )
+        if room is not None:
+            return Slot(therapist_id=therapist_id, room=room, start=start, end=end)
+    overlapping = [i for i in move.calendar if i.start < end and start < i.end]
+    if any(i.client_id == visit.client_id for i in overlapping):
+        return Refusal("client_busy", f"The client has another visit at {when}.")
+    if {i.therapist_id for i in overlapping} >= set(working):
+        return Refusal("no_therapist", f"Every therapist who can give this visit is busy {when}.")
+    return Refusal("no_room", f"Every room at {move.location.name} is taken {when}.")
+
+
+def _inside(
+    start: datetime, end: datetime, ranges: Sequence[tuple[time, time]], zone: ZoneInfo
+) -> bool:
+    """Whether [start, end) lies inside one of a day's ranges on the local clock."""
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    return local_start.date() == local_end.date() and any(
+        lo <= local_start.time() and local_end.time() <= hi for lo, hi in ranges
+    )
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    return f"{moment.astimezone(zone):%a %Y-%m-%d %H:%M}"
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span / timedelta(hours=1):g} h"
+
+
+# --- plan.revised --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replan:
+    """What a ``plan.revised`` does to the plan's visits still to come.
+
+    ``keep``: the visits that stay, unchanged, in session order. ``renumbered``:
+    those of them whose sequence, sessions_total or phase changed, re-issued as
+    ``VisitBooked`` copies (same id, time, therapist and room) with the revised
+    plan_version; a kept visit whose place in the course is unchanged is not
+    re-issued. ``cancel``: the visits that no longer fit. ``book``/``waitlisted``:
+    the sessions after the last kept visit, booked as a revision books them."""
+
+    keep: list[VisitBooked]
+    renumbered: list[VisitBooked]
+    cancel: list[VisitBooked]
+    book: list[VisitBooked]
+    waitlisted: list[BookingWaitlisted]
+
+
+def replan(
+    revised: PlanRevised,
+    *,
+    visits: Sequence[VisitBooked],
+    location: Location,
+    therapists: Therapists,
+    policy: Policy,
+    existing: Sequence[BookedInterval],
+    now: datetime,
+    anchor: VisitBooked | None = None,
+) -> Replan:
+    """Fit the booked, not yet started ``visits`` to the revised cadence.
+
+    Walking the remaining sessions (``sessions_done + 1`` on) in order, a visit is
+    kept for the next session when it keeps the cadence and the soreness gap
+    (DOMAIN.md 5) from the previous kept visit, or from ``anchor`` (the last
+    visit that started), its therapist is still eligible and its week has room;
+    the others are cancelled and the sessions left are booked after the last
+    visit that stays. ``existing``: the location's calendar without ``visits``."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if any(visit.start <= now for visit in visits):
+        raise ValueError("replan takes the visits not yet started; a started one is the anchor")
+    sessions = sessions_from(revised, revised.sessions_done + 1)
+    upcoming = sorted(visits, key=lambda visit: visit.start)
+    kept = _still_fitting(revised, upcoming, sessions, anchor, location, therapists, policy)
+    kept_ids = {visit.visit_id for visit, _, _ in kept}
+    dropped = {visit.visit_id for visit in visits}
+    outcome = book_sessions(
+        revised,
+        sessions[len(kept) :],
+        location=location,
+        therapists=therapists,
+        policy=policy,
+        existing=[i for i in existing if i.visit_id not in dropped],
+        now=now,
+        held=[*([anchor] if anchor is not None else []), *(visit for visit, _, _ in kept)],
+    )
+    return Replan(
+        keep=[visit for visit, _, _ in kept],
+        renumbered=[
+            renumbered
+            for visit, sequence, phase in kept
+            if (renumbered := _renumber(visit, revised, sequence, phase)) is not visit
+        ],
+        cancel=[visit for visit in upcoming if visit.visit_id not in kept_ids],
+        book=outcome.booked,
+        waitlisted=outcome.waitlisted,
+    )
+
+
+def _still_fitting(
+    revised: PlanRevised,
+    upcoming: Sequence[VisitBooked],
+    sessions: Sequence[tuple[int, Phase]],
+    anchor: VisitBooked | None,
+    location: Location,
+    therapists: Therapists,
+    policy: Policy,
+) -> list[tuple[VisitBooked, int, Phase]]:
+    """(visit, new sequence, new phase) of the visits that stay, in order."""
+    eligible = {t.id for t, _ in eligible_therapists(revised.scheduling, therapists)}
+    cap = weekly_cap(policy, revised.scheduling)
+    per_week = weekly_counts([anchor] if anchor is not None else [], location)
+    kept: list[tuple[VisitBooked, int, Phase]] = []
+    previous = anchor
+    for visit in upcoming:
+        if len(kept) == len(sessions):
+            break
+        sequence, phase = sessions[len(kept)]
+        week = iso_week(visit.start.astimezone(location.zone).date())
+        fits = (
+            visit.therapist_id in eligible
+            and per_week.get(week, 0) < cap
+            and _keeps_cadence(visit, previous, phase, policy, location.zone)
+        )
+        if fits:
+            kept.append((visit, sequence, phase))
+            per_week[week] = per_week.get(week, 0) + 1
+            previous = visit
+    return kept
+
+
+def _keeps_cadence(
+    visit: VisitBooked,
+    previous: VisitBooked | None,
+    phase: Phase,
+    policy: Policy,
+    zone: ZoneInfo,
+) -> bool:
+    """At least ``interval_days`` local days after the previous visit's local day
+    (as booking counts cadence) and past its soreness window (DOMAIN.md 5)."""
+    if previous is None:
+        return True
+    days = (visit.start.astimezone(zone).date() - previous.start.astimezone(zone).date()).days
+    return days >= phase.interval_days and visit.start >= previous.end + policy.min_gap_same_area
+
+
+def _renumber(visit: VisitBooked, revised: PlanRevised, sequence: int, phase: Phase) -> VisitBooked:
+    """The kept visit as the revised plan numbers it; itself when nothing changed."""
+    place = (sequence, revised.sessions_total, phase.name)
+    if (visit.sequence, visit.sessions_total, visit.phase) == place:
+        return visit
+    return visit.model_copy(
+        update={
+            "plan_version": revised.version,
+            "sequence": sequence,
+            "sessions_total": revised.sessions_total,
+            "phase": phase.name,
+        }
+    )
+
+
+__all__ = [
+    "Refusal",
+    "RefusalReason",
+    "Replan",
+    "completion_refusal",
+    "is_late_cancel",
+    "replan",
+    "reschedule",
+]

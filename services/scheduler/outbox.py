@@ -1,0 +1,60 @@
+"""Events of HTTP commands travel through an outbox: written by the same script as
+the calendar change (``store.CalendarChange.outbox``), published right after,
+and re-published by ``relay`` until the broker acknowledges them. A command the
+scheduler accepted is never lost because the broker was down at that moment;
+its events carry ids derived from the command, so a second delivery is a
+duplicate consumers already skip."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+
+from services.scheduler.store import CalendarStore
+from shared.codec import decode_envelope, encode
+from shared.kafka import Outgoing, PublishError
+from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+RELAY_INTERVAL_S = 1.0
+
+
+def staged(items: Sequence[Outgoing]) -> dict[str, str]:
+    """The outbox entries for ``items``, by event id."""
+    return {
+        item.envelope.id: json.dumps({"key": item.key, "envelope": encode(item.envelope).decode()})
+        for item in items
+    }
+
+
+def _unstaged(raw: str) -> Outgoing:
+    entry = json.loads(raw)
+    return Outgoing(key=entry["key"], envelope=decode_envelope(entry["envelope"].encode()))
+
+
+async def deliver(runtime: Runtime, store: CalendarStore, items: Sequence[Outgoing]) -> bool:
+    """Publish now; False when the broker did not acknowledge (the relay retries)."""
+    try:
+        await runtime.publisher.publish(items)
+    except PublishError as exc:
+        log.warning("outbox: %d event(s) left for the relay: %s", len(items), exc)
+        return False
+    await store.delivered([item.envelope.id for item in items])
+    return True
+
+
+async def relay(runtime: Runtime) -> None:
+    """Publish what is still in the outbox, oldest first, until the service stops."""
+    store = CalendarStore(runtime.redis, runtime.keys)
+    while True:
+        try:
+            pending = await store.pending_outbox()
+            if pending:
+                items = [_unstaged(raw) for _, raw in pending]
+                await deliver(runtime, store, items)
+        except Exception:  # keep relaying: the next round retries what failed
+            log.exception("outbox relay round failed")
+        await asyncio.sleep(RELAY_INTERVAL_S)

@@ -1,0 +1,308 @@
+"""Visit commands against the real broker and Redis: reschedule, cancel, no-show
+and complete over HTTP, each answered once and published on ``clinic.visits``;
+plan revisions and completions re-plan the visits still to come.
+
+The plan events are handed to the scheduler's handlers directly (the consumer
+path has its end-to-end test); the service's clock is a settable one, so "the
+visit has started" is a fact of the test, not of how fast the machine is."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.planner.domain import build_plan
+from services.scheduler.api import router
+from services.scheduler.handlers import handlers
+from services.scheduler.outbox import relay
+from shared.chain import Policy
+from shared.codec import wrap
+from shared.envelope import Trace
+from shared.events import IntakeSubmitted, PlanCreated, VisitBooked
+from shared.events.intake import ClientRecord, Complaint, Health, Screening
+from shared.events.plans import PlanCompleted, PlanData
+from shared.infra import Infra
+from shared.runtime import Runtime
+from shared.service import build_service
+from shared.settings import SchedulerSettings
+from tests.conftest import DEMO_CHAIN
+from tests.support import TopicLog
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2027, 3, 1, 16, tzinfo=UTC)  # a Monday, 08:00 in Beaverton
+FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
+BROOKLYN = {"Authorization": "Bearer demo-frontdesk-brooklyn"}
+ADMIN = {"Authorization": "Bearer demo-admin"}
+
+
+@dataclass
+class SettableClock:
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+    def real_seconds_until(self, instant: datetime) -> float:
+        return 0.0
+
+
+@dataclass
+class Scheduler:
+    http: httpx.AsyncClient
+    runtime: Runtime
+    clock: SettableClock
+
+    async def receive(self, plan: PlanData) -> list[dict[str, Any]]:
+        """Hand a plan event to the scheduler as its consumer would; what it published."""
+        cause = wrap(
+            plan,
+            event_id=str(uuid.uuid4()),
+            service="planner",
+            subject=plan.plan_id,
+            trace=Trace(chainid="northwest-nmt", correlationid=plan.plan_id),
+            time=self.clock.now(),
+        )
+        handle = handlers(self.runtime)[plan.event_type]
+        return [o.envelope.model_dump(mode="json") for o in await handle(cause, plan)]
+
+
+@pytest.fixture
+async def scheduler(infra: Infra) -> AsyncIterator[Scheduler]:
+    settings = SchedulerSettings(
+        KAFKA_BOOTSTRAP_SERVERS=infra.kafka_bootstrap_servers,
+        REDIS_URL=infra.redis_url,
+        CLINICFLOW_REDIS_NAMESPACE=f"test-visits-{uuid.uuid4().hex[:8]}",
+        CLINICFLOW_CHAIN_CONFIG=str(DEMO_CHAIN),
+        CLINICFLOW_ENV="test",
+        API_RATE_LIMIT_PER_MINUTE=60_000,
+        API_RATE_LIMIT_BURST=10_000,
+    )
+    # the scheduler's routes and outbox relay; plan events come through ``receive``
+    app: FastAPI = build_service(
+        service="scheduler",
+        settings=settings,
+        description="scheduler under test",
+        routers=[router],
+        background=[relay],
+    )
+    clock = SettableClock(START)
+    async with app.router.lifespan_context(app):
+        runtime: Runtime = app.state.runtime
+        runtime.base.clock = clock
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://scheduler") as http:
+            yield Scheduler(http=http, runtime=runtime, clock=clock)
+
+
+def a_plan(n: str, *, intensity: int = 7) -> PlanCreated:
+    intake = IntakeSubmitted(
+        intake_id=f"visits-{n}-{uuid.uuid4().hex[:6]}",
+        client=ClientRecord(client_id=f"client-{n}-{uuid.uuid4().hex[:6]}", name="Visit Client"),
+        location_id="beaverton",
+        complaints=[
+            Complaint(
+                region="neck", intensity=intensity, qualities=["ache"], onset=date(2026, 6, 1)
+            )
+        ],
+        health=Health(),
+        screening=Screening(outcome="clear"),
+        submitted_at=START,
+    )
+    return build_plan(intake, policy=Policy())
+
+
+def booked(published: list[dict[str, Any]]) -> list[VisitBooked]:
+    return [VisitBooked.model_validate(e["data"]) for e in published if e["type"] == "visit.booked"]
+
+
+async def visits_of(scheduler: Scheduler, client_id: str) -> dict[str, dict[str, Any]]:
+    answer = await scheduler.http.get(f"/v1/clients/{client_id}/visits", headers=FRONT_DESK)
+    assert answer.status_code == 200, answer.text
+    return {v["visit_id"]: v for v in answer.json()["visits"]}
+
+
+async def on_topic(topics: TopicLog, event_type: str, visit_id: str) -> list[dict[str, Any]]:
+    return await topics.wait_for(
+        lambda: [e for e in topics.events(type=event_type) if e["subject"] == visit_id]
+    )
+
+
+async def test_cancel_is_once_late_inside_the_window_and_on_the_topic(
+    scheduler: Scheduler, topics: TopicLog
+) -> None:
+    plan = a_plan("cancel")
+    visits = booked(await scheduler.receive(plan))
+    first, second = visits[0], visits[1]
+
+    # 30 hours before the first visit: not late (policy window 24 h)
+    scheduler.clock.at = first.start - timedelta(hours=30)
+    answer = await scheduler.http.post(
+        f"/v1/visits/{first.visit_id}/cancel", json={"by": "client"}, headers=FRONT_DESK
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["data"]["late"] is False
+    # 3 hours before the second: late
+    scheduler.clock.at = second.start - timedelta(hours=3)
+    late = await scheduler.http.post(
+        f"/v1/visits/{second.visit_id}/cancel",
+        json={"by": "client", "reason": "sick"},
+        headers=FRONT_DESK,
+    )
+    assert late.status_code == 202 and late.json()["data"]["late"] is True
+
+    # the same request again answers the first result; other commands are refused
+    again = await scheduler.http.post(
+        f"/v1/visits/{first.visit_id}/cancel", json={"by": "client"}, headers=FRONT_DESK
+    )
+    assert again.status_code == 200 and again.json() == answer.json()
+    moved = await scheduler.http.post(
+        f"/v1/visits/{first.visit_id}/reschedule", json={}, headers=FRONT_DESK
+    )
+    assert moved.status_code == 409 and "cancelled" in moved.json()["detail"]
+
+    published = await on_topic(topics, "visit.cancelled", first.visit_id)
+    assert published[0]["data"]["by"] == "client" and published[0]["data"]["late"] is False
+    assert published[0]["correlationid"] == plan.plan_id  # the booking's story
+    shown = await visits_of(scheduler, plan.client_id)
+    assert shown[first.visit_id]["status"] == "cancelled"
+    assert shown[visits[2].visit_id]["status"] == "booked"
+
+    # a body error names the field; another location's key does not see the visit
+    bad = await scheduler.http.post(
+        f"/v1/visits/{visits[2].visit_id}/cancel", json={"by": "dog"}, headers=FRONT_DESK
+    )
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "by"]
+    hidden = await scheduler.http.post(
+        f"/v1/visits/{visits[2].visit_id}/cancel", json={"by": "clinic"}, headers=BROOKLYN
+    )
+    assert hidden.status_code == 404
+
+
+async def test_completion_is_refused_before_the_visit_starts(
+    scheduler: Scheduler, topics: TopicLog
+) -> None:
+    plan = a_plan("complete")
+    visit = booked(await scheduler.receive(plan))[0]
+    outcome = {
+        "pain_before": 7,
+        "pain_after": 4,
+        "techniques": ["ischemic_compression"],
+        "trigger_points": [{"muscle": "upper trapezius", "released": True}],
+    }
+    therapist = {"Authorization": "Bearer demo-therapist-ana"}
+    path = f"/v1/visits/{visit.visit_id}/complete"
+
+    scheduler.clock.at = visit.start - timedelta(minutes=1)
+    early = await scheduler.http.post(path, json=outcome, headers=ADMIN)
+    assert early.status_code == 409 and "once it has started" in early.json()["detail"]
+    no_show_early = await scheduler.http.post(
+        f"/v1/visits/{visit.visit_id}/no-show", headers=FRONT_DESK
+    )
+    assert no_show_early.status_code == 409
+
+    scheduler.clock.at = visit.start + timedelta(minutes=50)
+    desk = await scheduler.http.post(path, json=outcome, headers=FRONT_DESK)
+    assert desk.status_code == 403  # the front desk does not record clinical outcomes
+    by = therapist if visit.therapist_id == "t-ana" else ADMIN
+    done = await scheduler.http.post(path, json=outcome, headers=by)
+    assert done.status_code == 202, done.text
+    again = await scheduler.http.post(path, json=outcome, headers=by)
+    assert again.status_code == 200 and again.json() == done.json()
+
+    published = (await on_topic(topics, "visit.completed", visit.visit_id))[0]["data"]
+    assert (published["pain_before"], published["pain_after"]) == (7, 4)
+    assert published["plan_id"] == plan.plan_id
+    assert published["trigger_points"] == [{"muscle": "upper trapezius", "released": True}]
+    assert datetime.fromisoformat(published["completed_at"]) >= visit.start
+    shown = await visits_of(scheduler, plan.client_id)
+    assert shown[visit.visit_id]["status"] == "completed"
+
+
+async def test_no_show_once_the_visit_has_started(scheduler: Scheduler, topics: TopicLog) -> None:
+    plan = a_plan("noshow")
+    visit = booked(await scheduler.receive(plan))[0]
+    scheduler.clock.at = visit.start + timedelta(minutes=15)
+    answer = await scheduler.http.post(f"/v1/visits/{visit.visit_id}/no-show", headers=FRONT_DESK)
+    assert answer.status_code == 202, answer.text
+    assert (await on_topic(topics, "visit.no_show", visit.visit_id))[0]["data"]["plan_id"] == (
+        plan.plan_id
+    )
+    done = await scheduler.http.post(
+        f"/v1/visits/{visit.visit_id}/complete",
+        json={"pain_before": 5, "pain_after": 3},
+        headers=ADMIN,
+    )
+    assert done.status_code == 409 and "no-show" in done.json()["detail"]
+
+
+async def test_reschedule_to_the_next_slot_keeps_the_gap_and_is_published(
+    scheduler: Scheduler, topics: TopicLog
+) -> None:
+    plan = a_plan("move")
+    visits = booked(await scheduler.receive(plan))
+    first, second = visits[0], visits[1]
+    policy = scheduler.runtime.chain.policy_for("beaverton")
+
+    answer = await scheduler.http.post(
+        f"/v1/visits/{first.visit_id}/reschedule", json={}, headers=FRONT_DESK
+    )
+    assert answer.status_code == 202, answer.text
+    moved = answer.json()["data"]
+    new_start = datetime.fromisoformat(moved["start"])
+    new_end = datetime.fromisoformat(moved["end"])
+    assert new_start != first.start
+    assert datetime.fromisoformat(moved["previous_start"]) == first.start
+    assert new_end + policy.min_gap_same_area <= second.start  # the soreness gap holds
+
+    published = await on_topic(topics, "visit.rescheduled", first.visit_id)
+    assert published[0]["data"]["start"] == moved["start"]
+    shown = await visits_of(scheduler, plan.client_id)
+    assert shown[first.visit_id]["start"] == moved["start"]
+    assert shown[first.visit_id]["status"] == "booked"
+
+    # an explicit start on a closed day is refused with the reason, and changes nothing
+    last = visits[-1].visit_id
+    before = shown[last]["start"]
+    closed = datetime(2027, 5, 31, 17, tzinfo=UTC)  # Memorial Day, 10:00 in Beaverton
+    refused = await scheduler.http.post(
+        f"/v1/visits/{last}/reschedule",
+        json={"start": closed.isoformat()},
+        headers=FRONT_DESK,
+    )
+    assert refused.status_code == 409 and "closed" in refused.json()["detail"]
+    assert (await visits_of(scheduler, plan.client_id))[last]["start"] == before
+
+
+async def test_a_completed_plan_cancels_the_visits_still_to_come(
+    scheduler: Scheduler, topics: TopicLog
+) -> None:
+    plan = a_plan("ended")
+    visits = booked(await scheduler.receive(plan))
+    scheduler.clock.at = visits[1].start + timedelta(hours=2)  # two visits have happened
+    done = PlanCompleted(
+        plan_id=plan.plan_id,
+        version=plan.version,
+        client_id=plan.client_id,
+        location_id=plan.location_id,
+        reason="goals met",
+        outcome="goals_met",
+        sessions_done=2,
+        completed_at=scheduler.clock.at,
+    )
+    published = await scheduler.receive(done)
+    cancelled = {e["data"]["visit_id"] for e in published if e["type"] == "visit.cancelled"}
+    assert cancelled == {v.visit_id for v in visits[2:]}
+    assert all(e["data"]["by"] == "clinic" for e in published)
+    again = await scheduler.receive(done)  # redelivered: the same events, nothing new
+    assert [e["id"] for e in again] == [e["id"] for e in published]
+    shown = await visits_of(scheduler, plan.client_id)
+    assert [shown[v.visit_id]["status"] for v in visits[:2]] == ["booked", "booked"]
+    assert {shown[v.visit_id]["status"] for v in visits[2:]} == {"cancelled"}
