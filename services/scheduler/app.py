@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.scheduler import calendar_api
 from services.scheduler.api import router
 from services.scheduler.handlers import handlers
 from services.scheduler.outbox import relay
@@ -17,7 +18,7 @@ def build_app(settings: SchedulerSettings) -> FastAPI:
         service="scheduler",
         settings=settings,
         description="Books the visits of treatment plans (clinic.visits).",
-        routers=[router],
+        routers=[router, calendar_api.router],
         consumes=[PLANS],
         handlers=handlers,
         background=[relay],

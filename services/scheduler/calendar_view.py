@@ -113,7 +113,7 @@ def location_day(
     Visits of other locations or days are left out; visits on a closed day are
     shown, because someone has to move them."""
     zone = location.zone
-    day_start, day_end = _day_bounds(day, zone)
+    day_start, day_end = day_bounds(day, zone)
     shown = sorted(
         (
             _day_visit(v, zone)
@@ -136,7 +136,7 @@ def location_day(
     )
 
 
-def _day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """The UTC instants at which the local day starts and the next one starts."""
     return _instant(day, time(), zone), _instant(day + timedelta(days=1), time(), zone)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import HTTPException, status
+from pydantic import BaseModel
 
 from services.scheduler import operations
 from services.scheduler.outbox import deliver, staged
@@ -23,7 +24,7 @@ from services.scheduler.store import CalendarChange, CalendarStore, Overlap, Vis
 from shared.auth import Principal
 from shared.envelope import Trace, derived_id
 from shared.events import EVENT_MODELS, EventData, VisitBooked
-from shared.events.plans import SchedulingNeeds
+from shared.events.plans import PlanData, SchedulingNeeds
 from shared.events.visits import (
     TriggerPointOutcome,
     VisitCancelled,
@@ -56,8 +57,33 @@ def command_record(visit_id: str, command: str) -> str:
 
 
 def needs_record(plan_id: str) -> str:
-    """What the plan's current version asks of the calendar (skills, days, times)."""
+    """What the plan's current version asks of the calendar (``PlanNeeds``)."""
     return f"needs:{plan_id}"
+
+
+class PlanNeeds(BaseModel):
+    """What the scheduler keeps of a plan's current version to place its visits."""
+
+    plan_id: str
+    client_id: str
+    location_id: str
+    visit_minutes: int
+    scheduling: SchedulingNeeds
+
+    @classmethod
+    def of(cls, plan: PlanData) -> PlanNeeds:
+        return cls(
+            plan_id=plan.plan_id,
+            client_id=plan.client_id,
+            location_id=plan.location_id,
+            visit_minutes=plan.visit_minutes,
+            scheduling=plan.scheduling,
+        )
+
+
+async def plan_needs(store: CalendarStore, plan_id: str) -> PlanNeeds | None:
+    raw = await store.record(needs_record(plan_id))
+    return None if raw is None else PlanNeeds.model_validate_json(raw)
 
 
 def moves_record(visit_id: str) -> str:
@@ -160,7 +186,8 @@ async def reschedule(
             if s in ("booked", "completed") and v.visit_id != visit.visit_id
         ]
         held = await store.intervals(visit.location_id, start=now, end=now + policy.horizon)
-        needs = await _needs(store, visit)
+        known = await plan_needs(store, visit.plan_id)
+        needs = known.scheduling if known is not None else SchedulingNeeds()
         placed = operations.reschedule(
             visit,
             plan_visits=others,
@@ -275,11 +302,6 @@ async def _outgoing(
     )
 
 
-async def _needs(store: CalendarStore, visit: VisitBooked) -> SchedulingNeeds:
-    raw = await store.record(needs_record(visit.plan_id))
-    return SchedulingNeeds.model_validate_json(raw) if raw else SchedulingNeeds()
-
-
 def _must_be_booked(visit: VisitBooked, state: VisitStatus, verb: str) -> None:
     if state != "booked":
         raise HTTPException(
@@ -293,4 +315,14 @@ def _event_of(raw: str) -> EventData:
     return EVENT_MODELS[stored["type"]].model_validate(stored["data"])
 
 
-__all__ = ["Done", "Outcome", "cancel", "complete", "needs_record", "no_show", "reschedule"]
+__all__ = [
+    "Done",
+    "Outcome",
+    "PlanNeeds",
+    "cancel",
+    "complete",
+    "needs_record",
+    "no_show",
+    "plan_needs",
+    "reschedule",
+]

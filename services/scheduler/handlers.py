@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from services.scheduler import operations
 from services.scheduler.booking import book_plan
-from services.scheduler.commands import needs_record, trace_record
+from services.scheduler.commands import PlanNeeds, needs_record, trace_record
 from services.scheduler.slots import BookedInterval
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
 from shared.chain import Location, Policy, Therapist, WeeklyHours
@@ -122,7 +122,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             )
             change = CalendarChange(
                 hold=list(outcome.booked),
-                records={needs_record(plan.plan_id): plan.scheduling.model_dump_json()},
+                records={needs_record(plan.plan_id): PlanNeeds.of(plan).model_dump_json()},
             )
             return [*outcome.booked, *outcome.waitlisted], change
 
@@ -159,7 +159,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             change = CalendarChange(
                 hold=[*result.renumbered, *result.book],
                 free={v.visit_id: "cancelled" for v in result.cancel},
-                records={needs_record(plan.plan_id): plan.scheduling.model_dump_json()},
+                records={needs_record(plan.plan_id): PlanNeeds.of(plan).model_dump_json()},
             )
             return [*cancelled, *result.book, *result.waitlisted], change
 

@@ -165,6 +165,17 @@ class CalendarStore:
         raw = await self._redis.hmget(self._keys("held"), ids)
         return [_interval(json.loads(item)) for item in raw if item]
 
+    async def location_visits(
+        self, location_id: str, *, start: datetime, end: datetime
+    ) -> list[VisitBooked]:
+        """The visits held at a location that may overlap ``[start, end)``."""
+        found = await self._redis.zrangebyscore(
+            self._keys("location-visits", location_id),
+            (start - LOOKBACK).timestamp(),
+            end.timestamp(),
+        )
+        return [v for v, _ in await self.visits([str(i) for i in found]) if v.start < end]
+
     async def visit(self, visit_id: str) -> tuple[VisitBooked, VisitStatus] | None:
         raw = await self._redis.get(self._keys("visit", visit_id))
         if raw is None:

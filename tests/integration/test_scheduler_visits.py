@@ -8,6 +8,7 @@ visit has started" is a fact of the test, not of how fast the machine is."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,19 +16,24 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import icalendar
 import pytest
 from fastapi import FastAPI
 
+from services.planner import knowledge as kb
+from services.planner.course import cadence_phase
 from services.planner.domain import build_plan
+from services.scheduler import calendar_api
 from services.scheduler.api import router
 from services.scheduler.handlers import handlers
 from services.scheduler.outbox import relay
+from shared import links
 from shared.chain import Policy
 from shared.codec import wrap
 from shared.envelope import Trace
 from shared.events import IntakeSubmitted, PlanCreated, VisitBooked
 from shared.events.intake import ClientRecord, Complaint, Health, Screening
-from shared.events.plans import PlanCompleted, PlanData
+from shared.events.plans import PlanCompleted, PlanData, PlanRevised
 from shared.infra import Infra
 from shared.runtime import Runtime
 from shared.service import build_service
@@ -90,7 +96,7 @@ async def scheduler(infra: Infra) -> AsyncIterator[Scheduler]:
         service="scheduler",
         settings=settings,
         description="scheduler under test",
-        routers=[router],
+        routers=[router, calendar_api.router],
         background=[relay],
     )
     clock = SettableClock(START)
@@ -306,3 +312,129 @@ async def test_a_completed_plan_cancels_the_visits_still_to_come(
     shown = await visits_of(scheduler, plan.client_id)
     assert [shown[v.visit_id]["status"] for v in visits[:2]] == ["booked", "booked"]
     assert {shown[v.visit_id]["status"] for v in visits[2:]} == {"cancelled"}
+
+
+async def test_a_revision_keeps_what_fits_cancels_the_rest_and_books_the_difference(
+    scheduler: Scheduler,
+) -> None:
+    plan = a_plan("revised")
+    visits = booked(await scheduler.receive(plan))
+    assert [v.sequence for v in visits] == list(range(1, plan.sessions_total + 1))
+    scheduler.clock.at = visits[3].end + timedelta(hours=1)  # four visits done
+    left = 3
+    revised = PlanRevised(
+        **{
+            **plan.model_dump(),
+            "version": 2,
+            "sessions_total": 4 + left,
+            "phases": [cadence_phase("taper", kb.EVERY_TWO_WEEKS, left, 3)],
+            "created_at": scheduler.clock.at,
+        },
+        reason="good progress: taper sooner",
+        change="taper",
+        sessions_done=4,
+    )
+    published = await scheduler.receive(revised)
+    cancelled = [e["data"] for e in published if e["type"] == "visit.cancelled"]
+    new = booked(published)
+    assert {c["visit_id"] for c in cancelled} <= {v.visit_id for v in visits[4:]}
+    assert all(c["by"] == "clinic" and "version 2" in c["reason"] for c in cancelled)
+    shown = await visits_of(scheduler, plan.client_id)
+    coming = sorted(
+        (v for v in shown.values() if v["status"] == "booked" and v["sequence"] > 4),
+        key=lambda v: v["start"],
+    )
+    # the course now ends with three visits every two weeks after the fourth
+    assert [v["sequence"] for v in coming] == [5, 6, 7]
+    zone = scheduler.runtime.chain.location("beaverton").zone
+    days = [visits[3].start.astimezone(zone).date()] + [
+        datetime.fromisoformat(v["start"]).astimezone(zone).date() for v in coming
+    ]
+    assert all((b - a).days >= 14 for a, b in itertools.pairwise(days))
+    new_ids = {n.visit_id for n in new}
+    assert all(v["plan_version"] == 2 for v in coming if v["visit_id"] in new_ids)
+    # nothing of the old cadence is left booked
+    kept_old = [v for v in visits[4:] if shown[v.visit_id]["status"] == "booked"]
+    assert len(kept_old) + len(new) == left
+    again = await scheduler.receive(revised)  # redelivered: the same events
+    assert [e["id"] for e in again] == [e["id"] for e in published]
+
+
+async def test_calendar_files_open_with_a_key_or_a_signed_link(scheduler: Scheduler) -> None:
+    plan = a_plan("ics")
+    visits = booked(await scheduler.receive(plan))
+    visit = visits[0]
+    path = f"/v1/visits/{visit.visit_id}.ics"
+
+    with_key = await scheduler.http.get(path, headers=FRONT_DESK)
+    assert with_key.status_code == 200, with_key.text
+    assert with_key.headers["content-type"].startswith("text/calendar")
+    event = icalendar.Calendar.from_ical(with_key.content).walk("VEVENT")[0]
+    assert event["DTSTART"].params["TZID"] == "America/Los_Angeles"
+    assert event.decoded("DTSTART").astimezone(UTC) == visit.start
+
+    secret = scheduler.runtime.base.settings.link_secret.get_secret_value()
+    signed = await scheduler.http.get(
+        path, params={"sig": links.sign(secret, "visit", visit.visit_id)}
+    )
+    assert signed.status_code == 200 and signed.content == with_key.content
+    other = links.sign(secret, "visit", visits[1].visit_id)  # a link to another visit
+    assert (await scheduler.http.get(path, params={"sig": other})).status_code == 401
+    assert (await scheduler.http.get(path, headers=BROOKLYN)).status_code == 404
+
+    await scheduler.http.post(
+        f"/v1/visits/{visits[1].visit_id}/cancel", json={"by": "clinic"}, headers=FRONT_DESK
+    )
+    feed = await scheduler.http.get(
+        f"/v1/clients/{plan.client_id}/calendar.ics",
+        params={"sig": links.sign(secret, "client", plan.client_id)},
+    )
+    assert feed.status_code == 200
+    events = icalendar.Calendar.from_ical(feed.content).walk("VEVENT")
+    assert len(events) == len(visits)
+    status = {str(e["UID"]).split("@")[0]: str(e["STATUS"]) for e in events}
+    assert status[visits[1].visit_id] == "CANCELLED" and status[visit.visit_id] == "CONFIRMED"
+
+
+async def test_a_location_day_and_free_slots_for_a_plan(scheduler: Scheduler) -> None:
+    plan = a_plan("day")
+    visit = booked(await scheduler.receive(plan))[0]
+    zone = scheduler.runtime.chain.location("beaverton").zone
+    day = visit.start.astimezone(zone).date()
+
+    answer = await scheduler.http.get(
+        "/v1/locations/beaverton/calendar", params={"date": day.isoformat()}, headers=FRONT_DESK
+    )
+    assert answer.status_code == 200, answer.text
+    shown = answer.json()
+    assert shown["closed"] is False and shown["timezone"] == "America/Los_Angeles"
+    in_rooms = {v["visit_id"] for room in shown["rooms"] for v in room["visits"]}
+    by_therapist = {
+        v["visit_id"]: t["therapist_id"] for t in shown["therapists"] for v in t["visits"]
+    }
+    assert visit.visit_id in in_rooms and by_therapist[visit.visit_id] == visit.therapist_id
+    hidden = await scheduler.http.get(
+        "/v1/locations/beaverton/calendar", params={"date": day.isoformat()}, headers=BROOKLYN
+    )
+    assert hidden.status_code == 404
+
+    slots = await scheduler.http.get(
+        f"/v1/plans/{plan.plan_id}/free-slots",
+        params={"from": day.isoformat(), "to": (day + timedelta(days=6)).isoformat(), "limit": 40},
+        headers=FRONT_DESK,
+    )
+    assert slots.status_code == 200, slots.text
+    found = slots.json()
+    assert 0 < len(found) <= 40
+    for slot in found:
+        start, end = datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"])
+        assert (end - start) == timedelta(minutes=plan.visit_minutes)
+        # the client's own visit is kept clear
+        assert not (start < visit.end and visit.start < end)
+    backwards = await scheduler.http.get(
+        f"/v1/plans/{plan.plan_id}/free-slots",
+        params={"from": day.isoformat(), "to": (day - timedelta(days=1)).isoformat()},
+        headers=FRONT_DESK,
+    )
+    assert backwards.status_code == 422
+    assert backwards.json()["detail"][0]["loc"] == ["query", "to"]

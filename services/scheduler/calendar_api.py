@@ -1,0 +1,205 @@
+"""HTTP routes of the scheduler that read the calendar: a location's day, free
+slots for a plan, a visit's iCalendar file and a client's calendar feed.
+
+The two calendar files are what a client opens from a message, without an API
+key: they accept a signed link (``?sig=``, ``shared/links.py``) instead of the
+bearer key; the signature names the one visit or client it opens."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+
+from services.scheduler import calendar_view, ics
+from services.scheduler.commands import moves_record, plan_needs
+from services.scheduler.store import CalendarStore
+from shared import links
+from shared.auth import CurrentPrincipal, current_principal
+from shared.chain import Therapist, WeeklyHours
+from shared.errors import errors
+from shared.routes import runtime_of, visible
+from shared.runtime import Runtime
+
+router = APIRouter(prefix="/v1", tags=["calendar"])
+
+ICS = "text/calendar; charset=utf-8"
+MAX_FREE_SLOT_DAYS = 62  # what one request may search; the horizon bounds it too
+
+
+def _store(runtime: Runtime) -> CalendarStore:
+    return CalendarStore(runtime.redis, runtime.keys)
+
+
+def _therapists(runtime: Runtime, location_id: str) -> list[tuple[Therapist, WeeklyHours]]:
+    location = runtime.chain.location(location_id)
+    return [
+        (t, runtime.chain.therapist_hours(t, location))
+        for t in runtime.chain.therapists_at(location_id)
+    ]
+
+
+@router.get(
+    "/locations/{location_id}/calendar",
+    response_model=calendar_view.LocationDay,
+    responses=errors(401, 404, 422, 429),
+)
+async def location_calendar(
+    location_id: str,
+    principal: CurrentPrincipal,
+    request: Request,
+    day: Annotated[date, Query(alias="date", description="the local day, YYYY-MM-DD")],
+) -> calendar_view.LocationDay:
+    """One local day at a location: opening hours, and the visits per therapist and room."""
+    runtime = runtime_of(request)
+    if not runtime.chain.has_location(location_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    visible(principal, [location_id])
+    location = runtime.chain.location(location_id)
+    start, end = calendar_view.day_bounds(day, location.zone)
+    visits = await _store(runtime).location_visits(location_id, start=start, end=end)
+    return calendar_view.location_day(
+        location,
+        day,
+        therapists=_therapists(runtime, location_id),
+        visits=visits,
+    )
+
+
+@router.get(
+    "/plans/{plan_id}/free-slots",
+    response_model=list[calendar_view.FreeSlot],
+    responses=errors(401, 404, 422, 429),
+)
+async def plan_free_slots(
+    plan_id: str,
+    principal: CurrentPrincipal,
+    request: Request,
+    first: Annotated[date, Query(alias="from", description="first local day")],
+    last: Annotated[date, Query(alias="to", description="last local day")],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[calendar_view.FreeSlot]:
+    """Where a visit of the plan could go: therapists with the plan's skills (its
+    requested therapist, if any), the plan's visit length, the client's own visits
+    kept clear. At most ``limit`` slots, earliest first."""
+    runtime = runtime_of(request)
+    store = _store(runtime)
+    needs = await plan_needs(store, plan_id)
+    if needs is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    visible(principal, [needs.location_id])
+    if last < first or (last - first) > timedelta(days=MAX_FREE_SLOT_DAYS):
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "to"),
+                    "msg": f"'to' must be on or after 'from', at most {MAX_FREE_SLOT_DAYS} "
+                    "days later",
+                    "type": "value_error",
+                    "input": last.isoformat(),
+                }
+            ]
+        )
+    now = runtime.clock.now()
+    policy = runtime.chain.policy_for(needs.location_id)
+    held = await store.intervals(needs.location_id, start=now, end=now + policy.horizon)
+    return calendar_view.free_slots(
+        location=runtime.chain.location(needs.location_id),
+        therapists=_therapists(runtime, needs.location_id),
+        held=held,
+        first_day=first,
+        last_day=last,
+        policy=policy,
+        now=now,
+        minutes=needs.visit_minutes,
+        skills=needs.scheduling.required_skills,
+        therapist_id=needs.scheduling.therapist_id,
+        client_id=needs.client_id,
+        limit=limit,
+    )
+
+
+async def _may_open(request: Request, sig: str | None, *names: str) -> list[str] | None:
+    """None when a valid signature opens the file, else the locations the bearer key
+    reaches (401 without a key)."""
+    runtime = runtime_of(request)
+    secret = runtime.base.settings.link_secret.get_secret_value()
+    if sig is not None and links.verify(secret, sig, *names):
+        return None
+    principal = await current_principal(request)
+    return list(principal.locations)
+
+
+def _reaches(locations: list[str] | None, location_id: str) -> bool:
+    return locations is None or "*" in locations or location_id in locations
+
+
+@router.get(
+    "/visits/{visit_id}.ics",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}}, **errors(401, 404, 429)},
+)
+async def visit_calendar_file(
+    visit_id: str,
+    request: Request,
+    sig: Annotated[str | None, Query(description="signature of a link from a message")] = None,
+) -> Response:
+    """The visit as an iCalendar file, in the location's time zone (TZID), with a
+    VTIMEZONE so the time stays right in any calendar across DST."""
+    reach = await _may_open(request, sig, "visit", visit_id)
+    runtime = runtime_of(request)
+    store = _store(runtime)
+    found = await store.visit(visit_id)
+    if found is None or not _reaches(reach, found[0].location_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    visit, state = found
+    therapist = next((t for t in runtime.chain.therapists if t.id == visit.therapist_id), None)
+    body = ics.visit_ics(
+        visit,
+        location=runtime.chain.location(visit.location_id),
+        therapist_name=therapist.name if therapist else None,
+        chain_name=runtime.chain.chain.name,
+        now=runtime.clock.now(),
+        revision=int(await store.record(moves_record(visit_id)) or 0),
+        cancelled=state == "cancelled",
+    )
+    return Response(
+        body,
+        media_type=ICS,
+        headers={"Content-Disposition": f'attachment; filename="visit-{visit_id}.ics"'},
+    )
+
+
+@router.get(
+    "/clients/{client_id}/calendar.ics",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}}, **errors(401, 404, 429)},
+)
+async def client_calendar_feed(
+    client_id: str,
+    request: Request,
+    sig: Annotated[str | None, Query(description="signature of a link from a message")] = None,
+) -> Response:
+    """Every visit of the client as one calendar feed; cancelled ones as cancelled."""
+    reach = await _may_open(request, sig, "client", client_id)
+    runtime = runtime_of(request)
+    store = _store(runtime)
+    visits = [
+        (v, s) for v, s in await store.client_visits(client_id) if _reaches(reach, v.location_id)
+    ]
+    if not visits:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    body = ics.client_feed_ics(
+        [v for v, _ in visits],
+        locations={loc.id: loc for loc in runtime.chain.locations},
+        therapist_names={t.id: t.name for t in runtime.chain.therapists},
+        chain_name=runtime.chain.chain.name,
+        now=runtime.clock.now(),
+        cancelled={v.visit_id for v, s in visits if s == "cancelled"},
+        revisions={
+            v.visit_id: int(await store.record(moves_record(v.visit_id)) or 0) for v, _ in visits
+        },
+    )
+    return Response(body, media_type=ICS)
