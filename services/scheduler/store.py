@@ -15,6 +15,13 @@ The events a change publishes are written by the same script to an outbox, so a
 change is never applied without its events being delivered later (``relay``),
 even when the broker is down at the time.
 
+Restart and rebalance: nothing lives in process memory. A plan event handled
+by an instance that dies before committing its offset is handled again by
+whoever owns the partition next; the script stored what it produced under the
+event's plan version, so that second pass republishes the same events (same
+ids) and holds nothing new. Two instances owning the same partition for a
+moment during a rebalance are the case the overlap check exists for.
+
 Keys (under the deployment's namespace): ``visit:<id>`` the VisitBooked as last
 booked or moved; ``visit-status`` id -> booked|cancelled|completed|no_show;
 ``held`` id -> the interval it occupies; ``busy:therapist|room|client:...``
