@@ -264,6 +264,7 @@ async def _run(
             decision = await decide(visit, state, now)
             outgoing = await _outgoing(runtime, store, visit, decision, now)
             change = decision.change
+            change.expect[visit_id] = (state, visit.start)  # unless another instance moved it
             change.outbox.update(staged([outgoing]))
             if decision.once:
                 change.records[command_record(visit_id, command)] = json.dumps(
@@ -271,7 +272,7 @@ async def _run(
                 )
             try:
                 await store.apply(change, now=now)
-            except Overlap:
+            except Overlap:  # another instance wrote first: read again and decide again
                 if attempt == ATTEMPTS - 1:
                     raise HTTPException(
                         status.HTTP_409_CONFLICT,

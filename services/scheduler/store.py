@@ -62,6 +62,9 @@ class CalendarChange:
     status: dict[str, VisitStatus] = field(default_factory=dict)  # completed, no_show
     records: dict[str, str] = field(default_factory=dict)  # record key -> stored result
     outbox: dict[str, str] = field(default_factory=dict)  # event id -> encoded envelope
+    # what the change was computed from: visit id -> its status and start then; if
+    # either moved since (another instance got there first), nothing is written
+    expect: dict[str, tuple[VisitStatus, datetime]] = field(default_factory=dict)
 
 
 _APPLY = """
@@ -74,6 +77,14 @@ local function busy(h)
   return {k('busy', 'therapist', h.therapist_id),
           k('busy', 'room', h.location_id, tostring(h.room)),
           k('busy', 'client', h.client_id)}
+end
+for id, was in pairs(change.expect) do
+  local now_status = redis.call('HGET', k('visit-status'), id) or 'booked'
+  if now_status ~= was[1] then return {'stale', id, now_status} end
+  local raw = redis.call('HGET', k('held'), id)
+  if now_status == 'booked' and (not raw or math.abs(cjson.decode(raw).start - was[2]) > 0.001) then
+    return {'stale', id, 'moved'}
+  end
 end
 local moving = {}
 for id, _ in pairs(change.free) do moving[id] = true end
@@ -149,6 +160,9 @@ class CalendarStore:
             "status": change.status or {},
             "records": change.records or {},
             "outbox": change.outbox or {},
+            "expect": {
+                vid: [state, start.timestamp()] for vid, (state, start) in change.expect.items()
+            },
         }
         prefix = self._keys("")[:-1]
         result = await self._apply(
@@ -156,6 +170,8 @@ class CalendarStore:
         )
         if result and result[0] == "overlap":
             raise Overlap(f"visit {result[1]} overlaps visit {result[2]}")
+        if result and result[0] == "stale":
+            raise Overlap(f"visit {result[1]} changed meanwhile (now {result[2]})")
 
     async def intervals(
         self, location_id: str, *, start: datetime, end: datetime

@@ -27,6 +27,7 @@ from services.scheduler import calendar_api
 from services.scheduler.api import router
 from services.scheduler.handlers import handlers
 from services.scheduler.outbox import relay
+from services.scheduler.store import CalendarChange, CalendarStore, Overlap
 from shared import links
 from shared.chain import Policy
 from shared.codec import wrap
@@ -438,3 +439,27 @@ async def test_a_location_day_and_free_slots_for_a_plan(scheduler: Scheduler) ->
     )
     assert backwards.status_code == 422
     assert backwards.json()["detail"][0]["loc"] == ["query", "to"]
+
+
+async def test_a_change_computed_from_a_stale_visit_writes_nothing(scheduler: Scheduler) -> None:
+    """Two instances that both read a visit before either moved it (a lock whose
+    lease ran out): the second move is refused by the script, not written."""
+    plan = a_plan("stale")
+    visit = booked(await scheduler.receive(plan))[-1]
+    store = CalendarStore(scheduler.runtime.redis, scheduler.runtime.keys)
+    now = scheduler.clock.now()
+    read = ("booked", visit.start)
+    first = visit.model_copy(
+        update={"start": visit.start + timedelta(hours=1), "end": visit.end + timedelta(hours=1)}
+    )
+    second = visit.model_copy(
+        update={"start": visit.start + timedelta(hours=2), "end": visit.end + timedelta(hours=2)}
+    )
+    await store.apply(CalendarChange(hold=[first], expect={visit.visit_id: read}), now=now)
+    with pytest.raises(Overlap, match="changed meanwhile"):
+        await store.apply(CalendarChange(hold=[second], expect={visit.visit_id: read}), now=now)
+    cancel_late = CalendarChange(free={visit.visit_id: "cancelled"}, expect={visit.visit_id: read})
+    with pytest.raises(Overlap):
+        await store.apply(cancel_late, now=now)
+    found = await store.visit(visit.visit_id)
+    assert found is not None and found[0].start == first.start and found[1] == "booked"
