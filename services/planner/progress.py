@@ -145,13 +145,7 @@ def _reassessed(
     remaining = plan.sessions_total - progress.sessions_done
     revised = _revision(plan, progress, now, reason=reason, change="reassess", left=remaining)
     revised = revised.model_copy(update={"protocol": steps})
-    moved = progress.model_copy(
-        update={
-            "poor_reviews": progress.poor_reviews + 1,
-            "version_started_after": progress.sessions_done,
-        }
-    )
-    return revised, moved
+    return revised, _after_poor_review(progress)
 
 
 def _referred(
@@ -174,13 +168,7 @@ def _referred(
     revised = _revision(plan, progress, now, reason=reason, change="refer", left=remaining)
     referral = Referral(recommended=True, to=kb.REFERRAL_AFTER_NO_PROGRESS, detail=reason)
     revised = revised.model_copy(update={"protocol": steps, "referral": referral})
-    moved = progress.model_copy(
-        update={
-            "poor_reviews": progress.poor_reviews + 1,
-            "version_started_after": progress.sessions_done,
-        }
-    )
-    return revised, moved
+    return revised, _after_poor_review(progress)
 
 
 def _tapered(
@@ -238,6 +226,16 @@ def _gentler(step: ProtocolStep, *, order: int) -> ProtocolStep:
     """One point less pressure while the plan is re-assessed (never below 3 of 10)."""
     pressure = None if step.pressure_target is None else max(3, step.pressure_target - 1)
     return step.model_copy(update={"order": order, "pressure_target": pressure})
+
+
+def _after_poor_review(progress: Progress) -> Progress:
+    """One more poor review counted; the new version's review counts from here."""
+    return progress.model_copy(
+        update={
+            "poor_reviews": progress.poor_reviews + 1,
+            "version_started_after": progress.sessions_done,
+        }
+    )
 
 
 def _ended(progress: Progress) -> Progress:
