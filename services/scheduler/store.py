@@ -39,6 +39,7 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 
+from services.scheduler.booking import interval_of
 from services.scheduler.slots import BookedInterval
 from shared.events import VisitBooked
 from shared.redis_store import Keys
@@ -124,11 +125,13 @@ for id, status in pairs(change.free) do
 end
 for _, h in ipairs(change.hold) do
   unhold(h.visit_id)
+  local visit = h.json
+  h.json = nil  -- the visit itself lives at visit:<id>; held keeps only its interval
   redis.call('HSET', k('held'), h.visit_id, cjson.encode(h))
   for _, set in ipairs(busy(h)) do redis.call('ZADD', set, h.start, h.visit_id) end
   redis.call('ZADD', k('location-visits', h.location_id), h.start, h.visit_id)
   redis.call('ZADD', k('client-visits', h.client_id), h.start, h.visit_id)
-  redis.call('SET', k('visit', h.visit_id), h.json)
+  redis.call('SET', k('visit', h.visit_id), visit)
   redis.call('HSET', k('visit-status'), h.visit_id, 'booked')
 end
 for id, status in pairs(change.status) do redis.call('HSET', k('visit-status'), id, status) end
@@ -176,17 +179,10 @@ class CalendarStore:
     async def intervals(
         self, location_id: str, *, start: datetime, end: datetime
     ) -> list[BookedInterval]:
-        """Visits held at a location that may overlap ``[start, end)``."""
-        found = await self._redis.zrangebyscore(
-            self._keys("location-visits", location_id),
-            (start - LOOKBACK).timestamp(),
-            end.timestamp(),
-        )
-        ids = [str(i) for i in found]
-        if not ids:
-            return []
-        raw = await self._redis.hmget(self._keys("held"), ids)
-        return [_interval(json.loads(item)) for item in raw if item]
+        """The intervals held at a location that may overlap ``[start, end)``."""
+        return [
+            interval_of(v) for v in await self.location_visits(location_id, start=start, end=end)
+        ]
 
     async def location_visits(
         self, location_id: str, *, start: datetime, end: datetime
@@ -260,18 +256,6 @@ def _held(visit: VisitBooked) -> dict[str, object]:
         "end": visit.end.timestamp(),
         "json": visit.model_dump_json(),
     }
-
-
-def _interval(held: dict[str, object]) -> BookedInterval:
-    visit = VisitBooked.model_validate_json(str(held["json"]))
-    return BookedInterval(
-        therapist_id=visit.therapist_id,
-        room=visit.room,
-        start=visit.start,
-        end=visit.end,
-        visit_id=visit.visit_id,
-        client_id=visit.client_id,
-    )
 
 
 def _status(raw: object) -> VisitStatus:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.scheduler.booking import interval_of
 from services.scheduler.calendar_view import FreeSlot, free_slots, location_day
 from services.scheduler.slots import BookedInterval
 from shared.chain import Location, Policy, Therapist, WeeklyHours, ranges_on
@@ -83,18 +84,6 @@ def make_visit(
         timezone=location.timezone,
         sequence=2,
         sessions_total=6,
-    )
-
-
-def held_of(visit: VisitBooked) -> BookedInterval:
-    """The calendar footprint of a visit, as the store hands it to the search."""
-    return BookedInterval(
-        therapist_id=visit.therapist_id,
-        room=visit.room,
-        start=visit.start,
-        end=visit.end,
-        visit_id=visit.visit_id,
-        client_id=visit.client_id,
     )
 
 
@@ -256,7 +245,7 @@ def test_an_empty_day_offers_every_grid_start_in_local_time() -> None:
 
 
 def test_no_slot_overlaps_a_visit_of_the_therapist() -> None:
-    held = [held_of(make_visit("v-1", MONDAY, time(10), therapist_id="t-ana"))]
+    held = [interval_of(make_visit("v-1", MONDAY, time(10), therapist_id="t-ana"))]
     slots = search(held=held, minutes=90)
     assert slots
     assert all(s.end <= held[0].start or held[0].end <= s.start for s in slots)
@@ -265,7 +254,7 @@ def test_no_slot_overlaps_a_visit_of_the_therapist() -> None:
 
 def test_no_slot_when_every_room_is_taken() -> None:
     location = make_location(rooms=1)
-    held = [held_of(make_visit("v-1", MONDAY, time(10), therapist_id="t-bob"))]
+    held = [interval_of(make_visit("v-1", MONDAY, time(10), therapist_id="t-bob"))]
     slots = search(location=location, held=held)
     assert [t for t in local_times(slots) if time(9, 30) <= t <= time(10, 30)] == []
     two_rooms = search(held=held)
@@ -273,7 +262,7 @@ def test_no_slot_when_every_room_is_taken() -> None:
 
 
 def test_the_client_cannot_be_offered_a_time_they_already_hold() -> None:
-    held = [held_of(make_visit("v-1", MONDAY, time(10), therapist_id="t-bob"))]
+    held = [interval_of(make_visit("v-1", MONDAY, time(10), therapist_id="t-bob"))]
     assert time(10) in local_times(search(held=held))
     assert time(10) not in local_times(search(held=held, client_id="client-1"))
 
@@ -362,7 +351,7 @@ def test_free_slots_never_collide(
 ) -> None:
     location = make_location(rooms=rooms)
     intervals = [
-        held_of(
+        interval_of(
             make_visit(
                 f"v-{n}",
                 MONDAY + timedelta(days=day),
