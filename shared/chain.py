@@ -207,6 +207,11 @@ class ChainConfig(_Config):
     def therapist_hours(self, therapist: Therapist, location: Location) -> WeeklyHours:
         return therapist.hours if therapist.hours is not None else location.hours
 
+    def staff_at(self, location_id: str) -> list[tuple[Therapist, WeeklyHours]]:
+        """The therapists who work at a location, each with their hours there."""
+        location = self.location(location_id)
+        return [(t, self.therapist_hours(t, location)) for t in self.therapists_at(location_id)]
+
 
 def _format_errors(path: Path, exc: ValidationError) -> str:
     lines = [f"{path}: invalid chain configuration"]

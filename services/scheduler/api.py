@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 from fastapi import APIRouter, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -14,6 +17,7 @@ from shared.routes import runtime_of, visible
 from shared.vocabulary import CancelledBy, Role
 
 router = APIRouter(prefix="/v1", tags=["visits"])
+Route = TypeVar("Route", bound=Callable[..., Awaitable[Any]])
 
 CHANGERS: tuple[Role, ...] = ("frontdesk", "therapist", "admin", "service")
 COMPLETERS: tuple[Role, ...] = ("therapist", "admin", "service")
@@ -107,15 +111,17 @@ def _answer(done: commands.Done, response: Response) -> CommandResult:
     return CommandResult(event_type=done.event.event_type, data=done.event.to_data())
 
 
-COMMAND_ERRORS = errors(401, 403, 404, 409, 413, 422, 429, 503)
+def _command(path: str) -> Callable[[Route], Route]:
+    """A command on one visit: 202 with its event, 200 when it repeats the first."""
+    return router.post(
+        path,
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=CommandResult,
+        responses=errors(401, 403, 404, 409, 413, 422, 429, 503),
+    )
 
 
-@router.post(
-    "/visits/{visit_id}/reschedule",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=CommandResult,
-    responses=COMMAND_ERRORS,
-)
+@_command("/visits/{visit_id}/reschedule")
 async def reschedule(
     visit_id: str,
     body: RescheduleRequest,
@@ -131,12 +137,7 @@ async def reschedule(
     return _answer(done, response)
 
 
-@router.post(
-    "/visits/{visit_id}/cancel",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=CommandResult,
-    responses=COMMAND_ERRORS,
-)
+@_command("/visits/{visit_id}/cancel")
 async def cancel(
     visit_id: str,
     body: CancelRequest,
@@ -151,12 +152,7 @@ async def cancel(
     return _answer(done, response)
 
 
-@router.post(
-    "/visits/{visit_id}/no-show",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=CommandResult,
-    responses=COMMAND_ERRORS,
-)
+@_command("/visits/{visit_id}/no-show")
 async def no_show(
     visit_id: str, principal: CurrentPrincipal, request: Request, response: Response
 ) -> CommandResult:
@@ -166,12 +162,7 @@ async def no_show(
     return _answer(done, response)
 
 
-@router.post(
-    "/visits/{visit_id}/complete",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=CommandResult,
-    responses=COMMAND_ERRORS,
-)
+@_command("/visits/{visit_id}/complete")
 async def complete(
     visit_id: str,
     body: CompleteRequest,

@@ -18,7 +18,6 @@ from services.scheduler.commands import moves_record, plan_needs
 from services.scheduler.store import CalendarStore
 from shared import links
 from shared.auth import CurrentPrincipal, current_principal
-from shared.chain import Therapist, WeeklyHours
 from shared.errors import errors
 from shared.routes import runtime_of, visible
 from shared.runtime import Runtime
@@ -31,14 +30,6 @@ MAX_FREE_SLOT_DAYS = 62  # what one request may search; the horizon bounds it to
 
 def _store(runtime: Runtime) -> CalendarStore:
     return CalendarStore(runtime.redis, runtime.keys)
-
-
-def _therapists(runtime: Runtime, location_id: str) -> list[tuple[Therapist, WeeklyHours]]:
-    location = runtime.chain.location(location_id)
-    return [
-        (t, runtime.chain.therapist_hours(t, location))
-        for t in runtime.chain.therapists_at(location_id)
-    ]
 
 
 @router.get(
@@ -63,7 +54,7 @@ async def location_calendar(
     return calendar_view.location_day(
         location,
         day,
-        therapists=_therapists(runtime, location_id),
+        therapists=runtime.chain.staff_at(location_id),
         visits=visits,
     )
 
@@ -107,7 +98,7 @@ async def plan_free_slots(
     held = await store.intervals(needs.location_id, start=now, end=now + policy.horizon)
     return calendar_view.free_slots(
         location=runtime.chain.location(needs.location_id),
-        therapists=_therapists(runtime, needs.location_id),
+        therapists=runtime.chain.staff_at(needs.location_id),
         held=held,
         first_day=first,
         last_day=last,

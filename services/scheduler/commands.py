@@ -6,14 +6,16 @@ outbox, so an accepted command is never lost to a broker outage.
 
 Cancel, no-show and completion happen once to a visit: the same request again
 answers what it answered the first time; a different one is a 409 naming the
-visit's state."""
+visit's state. Who may act is checked before either."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from fastapi import HTTPException, status
 from pydantic import BaseModel
@@ -27,7 +29,6 @@ from shared.events import EVENT_MODELS, EventData, VisitBooked
 from shared.events.plans import PlanData, SchedulingNeeds
 from shared.events.visits import (
     TriggerPointOutcome,
-    VisitCancelled,
     VisitCompleted,
     VisitNoShow,
     VisitRescheduled,
@@ -95,31 +96,20 @@ async def cancel(
 ) -> Done:
     async def decide(visit: VisitBooked, state: VisitStatus, now: datetime) -> _Decision:
         _must_be_booked(visit, state, "cancelled")
-        event = VisitCancelled(
-            visit_id=visit.visit_id,
-            plan_id=visit.plan_id,
-            client_id=visit.client_id,
-            location_id=visit.location_id,
-            by=by,
-            late=operations.is_late_cancel(
-                visit, by=by, now=now, policy=runtime.chain.policy_for(visit.location_id)
-            ),
-            reason=reason,
-            cancelled_at=now,
-        )
+        policy = runtime.chain.policy_for(visit.location_id)
+        event = operations.cancellation(visit, by=by, reason=reason, now=now, policy=policy)
         return _Decision(event, CalendarChange(free={visit.visit_id: "cancelled"}))
 
-    return await _run(runtime, principal, visit_id, "cancel", decide)
+    request = {"by": by, "reason": reason}
+    return await _run(runtime, principal, visit_id, "cancel", decide, request=request)
 
 
 async def no_show(runtime: Runtime, principal: Principal, visit_id: str) -> Done:
     async def decide(visit: VisitBooked, state: VisitStatus, now: datetime) -> _Decision:
         _must_be_booked(visit, state, "recorded as a no-show")
-        if (refusal := operations.completion_refusal(visit, now=now)) is not None:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                refusal.replace("be completed", "be recorded as a no-show"),
-            )
+        refusal = operations.completion_refusal(visit, now=now, action="recorded as a no-show")
+        if refusal is not None:
+            raise HTTPException(status.HTTP_409_CONFLICT, refusal)
         event = VisitNoShow(
             visit_id=visit.visit_id,
             plan_id=visit.plan_id,
@@ -129,7 +119,7 @@ async def no_show(runtime: Runtime, principal: Principal, visit_id: str) -> Done
         )
         return _Decision(event, CalendarChange(status={visit.visit_id: "no_show"}))
 
-    return await _run(runtime, principal, visit_id, "no_show", decide)
+    return await _run(runtime, principal, visit_id, "no_show", decide, request={})
 
 
 @dataclass(frozen=True)
@@ -143,11 +133,13 @@ class Outcome:
 
 
 async def complete(runtime: Runtime, principal: Principal, visit_id: str, outcome: Outcome) -> Done:
-    async def decide(visit: VisitBooked, state: VisitStatus, now: datetime) -> _Decision:
+    def authorize(visit: VisitBooked) -> None:
         if principal.role == "therapist" and principal.therapist_id != visit.therapist_id:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, "only the visit's therapist may complete it"
             )
+
+    async def decide(visit: VisitBooked, state: VisitStatus, now: datetime) -> _Decision:
         _must_be_booked(visit, state, "completed")
         if (refusal := operations.completion_refusal(visit, now=now)) is not None:
             raise HTTPException(status.HTTP_409_CONFLICT, refusal)
@@ -167,7 +159,18 @@ async def complete(runtime: Runtime, principal: Principal, visit_id: str, outcom
         )
         return _Decision(event, CalendarChange(status={visit.visit_id: "completed"}))
 
-    return await _run(runtime, principal, visit_id, "complete", decide)
+    return await _run(
+        runtime,
+        principal,
+        visit_id,
+        "complete",
+        decide,
+        request={
+            **dataclasses.asdict(outcome),
+            "trigger_points": [tp.model_dump(mode="json") for tp in outcome.trigger_points],
+        },
+        authorize=authorize,
+    )
 
 
 async def reschedule(
@@ -177,7 +180,6 @@ async def reschedule(
 
     async def decide(visit: VisitBooked, state: VisitStatus, now: datetime) -> _Decision:
         _must_be_booked(visit, state, "rescheduled")
-        location = runtime.chain.location(visit.location_id)
         policy = runtime.chain.policy_for(visit.location_id)
         others = [
             v
@@ -192,11 +194,8 @@ async def reschedule(
             visit,
             plan_visits=others,
             start=start,
-            location=location,
-            therapists=[
-                (t, runtime.chain.therapist_hours(t, location))
-                for t in runtime.chain.therapists_at(visit.location_id)
-            ],
+            location=runtime.chain.location(visit.location_id),
+            therapists=runtime.chain.staff_at(visit.location_id),
             needs=needs,
             policy=policy,
             existing=[i for i in held if i.visit_id != visit.visit_id],
@@ -228,7 +227,7 @@ async def reschedule(
         change = CalendarChange(hold=[moved], records={moves_record(visit.visit_id): str(moves)})
         return _Decision(event, change, once=False, salt=str(moves))
 
-    return await _run(runtime, principal, visit_id, "reschedule", decide)
+    return await _run(runtime, principal, visit_id, "reschedule", decide, request={"start": start})
 
 
 # --- the shared command flow -----------------------------------------------------------
@@ -246,12 +245,24 @@ Decide = Callable[[VisitBooked, VisitStatus, datetime], Awaitable[_Decision]]
 
 
 async def _run(
-    runtime: Runtime, principal: Principal, visit_id: str, command: str, decide: Decide
+    runtime: Runtime,
+    principal: Principal,
+    visit_id: str,
+    command: str,
+    decide: Decide,
+    *,
+    request: Mapping[str, object],
+    authorize: Callable[[VisitBooked], None] | None = None,
 ) -> Done:
+    """Decide under the location's lock and apply; a once-only command that was
+    already carried out answers its first result if ``request`` is the same."""
     store = CalendarStore(runtime.redis, runtime.keys)
     found = await store.visit(visit_id)
     if found is None or not principal.reaches(found[0].location_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    if authorize is not None:
+        authorize(found[0])
+    asked = json.dumps(request, sort_keys=True, default=str)
     for attempt in range(ATTEMPTS):
         async with redis_lock(runtime.redis, store.location_lock_key(found[0].location_id)):
             current = await store.visit(visit_id)
@@ -259,7 +270,10 @@ async def _run(
             visit, state = current
             replay = await store.record(command_record(visit_id, command))
             if replay is not None:
-                return Done(_event_of(replay), replayed=True)
+                first = json.loads(replay)
+                if first["request"] != asked:
+                    _must_be_booked(visit, state, "changed by a different request")
+                return Done(_event_of(first), replayed=True)
             now = runtime.clock.now()
             decision = await decide(visit, state, now)
             outgoing = await _outgoing(runtime, store, visit, decision, now)
@@ -268,7 +282,11 @@ async def _run(
             change.outbox.update(staged([outgoing]))
             if decision.once:
                 change.records[command_record(visit_id, command)] = json.dumps(
-                    {"type": decision.event.event_type, "data": decision.event.to_data()}
+                    {
+                        "type": decision.event.event_type,
+                        "data": decision.event.to_data(),
+                        "request": asked,
+                    }
                 )
             try:
                 await store.apply(change, now=now)
@@ -311,8 +329,7 @@ def _must_be_booked(visit: VisitBooked, state: VisitStatus, verb: str) -> None:
         )
 
 
-def _event_of(raw: str) -> EventData:
-    stored = json.loads(raw)
+def _event_of(stored: Mapping[str, Any]) -> EventData:
     return EVENT_MODELS[stored["type"]].model_validate(stored["data"])
 
 

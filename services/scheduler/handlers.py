@@ -51,9 +51,11 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         return Trace.following(envelope, locationid=location_id)
 
     async def produce(
-        envelope: Envelope, *, key: str, location_id: str, client_id: str, decide: Decide
+        envelope: Envelope, about: PlanData | PlanCompleted, *, key: str, decide: Decide
     ) -> Sequence[Outgoing]:
-        """Decide under the location's lock and apply; replay what ``key`` produced before."""
+        """Decide under the lock of the plan's location and apply; replay what ``key``
+        produced before."""
+        location_id, client_id = about.location_id, about.client_id
         for attempt in range(ATTEMPTS):
             async with redis_lock(runtime.redis, store.location_lock_key(location_id)):
                 already = await store.record(key)
@@ -92,12 +94,11 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         raise AssertionError("unreachable")
 
     def calendar(plan: PlanData) -> Calendar:
-        location = runtime.chain.location(plan.location_id)
-        therapists = [
-            (t, runtime.chain.therapist_hours(t, location))
-            for t in runtime.chain.therapists_at(plan.location_id)
-        ]
-        return Calendar(location, therapists, runtime.chain.policy_for(plan.location_id))
+        return Calendar(
+            runtime.chain.location(plan.location_id),
+            runtime.chain.staff_at(plan.location_id),
+            runtime.chain.policy_for(plan.location_id),
+        )
 
     async def held(
         plan: PlanData, now: datetime, *, without: frozenset[str] = frozenset()
@@ -106,6 +107,10 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         policy = runtime.chain.policy_for(plan.location_id)
         found = await store.intervals(plan.location_id, start=now, end=now + policy.horizon)
         return [i for i in found if i.visit_id not in without]
+
+    def clinic_cancel(visit: VisitBooked, now: datetime, reason: str) -> VisitCancelled:
+        policy = runtime.chain.policy_for(visit.location_id)
+        return operations.cancellation(visit, by="clinic", reason=reason, now=now, policy=policy)
 
     async def on_created(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         plan = _plan(runtime, data, PlanCreated)
@@ -128,9 +133,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
 
         return await produce(
             envelope,
+            plan,
             key=f"{plan.plan_id}:{plan.version}",
-            location_id=plan.location_id,
-            client_id=plan.client_id,
             decide=decide,
         )
 
@@ -153,7 +157,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 now=now,
             )
             cancelled = [
-                _cancelled(v, now, f"plan {plan.plan_id} revised to version {plan.version}")
+                clinic_cancel(v, now, f"plan {plan.plan_id} revised to version {plan.version}")
                 for v in result.cancel
             ]
             change = CalendarChange(
@@ -165,9 +169,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
 
         return await produce(
             envelope,
+            plan,
             key=f"{plan.plan_id}:{plan.version}",
-            location_id=plan.location_id,
-            client_id=plan.client_id,
             decide=decide,
         )
 
@@ -184,14 +187,13 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 if s == "booked" and v.start > now
             ]
             reason = f"plan {data.plan_id} completed ({data.outcome})"
-            cancelled = [_cancelled(v, now, reason) for v in coming]
+            cancelled = [clinic_cancel(v, now, reason) for v in coming]
             return list(cancelled), CalendarChange(free={v.visit_id: "cancelled" for v in coming})
 
         return await produce(
             envelope,
+            data,
             key=f"{data.plan_id}:completed",
-            location_id=data.location_id,
-            client_id=data.client_id,
             decide=decide,
         )
 
@@ -226,19 +228,6 @@ def _plan(runtime: Runtime, data: EventData, expected: type[P]) -> P:
     if not runtime.chain.has_location(data.location_id):
         raise Rejected(f"unknown location {data.location_id!r}")
     return data
-
-
-def _cancelled(visit: VisitBooked, now: datetime, reason: str) -> VisitCancelled:
-    return VisitCancelled(
-        visit_id=visit.visit_id,
-        plan_id=visit.plan_id,
-        client_id=visit.client_id,
-        location_id=visit.location_id,
-        by="clinic",
-        late=False,
-        reason=reason,
-        cancelled_at=now,
-    )
 
 
 def _subject(fact: Fact) -> str:

@@ -36,7 +36,7 @@ from services.scheduler.slots import (
 )
 from shared.chain import Location, Policy, Therapist, WeeklyHours, ranges_on
 from shared.events.plans import Phase, PlanRevised, SchedulingNeeds
-from shared.events.visits import BookingWaitlisted, VisitBooked
+from shared.events.visits import BookingWaitlisted, VisitBooked, VisitCancelled
 from shared.vocabulary import WEEKDAYS, CancelledBy
 
 RefusalReason = Literal[
@@ -72,15 +72,33 @@ def is_late_cancel(visit: VisitBooked, *, by: CancelledBy, now: datetime, policy
     return by == "client" and visit.start - now < policy.late_cancel_window
 
 
-def completion_refusal(visit: VisitBooked, *, now: datetime) -> str | None:
-    """Why ``visit`` cannot be completed yet, or None once it has started
-    (``now >= start`` on the shared clock)."""
+def completion_refusal(
+    visit: VisitBooked, *, now: datetime, action: str = "completed"
+) -> str | None:
+    """Why ``visit`` cannot be completed (or recorded as a no-show, ``action``) yet, or
+    None once it has started (``now >= start`` on the shared clock)."""
     if now >= visit.start:
         return None
     zone = ZoneInfo(visit.timezone)
     return (
-        f"Visit {visit.visit_id} starts {_local(visit.start, zone)}; it can be completed "
+        f"Visit {visit.visit_id} starts {_local(visit.start, zone)}; it can be {action} "
         f"once it has started (it is now {_local(now, zone)})."
+    )
+
+
+def cancellation(
+    visit: VisitBooked, *, by: CancelledBy, reason: str | None, now: datetime, policy: Policy
+) -> VisitCancelled:
+    """The cancellation of ``visit`` at ``now``, late or not (``is_late_cancel``)."""
+    return VisitCancelled(
+        visit_id=visit.visit_id,
+        plan_id=visit.plan_id,
+        client_id=visit.client_id,
+        location_id=visit.location_id,
+        by=by,
+        late=is_late_cancel(visit, by=by, now=now, policy=policy),
+        reason=reason,
+        cancelled_at=now,
     )
 
 
@@ -457,6 +475,7 @@ __all__ = [
     "Refusal",
     "RefusalReason",
     "Replan",
+    "cancellation",
     "completion_refusal",
     "is_late_cancel",
     "replan",

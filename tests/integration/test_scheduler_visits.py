@@ -33,7 +33,7 @@ from shared.chain import Policy
 from shared.codec import wrap
 from shared.envelope import Trace
 from shared.events import IntakeSubmitted, PlanCreated, VisitBooked
-from shared.events.intake import ClientRecord, Complaint, Health, Screening
+from shared.events.intake import ClientRecord, Complaint, Health, Preferences, Screening
 from shared.events.plans import PlanCompleted, PlanData, PlanRevised
 from shared.infra import Infra
 from shared.runtime import Runtime
@@ -109,7 +109,7 @@ async def scheduler(infra: Infra) -> AsyncIterator[Scheduler]:
             yield Scheduler(http=http, runtime=runtime, clock=clock)
 
 
-def a_plan(n: str, *, intensity: int = 7) -> PlanCreated:
+def a_plan(n: str, *, intensity: int = 7, therapist: str | None = None) -> PlanCreated:
     intake = IntakeSubmitted(
         intake_id=f"visits-{n}-{uuid.uuid4().hex[:6]}",
         client=ClientRecord(client_id=f"client-{n}-{uuid.uuid4().hex[:6]}", name="Visit Client"),
@@ -121,6 +121,7 @@ def a_plan(n: str, *, intensity: int = 7) -> PlanCreated:
         ],
         health=Health(),
         screening=Screening(outcome="clear"),
+        preferences=Preferences(therapist_id=therapist),
         submitted_at=START,
     )
     return build_plan(intake, policy=Policy())
@@ -170,6 +171,10 @@ async def test_cancel_is_once_late_inside_the_window_and_on_the_topic(
         f"/v1/visits/{first.visit_id}/cancel", json={"by": "client"}, headers=FRONT_DESK
     )
     assert again.status_code == 200 and again.json() == answer.json()
+    other = await scheduler.http.post(
+        f"/v1/visits/{first.visit_id}/cancel", json={"by": "clinic"}, headers=FRONT_DESK
+    )
+    assert other.status_code == 409 and "cancelled" in other.json()["detail"]
     moved = await scheduler.http.post(
         f"/v1/visits/{first.visit_id}/reschedule", json={}, headers=FRONT_DESK
     )
@@ -223,6 +228,8 @@ async def test_completion_is_refused_before_the_visit_starts(
     assert done.status_code == 202, done.text
     again = await scheduler.http.post(path, json=outcome, headers=by)
     assert again.status_code == 200 and again.json() == done.json()
+    changed = await scheduler.http.post(path, json={**outcome, "pain_after": 2}, headers=by)
+    assert changed.status_code == 409 and "completed" in changed.json()["detail"]
 
     published = (await on_topic(topics, "visit.completed", visit.visit_id))[0]["data"]
     assert (published["pain_before"], published["pain_after"]) == (7, 4)
@@ -231,6 +238,22 @@ async def test_completion_is_refused_before_the_visit_starts(
     assert datetime.fromisoformat(published["completed_at"]) >= visit.start
     shown = await visits_of(scheduler, plan.client_id)
     assert shown[visit.visit_id]["status"] == "completed"
+
+
+async def test_only_the_visits_therapist_completes_it_even_as_a_repeat(
+    scheduler: Scheduler,
+) -> None:
+    plan = a_plan("bens", therapist="t-ben")
+    visit = booked(await scheduler.receive(plan))[0]
+    assert visit.therapist_id == "t-ben"
+    scheduler.clock.at = visit.start + timedelta(minutes=50)
+    path = f"/v1/visits/{visit.visit_id}/complete"
+    outcome = {"pain_before": 6, "pain_after": 3}
+    ana = {"Authorization": "Bearer demo-therapist-ana"}
+    assert (await scheduler.http.post(path, json=outcome, headers=ana)).status_code == 403
+    assert (await scheduler.http.post(path, json=outcome, headers=ADMIN)).status_code == 202
+    # the repeat would answer the recorded outcome: another therapist still gets a 403
+    assert (await scheduler.http.post(path, json=outcome, headers=ana)).status_code == 403
 
 
 async def test_no_show_once_the_visit_has_started(scheduler: Scheduler, topics: TopicLog) -> None:
