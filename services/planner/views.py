@@ -105,10 +105,7 @@ def progress_view(plan: PlanData, progress: Progress) -> PlanProgress:
 
 def current_plan_id(records: list[dict[str, Any]]) -> str | None:
     """The plan the latest record belongs to, if it is a plan or its completion."""
-    if not records:
-        return None
-    body = records[-1].get("plan") or records[-1].get("completion") or {}
-    return body.get("plan_id")
+    return _plan_id_of(records[-1]) if records else None
 
 
 def _with_status(records: list[dict[str, Any]]) -> list[PlanRecord]:
@@ -117,10 +114,14 @@ def _with_status(records: list[dict[str, Any]]) -> list[PlanRecord]:
         later = records[n + 1 :]
         status: Status = record["status"]
         plan = record.get("plan")
-        if plan is not None and any(
-            (r.get("plan") or r.get("completion") or {}).get("plan_id") == plan["plan_id"]
-            for r in later
-        ):
+        if plan is not None and any(_plan_id_of(r) == plan["plan_id"] for r in later):
             status = "superseded"
         out.append(PlanRecord.model_validate({**record, "status": status}))
     return out
+
+
+def _plan_id_of(record: dict[str, Any]) -> str | None:
+    """The plan a version or completion record belongs to (a decline has none)."""
+    body = record.get("plan") or record.get("completion") or {}
+    plan_id = body.get("plan_id")
+    return None if plan_id is None else str(plan_id)
