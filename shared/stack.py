@@ -64,6 +64,10 @@ def stack_environment(
         "PYTHONUNBUFFERED": "1",
     }
     env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    if "scheduler" in ports:  # reminders link to this stack's scheduler, wherever it listens
+        env["NOTIFIER_CONFIRM_URL_TEMPLATE"] = (
+            f"http://127.0.0.1:{ports['scheduler']}/v1/visits/{{visit_id}}.ics?sig={{sig}}"
+        )
     env.update(extra or {})
     return env
 

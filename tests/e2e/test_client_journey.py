@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import re
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -160,6 +163,22 @@ async def test_a_chronic_client_gets_a_plan_every_visit_and_reminders(
         )
     assert plan_view.status_code == 200
     assert plan_view.json()["plan"]["plan_id"] == plan["data"]["plan_id"]
+
+    # the reminder's link opens the visit's calendar file without a key, and only that one
+    outbox = Path(stack.environment["NOTIFIER_OUTBOX_PATH"])
+    bodies = [
+        json.loads(line)["body"]
+        for line in (await asyncio.to_thread(outbox.read_text)).splitlines()
+        if json.loads(line)["notification_id"] == first["notification_id"]
+    ]
+    link = re.search(r"https?://\S+\.ics\?sig=\S+", bodies[0])
+    assert link is not None, bodies[0]
+    async with httpx.AsyncClient(timeout=30) as http:
+        opened = await http.get(link.group(0))
+        forged = await http.get(link.group(0).replace("sig=", "sig=x"))
+    assert opened.status_code == 200 and opened.headers["content-type"].startswith("text/calendar")
+    assert f"UID:{first['visit_id']}@clinicflow" in opened.text
+    assert forged.status_code == 401
     assert len(visit_view.json()["visits"]) == total
     assert other_location.status_code == 404
 

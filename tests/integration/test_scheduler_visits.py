@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from shared.infra import Infra
 from shared.runtime import Runtime
 from shared.service import build_service
 from shared.settings import SchedulerSettings
+from shared.streams import Rejected
 from tests.conftest import DEMO_CHAIN
 from tests.support import TopicLog
 
@@ -83,8 +85,18 @@ class Scheduler:
 
 @pytest.fixture
 async def scheduler(infra: Infra) -> AsyncIterator[Scheduler]:
+    async with scheduler_on(infra, infra.kafka_bootstrap_servers) as running:
+        yield running
+
+
+@asynccontextmanager
+async def scheduler_on(
+    infra: Infra, bootstrap: str, *, relaying: bool = True
+) -> AsyncIterator[Scheduler]:
+    """The scheduler's routes and (``relaying``) outbox relay on ``bootstrap`` and the
+    run's Redis, with a settable clock; plan events come through ``Scheduler.receive``."""
     settings = SchedulerSettings(
-        KAFKA_BOOTSTRAP_SERVERS=infra.kafka_bootstrap_servers,
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         REDIS_URL=infra.redis_url,
         CLINICFLOW_REDIS_NAMESPACE=f"test-visits-{uuid.uuid4().hex[:8]}",
         CLINICFLOW_CHAIN_CONFIG=str(DEMO_CHAIN),
@@ -92,13 +104,12 @@ async def scheduler(infra: Infra) -> AsyncIterator[Scheduler]:
         API_RATE_LIMIT_PER_MINUTE=60_000,
         API_RATE_LIMIT_BURST=10_000,
     )
-    # the scheduler's routes and outbox relay; plan events come through ``receive``
     app: FastAPI = build_service(
         service="scheduler",
         settings=settings,
         description="scheduler under test",
         routers=[router, calendar_api.router],
-        background=[relay],
+        background=[relay] if relaying else [],
     )
     clock = SettableClock(START)
     async with app.router.lifespan_context(app):
@@ -486,3 +497,24 @@ async def test_a_change_computed_from_a_stale_visit_writes_nothing(scheduler: Sc
         await store.apply(cancel_late, now=now)
     found = await store.visit(visit.visit_id)
     assert found is not None and found[0].start == first.start and found[1] == "booked"
+
+
+async def test_plan_events_for_an_unknown_location_are_rejected_for_the_dead_letters(
+    scheduler: Scheduler,
+) -> None:
+    """The consumer loop dead-letters a Rejected record with its reason
+    (tests/integration/test_stream_processor.py); the scheduler rejects, for every
+    plan event it handles, a location the chain does not have."""
+    plan = a_plan("nowhere").model_copy(update={"location_id": "atlantis"})
+    revised = PlanRevised(**plan.model_dump(), reason="test", change="taper", sessions_done=0)
+    done = PlanCompleted(
+        plan_id=plan.plan_id,
+        version=1,
+        client_id=plan.client_id,
+        location_id="atlantis",
+        reason="test",
+        completed_at=START,
+    )
+    for event in (plan, revised, done):
+        with pytest.raises(Rejected, match="unknown location 'atlantis'"):
+            await scheduler.receive(event)
