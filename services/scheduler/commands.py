@@ -185,7 +185,7 @@ async def reschedule(
             v
             for v, s in await store.plan_visits(visit.client_id, visit.plan_id)
             # the soreness gap counts from a treatment that happened, too
-            if s in ("booked", "completed") and v.visit_id != visit.visit_id
+            if s in ("booked", "completed")
         ]
         held = await store.intervals(visit.location_id, start=now, end=now + policy.horizon)
         known = await plan_needs(store, visit.plan_id)
@@ -198,7 +198,7 @@ async def reschedule(
             therapists=runtime.chain.staff_at(visit.location_id),
             needs=needs,
             policy=policy,
-            existing=[i for i in held if i.visit_id != visit.visit_id],
+            existing=held,
             now=now,
         )
         if isinstance(placed, operations.Refusal):

@@ -117,7 +117,8 @@ def reschedule(
     """Where ``visit`` can move: to ``start`` when given, else the next fitting slot
     after its current start. ``plan_visits`` are the plan's other visits that stand
     (booked or done; any order); the soreness gap (DOMAIN.md 5) is kept to the
-    sessions just before and after this one. The visit keeps its length.
+    sessions just before and after this one. The visit keeps its length. The
+    visit itself may be among ``plan_visits`` and ``existing``: it is left out.
 
     An explicit start is the client's own choice, so the intake's day and time
     wishes do not bind it (the next-slot search honours them); the first rule it
