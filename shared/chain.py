@@ -88,6 +88,8 @@ class Policy(_Config):
     horizon: timedelta = timedelta(weeks=16)
     late_cancel_window: timedelta = timedelta(hours=24)
     slot_step_minutes: int = Field(default=30, ge=5, le=120)
+    # how long a waiting client holds a freed slot offered to them
+    waitlist_hold: timedelta = timedelta(hours=2)
 
 
 class PolicyOverride(_Config):
@@ -103,6 +105,7 @@ class PolicyOverride(_Config):
     horizon: timedelta | None = None
     late_cancel_window: timedelta | None = None
     slot_step_minutes: int | None = Field(default=None, ge=5, le=120)
+    waitlist_hold: timedelta | None = None
 
 
 class ChainInfo(_Config):

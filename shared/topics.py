@@ -42,6 +42,7 @@ VISITS = TopicSpec(
         "visit.completed",
         "visit.no_show",
         "booking.waitlisted",
+        "waitlist.offered",
     ),
     description="Visits booked from plans and what happened to them.",
 )

@@ -101,7 +101,8 @@ async def client_visits(
                 status=state,
             )
             for v, state in visits
-            if principal.reaches(v.location_id)
+            # a released visit was a waitlist offer that closed: never the client's visit
+            if state != "released" and principal.reaches(v.location_id)
         ],
     )
 

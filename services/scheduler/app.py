@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.scheduler import calendar_api
+from services.scheduler import calendar_api, waitlist_api
 from services.scheduler.api import router
+from services.scheduler.backfill import offer_rounds
 from services.scheduler.handlers import handlers
 from services.scheduler.outbox import relay
 from shared.service import build_service
@@ -18,8 +19,8 @@ def build_app(settings: SchedulerSettings) -> FastAPI:
         service="scheduler",
         settings=settings,
         description="Books the visits of treatment plans (clinic.visits).",
-        routers=[router, calendar_api.router],
+        routers=[router, calendar_api.router, waitlist_api.router],
         consumes=[PLANS],
         handlers=handlers,
-        background=[relay],
+        background=[relay, offer_rounds],
     )

@@ -7,6 +7,7 @@ bearer key; the signature names the one visit or client it opens."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Annotated
 
@@ -17,15 +18,17 @@ from services.scheduler import calendar_view, ics
 from services.scheduler.commands import moves_record, plan_needs
 from services.scheduler.store import CalendarStore
 from shared import links
-from shared.auth import CurrentPrincipal, current_principal
+from shared.auth import CurrentPrincipal, current_principal, require_role
 from shared.errors import errors
 from shared.routes import runtime_of, visible
 from shared.runtime import Runtime
+from shared.vocabulary import Role
 
 router = APIRouter(prefix="/v1", tags=["calendar"])
 
 ICS = "text/calendar; charset=utf-8"
-MAX_FREE_SLOT_DAYS = 62  # what one request may search; the horizon bounds it too
+MAX_FREE_SLOT_DAYS = 62
+NOT_VISITS = ("offered", "released")  # what one request may search; the horizon bounds it too
 
 
 def _store(runtime: Runtime) -> CalendarStore:
@@ -50,12 +53,15 @@ async def location_calendar(
     visible(principal, [location_id])
     location = runtime.chain.location(location_id)
     start, end = calendar_view.day_bounds(day, location.zone)
-    visits = await _store(runtime).location_visits(location_id, start=start, end=end)
+    store = _store(runtime)
+    visits = await store.location_visits(location_id, start=start, end=end)
+    statuses = await store.visits([v.visit_id for v in visits])
     return calendar_view.location_day(
         location,
         day,
         therapists=runtime.chain.staff_at(location_id),
         visits=visits,
+        offered={v.visit_id for v, state in statuses if state == "offered"},
     )
 
 
@@ -112,14 +118,19 @@ async def plan_free_slots(
     )
 
 
-async def _may_open(request: Request, sig: str | None, *names: str) -> list[str] | None:
-    """None when a valid signature opens the file, else the locations the bearer key
-    reaches (401 without a key)."""
+async def may_open(
+    request: Request, sig: str | None, *names: str, roles: Sequence[Role] = ()
+) -> list[str] | None:
+    """None when a valid signature opens what ``names`` name, else the locations the
+    bearer key reaches (401 without a key; 403 when ``roles`` are given and the key
+    has none of them)."""
     runtime = runtime_of(request)
     secret = runtime.base.settings.link_secret.get_secret_value()
     if sig is not None and links.verify(secret, sig, *names):
         return None
     principal = await current_principal(request)
+    if roles:
+        require_role(principal, *roles)
     return list(principal.locations)
 
 
@@ -139,11 +150,12 @@ async def visit_calendar_file(
 ) -> Response:
     """The visit as an iCalendar file, in the location's time zone (TZID), with a
     VTIMEZONE so the time stays right in any calendar across DST."""
-    reach = await _may_open(request, sig, "visit", visit_id)
+    reach = await may_open(request, sig, "visit", visit_id)
     runtime = runtime_of(request)
     store = _store(runtime)
     found = await store.visit(visit_id)
-    if found is None or not _reaches(reach, found[0].location_id):
+    # an offered or released visit is a waitlist offer, not (yet) the client's visit
+    if found is None or found[1] in NOT_VISITS or not _reaches(reach, found[0].location_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     visit, state = found
     therapist = next((t for t in runtime.chain.therapists if t.id == visit.therapist_id), None)
@@ -174,11 +186,13 @@ async def client_calendar_feed(
     sig: Annotated[str | None, Query(description="signature of a link from a message")] = None,
 ) -> Response:
     """Every visit of the client as one calendar feed; cancelled ones as cancelled."""
-    reach = await _may_open(request, sig, "client", client_id)
+    reach = await may_open(request, sig, "client", client_id)
     runtime = runtime_of(request)
     store = _store(runtime)
     visits = [
-        (v, s) for v, s in await store.client_visits(client_id) if _reaches(reach, v.location_id)
+        (v, s)
+        for v, s in await store.client_visits(client_id)
+        if s not in NOT_VISITS and _reaches(reach, v.location_id)
     ]
     if not visits:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")

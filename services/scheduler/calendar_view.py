@@ -58,6 +58,7 @@ class DayVisit(_View):
     end: AwareDatetime
     sequence: int
     sessions_total: int
+    offered: bool = False  # held for a waiting client until the offer is answered
 
 
 class TherapistDay(_View):
@@ -106,6 +107,7 @@ def location_day(
     *,
     therapists: Sequence[tuple[Therapist, WeeklyHours]],
     visits: Iterable[VisitBooked],
+    offered: Collection[str] = (),
 ) -> LocationDay:
     """The location's calendar for the local ``day``: opening hours, each
     therapist's bookable hours and visits, and each room's visits.
@@ -116,7 +118,7 @@ def location_day(
     day_start, day_end = day_bounds(day, zone)
     shown = sorted(
         (
-            _day_visit(v, zone)
+            _day_visit(v, zone, offered=v.visit_id in offered)
             for v in visits
             if v.location_id == location.id and v.start < day_end and day_start < v.end
         ),
@@ -168,8 +170,9 @@ def _local_range(day: date, span: tuple[time, time], zone: ZoneInfo) -> LocalRan
     )
 
 
-def _day_visit(visit: VisitBooked, zone: ZoneInfo) -> DayVisit:
+def _day_visit(visit: VisitBooked, zone: ZoneInfo, *, offered: bool) -> DayVisit:
     return DayVisit(
+        offered=offered,
         visit_id=visit.visit_id,
         plan_id=visit.plan_id,
         client_id=visit.client_id,

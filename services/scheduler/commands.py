@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import HTTPException, status
 from pydantic import BaseModel
 
-from services.scheduler import operations
+from services.scheduler import backfill, operations
 from services.scheduler.outbox import deliver, staged
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap, VisitStatus
 from shared.auth import Principal
@@ -98,7 +98,9 @@ async def cancel(
         _must_be_booked(visit, state, "cancelled")
         policy = runtime.chain.policy_for(visit.location_id)
         event = operations.cancellation(visit, by=by, reason=reason, now=now, policy=policy)
-        return _Decision(event, CalendarChange(free={visit.visit_id: "cancelled"}))
+        change = CalendarChange(free={visit.visit_id: "cancelled"})
+        backfill.slot_freed(change, visit, now=now)  # offered to the waitlist next
+        return _Decision(event, change)
 
     request = {"by": by, "reason": reason}
     return await _run(runtime, principal, visit_id, "cancel", decide, request=request)

@@ -4,6 +4,9 @@
 - ``plan.revised``: re-plan the visits still to come - keep what fits the new
   cadence, cancel the rest and book the difference (``operations.replan``).
 - ``plan.completed``: cancel the visits still to come (by the clinic).
+- What cannot be placed waits, and every visit cancelled here frees its slot
+  for the waitlist (``backfill.py``); a plan that changes withdraws its open
+  offer.
 - ``plan.declined``: nothing was booked for it; nothing to do.
 
 Each handler computes under the location's lock and applies the result with
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from services.scheduler import operations
+from services.scheduler import backfill, operations
 from services.scheduler.booking import book_plan
 from services.scheduler.commands import PlanNeeds, needs_record, trace_record
 from services.scheduler.slots import BookedInterval
@@ -39,6 +42,7 @@ from shared.runtime import Runtime
 from shared.streams import Handler, Rejected
 
 ATTEMPTS = 3
+TOOK_PLACE = ("booked", "completed", "no_show")  # with a start in the past
 
 Fact = VisitBooked | BookingWaitlisted | VisitCancelled
 Decide = Callable[[datetime], Awaitable[tuple[list[Fact], CalendarChange]]]
@@ -129,6 +133,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 hold=list(outcome.booked),
                 records={needs_record(plan.plan_id): PlanNeeds.of(plan).model_dump_json()},
             )
+            backfill.remember_plan(change, plan, correlationid=envelope.correlationid)
+            backfill.set_waiting(change, plan, outcome.waitlisted, now=now)
             return [*outcome.booked, *outcome.waitlisted], change
 
         return await produce(
@@ -144,7 +150,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         async def decide(now: datetime) -> tuple[list[Fact], CalendarChange]:
             visits = await store.plan_visits(plan.client_id, plan.plan_id)
             coming = [v for v, state in visits if state == "booked" and v.start > now]
-            started = [v for v, state in visits if v.start <= now and state != "cancelled"]
+            offered = {v.visit_id for v, state in visits if state == "offered"}
+            started = [v for v, state in visits if v.start <= now and state in TOOK_PLACE]
             at = calendar(plan)
             result = operations.replan(
                 plan,
@@ -153,7 +160,9 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 location=at.location,
                 therapists=at.therapists,
                 policy=at.policy,
-                existing=await held(plan, now, without=frozenset(v.visit_id for v in coming)),
+                existing=await held(
+                    plan, now, without=frozenset({v.visit_id for v in coming} | offered)
+                ),
                 now=now,
             )
             cancelled = [
@@ -165,6 +174,12 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 free={v.visit_id: "cancelled" for v in result.cancel},
                 records={needs_record(plan.plan_id): PlanNeeds.of(plan).model_dump_json()},
             )
+            backfill.remember_plan(change, plan, correlationid=envelope.correlationid)
+            await backfill.withdraw_offer(store, change, plan.plan_id, now=now)
+            since = await backfill.waiting_since(store, plan.location_id, plan.plan_id)
+            backfill.set_waiting(change, plan, result.waitlisted, now=now, since=since)
+            for visit in result.cancel:
+                backfill.slot_freed(change, visit, now=now)
             return [*cancelled, *result.book, *result.waitlisted], change
 
         return await produce(
@@ -188,7 +203,14 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             ]
             reason = f"plan {data.plan_id} completed ({data.outcome})"
             cancelled = [clinic_cancel(v, now, reason) for v in coming]
-            return list(cancelled), CalendarChange(free={v.visit_id: "cancelled" for v in coming})
+            change = CalendarChange(
+                free={v.visit_id: "cancelled" for v in coming},
+                waiting={(data.location_id, data.plan_id): None},
+            )
+            await backfill.withdraw_offer(store, change, data.plan_id, now=now)
+            for visit in coming:
+                backfill.slot_freed(change, visit, now=now)
+            return list(cancelled), change
 
         return await produce(
             envelope,

@@ -30,7 +30,7 @@ def staged(items: Sequence[Outgoing]) -> dict[str, str]:
     }
 
 
-def _unstaged(raw: str) -> Outgoing:
+def unstaged(raw: str) -> Outgoing:
     entry = json.loads(raw)
     return Outgoing(key=entry["key"], envelope=decode_envelope(entry["envelope"].encode()))
 
@@ -53,7 +53,7 @@ async def relay(runtime: Runtime) -> None:
         try:
             pending = await store.pending_outbox()
             if pending:
-                items = [_unstaged(raw) for _, raw in pending]
+                items = [unstaged(raw) for _, raw in pending]
                 await deliver(runtime, store, items)
         except Exception:  # keep relaying: the next round retries what failed
             log.exception("outbox relay round failed")

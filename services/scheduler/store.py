@@ -27,7 +27,9 @@ booked or moved; ``visit-status`` id -> booked|cancelled|completed|no_show;
 ``held`` id -> the interval it occupies; ``busy:therapist|room|client:...``
 sorted by start; ``location-visits:<loc>`` held visits by start;
 ``client-visits:<client>`` every visit of the client by start; ``record:<key>``
-the stored result of a handled command; ``outbox`` and ``outbox-due``.
+the stored result of a handled command; ``outbox`` and ``outbox-due``;
+``waiting:<loc>`` plan id -> where the plan waits (backfill.py); ``offers-due``
+freed slots by when their offer round is due.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ from shared.redis_store import Keys
 LOOKBACK = timedelta(days=1)  # a visit that started before "now" may still be running
 LONGEST_VISIT = timedelta(minutes=240)  # Policy.visit_minutes is at most 240
 
-VisitStatus = Literal["booked", "cancelled", "completed", "no_show"]
+# offered: held for a waiting client until the offer is accepted (then booked) or
+# closes (released); a released visit holds nothing and is no visit of the client.
+VisitStatus = Literal["booked", "cancelled", "completed", "no_show", "offered", "released"]
 
 
 class Overlap(RuntimeError):
@@ -66,6 +70,10 @@ class CalendarChange:
     # what the change was computed from: visit id -> its status and start then; if
     # either moved since (another instance got there first), nothing is written
     expect: dict[str, tuple[VisitStatus, datetime]] = field(default_factory=dict)
+    # the waitlist: (location id, plan id) -> the plan's waiting entry, None removes it
+    waiting: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    # freed slots to offer: slot id -> when to look at it next, None: nothing left to do
+    due: dict[str, datetime | None] = field(default_factory=dict)
 
 
 _APPLY = """
@@ -83,7 +91,8 @@ for id, was in pairs(change.expect) do
   local now_status = redis.call('HGET', k('visit-status'), id) or 'booked'
   if now_status ~= was[1] then return {'stale', id, now_status} end
   local raw = redis.call('HGET', k('held'), id)
-  if now_status == 'booked' and (not raw or math.abs(cjson.decode(raw).start - was[2]) > 0.001) then
+  local holds = now_status == 'booked' or now_status == 'offered'
+  if holds and (not raw or math.abs(cjson.decode(raw).start - was[2]) > 0.001) then
     return {'stale', id, 'moved'}
   end
 end
@@ -136,6 +145,14 @@ for _, h in ipairs(change.hold) do
 end
 for id, status in pairs(change.status) do redis.call('HSET', k('visit-status'), id, status) end
 for key, value in pairs(change.records) do redis.call('SET', k('record', key), value) end
+for _, w in ipairs(change.waiting) do
+  if w[3] then redis.call('HSET', k('waiting', w[1]), w[2], w[3])
+  else redis.call('HDEL', k('waiting', w[1]), w[2]) end
+end
+for id, at in pairs(change.due) do
+  if at then redis.call('ZADD', k('offers-due'), at, id)
+  else redis.call('ZREM', k('offers-due'), id) end
+end
 for id, raw in pairs(change.outbox) do
   redis.call('HSET', k('outbox'), id, raw)
   redis.call('ZADD', k('outbox-due'), now, id)
@@ -165,6 +182,13 @@ class CalendarStore:
             "outbox": change.outbox or {},
             "expect": {
                 vid: [state, start.timestamp()] for vid, (state, start) in change.expect.items()
+            },
+            "waiting": [
+                [location_id, plan_id, entry if entry is not None else False]
+                for (location_id, plan_id), entry in change.waiting.items()
+            ],
+            "due": {
+                slot: at.timestamp() if at is not None else False for slot, at in change.due.items()
             },
         }
         prefix = self._keys("")[:-1]
@@ -228,6 +252,18 @@ class CalendarStore:
         raw = await self._redis.get(self._keys("record", key))
         return None if raw is None else str(raw)
 
+    async def waiting(self, location_id: str) -> dict[str, str]:
+        """The waitlist of a location: plan id -> its waiting entry."""
+        found = await self._redis.hgetall(self._keys("waiting", location_id))
+        return {str(plan): str(entry) for plan, entry in found.items()}
+
+    async def due_slots(self, now: datetime, limit: int = 50) -> list[str]:
+        """Freed slots whose offer round is due (a new slot, a lapsed hold, a decline)."""
+        found = await self._redis.zrangebyscore(
+            self._keys("offers-due"), "-inf", now.timestamp(), start=0, num=limit
+        )
+        return [str(slot) for slot in found]
+
     async def pending_outbox(self, limit: int = 100) -> list[tuple[str, str]]:
         """Events written with a change and not yet confirmed by the broker, oldest first."""
         ids = [str(i) for i in await self._redis.zrange(self._keys("outbox-due"), 0, limit - 1)]
@@ -259,6 +295,6 @@ def _held(visit: VisitBooked) -> dict[str, object]:
 
 
 def _status(raw: object) -> VisitStatus:
-    if raw in ("cancelled", "completed", "no_show"):
+    if raw in ("cancelled", "completed", "no_show", "offered", "released"):
         return raw
     return "booked"

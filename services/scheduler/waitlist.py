@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.scheduler.booking import eligible_therapists, weekly_cap
@@ -40,7 +40,7 @@ from shared.vocabulary import WEEKDAYS
 # How long one client holds an offered slot before it goes to the next one. Two
 # hours is time to answer a message during the day, and it is far below the
 # default minimum notice (12 h), so the next client still gets a real choice.
-# A location's policy may pass its own value as ``hold``.
+# Policy.waitlist_hold carries it per chain or location.
 WAITLIST_HOLD = timedelta(hours=2)
 
 Therapists = Sequence[tuple[Therapist, WeeklyHours]]
@@ -223,6 +223,19 @@ def week_has_room(
     return sum(iso_week(h.start.astimezone(zone).date()) == week for h in held) < cap
 
 
+def earliest_after(
+    previous: VisitBooked | None, *, interval_days: int, gap: timedelta, zone: ZoneInfo
+) -> datetime | None:
+    """The earliest start of a plan's next session after ``previous`` (its last
+    visit that stays): the cadence, counted in local days as booking counts it,
+    and the soreness gap after the previous visit's end. None: no previous visit."""
+    if previous is None:
+        return None
+    day = previous.start.astimezone(zone).date() + timedelta(days=interval_days)
+    cadence = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+    return max(cadence, previous.end + gap)
+
+
 def offer_id_for(freed: FreedSlot, session: WaitingSession) -> str:
     """Derived from the cause, so offering the same slot to the same session again
     (a redelivered cancel) yields the same offer."""
@@ -321,6 +334,7 @@ __all__ = [
     "accept_refusal",
     "candidates",
     "client_free",
+    "earliest_after",
     "first_waiting_per_plan",
     "freed_by",
     "next_offer",

@@ -18,6 +18,7 @@ from shared.events.visits import (
     VisitCompleted,
     VisitNoShow,
     VisitRescheduled,
+    WaitlistOffered,
 )
 
 EVENT_MODELS: dict[str, type[EventData]] = {
@@ -35,6 +36,7 @@ EVENT_MODELS: dict[str, type[EventData]] = {
         VisitCompleted,
         VisitNoShow,
         BookingWaitlisted,
+        WaitlistOffered,
         NotificationScheduled,
         NotificationSent,
         NotificationFailed,
@@ -67,4 +69,5 @@ __all__ = [
     "VisitCompleted",
     "VisitNoShow",
     "VisitRescheduled",
+    "WaitlistOffered",
 ]

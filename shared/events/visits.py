@@ -39,6 +39,31 @@ class BookingWaitlisted(EventData):
     detail: str
 
 
+class WaitlistOffered(EventData):
+    """A freed slot held for one waiting client until ``hold_until``: accepting
+    in time books ``visit_id`` there (``visit.booked``); otherwise the slot goes
+    to the next waiting client."""
+
+    event_type = "waitlist.offered"
+
+    offer_id: str
+    visit_id: str
+    freed_visit_id: str
+    plan_id: str
+    plan_version: int = 1
+    client_id: str
+    location_id: str
+    therapist_id: str
+    room: int = Field(ge=1)
+    start: AwareDatetime
+    end: AwareDatetime
+    timezone: str
+    sequence: int = Field(ge=1)
+    sessions_total: int = Field(ge=1)
+    hold_until: AwareDatetime
+    offered_at: AwareDatetime
+
+
 class VisitRescheduled(EventData):
     event_type = "visit.rescheduled"
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,8 +25,9 @@ from fastapi import FastAPI
 from services.planner import knowledge as kb
 from services.planner.course import cadence_phase
 from services.planner.domain import build_plan
-from services.scheduler import calendar_api
+from services.scheduler import calendar_api, waitlist_api
 from services.scheduler.api import router
+from services.scheduler.backfill import offer_rounds
 from services.scheduler.handlers import handlers
 from services.scheduler.outbox import relay
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
@@ -91,15 +93,21 @@ async def scheduler(infra: Infra) -> AsyncIterator[Scheduler]:
 
 @asynccontextmanager
 async def scheduler_on(
-    infra: Infra, bootstrap: str, *, relaying: bool = True
+    infra: Infra,
+    bootstrap: str,
+    *,
+    relaying: bool = True,
+    offering: bool = False,
+    chain: Path = DEMO_CHAIN,
 ) -> AsyncIterator[Scheduler]:
-    """The scheduler's routes and (``relaying``) outbox relay on ``bootstrap`` and the
-    run's Redis, with a settable clock; plan events come through ``Scheduler.receive``."""
+    """The scheduler's routes and (``relaying``) outbox relay and (``offering``) the
+    waitlist's offer rounds on ``bootstrap`` and the run's Redis, with a settable
+    clock; plan events come through ``Scheduler.receive``."""
     settings = SchedulerSettings(
         KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         REDIS_URL=infra.redis_url,
         CLINICFLOW_REDIS_NAMESPACE=f"test-visits-{uuid.uuid4().hex[:8]}",
-        CLINICFLOW_CHAIN_CONFIG=str(DEMO_CHAIN),
+        CLINICFLOW_CHAIN_CONFIG=str(chain),
         CLINICFLOW_ENV="test",
         API_RATE_LIMIT_PER_MINUTE=60_000,
         API_RATE_LIMIT_BURST=10_000,
@@ -108,8 +116,8 @@ async def scheduler_on(
         service="scheduler",
         settings=settings,
         description="scheduler under test",
-        routers=[router, calendar_api.router],
-        background=[relay] if relaying else [],
+        routers=[router, calendar_api.router, waitlist_api.router],
+        background=[*([relay] if relaying else []), *([offer_rounds] if offering else [])],
     )
     clock = SettableClock(START)
     async with app.router.lifespan_context(app):

@@ -19,6 +19,7 @@ from services.scheduler.waitlist import (
     WaitingSession,
     accept_refusal,
     candidates,
+    earliest_after,
     freed_by,
     next_offer,
     offer_for,
@@ -453,3 +454,27 @@ def test_naive_times_are_refused() -> None:
         session(since=datetime(2026, 3, 5, 12, 0))
     with pytest.raises(ValueError, match="timezone-aware"):
         offer_for(session(), freed_slot(), now=datetime(2026, 3, 5, 12, 0))
+
+
+def test_the_next_session_waits_for_the_cadence_in_local_days_and_the_soreness_gap() -> None:
+    zone = ZoneInfo(LA)
+    previous = VisitBooked(
+        visit_id="v-1",
+        plan_id="plan-1",
+        client_id="client-1",
+        location_id="beaverton",
+        therapist_id="t-ana",
+        room=1,
+        start=at(date(2027, 3, 11), 9),  # Thursday before the spring change
+        end=at(date(2027, 3, 11), 10),
+        timezone=LA,
+        sequence=1,
+        sessions_total=6,
+    )
+    gap = timedelta(hours=48)
+    weekly = earliest_after(previous, interval_days=7, gap=gap, zone=zone)
+    # local midnight a week later, in daylight time (07:00 UTC, not 08:00)
+    assert weekly == datetime(2027, 3, 18, 7, tzinfo=UTC)
+    # a cadence shorter than the soreness window: the gap decides, from the end
+    assert earliest_after(previous, interval_days=1, gap=gap, zone=zone) == previous.end + gap
+    assert earliest_after(None, interval_days=7, gap=gap, zone=zone) is None

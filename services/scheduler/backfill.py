@@ -1,0 +1,435 @@
+"""Backfill: a freed slot goes to the waitlist, one client at a time.
+
+- A plan whose sessions could not all be placed waits (``waiting:<loc>``, one
+  entry per plan: its first waiting session; booking waitlists every later one
+  too, because the cadence cannot continue past a missing visit).
+- A cancelled visit in the future frees a slot: the change that cancels it also
+  stores the slot and marks it due (``slot_freed``).
+- The offer round (``offer_rounds``, every second, on every instance) takes each
+  due slot under its location's lock and offers it to the first waiting session
+  that fits (``waitlist.next_offer``): the plan's visit is held in the calendar
+  with status ``offered`` until the hold ends, and ``waitlist.offered`` goes out
+  through the outbox. When the hold lapses, the client declines, or the plan
+  changes (``withdraw_offer``), the visit is released and the slot is due again:
+  the next round offers it to the next candidate. Nobody left: the slot is done.
+- Accepting in time books the visit and the rest of the plan after it
+  (``offer_commands.accept``).
+
+Every step is one ``CalendarChange``, so an offered visit is held under the
+same overlap check as any booking, and two instances running the round at once
+only repeat a step that already happened (the slot's state is read again under
+the lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel
+
+from services.scheduler import waitlist
+from services.scheduler.booking import interval_of, sessions_from, visit_id_for
+from services.scheduler.outbox import deliver, staged
+from services.scheduler.store import CalendarChange, CalendarStore, Overlap
+from shared.envelope import Trace, derived_id
+from shared.events import EVENT_MODELS, VisitBooked
+from shared.events.plans import Phase, PlanData
+from shared.events.visits import BookingWaitlisted, WaitlistOffered
+from shared.kafka import Outgoing
+from shared.locks import redis_lock
+from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+ROUND_INTERVAL_S = 1.0
+CANDIDATE_ATTEMPTS = 5  # a candidate whose hold overlaps after all: try the next one
+
+OfferState = Literal["open", "accepted", "declined", "lapsed", "withdrawn"]
+
+
+def plan_record(plan_id: str) -> str:
+    return f"plan:{plan_id}"
+
+
+def offer_record(offer_id: str) -> str:
+    return f"offer:{offer_id}"
+
+
+def slot_record(slot_id: str) -> str:
+    return f"slot:{slot_id}"
+
+
+def plan_offer_record(plan_id: str) -> str:
+    """The plan's open offer, if any ("" when none)."""
+    return f"plan-offer:{plan_id}"
+
+
+class StoredPlan(BaseModel):
+    """The plan's current version, as booking needs it, and the story it belongs to."""
+
+    type: str
+    data: dict[str, object]
+    correlationid: str
+
+    def plan(self) -> PlanData:
+        model = EVENT_MODELS[self.type]
+        plan = model.model_validate(self.data)
+        assert isinstance(plan, PlanData)
+        return plan
+
+
+class WaitingEntry(BaseModel):
+    """A plan that waits: from ``sequence`` on, since ``since``."""
+
+    plan_id: str
+    plan_version: int
+    client_id: str
+    location_id: str
+    sequence: int
+    sessions_total: int
+    since: AwareDatetime
+
+
+class SlotState(BaseModel):
+    """A freed slot: where and when, the offers already tried, the open one."""
+
+    slot_id: str
+    visit_id: str
+    location_id: str
+    timezone: str
+    therapist_id: str
+    room: int
+    start: AwareDatetime
+    end: AwareDatetime
+    tried: list[str] = []
+    current: str | None = None
+
+    def freed(self) -> waitlist.FreedSlot:
+        return waitlist.FreedSlot(
+            visit_id=self.visit_id,
+            location_id=self.location_id,
+            timezone=self.timezone,
+            therapist_id=self.therapist_id,
+            room=self.room,
+            start=self.start,
+            end=self.end,
+        )
+
+
+class OfferRecord(BaseModel):
+    """An offer as it stands, with the events its acceptance published."""
+
+    slot_id: str
+    offer: WaitlistOffered
+    state: OfferState
+    closed_at: AwareDatetime | None = None
+    published: list[str] = []  # encoded envelopes, for a repeated accept
+
+
+# --- what plan events and cancellations write -------------------------------------------
+
+
+def remember_plan(change: CalendarChange, plan: PlanData, *, correlationid: str) -> None:
+    stored = StoredPlan(type=plan.event_type, data=plan.to_data(), correlationid=correlationid)
+    change.records[plan_record(plan.plan_id)] = stored.model_dump_json()
+
+
+async def current_plan(store: CalendarStore, plan_id: str) -> StoredPlan | None:
+    raw = await store.record(plan_record(plan_id))
+    return StoredPlan.model_validate_json(raw) if raw else None
+
+
+def first_sequence(plan: PlanData) -> int:
+    """The sequence of the first session ``plan.phases`` hold (a revision holds
+    only the sessions still to come)."""
+    return plan.sessions_total - sum(phase.sessions for phase in plan.phases) + 1
+
+
+def phase_of(plan: PlanData, sequence: int) -> Phase:
+    return dict(sessions_from(plan, first_sequence(plan)))[sequence]
+
+
+def set_waiting(
+    change: CalendarChange,
+    plan: PlanData,
+    waitlisted: list[BookingWaitlisted],
+    *,
+    now: datetime,
+    since: datetime | None = None,
+) -> None:
+    """The plan waits from its first waitlisted session on, or no longer waits.
+    ``since``: when it started waiting, kept across revisions and acceptances."""
+    key = (plan.location_id, plan.plan_id)
+    if not waitlisted:
+        change.waiting[key] = None
+        return
+    first = min(waitlisted, key=lambda w: w.sequence)
+    change.waiting[key] = WaitingEntry(
+        plan_id=plan.plan_id,
+        plan_version=plan.version,
+        client_id=plan.client_id,
+        location_id=plan.location_id,
+        sequence=first.sequence,
+        sessions_total=plan.sessions_total,
+        since=since if since is not None else now,
+    ).model_dump_json()
+
+
+async def waiting_since(store: CalendarStore, location_id: str, plan_id: str) -> datetime | None:
+    raw = (await store.waiting(location_id)).get(plan_id)
+    return WaitingEntry.model_validate_json(raw).since if raw else None
+
+
+def slot_freed(change: CalendarChange, visit: VisitBooked, *, now: datetime) -> None:
+    """A visit still to come leaves the calendar: offer its slot in the next round."""
+    if visit.start <= now:
+        return
+    slot_id = derived_id("slot", visit.visit_id, visit.start.isoformat())
+    slot = SlotState(
+        slot_id=slot_id,
+        visit_id=visit.visit_id,
+        location_id=visit.location_id,
+        timezone=visit.timezone,
+        therapist_id=visit.therapist_id,
+        room=visit.room,
+        start=visit.start,
+        end=visit.end,
+    )
+    change.records[slot_record(slot_id)] = slot.model_dump_json()
+    change.due[slot_id] = now
+
+
+async def load_offer(store: CalendarStore, offer_id: str) -> OfferRecord | None:
+    raw = await store.record(offer_record(offer_id))
+    return OfferRecord.model_validate_json(raw) if raw else None
+
+
+def close_offer(
+    change: CalendarChange, record: OfferRecord, state: OfferState, *, now: datetime
+) -> None:
+    """The offer ends without a booking: its visit is released and the slot is due
+    again, for the next candidate."""
+    offer = record.offer
+    closed = record.model_copy(update={"state": state, "closed_at": now})
+    change.records[offer_record(offer.offer_id)] = closed.model_dump_json()
+    change.records[plan_offer_record(offer.plan_id)] = ""
+    change.free[offer.visit_id] = "released"
+    change.expect[offer.visit_id] = ("offered", offer.start)
+    change.due[record.slot_id] = now
+
+
+async def withdraw_offer(
+    store: CalendarStore, change: CalendarChange, plan_id: str, *, now: datetime
+) -> None:
+    """The plan changed (revised, completed): its open offer no longer stands."""
+    offer_id = await store.record(plan_offer_record(plan_id))
+    record = await load_offer(store, offer_id) if offer_id else None
+    if record is not None and record.state == "open":
+        close_offer(change, record, "withdrawn", now=now)
+
+
+# --- the offer round -------------------------------------------------------------------
+
+
+async def offer_rounds(runtime: Runtime) -> None:
+    """Offer every due slot, every second, until the service stops."""
+    while True:
+        try:
+            await offer_due(runtime)
+        except Exception:  # keep going: a slot that failed is still due next round
+            log.exception("waitlist offer round failed")
+        await asyncio.sleep(ROUND_INTERVAL_S)
+
+
+async def offer_due(runtime: Runtime) -> None:
+    store = CalendarStore(runtime.redis, runtime.keys)
+    due = await store.due_slots(runtime.clock.now())
+    raw = {slot_id: await store.record(slot_record(slot_id)) for slot_id in due}
+    # the earliest slot first: a waiting client is offered the soonest visit
+    for slot_id in sorted(due, key=lambda s: _start_of(raw[s])):
+        published = await advance(runtime, store, slot_id)
+        if published:
+            await deliver(runtime, store, published)
+
+
+def _start_of(raw: str | None) -> datetime:
+    return SlotState.model_validate_json(raw).start if raw else datetime.min.replace(tzinfo=UTC)
+
+
+async def advance(runtime: Runtime, store: CalendarStore, slot_id: str) -> list[Outgoing]:
+    """One step for a due slot: close a lapsed offer, then offer the slot to the
+    next candidate, or finish the slot when nobody fits."""
+    raw = await store.record(slot_record(slot_id))
+    if not raw:
+        await store.apply(CalendarChange(due={slot_id: None}), now=runtime.clock.now())
+        return []
+    location_id = SlotState.model_validate_json(raw).location_id
+    async with redis_lock(runtime.redis, store.location_lock_key(location_id)):
+        slot = SlotState.model_validate_json(await store.record(slot_record(slot_id)) or raw)
+        skipped: list[str] = []
+        for _ in range(CANDIDATE_ATTEMPTS):
+            now = runtime.clock.now()
+            change, published = await _step(runtime, store, slot, skipped, now)
+            try:
+                await store.apply(change, now=now)
+            except Overlap as exc:  # the candidate's hold overlaps after all: next one
+                if not published:
+                    raise
+                log.info("waitlist: offer of slot %s skipped: %s", slot_id, exc)
+                skipped.append(published[0].envelope.subject)
+                continue
+            return published
+    return []
+
+
+async def _step(
+    runtime: Runtime, store: CalendarStore, slot: SlotState, skipped: list[str], now: datetime
+) -> tuple[CalendarChange, list[Outgoing]]:
+    change = CalendarChange()
+    tried = [*slot.tried, *skipped]
+    if slot.current is not None:
+        current = await load_offer(store, slot.current)
+        if current is not None and current.state == "accepted":
+            change.due[slot.slot_id] = None
+            return change, []
+        if current is not None and current.state == "open":
+            if now < current.offer.hold_until:  # still held: look again when it ends
+                change.due[slot.slot_id] = current.offer.hold_until
+                return change, []
+            close_offer(change, current, "lapsed", now=now)
+        tried.append(slot.current)
+    offer = await _next_offer(runtime, store, slot, tried, now)
+    if offer is None:
+        change.due[slot.slot_id] = None
+        change.records[slot_record(slot.slot_id)] = slot.model_copy(
+            update={"tried": tried, "current": None}
+        ).model_dump_json()
+        return change, []
+    event, visit, stored = offer
+    change.hold = [visit]
+    change.status = {visit.visit_id: "offered"}
+    change.records[offer_record(event.offer_id)] = OfferRecord(
+        slot_id=slot.slot_id, offer=event, state="open"
+    ).model_dump_json()
+    change.records[plan_offer_record(event.plan_id)] = event.offer_id
+    change.records[slot_record(slot.slot_id)] = slot.model_copy(
+        update={"tried": tried, "current": event.offer_id}
+    ).model_dump_json()
+    change.due[slot.slot_id] = event.hold_until
+    trace = Trace(
+        chainid=runtime.chain.chain.id,
+        correlationid=stored.correlationid,
+        locationid=slot.location_id,
+    )
+    outgoing = runtime.outgoing(
+        event,
+        key=event.client_id,
+        subject=event.offer_id,
+        event_id=derived_id(event.event_type, event.offer_id),
+        trace=trace,
+        time=now,
+    )
+    change.outbox.update(staged([outgoing]))
+    return change, [outgoing]
+
+
+async def _next_offer(
+    runtime: Runtime, store: CalendarStore, slot: SlotState, tried: list[str], now: datetime
+) -> tuple[WaitlistOffered, VisitBooked, StoredPlan] | None:
+    location = runtime.chain.location(slot.location_id)
+    policy = runtime.chain.policy_for(slot.location_id)
+    sessions: list[waitlist.WaitingSession] = []
+    plans: dict[str, StoredPlan] = {}
+    for raw in (await store.waiting(slot.location_id)).values():
+        entry = WaitingEntry.model_validate_json(raw)
+        if await store.record(plan_offer_record(entry.plan_id)):
+            continue  # one open offer per plan: its answer decides where it goes on
+        stored = await current_plan(store, entry.plan_id)
+        if stored is None or stored.plan().version != entry.plan_version:
+            continue  # a revision replaces the entry; this one is on its way out
+        plan = plans.setdefault(entry.plan_id, stored).plan()
+        kept = [
+            v
+            for v, state in await store.plan_visits(entry.client_id, entry.plan_id)
+            if state in ("booked", "completed") and v.sequence < entry.sequence
+        ]
+        previous = max(kept, key=lambda v: v.start, default=None)
+        sessions.append(
+            waitlist.WaitingSession(
+                plan_id=plan.plan_id,
+                plan_version=plan.version,
+                client_id=plan.client_id,
+                location_id=plan.location_id,
+                sequence=entry.sequence,
+                sessions_total=plan.sessions_total,
+                visit_minutes=plan.visit_minutes,
+                needs=plan.scheduling,
+                since=entry.since,
+                earliest=waitlist.earliest_after(
+                    previous,
+                    interval_days=phase_of(plan, entry.sequence).interval_days,
+                    gap=policy.min_gap_same_area,
+                    zone=location.zone,
+                ),
+            )
+        )
+    client_busy = {
+        client_id: [
+            interval_of(v)
+            for v, state in await store.client_visits(client_id)
+            if state in ("booked", "offered", "completed")
+        ]
+        for client_id in {s.client_id for s in sessions}
+    }
+    offer = waitlist.next_offer(
+        slot.freed(),
+        waiting=sessions,
+        declined_or_expired=set(tried),
+        location=location,
+        therapists=runtime.chain.staff_at(slot.location_id),
+        policy=policy,
+        now=now,
+        client_busy=client_busy,
+        hold=policy.waitlist_hold,
+    )
+    if offer is None:
+        return None
+    stored = plans[offer.plan_id]
+    plan = stored.plan()
+    visit = VisitBooked(
+        visit_id=visit_id_for(plan, offer.sequence),
+        plan_id=plan.plan_id,
+        plan_version=plan.version,
+        client_id=plan.client_id,
+        location_id=offer.location_id,
+        therapist_id=offer.therapist_id,
+        room=offer.room,
+        start=offer.start,
+        end=offer.end,
+        timezone=offer.timezone,
+        sequence=offer.sequence,
+        sessions_total=plan.sessions_total,
+        phase=phase_of(plan, offer.sequence).name,
+    )
+    event = WaitlistOffered(
+        offer_id=offer.offer_id,
+        visit_id=visit.visit_id,
+        freed_visit_id=slot.visit_id,
+        plan_id=plan.plan_id,
+        plan_version=plan.version,
+        client_id=plan.client_id,
+        location_id=offer.location_id,
+        therapist_id=offer.therapist_id,
+        room=offer.room,
+        start=offer.start,
+        end=offer.end,
+        timezone=offer.timezone,
+        sequence=offer.sequence,
+        sessions_total=plan.sessions_total,
+        hold_until=offer.hold_until,
+        offered_at=now,
+    )
+    return event, visit, stored

@@ -1,0 +1,176 @@
+"""HTTP routes of the waitlist: a location's waiting plans and open offers, and
+what a client does with an offer. The offer routes accept the signed link of
+the offer message (``?sig=``, names ``"offer", offer_id``) instead of a key, so
+the client can answer from the message itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from pydantic import AwareDatetime, BaseModel
+
+from services.scheduler import offer_commands
+from services.scheduler.api import CHANGERS
+from services.scheduler.backfill import OfferRecord, OfferState, WaitingEntry, load_offer
+from services.scheduler.backfill import plan_offer_record as _plan_offer
+from services.scheduler.calendar_api import may_open
+from services.scheduler.store import CalendarStore
+from shared.auth import CurrentPrincipal, require_role
+from shared.errors import errors
+from shared.routes import runtime_of, visible
+
+router = APIRouter(prefix="/v1", tags=["waitlist"])
+
+Sig = Annotated[str | None, Query(description="signature of the offer message's link")]
+
+
+class OfferView(BaseModel):
+    offer_id: str
+    state: OfferState
+    visit_id: str
+    plan_id: str
+    client_id: str
+    location_id: str
+    therapist_id: str
+    room: int
+    start: AwareDatetime
+    end: AwareDatetime
+    local_start: str
+    timezone: str
+    sequence: int
+    sessions_total: int
+    hold_until: AwareDatetime
+    closed_at: AwareDatetime | None = None
+    booked: list[str] = []  # visit ids booked on acceptance, the offered one first
+
+
+class WaitingPlan(BaseModel):
+    plan_id: str
+    plan_version: int
+    client_id: str
+    sequence: int
+    sessions_total: int
+    since: AwareDatetime
+    open_offer: str | None = None
+
+
+class LocationWaitlist(BaseModel):
+    location_id: str
+    waiting: list[WaitingPlan]
+
+
+def _view(record: OfferRecord, booked: list[str]) -> OfferView:
+    o = record.offer
+    local = o.start.astimezone(ZoneInfo(o.timezone))
+    return OfferView(
+        offer_id=o.offer_id,
+        state=record.state,
+        visit_id=o.visit_id,
+        plan_id=o.plan_id,
+        client_id=o.client_id,
+        location_id=o.location_id,
+        therapist_id=o.therapist_id,
+        room=o.room,
+        start=o.start,
+        end=o.end,
+        local_start=local.isoformat(),
+        timezone=o.timezone,
+        sequence=o.sequence,
+        sessions_total=o.sessions_total,
+        hold_until=o.hold_until,
+        closed_at=record.closed_at,
+        booked=booked,
+    )
+
+
+async def _reach(request: Request, sig: str | None, offer_id: str) -> Callable[[str], bool]:
+    """Who may act on the offer: its signed link, or a key of a role that changes visits."""
+    locations = await may_open(request, sig, "offer", offer_id, roles=CHANGERS)
+    return lambda location_id: (
+        locations is None or any(loc in ("*", location_id) for loc in locations)
+    )
+
+
+@router.get(
+    "/waitlist-offers/{offer_id}", response_model=OfferView, responses=errors(401, 403, 404, 429)
+)
+async def get_offer(offer_id: str, request: Request, sig: Sig = None) -> OfferView:
+    """An offer of a freed slot and where it stands."""
+    runtime = runtime_of(request)
+    store = CalendarStore(runtime.redis, runtime.keys)
+    record = await offer_commands.offer_of(
+        store, offer_id, reach=await _reach(request, sig, offer_id)
+    )
+    return _view(record, [])
+
+
+def _answer(answer: offer_commands.Answer, response: Response) -> OfferView:
+    response.status_code = status.HTTP_200_OK if answer.replayed else status.HTTP_202_ACCEPTED
+    return _view(answer.record, [v.visit_id for v in answer.booked])
+
+
+@router.post(
+    "/waitlist-offers/{offer_id}/accept",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OfferView,
+    responses=errors(401, 403, 404, 409, 429, 503),
+)
+async def accept_offer(
+    offer_id: str, request: Request, response: Response, sig: Sig = None
+) -> OfferView:
+    """Take the offered slot while the hold lasts: books the visit and the rest of the
+    plan after it. 409 when the hold has lapsed or the offer closed."""
+    reach = await _reach(request, sig, offer_id)
+    answer = await offer_commands.accept(runtime_of(request), offer_id, reach=reach)
+    return _answer(answer, response)
+
+
+@router.post(
+    "/waitlist-offers/{offer_id}/decline",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OfferView,
+    responses=errors(401, 403, 404, 409, 429),
+)
+async def decline_offer(
+    offer_id: str, request: Request, response: Response, sig: Sig = None
+) -> OfferView:
+    """Let the slot go to the next waiting client; the plan keeps its place."""
+    reach = await _reach(request, sig, offer_id)
+    answer = await offer_commands.decline(runtime_of(request), offer_id, reach=reach)
+    return _answer(answer, response)
+
+
+@router.get(
+    "/locations/{location_id}/waitlist",
+    response_model=LocationWaitlist,
+    responses=errors(401, 404, 429),
+)
+async def location_waitlist(
+    location_id: str, principal: CurrentPrincipal, request: Request
+) -> LocationWaitlist:
+    """The plans waiting at a location, longest waiting first, with their open offers."""
+    runtime = runtime_of(request)
+    if not runtime.chain.has_location(location_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    visible(principal, [location_id])
+    require_role(principal, *CHANGERS)
+    store = CalendarStore(runtime.redis, runtime.keys)
+    found = await store.waiting(location_id)
+    entries = sorted(
+        (WaitingEntry.model_validate_json(raw) for raw in found.values()),
+        key=lambda e: (e.since, e.plan_id),
+    )
+    waiting = []
+    for entry in entries:
+        offer_id = await store.record(_plan_offer(entry.plan_id))
+        record = await load_offer(store, offer_id) if offer_id else None
+        waiting.append(
+            WaitingPlan(
+                **entry.model_dump(exclude={"location_id"}),
+                open_offer=record.offer.offer_id if record and record.state == "open" else None,
+            )
+        )
+    return LocationWaitlist(location_id=location_id, waiting=waiting)
