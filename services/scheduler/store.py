@@ -36,12 +36,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import redis.asyncio as aioredis
 
-from services.scheduler.booking import interval_of
 from services.scheduler.slots import BookedInterval
 from shared.events import VisitBooked
 from shared.redis_store import Keys
@@ -203,10 +202,18 @@ class CalendarStore:
     async def intervals(
         self, location_id: str, *, start: datetime, end: datetime
     ) -> list[BookedInterval]:
-        """The intervals held at a location that may overlap ``[start, end)``."""
-        return [
-            interval_of(v) for v in await self.location_visits(location_id, start=start, end=end)
-        ]
+        """The intervals held at a location that may overlap ``[start, end)``, read
+        from the ``held`` index (a booking reads the whole horizon: no visit records)."""
+        found = await self._redis.zrangebyscore(
+            self._keys("location-visits", location_id),
+            (start - LOOKBACK).timestamp(),
+            end.timestamp(),
+        )
+        if not found:
+            return []
+        raw = await self._redis.hmget(self._keys("held"), [str(i) for i in found])
+        intervals = [_interval(json.loads(item)) for item in raw if item]
+        return [i for i in intervals if i.start < end]
 
     async def location_visits(
         self, location_id: str, *, start: datetime, end: datetime
@@ -292,6 +299,17 @@ def _held(visit: VisitBooked) -> dict[str, object]:
         "end": visit.end.timestamp(),
         "json": visit.model_dump_json(),
     }
+
+
+def _interval(held: dict[str, object]) -> BookedInterval:
+    return BookedInterval(
+        therapist_id=str(held["therapist_id"]),
+        room=int(str(held["room"])),
+        start=datetime.fromtimestamp(float(str(held["start"])), UTC),
+        end=datetime.fromtimestamp(float(str(held["end"])), UTC),
+        visit_id=str(held["visit_id"]),
+        client_id=str(held["client_id"]),
+    )
 
 
 def _status(raw: object) -> VisitStatus:

@@ -39,7 +39,7 @@ WEEKS = [
     ids=["los-angeles-march", "los-angeles-november", "new-york-march", "new-york-november"],
 )
 async def test_visits_keep_their_wall_clock_time_across_the_change(
-    scheduler: Scheduler,
+    scheduler: Scheduler,  # noqa: F811 (the imported fixture)
     location_id: str,
     zone_name: str,
     monday: date,
