@@ -6,8 +6,8 @@ from fastapi import FastAPI
 
 from services.scheduler import calendar_api, waitlist_api
 from services.scheduler.api import router
-from services.scheduler.backfill import offer_rounds
 from services.scheduler.handlers import handlers
+from services.scheduler.offer_round import offer_rounds
 from services.scheduler.outbox import relay
 from shared.service import build_service
 from shared.settings import SchedulerSettings

@@ -2,7 +2,7 @@
 
 - ``plan.created``: book every session (or waitlist what cannot be placed).
 - ``plan.revised``: re-plan the visits still to come - keep what fits the new
-  cadence, cancel the rest and book the difference (``operations.replan``).
+  cadence, cancel the rest and book the difference (``replan.replan``).
 - ``plan.completed``: cancel the visits still to come (by the clinic).
 - What cannot be placed waits, and every visit cancelled here frees its slot
   for the waitlist (``backfill.py``); a plan that changes withdraws its open
@@ -28,6 +28,7 @@ from typing import TypeVar
 from services.scheduler import backfill, operations
 from services.scheduler.booking import book_plan
 from services.scheduler.commands import PlanNeeds, needs_record, trace_record
+from services.scheduler.replan import replan
 from services.scheduler.slots import BookedInterval
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
 from shared.chain import Location, Policy, Therapist, WeeklyHours
@@ -153,7 +154,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             offered = {v.visit_id for v, state in visits if state == "offered"}
             started = [v for v, state in visits if v.start <= now and state in TOOK_PLACE]
             at = calendar(plan)
-            result = operations.replan(
+            result = replan(
                 plan,
                 visits=coming,
                 anchor=started[-1] if started else None,

@@ -6,9 +6,9 @@
   "Running": a visit can only be completed relative to that clock);
 - reschedule: a new time keeps every booking rule - notice, horizon, opening and
   therapist hours, skills, rooms, the client's other visits, the weekly maximum
-  and the soreness gap to the plan's neighbouring sessions (DOMAIN.md 5);
-- replan: a ``plan.revised`` keeps the visits that still fit its cadence, cancels
-  the rest and books the difference after the last visit that stays.
+  and the soreness gap to the plan's neighbouring sessions (DOMAIN.md 5).
+
+Re-planning on ``plan.revised`` is ``replan.py``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from services.scheduler.booking import (
-    book_sessions,
     eligible_therapists,
-    sessions_from,
     weekly_cap,
     weekly_counts,
 )
@@ -35,8 +33,8 @@ from services.scheduler.slots import (
     iso_week,
 )
 from shared.chain import Location, Policy, Therapist, WeeklyHours, ranges_on
-from shared.events.plans import Phase, PlanRevised, SchedulingNeeds
-from shared.events.visits import BookingWaitlisted, VisitBooked, VisitCancelled
+from shared.events.plans import SchedulingNeeds
+from shared.events.visits import VisitBooked, VisitCancelled
 from shared.vocabulary import WEEKDAYS, CancelledBy
 
 RefusalReason = Literal[
@@ -338,147 +336,11 @@ def _hours(span: timedelta) -> str:
     return f"{span / timedelta(hours=1):g} h"
 
 
-# --- plan.revised --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Replan:
-    """What a ``plan.revised`` does to the plan's visits still to come.
-
-    ``keep``: the visits that stay, unchanged, in session order. ``renumbered``:
-    those of them whose sequence, sessions_total or phase changed, re-issued as
-    ``VisitBooked`` copies (same id, time, therapist and room) with the revised
-    plan_version; a kept visit whose place in the course is unchanged is not
-    re-issued. ``cancel``: the visits that no longer fit. ``book``/``waitlisted``:
-    the sessions after the last kept visit, booked as a revision books them."""
-
-    keep: list[VisitBooked]
-    renumbered: list[VisitBooked]
-    cancel: list[VisitBooked]
-    book: list[VisitBooked]
-    waitlisted: list[BookingWaitlisted]
-
-
-def replan(
-    revised: PlanRevised,
-    *,
-    visits: Sequence[VisitBooked],
-    location: Location,
-    therapists: Therapists,
-    policy: Policy,
-    existing: Sequence[BookedInterval],
-    now: datetime,
-    anchor: VisitBooked | None = None,
-) -> Replan:
-    """Fit the booked, not yet started ``visits`` to the revised cadence.
-
-    Walking the remaining sessions (``sessions_done + 1`` on) in order, a visit is
-    kept for the next session when it keeps the cadence and the soreness gap
-    (DOMAIN.md 5) from the previous kept visit, or from ``anchor`` (the last
-    visit that started), its therapist is still eligible and its week has room;
-    the others are cancelled and the sessions left are booked after the last
-    visit that stays. ``existing``: the location's calendar without ``visits``."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    if any(visit.start <= now for visit in visits):
-        raise ValueError("replan takes the visits not yet started; a started one is the anchor")
-    sessions = sessions_from(revised, revised.sessions_done + 1)
-    upcoming = sorted(visits, key=lambda visit: visit.start)
-    kept = _still_fitting(revised, upcoming, sessions, anchor, location, therapists, policy)
-    kept_ids = {visit.visit_id for visit, _, _ in kept}
-    dropped = {visit.visit_id for visit in visits}
-    outcome = book_sessions(
-        revised,
-        sessions[len(kept) :],
-        location=location,
-        therapists=therapists,
-        policy=policy,
-        existing=[i for i in existing if i.visit_id not in dropped],
-        now=now,
-        held=[*([anchor] if anchor is not None else []), *(visit for visit, _, _ in kept)],
-    )
-    return Replan(
-        keep=[visit for visit, _, _ in kept],
-        renumbered=[
-            renumbered
-            for visit, sequence, phase in kept
-            if (renumbered := _renumber(visit, revised, sequence, phase)) is not visit
-        ],
-        cancel=[visit for visit in upcoming if visit.visit_id not in kept_ids],
-        book=outcome.booked,
-        waitlisted=outcome.waitlisted,
-    )
-
-
-def _still_fitting(
-    revised: PlanRevised,
-    upcoming: Sequence[VisitBooked],
-    sessions: Sequence[tuple[int, Phase]],
-    anchor: VisitBooked | None,
-    location: Location,
-    therapists: Therapists,
-    policy: Policy,
-) -> list[tuple[VisitBooked, int, Phase]]:
-    """(visit, new sequence, new phase) of the visits that stay, in order."""
-    eligible = {t.id for t, _ in eligible_therapists(revised.scheduling, therapists)}
-    cap = weekly_cap(policy, revised.scheduling)
-    per_week = weekly_counts([anchor] if anchor is not None else [], location)
-    kept: list[tuple[VisitBooked, int, Phase]] = []
-    previous = anchor
-    for visit in upcoming:
-        if len(kept) == len(sessions):
-            break
-        sequence, phase = sessions[len(kept)]
-        week = iso_week(visit.start.astimezone(location.zone).date())
-        fits = (
-            visit.therapist_id in eligible
-            and per_week.get(week, 0) < cap
-            and _keeps_cadence(visit, previous, phase, policy, location.zone)
-        )
-        if fits:
-            kept.append((visit, sequence, phase))
-            per_week[week] = per_week.get(week, 0) + 1
-            previous = visit
-    return kept
-
-
-def _keeps_cadence(
-    visit: VisitBooked,
-    previous: VisitBooked | None,
-    phase: Phase,
-    policy: Policy,
-    zone: ZoneInfo,
-) -> bool:
-    """At least ``interval_days`` local days after the previous visit's local day
-    (as booking counts cadence) and past its soreness window (DOMAIN.md 5)."""
-    if previous is None:
-        return True
-    days = (visit.start.astimezone(zone).date() - previous.start.astimezone(zone).date()).days
-    return days >= phase.interval_days and visit.start >= previous.end + policy.min_gap_same_area
-
-
-def _renumber(visit: VisitBooked, revised: PlanRevised, sequence: int, phase: Phase) -> VisitBooked:
-    """The kept visit as the revised plan numbers it; itself when nothing changed."""
-    place = (sequence, revised.sessions_total, phase.name)
-    if (visit.sequence, visit.sessions_total, visit.phase) == place:
-        return visit
-    return visit.model_copy(
-        update={
-            "plan_version": revised.version,
-            "sequence": sequence,
-            "sessions_total": revised.sessions_total,
-            "phase": phase.name,
-        }
-    )
-
-
 __all__ = [
     "Refusal",
     "RefusalReason",
-    "Replan",
     "cancellation",
     "completion_refusal",
     "is_late_cancel",
-    "replan",
     "reschedule",
 ]

@@ -27,8 +27,8 @@ from services.planner.course import cadence_phase
 from services.planner.domain import build_plan
 from services.scheduler import calendar_api, waitlist_api
 from services.scheduler.api import router
-from services.scheduler.backfill import offer_rounds
 from services.scheduler.handlers import handlers
+from services.scheduler.offer_round import offer_rounds
 from services.scheduler.outbox import relay
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
 from shared import links

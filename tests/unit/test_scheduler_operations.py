@@ -15,12 +15,11 @@ from hypothesis import strategies as st
 from services.scheduler.booking import book_plan, interval_of
 from services.scheduler.operations import (
     Refusal,
-    Replan,
     completion_refusal,
     is_late_cancel,
-    replan,
     reschedule,
 )
+from services.scheduler.replan import Replan, replan
 from services.scheduler.slots import BookedInterval, Slot
 from shared.chain import Location, Policy, Therapist, ranges_on
 from shared.envelope import derived_id
