@@ -3,8 +3,8 @@
 - A plan whose sessions could not all be placed waits (``waiting:<loc>``, one
   entry per plan: its first waiting session; booking waitlists every later one
   too, because the cadence cannot continue past a missing visit).
-- A cancelled visit in the future frees a slot: the change that cancels it also
-  stores the slot and marks it due (``slot_freed``).
+- A visit still to come that is cancelled or moved away frees a slot: the change
+  that cancels or moves it also stores the slot and marks it due (``slot_freed``).
 - The offer round (``offer_round.py``, every second, on every instance) takes each
   due slot under its location's lock and offers it to the first waiting session
   that fits (``waitlist.next_offer``): the plan's visit is held in the calendar

@@ -227,6 +227,7 @@ async def reschedule(
         )
         moves = int(await store.record(moves_record(visit.visit_id)) or 0) + 1
         change = CalendarChange(hold=[moved], records={moves_record(visit.visit_id): str(moves)})
+        backfill.slot_freed(change, visit, now=now)  # the old time, for the waitlist
         return _Decision(event, change, once=False, salt=str(moves))
 
     return await _run(runtime, principal, visit_id, "reschedule", decide, request={"start": start})

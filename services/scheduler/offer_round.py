@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from services.scheduler import waitlist
@@ -89,6 +90,12 @@ async def advance(runtime: Runtime, store: CalendarStore, slot_id: str) -> list[
                 skipped.append(published[0].envelope.subject)
                 continue
             return published
+        # each skipped candidate stays tried, so the next round goes on from there
+        kept = slot.model_copy(update={"tried": [*slot.tried, *skipped]})
+        await store.apply(
+            CalendarChange(records={slot_record(slot_id): kept.model_dump_json()}),
+            now=runtime.clock.now(),
+        )
     return []
 
 
@@ -108,7 +115,8 @@ async def _step(
                 return change, []
             close_offer(change, current, "lapsed", now=now)
         tried.append(slot.current)
-    offer = await _next_offer(runtime, store, slot, tried, now)
+    taken = await _taken(store, slot, releasing=change.free.keys())
+    offer = None if taken else await _next_offer(runtime, store, slot, tried, now)
     if offer is None:
         change.due[slot.slot_id] = None
         change.records[slot_record(slot.slot_id)] = slot.model_copy(
@@ -141,6 +149,19 @@ async def _step(
     )
     change.outbox.update(staged([outgoing]))
     return change, [outgoing]
+
+
+async def _taken(store: CalendarStore, slot: SlotState, *, releasing: Iterable[str]) -> bool:
+    """Someone else holds the slot's therapist or room meanwhile (a booking, a move
+    back into it): there is nothing left to offer."""
+    ignored = set(releasing)
+    return any(
+        held.start < slot.end
+        and slot.start < held.end
+        and held.visit_id not in ignored
+        and (held.therapist_id == slot.therapist_id or held.room == slot.room)
+        for held in await store.intervals(slot.location_id, start=slot.start, end=slot.end)
+    )
 
 
 async def _next_offer(

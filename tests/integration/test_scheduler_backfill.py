@@ -310,3 +310,30 @@ async def test_accepting_books_the_rest_of_the_plan_after_the_offered_visit(
         )
     )
     assert sorted(e["data"]["sequence"] for e in on_topic) == [1, 2]
+
+
+async def test_a_visit_moved_away_frees_its_old_time_for_the_waitlist(
+    clinic: Scheduler, topics: TopicLog
+) -> None:
+    clinic.clock.at = START
+    a = waiting_plan("mover")
+    await clinic.receive(a)
+    clinic.clock.at = START + timedelta(minutes=1)
+    b = waiting_plan("waiter")
+    await clinic.receive(b)
+    answer = await clinic.http.get(f"/v1/clients/{a.client_id}/visits", headers=DESK)
+    second = answer.json()["visits"][1]
+
+    # Sunday 03-07, 10:00: the horizon now reaches Monday 03-22
+    clinic.clock.at = START + timedelta(days=6, hours=2)
+    moved = await clinic.http.post(
+        f"/v1/visits/{second['visit_id']}/reschedule", json={}, headers=DESK
+    )
+    assert moved.status_code == 202, moved.text
+    assert at(moved.json()["data"]["start"]) == at(second["start"]) + timedelta(days=7)
+
+    offer = await offered_to(clinic, b.plan_id)
+    shown = await clinic.http.get(f"/v1/waitlist-offers/{offer}", headers=DESK)
+    assert shown.json()["state"] == "open"
+    assert at(shown.json()["start"]) == at(second["start"])  # A's old time
+    assert shown.json()["local_start"].startswith("2027-03-15T09:00")
