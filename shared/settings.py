@@ -113,3 +113,212 @@ class NotifierSettings(CommonSettings):
         validation_alias="NOTIFIER_CONFIRM_URL_TEMPLATE",
         description="{visit_id} and {sig}, the link's signature (shared/links.py)",
     )
+    offer_url_template: str = Field(
+        default="http://127.0.0.1:8003/v1/waitlist-offers/{offer_id}/{action}?sig={sig}",
+        validation_alias="NOTIFIER_OFFER_URL_TEMPLATE",
+        description="a waitlist offer's accept/decline link: {offer_id}, {action}, {sig}",
+    )
+    checkin_url_template: str = Field(
+        default="http://127.0.0.1:8004/v1/checkins/{notification_id}?sig={sig}",
+        validation_alias="NOTIFIER_CHECKIN_URL_TEMPLATE",
+        description="the check-in reply page: {notification_id}, {sig}",
+    )
+    template_dir: Path | None = Field(
+        default=None,
+        validation_alias="NOTIFIER_TEMPLATE_DIR",
+        description="overrides of the message templates: <dir>/<location_id>/<lang>/ "
+        "or <dir>/<lang>/ (services/notifier/messages.py)",
+    )
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        validation_alias="NOTIFIER_MAX_ATTEMPTS",
+        description="tries of one message on transient failures, the first included",
+    )
+    retry_base_s: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias="NOTIFIER_RETRY_BASE_S",
+        description="the first retry waits up to this long (then doubling, jittered)",
+    )
+    retry_cap_s: float = Field(
+        default=600.0,
+        gt=0,
+        validation_alias="NOTIFIER_RETRY_CAP_S",
+        description="no retry waits longer than this",
+    )
+    client_max_per_hour: int = Field(
+        default=10,
+        ge=1,
+        validation_alias="NOTIFIER_CLIENT_MAX_PER_HOUR",
+        description="messages to one client per hour; more are suppressed (rate_limited)",
+    )
+    global_max_per_minute: int = Field(
+        default=300,
+        ge=1,
+        validation_alias="NOTIFIER_GLOBAL_MAX_PER_MINUTE",
+        description="messages per minute for the whole chain; more wait for the next minute",
+    )
+
+    # e-mail (services/notifier/channels.py EmailChannel); configured when a host is set
+    smtp_host: str | None = Field(
+        default=None,
+        validation_alias="NOTIFIER_SMTP_HOST",
+        description="SMTP server; unset: no e-mail channel",
+    )
+    smtp_port: int = Field(
+        default=587, ge=1, le=65535, validation_alias="NOTIFIER_SMTP_PORT", description="SMTP port"
+    )
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        validation_alias="NOTIFIER_SMTP_SECURITY",
+        description="starttls (required, port 587), tls (implicit, port 465) or none "
+        "(plain text: refused in production unless the host is this machine)",
+    )
+    smtp_username: str | None = Field(
+        default=None, validation_alias="NOTIFIER_SMTP_USERNAME", description="SMTP AUTH login"
+    )
+    smtp_password: SecretStr | None = Field(
+        default=None, validation_alias="NOTIFIER_SMTP_PASSWORD", description="SMTP AUTH password"
+    )
+    email_from: str = Field(
+        default="no-reply@clinicflow.invalid",
+        pattern=r"^[^@\s<>]+@[^@\s<>]+$",
+        validation_alias="NOTIFIER_EMAIL_FROM",
+        description="the From address (also the domain of each message's Message-ID)",
+    )
+    email_from_name: str | None = Field(
+        default=None,
+        validation_alias="NOTIFIER_EMAIL_FROM_NAME",
+        description="display name shown with the From address, e.g. the chain's name",
+    )
+    smtp_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias="NOTIFIER_SMTP_TIMEOUT_S",
+        description="the most one e-mail may take, connection included",
+    )
+
+    # SMS, Twilio-compatible REST (SmsChannel); configured with sid, token and a sender
+    sms_base_url: str = Field(
+        default="https://api.twilio.com",
+        pattern=r"^https?://",
+        validation_alias="NOTIFIER_SMS_BASE_URL",
+        description="the API's base URL (a test double's in tests)",
+    )
+    sms_account_sid: str | None = Field(
+        default=None,
+        validation_alias="NOTIFIER_SMS_ACCOUNT_SID",
+        description="account SID: the Basic auth user and part of the API path",
+    )
+    sms_auth_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="NOTIFIER_SMS_AUTH_TOKEN",
+        description="auth token: the Basic auth password; also signs inbound messages",
+    )
+    sms_from: str | None = Field(
+        default=None,
+        validation_alias="NOTIFIER_SMS_FROM",
+        description="sending number (E.164), unless a messaging service is set",
+    )
+    sms_messaging_service_sid: str | None = Field(
+        default=None,
+        validation_alias="NOTIFIER_SMS_MESSAGING_SERVICE_SID",
+        description="messaging service SID; when set it is sent instead of From",
+    )
+    sms_status_callback_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        validation_alias="NOTIFIER_SMS_STATUS_CALLBACK_URL",
+        description="where the provider reports delivery status (StatusCallback)",
+    )
+    sms_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias="NOTIFIER_SMS_TIMEOUT_S",
+        description="the most one API request may take",
+    )
+    sms_inbound_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        validation_alias="NOTIFIER_SMS_INBOUND_URL",
+        description="the public URL the provider posts replies to, exactly as configured "
+        "there: inbound signatures are computed over it (services/notifier/sms_inbound.py)",
+    )
+
+    # generic signed webhook (WebhookChannel); configured when a URL is set
+    webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        validation_alias="NOTIFIER_WEBHOOK_URL",
+        description="where each message is POSTed as signed JSON; unset: no webhook channel",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias="NOTIFIER_WEBHOOK_SECRET",
+        description="HMAC-SHA256 key of X-Clinicflow-Signature; required with a webhook URL",
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias="NOTIFIER_WEBHOOK_TIMEOUT_S",
+        description="the most one webhook request may take",
+    )
+
+    @property
+    def email_configured(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def sms_configured(self) -> bool:
+        sender = self.sms_from or self.sms_messaging_service_sid
+        return bool(self.sms_account_sid and self._reveal(self.sms_auth_token) and sender)
+
+    @property
+    def webhook_configured(self) -> bool:
+        return bool(self.webhook_url)
+
+    @staticmethod
+    def _reveal(secret: SecretStr | None) -> str:
+        return secret.get_secret_value() if secret is not None else ""
+
+    @staticmethod
+    def _is_local(host: str) -> bool:
+        return host in ("localhost", "::1") or host.startswith("127.")
+
+    @classmethod
+    def _is_local_url(cls, url: str) -> bool:
+        from urllib.parse import urlsplit  # only this validator needs it
+
+        return cls._is_local(urlsplit(url).hostname or "")
+
+    @model_validator(mode="after")
+    def _notifier_fails_closed(self) -> NotifierSettings:
+        if self.webhook_configured and not self._reveal(self.webhook_secret):
+            # an unsigned webhook would let anyone who finds the receiver's URL post messages
+            raise ValueError("NOTIFIER_WEBHOOK_SECRET must be set when NOTIFIER_WEBHOOK_URL is")
+        if self.env != "production":
+            return self
+        for name, secret in (
+            ("NOTIFIER_SMS_AUTH_TOKEN", self.sms_auth_token),
+            ("NOTIFIER_WEBHOOK_SECRET", self.webhook_secret),
+        ):
+            if 0 < len(self._reveal(secret)) < 16:
+                raise ValueError(f"{name} must be at least 16 characters in production")
+        if self.smtp_host and self.smtp_security == "none" and not self._is_local(self.smtp_host):
+            raise ValueError(
+                "NOTIFIER_SMTP_SECURITY=none sends passwords and messages in plain text; "
+                "in production it is only allowed for an SMTP server on localhost"
+            )
+        plain_http = [
+            name
+            for name, url, used in (
+                ("NOTIFIER_SMS_BASE_URL", self.sms_base_url, self.sms_configured),
+                ("NOTIFIER_WEBHOOK_URL", self.webhook_url or "", self.webhook_configured),
+            )
+            if used and url.startswith("http://") and not self._is_local_url(url)
+        ]
+        if plain_http:
+            raise ValueError(f"{', '.join(plain_http)} must use https in production")
+        return self

@@ -64,9 +64,15 @@ def stack_environment(
         "PYTHONUNBUFFERED": "1",
     }
     env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    if "scheduler" in ports:  # reminders link to this stack's scheduler, wherever it listens
-        env["NOTIFIER_CONFIRM_URL_TEMPLATE"] = (
-            f"http://127.0.0.1:{ports['scheduler']}/v1/visits/{{visit_id}}.ics?sig={{sig}}"
+    if "scheduler" in ports:  # messages link to this stack's services, wherever they listen
+        scheduler = f"http://127.0.0.1:{ports['scheduler']}/v1"
+        env["NOTIFIER_CONFIRM_URL_TEMPLATE"] = f"{scheduler}/visits/{{visit_id}}.ics?sig={{sig}}"
+        env["NOTIFIER_OFFER_URL_TEMPLATE"] = (
+            f"{scheduler}/waitlist-offers/{{offer_id}}/{{action}}?sig={{sig}}"
+        )
+    if "notifier" in ports:
+        env["NOTIFIER_CHECKIN_URL_TEMPLATE"] = (
+            f"http://127.0.0.1:{ports['notifier']}/v1/checkins/{{notification_id}}?sig={{sig}}"
         )
     env.update(extra or {})
     return env

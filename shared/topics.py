@@ -56,6 +56,7 @@ NOTIFICATIONS = TopicSpec(
         "notification.failed",
         "notification.cancelled",
         "notification.suppressed",
+        "checkin.replied",
     ),
     description="Messages to clients: scheduled, sent, failed, cancelled, suppressed.",
 )

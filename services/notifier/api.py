@@ -1,31 +1,301 @@
-"""HTTP routes of the notifier."""
+"""HTTP routes of the notifier: a client's notification log and contact
+preferences for the front desk; the SMS provider's inbound webhook (STOP,
+START, HELP, check-in scores); and the check-in reply page a client opens from
+an e-mail (signed link, no key)."""
 
 from __future__ import annotations
 
-from typing import Any
+import html
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from services.notifier.delivery import Consent, Contact
+from services.notifier.replies import record_reply
+from services.notifier.sms_inbound import classify, valid_twilio_signature
 from services.notifier.store import NotificationStore
-from shared.auth import CurrentPrincipal
+from shared import links
+from shared.auth import CurrentPrincipal, require_role
+from shared.chain import QuietRange
+from shared.errors import errors
 from shared.routes import runtime_of, visible
+from shared.vocabulary import Channel, NotificationKind, Role
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 
+EDITORS: tuple[Role, ...] = ("frontdesk", "admin", "service")
 
-@router.get("/clients/{client_id}/notifications")
+
+class NotificationView(BaseModel):
+    notification_id: str
+    kind: NotificationKind
+    channel: Channel
+    status: str = Field(description="scheduled, sent, failed, cancelled or suppressed")
+    visit_id: str | None = None
+    due_at: AwareDatetime
+    offset: str | None = None
+    moved_for_quiet_hours: bool = False
+    attempts: int = 0
+    sent_at: AwareDatetime | None = None
+    reason: str | None = Field(
+        default=None, description="why it failed, was cancelled or suppressed"
+    )
+
+
+class NotificationLog(BaseModel):
+    client_id: str
+    notifications: list[NotificationView]
+
+
+class ContactPreferences(BaseModel):
+    """Per-channel opt-in, and the client's own quiet hours (the location's when
+    absent). Opting in to SMS again undoes an earlier STOP."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: bool
+    sms: bool
+    quiet_hours: QuietRange | None = None
+
+
+class PreferencesView(ContactPreferences):
+    client_id: str
+    sms_stopped: bool
+
+
+def _store(request: Request) -> NotificationStore:
+    runtime = runtime_of(request)
+    return NotificationStore(runtime.redis, runtime.keys)
+
+
+@router.get(
+    "/clients/{client_id}/notifications",
+    response_model=NotificationLog,
+    responses=errors(401, 404, 429),
+)
 async def client_notifications(
     client_id: str, principal: CurrentPrincipal, request: Request
-) -> dict[str, Any]:
+) -> NotificationLog:
     """The client's notification log with status, in due order."""
-    runtime = runtime_of(request)
-    records = await NotificationStore(runtime.redis, runtime.keys).for_client(client_id)
+    records = await _store(request).for_client(client_id)
     visible(principal, [r["location_id"] for r in records])
-    return {
-        "client_id": client_id,
-        "notifications": [
-            {k: v for k, v in r.items() if k != "trace"}
+    return NotificationLog(
+        client_id=client_id,
+        notifications=[
+            NotificationView.model_validate(_view(r))
             for r in records
             if principal.reaches(r["location_id"])
         ],
-    }
+    )
+
+
+def _view(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k in NotificationView.model_fields}
+
+
+async def _contact(request: Request, principal: CurrentPrincipal, client_id: str) -> Contact:
+    contact = await _store(request).contact(client_id)
+    if contact is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    visible(principal, [contact.location_id])
+    return contact
+
+
+def _preferences(contact: Contact) -> PreferencesView:
+    return PreferencesView(
+        client_id=contact.client_id,
+        email=contact.consent.email,
+        sms=contact.consent.sms,
+        quiet_hours=contact.quiet_hours,
+        sms_stopped=contact.sms_stopped,
+    )
+
+
+@router.get(
+    "/clients/{client_id}/contact-preferences",
+    response_model=PreferencesView,
+    responses=errors(401, 404, 429),
+)
+async def get_contact_preferences(
+    client_id: str, principal: CurrentPrincipal, request: Request
+) -> PreferencesView:
+    return _preferences(await _contact(request, principal, client_id))
+
+
+@router.put(
+    "/clients/{client_id}/contact-preferences",
+    response_model=PreferencesView,
+    responses=errors(401, 403, 404, 422, 429),
+)
+async def put_contact_preferences(
+    client_id: str, body: ContactPreferences, principal: CurrentPrincipal, request: Request
+) -> PreferencesView:
+    """Replace the client's channel opt-ins and quiet hours; honoured from the next
+    message on, including those already scheduled."""
+    require_role(principal, *EDITORS)
+    contact = await _contact(request, principal, client_id)
+    updated = contact.model_copy(
+        update={
+            "consent": Consent(email=body.email, sms=body.sms),
+            "sms_stopped": contact.sms_stopped and not body.sms,
+            "quiet_hours": body.quiet_hours,
+        }
+    )
+    await _store(request).save_contact(updated)
+    return _preferences(updated)
+
+
+# --- inbound SMS --------------------------------------------------------------------------
+
+TWIML = "application/xml"
+
+
+def _twiml(text: str | None) -> Response:
+    body = f"<Message>{html.escape(text)}</Message>" if text else ""
+    return Response(
+        f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>', media_type=TWIML
+    )
+
+
+@router.post(
+    "/sms/inbound",
+    response_class=Response,
+    responses={200: {"content": {TWIML: {}}}, **errors(403, 413, 429)},
+)
+async def sms_inbound(request: Request) -> Response:
+    """The SMS provider's webhook for messages from clients (Twilio's form post,
+    signed with the account's auth token): STOP stops every SMS at once, START
+    undoes it, HELP answers who we are, a number 0-10 answers the last check-in."""
+    runtime = runtime_of(request)
+    settings = runtime.base.settings
+    token = getattr(settings, "sms_auth_token", None)
+    url = getattr(settings, "sms_inbound_url", None)
+    pairs = parse_qsl((await request.body()).decode(), keep_blank_values=True)
+    params = dict(pairs)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if (
+        token is None
+        or not url
+        or not valid_twilio_signature(token.get_secret_value(), url, pairs, signature)
+    ):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "bad signature")
+    store = _store(request)
+    client_id = await store.client_by_phone(params.get("From", ""))
+    contact = await store.contact(client_id) if client_id else None
+    if contact is None:
+        return _twiml(None)
+    command = classify(params.get("Body", ""))
+    location = runtime.chain.location(contact.location_id)
+    if command.kind == "stop":
+        await store.save_contact(contact.model_copy(update={"sms_stopped": True}))
+        return _twiml(None)  # the provider confirms the opt-out itself
+    if command.kind == "start":
+        consent = contact.consent.model_copy(update={"sms": True})
+        await store.save_contact(
+            contact.model_copy(update={"sms_stopped": False, "consent": consent})
+        )
+        return _twiml(f"{runtime.chain.chain.name}: messages are on again. Reply STOP to stop.")
+    if command.kind == "help":
+        phone = f" Call {location.phone}." if location.phone else ""
+        return _twiml(f"{runtime.chain.chain.name}, {location.name}.{phone} Reply STOP to stop.")
+    if command.kind == "score" and command.score is not None:
+        replied = await record_reply(
+            runtime, contact, pain=command.score, channel="sms", reply_id=params.get("MessageSid")
+        )
+        if replied:
+            return _twiml(f"{runtime.chain.chain.name}: thank you, we noted {command.score}/10.")
+    return _twiml(None)
+
+
+# --- the check-in reply page --------------------------------------------------------------
+
+
+def _check_signature(request: Request, notification_id: str, sig: str) -> None:
+    secret = runtime_of(request).base.settings.link_secret.get_secret_value()
+    if not links.verify(secret, sig, "checkin", notification_id):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bad or missing signature")
+
+
+@router.get(
+    "/checkins/{notification_id}",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}, **errors(401, 404, 429)},
+)
+async def checkin_page(
+    notification_id: str, request: Request, sig: Annotated[str, Query()]
+) -> Response:
+    """The page a check-in e-mail links to: eleven buttons, 0 to 10. Opening it
+    records nothing (mail scanners open links); pressing a button does."""
+    _check_signature(request, notification_id, sig)
+    if await _store(request).get(notification_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    action = html.escape(f"/v1/checkins/{notification_id}/reply?sig={sig}")
+    buttons = "".join(
+        f'<button name="pain" value="{n}" type="submit">{n}</button>' for n in range(11)
+    )
+    page = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Check-in</title>'
+        '<meta name="viewport" content="width=device-width"></head><body>'
+        "<p>How is your pain today, from 0 (none) to 10 (worst)?</p>"
+        f'<form method="post" action="{action}">{buttons}</form></body></html>'
+    )
+    return Response(page, media_type="text/html")
+
+
+class CheckinReply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pain: int = Field(ge=0, le=10)
+
+
+class CheckinAnswer(BaseModel):
+    notification_id: str
+    pain: int
+    replied_at: datetime
+
+
+@router.post(
+    "/checkins/{notification_id}/reply",
+    response_model=CheckinAnswer,
+    responses=errors(401, 404, 409, 422, 429, 503),
+)
+async def checkin_reply(
+    notification_id: str, request: Request, sig: Annotated[str, Query()]
+) -> CheckinAnswer:
+    """Record the pain score (JSON ``{"pain": n}`` or the page's form). The first
+    answer counts; the same answer again is accepted, another is a 409."""
+    _check_signature(request, notification_id, sig)
+    runtime = runtime_of(request)
+    store = _store(request)
+    record = await store.get(notification_id)
+    if record is None or record["kind"] != "checkin":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    raw = await request.body()
+    try:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            reply = CheckinReply.model_validate_json(raw)
+        else:
+            reply = CheckinReply.model_validate(dict(parse_qsl(raw.decode())))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from exc
+    contact = await store.contact(record["client_id"])
+    if contact is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    answer = await record_reply(
+        runtime, contact, pain=reply.pain, channel="email", notification=record
+    )
+    if answer is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    if answer.pain != reply.pain:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"this check-in was answered already ({answer.pain}/10)"
+        )
+    return CheckinAnswer(
+        notification_id=notification_id, pain=answer.pain, replied_at=answer.replied_at
+    )

@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import FastAPI
 
 from services.notifier.api import router
+from services.notifier.channels import channels_from
 from services.notifier.dispatcher import Dispatcher
 from services.notifier.handlers import handlers
 from shared.runtime import Runtime
 from shared.service import build_service
 from shared.settings import NotifierSettings
-from shared.topics import INTAKE, VISITS
+from shared.streams import Handler
+from shared.topics import INTAKE, PLANS, VISITS
 
 
 def build_app(settings: NotifierSettings) -> FastAPI:
+    channels = channels_from(settings)
+    configured = frozenset(channels)
+
+    def wired(runtime: Runtime) -> Mapping[str, Handler]:
+        return handlers(runtime, configured)  # type: ignore[arg-type]
+
     async def dispatch(runtime: Runtime) -> None:
-        await Dispatcher(runtime, settings).run()
+        await Dispatcher(runtime, settings, channels).run()
 
     return build_service(
         service="notifier",
         settings=settings,
-        description="Reminders and aftercare on the shared clock (clinic.notifications).",
+        description="Reminders, aftercare, check-ins and other messages to clients "
+        "(clinic.notifications).",
         routers=[router],
-        consumes=[INTAKE, VISITS],
-        handlers=handlers,
+        consumes=[INTAKE, PLANS, VISITS],
+        handlers=wired,
         background=[dispatch],
     )

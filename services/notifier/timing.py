@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from services.notifier.messages import Clinic, ReminderContext, Templates
 from shared.chain import parse_quiet_hours
 
 MIN_LEAD_BEFORE_VISIT: Final = timedelta(minutes=15)
@@ -90,6 +91,9 @@ class Message:
     body: str
 
 
+_TEMPLATES: Final = Templates()  # the packaged ones: no location overrides here
+
+
 def render_reminder(
     *,
     clinic_name: str,
@@ -102,34 +106,21 @@ def render_reminder(
     language: str,
 ) -> Message:
     """A visit reminder carrying the minimum necessary: where, when, whom to call. Nothing
-    clinical can appear, because nothing clinical is passed in."""
+    clinical can appear, because nothing clinical is passed in. The text is the packaged
+    ``reminder`` email template (``services/notifier/messages.py``)."""
     _require_aware(visit_start=visit_start)
-    local = visit_start.astimezone(zone)
-    if language.split("-")[0].lower() == "es":
-        when = _when_es(local)
-        lines = [
-            "Hola:",
-            "",
-            f"Le recordamos su cita en {clinic_name} el {when}.",
-            "",
-            f"Lugar: {location_name}",
-            *([address] if address else []),
-            *([f"¿Preguntas o necesita cambiar la cita? Llame al {phone}."] if phone else []),
-            f"Confirme su cita: {confirm_url}",
-        ]
-        return Message(subject=f"Recordatorio de cita: {clinic_name}, {when}", body=_text(lines))
-    when = _when_en(local)
-    lines = [
-        "Hello,",
-        "",
-        f"This is a reminder of your appointment at {clinic_name} on {when}.",
-        "",
-        f"Location: {location_name}",
-        *([address] if address else []),
-        *([f"Questions or need to reschedule? Call {phone}."] if phone else []),
-        f"Please confirm: {confirm_url}",
-    ]
-    return Message(subject=f"Appointment reminder: {clinic_name}, {when}", body=_text(lines))
+    clinic = Clinic(
+        chain_name=clinic_name,
+        location_name=location_name,
+        address=address,
+        phone=phone,
+        timezone=zone.key,
+    )
+    context = ReminderContext(clinic=clinic, visit_start=visit_start, confirm_url=confirm_url)
+    rendered = _TEMPLATES.render(
+        "reminder", "email", language=language, location_id="", context=context
+    )
+    return Message(subject=rendered.subject, body=rendered.text)
 
 
 def _plan_one(
@@ -183,41 +174,6 @@ def _require_aware(**instants: datetime) -> None:
     for name, instant in instants.items():
         if instant.tzinfo is None or instant.utcoffset() is None:
             raise ValueError(f"{name} must be timezone-aware")
-
-
-_DAYS_EN: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS_EN: Final = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-_DAYS_ES: Final = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
-_MONTHS_ES: Final = (
-    "enero", "febrero", "marzo", "abril", "mayo", "junio",
-    "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre",
-)  # fmt: skip
-
-
-def _when_en(local: datetime) -> str:
-    """``Tuesday, March 16 at 10:00 AM PDT`` (no locale: the process locale is not the client's)."""
-    hour = local.hour % 12 or 12
-    half = "AM" if local.hour < 12 else "PM"
-    return (
-        f"{_DAYS_EN[local.weekday()]}, {_MONTHS_EN[local.month - 1]} {local.day} "
-        f"at {hour}:{local.minute:02d} {half} {local.tzname()}"
-    )
-
-
-def _when_es(local: datetime) -> str:
-    """``martes 16 de marzo a las 10:00 PDT``."""
-    article = "a la" if local.hour == 1 else "a las"
-    return (
-        f"{_DAYS_ES[local.weekday()]} {local.day} de {_MONTHS_ES[local.month - 1]} "
-        f"{article} {local.hour}:{local.minute:02d} {local.tzname()}"
-    )
-
-
-def _text(lines: list[str]) -> str:
-    return "\n".join(lines) + "\n"
 
 
 __all__ = [

@@ -4,6 +4,7 @@ from shared.events.base import EventData, Part
 from shared.events.deadletter import RecordDeadLettered
 from shared.events.intake import AssessmentRecorded, IntakeDocument, IntakeSubmitted
 from shared.events.notifications import (
+    CheckinReplied,
     NotificationCancelled,
     NotificationFailed,
     NotificationScheduled,
@@ -42,6 +43,7 @@ EVENT_MODELS: dict[str, type[EventData]] = {
         NotificationFailed,
         NotificationCancelled,
         NotificationSuppressed,
+        CheckinReplied,
         RecordDeadLettered,
     )
 }
@@ -50,6 +52,7 @@ __all__ = [
     "EVENT_MODELS",
     "AssessmentRecorded",
     "BookingWaitlisted",
+    "CheckinReplied",
     "EventData",
     "IntakeDocument",
     "IntakeSubmitted",

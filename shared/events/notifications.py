@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from shared.events.base import EventData
 from shared.vocabulary import Channel, NotificationKind
@@ -52,3 +52,18 @@ class NotificationSuppressed(NotificationFacts):
 
     reason: str
     suppressed_at: AwareDatetime
+
+
+class CheckinReplied(EventData):
+    """The client's answer to a check-in: the pain they feel now, 0-10."""
+
+    event_type = "checkin.replied"
+
+    notification_id: str
+    client_id: str
+    location_id: str
+    visit_id: str | None = None
+    plan_id: str | None = None
+    pain: int = Field(ge=0, le=10)
+    channel: Channel
+    replied_at: AwareDatetime

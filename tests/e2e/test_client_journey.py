@@ -119,9 +119,16 @@ async def test_a_chronic_client_gets_a_plan_every_visit_and_reminders(
         overlap = a[0] < b[1] and b[0] < a[1]
         assert not (overlap and (a[2] == b[2] or a[3] == b[3]))
 
+    def reminders(event_type: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in topics.events(type=event_type, correlationid=correlation)
+            if e["data"]["kind"] == "reminder"
+        ]
+
     scheduled = await topics.wait_for(
         lambda: (
-            (n := topics.events(type="notification.scheduled", correlationid=correlation))
+            (n := reminders("notification.scheduled"))
             and len({e["data"]["visit_id"] for e in n}) == total
             and n
         )
@@ -142,9 +149,7 @@ async def test_a_chronic_client_gets_a_plan_every_visit_and_reminders(
     )
 
     # the simulated clock reaches the first reminder; the notifier sends it
-    sent = await topics.wait_for(
-        lambda: topics.events(type="notification.sent", correlationid=correlation), timeout=120
-    )
+    sent = await topics.wait_for(lambda: reminders("notification.sent"), timeout=120)
     first = sent[0]["data"]
     assert first["notification_id"] in {s["data"]["notification_id"] for s in scheduled}
     assert datetime.fromisoformat(first["sent_at"]) >= datetime.fromisoformat(first["due_at"])

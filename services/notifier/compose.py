@@ -1,0 +1,147 @@
+"""What one notification says: its record, the chain's location, the plan the
+notifier remembered and the client's language in; the template context and the
+rendered message out. Only the fields the templates may print are passed on
+(``messages.py``): nothing clinical reaches a reminder or an SMS, because the
+contexts have no place for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.notifier import messages
+from services.notifier.channels import OutboundMessage
+from services.notifier.delivery import Route
+from shared import links
+from shared.chain import ChainConfig
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where the links in messages point, and the secret that signs them."""
+
+    secret: str
+    confirm: str  # {visit_id} {sig}
+    offer: str  # {offer_id} {action} {sig}
+    checkin: str  # {notification_id} {sig}
+
+    def visit(self, visit_id: str) -> str:
+        return self.confirm.format(
+            visit_id=visit_id, sig=links.sign(self.secret, "visit", visit_id)
+        )
+
+    def offer_action(self, offer_id: str, action: str) -> str:
+        sig = links.sign(self.secret, "offer", offer_id)
+        return self.offer.format(offer_id=offer_id, action=action, sig=sig)
+
+    def checkin_reply(self, notification_id: str) -> str:
+        sig = links.sign(self.secret, "checkin", notification_id)
+        return self.checkin.format(notification_id=notification_id, sig=sig)
+
+
+def context_for(
+    record: dict[str, Any],
+    *,
+    chain: ChainConfig,
+    plan: dict[str, Any] | None,
+    urls: Links,
+) -> messages.MessageContext:
+    location = chain.location(record["location_id"])
+    clinic = messages.Clinic(
+        chain_name=chain.chain.name,
+        location_name=location.name,
+        address=location.address,
+        phone=location.phone,
+        timezone=location.timezone,
+    )
+    given = record.get("context") or {}
+    kind = record["kind"]
+    home = (plan or {}).get("home_program") or {}
+    stretches = [
+        messages.StretchText(name=s["name"], how=s["how"]) for s in home.get("stretches", [])
+    ]
+    if kind == "reminder":
+        return messages.ReminderContext(
+            clinic=clinic,
+            visit_start=_at(given["visit_start"]),
+            confirm_url=urls.visit(record["visit_id"]),
+        )
+    if kind == "aftercare":
+        policy = chain.policy_for(record["location_id"])
+        return messages.AftercareContext(
+            clinic=clinic,
+            visit_start=_at(given["completed_at"]),
+            stretches=stretches,
+            self_massage=list(home.get("self_massage", [])),
+            # the template's own advice only: the plan's lines repeat it in English and
+            # some name precautions (blood thinners), which no message may carry
+            advice=[],
+            breathing_practice=(plan or {}).get("modality") == "fmm",
+            checkin_after_hours=int(policy.aftercare_checkin_after.total_seconds() // 3600),
+        )
+    if kind == "checkin":
+        return messages.CheckinContext(
+            clinic=clinic,
+            visit_start=_at(given["completed_at"]),
+            reply_url=urls.checkin_reply(record["notification_id"]),
+        )
+    if kind == "waitlist_offer":
+        offer_id = given["offer_id"]
+        return messages.WaitlistOfferContext(
+            clinic=clinic,
+            visit_start=_at(given["visit_start"]),
+            hold_until=_at(given["hold_until"]),
+            accept_url=urls.offer_action(offer_id, "accept"),
+            decline_url=urls.offer_action(offer_id, "decline"),
+        )
+    if kind == "plan_summary":
+        return messages.PlanSummaryContext(
+            clinic=clinic,
+            sessions_total=int((plan or {}).get("sessions_total", 0)),
+            phases=[
+                messages.PhaseText(per_week=p["per_week"], weeks=p["weeks"], sessions=p["sessions"])
+                for p in (plan or {}).get("phases", [])
+            ],
+            stretches=stretches,
+            self_massage=list(home.get("self_massage", [])),
+            first_visit=None,
+        )
+    if kind == "referral":
+        return messages.ReferralContext(clinic=clinic)
+    raise ValueError(f"no message for kind {kind!r}")
+
+
+def compose(
+    record: dict[str, Any],
+    *,
+    way: Route,
+    language: str,
+    chain: ChainConfig,
+    plan: dict[str, Any] | None,
+    urls: Links,
+    templates: messages.Templates,
+    sent_at: datetime,
+) -> OutboundMessage:
+    rendered = templates.render(
+        record["kind"],
+        way.template,
+        language=messages.language_of(language),
+        location_id=record["location_id"],
+        context=context_for(record, chain=chain, plan=plan, urls=urls),
+    )
+    return OutboundMessage(
+        notification_id=record["notification_id"],
+        channel=way.channel,
+        to=way.to,
+        subject=rendered.subject,
+        body=rendered.text,
+        sent_at=sent_at.isoformat(),
+        client_id=record["client_id"],
+        kind=record["kind"],
+        location_id=record["location_id"],
+    )
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
