@@ -195,18 +195,24 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         return armed
 
     async def cancel_pending(envelope: Envelope, visit_id: str, reason: str) -> list[Outgoing]:
-        """Cancel the visit's reminders not yet sent (once: a cancelled one stays so)."""
+        """Cancel the visit's reminders not yet sent. A redelivered event republishes
+        the cancellations it made (they remember their cause), and only those."""
         now = runtime.clock.now()
         cancelled = []
         for record in await store.for_visit(visit_id):
             if record["kind"] != "reminder":
                 continue
             if record["status"] == "scheduled":
-                closed = {**record, "status": "cancelled", "reason": reason}
-                if not await store.move(closed, expected="scheduled"):
-                    continue
-                record = closed
-            if record["status"] != "cancelled":
+                closed = {
+                    **record,
+                    "status": "cancelled",
+                    "reason": reason,
+                    "cancelled_by": envelope.id,
+                    "cancelled_at": now.isoformat(),
+                }
+                if await store.move(closed, expected="scheduled"):
+                    record = closed
+            if record["status"] != "cancelled" or record.get("cancelled_by") != envelope.id:
                 continue
             fact = NotificationCancelled(
                 notification_id=record["notification_id"],
@@ -215,8 +221,8 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
                 visit_id=visit_id,
                 kind="reminder",
                 channel=record["channel"],
-                reason=record.get("reason", reason),
-                cancelled_at=now,
+                reason=record["reason"],
+                cancelled_at=datetime.fromisoformat(record["cancelled_at"]),
             )
             cancelled.append(
                 runtime.outgoing(

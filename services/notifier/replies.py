@@ -57,6 +57,8 @@ async def record_reply(
     answer = Answer(
         pain=int(stored["pain"]), replied_at=datetime.fromisoformat(stored["replied_at"])
     )
+    if answer.pain != pain:
+        return answer  # another answer came first; it stands (and was published then)
     context = notification.get("context") or {}
     fact = CheckinReplied(
         notification_id=notification_id,
