@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -128,6 +129,32 @@ async def eventually(condition: Callable[[], T | None], *, timeout: float = 60.0
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout:.0f} s")
         await asyncio.sleep(0.05)
+
+
+async def until(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0) -> T:
+    """``eventually`` for a condition that has to be awaited (Redis, HTTP)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class SettableClock:
+    """A service's shared clock, moved by the test: "it is due" is a fact of the test,
+    not of how fast the machine is."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+    def real_seconds_until(self, instant: datetime) -> float:
+        return 0.0 if instant <= self.at else 3600.0  # only the test moves time
 
 
 async def committed_offset(bootstrap: str, group: str, topic: str, partition: int) -> int:

@@ -246,11 +246,4 @@ class Dispatcher:
             service=self.runtime.service,
             failed_at=at,
         )
-        return self.runtime.outgoing(
-            fact,
-            key=record["client_id"],
-            subject=record["notification_id"],
-            event_id=derived_id(fact.event_type, record["notification_id"]),
-            trace=trace,
-            time=at,
-        )
+        return self._outgoing(fact, record, trace, at)  # its own event type: its own id

@@ -38,6 +38,9 @@ from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+# what an offer says of the visit it holds
+_SHARED_WITH_VISIT = set(WaitlistOffered.model_fields) & set(VisitBooked.model_fields)
+
 ROUND_INTERVAL_S = 1.0
 CANDIDATE_ATTEMPTS = 5  # a candidate whose hold overlaps after all: try the next one
 
@@ -243,20 +246,9 @@ async def _next_offer(
         phase=phase_of(plan, offer.sequence).name,
     )
     event = WaitlistOffered(
+        **visit.model_dump(include=_SHARED_WITH_VISIT),
         offer_id=offer.offer_id,
-        visit_id=visit.visit_id,
         freed_visit_id=slot.visit_id,
-        plan_id=plan.plan_id,
-        plan_version=plan.version,
-        client_id=plan.client_id,
-        location_id=offer.location_id,
-        therapist_id=offer.therapist_id,
-        room=offer.room,
-        start=offer.start,
-        end=offer.end,
-        timezone=offer.timezone,
-        sequence=offer.sequence,
-        sessions_total=plan.sessions_total,
         hold_until=offer.hold_until,
         offered_at=now,
     )

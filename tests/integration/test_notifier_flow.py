@@ -11,11 +11,9 @@ fact of the test."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -53,7 +51,7 @@ from shared.service import build_service
 from shared.settings import NotifierSettings
 from tests.conftest import DEMO_CHAIN
 from tests.notifier_fakes import SmsApiFake, SmtpFake
-from tests.support import TopicLog
+from tests.support import SettableClock, TopicLog, until
 
 pytestmark = pytest.mark.integration
 
@@ -65,17 +63,6 @@ FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
 INBOUND_URL = "http://notifier/v1/sms/inbound"
 SMS_TOKEN = "sms-auth-token-for-tests"
 SECRET_COMPLAINT = "zxworse after long drives"
-
-
-@dataclass
-class SettableClock:
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
-
-    def real_seconds_until(self, instant: datetime) -> float:
-        return 0.0 if instant <= self.at else 3600.0  # the test moves time, not the wall
 
 
 @dataclass
@@ -216,17 +203,6 @@ def completed(visit: VisitBooked, *, plan_id: str | None = None) -> VisitComplet
         pain_after=3,
         completed_at=visit.end,
     )
-
-
-async def until(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:.0f} s")
-        await asyncio.sleep(0.05)
 
 
 def body_of(message: EmailMessage) -> str:

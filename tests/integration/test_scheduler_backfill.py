@@ -10,9 +10,7 @@ every other plan waits."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,7 +27,7 @@ from tests.integration.test_scheduler_visits import (
     a_plan,
     scheduler_on,
 )
-from tests.support import TopicLog
+from tests.support import TopicLog, until
 
 pytestmark = pytest.mark.integration
 
@@ -78,17 +76,6 @@ async def clinic(infra: Infra, tmp_path: Path) -> AsyncIterator[Scheduler]:
 
 def waiting_plan(n: str) -> PlanCreated:
     return a_plan(n).model_copy(update={"location_id": "tiny"})
-
-
-async def until(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:.0f} s")
-        await asyncio.sleep(0.05)
 
 
 async def waitlist(clinic: Scheduler) -> dict[str, dict[str, Any]]:

@@ -44,7 +44,7 @@ from shared.service import build_service
 from shared.settings import SchedulerSettings
 from shared.streams import Rejected
 from tests.conftest import DEMO_CHAIN
-from tests.support import TopicLog
+from tests.support import SettableClock, TopicLog
 
 pytestmark = pytest.mark.integration
 
@@ -52,17 +52,6 @@ START = datetime(2027, 3, 1, 16, tzinfo=UTC)  # a Monday, 08:00 in Beaverton
 FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
 BROOKLYN = {"Authorization": "Bearer demo-frontdesk-brooklyn"}
 ADMIN = {"Authorization": "Bearer demo-admin"}
-
-
-@dataclass
-class SettableClock:
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
-
-    def real_seconds_until(self, instant: datetime) -> float:
-        return 0.0
 
 
 @dataclass
