@@ -524,3 +524,49 @@ async def test_aftercare_carries_the_plans_home_program_and_the_check_in_reply_f
         log = await n.http.get(f"/v1/clients/{client_id}/notifications", headers=FRONT_DESK)
         kinds = {(x["kind"], x["status"]) for x in log.json()["notifications"]}
         assert kinds == {("plan_summary", "sent"), ("aftercare", "sent"), ("checkin", "sent")}
+
+
+async def test_contact_preferences_change_what_is_sent_from_the_next_message_on(
+    infra: Infra,
+) -> None:
+    client = intake("prefs", sms=True)
+    client_id = client.client.client_id
+    path = f"/v1/clients/{client_id}/contact-preferences"
+    async with (
+        SmtpFake() as smtp,
+        notifier_on(infra, f"test-notify-{uuid.uuid4().hex[:8]}", **smtp_env(smtp)) as n,
+    ):
+        await n.receive(client)
+        shown = await n.http.get(path, headers=FRONT_DESK)
+        assert shown.json() == {
+            "client_id": client_id,
+            "email": True,
+            "sms": True,
+            "quiet_hours": None,
+            "sms_stopped": False,
+        }
+        await n.receive(visit_for(client))  # reminders armed while e-mail is allowed
+
+        bad = await n.http.put(
+            path, json={"email": True, "sms": True, "quiet_hours": "late"}, headers=FRONT_DESK
+        )
+        assert bad.status_code == 422
+        assert bad.json()["detail"][0]["loc"] == ["body", "quiet_hours"]
+        therapist = {"Authorization": "Bearer demo-therapist-ana"}
+        refused = await n.http.put(path, json={"email": False, "sms": False}, headers=therapist)
+        assert refused.status_code == 403
+        elsewhere = {"Authorization": "Bearer demo-frontdesk-brooklyn"}
+        hidden = await n.http.put(path, json={"email": False, "sms": False}, headers=elsewhere)
+        assert hidden.status_code == 404
+
+        changed = await n.http.put(path, json={"email": False, "sms": False}, headers=FRONT_DESK)
+        assert changed.status_code == 200 and changed.json()["email"] is False
+        n.clock.at = VISIT
+
+        async def settled() -> list[dict[str, Any]] | None:
+            records = await n.store.for_client(client_id)
+            return records if all(r["status"] != "scheduled" for r in records) else None
+
+        records = await until(settled)
+        assert {(r["status"], r["reason"]) for r in records} == {("suppressed", "no_consent")}
+        assert smtp.received == []
