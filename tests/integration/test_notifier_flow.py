@@ -570,3 +570,28 @@ async def test_contact_preferences_change_what_is_sent_from_the_next_message_on(
         records = await until(settled)
         assert {(r["status"], r["reason"]) for r in records} == {("suppressed", "no_consent")}
         assert smtp.received == []
+
+
+async def test_over_the_global_rate_messages_wait_for_the_next_minute(infra: Infra) -> None:
+    client = intake("global")
+    client_id = client.client.client_id
+    env = {"NOTIFIER_GLOBAL_MAX_PER_MINUTE": 1}
+    async with (
+        SmtpFake() as smtp,
+        notifier_on(infra, f"test-notify-{uuid.uuid4().hex[:8]}", **smtp_env(smtp), **env) as n,
+    ):
+        await n.receive(client)
+        n.clock.at = datetime(2027, 3, 15, 18, 0, 10, tzinfo=UTC)
+        for k in (1, 2):
+            await n.receive(completed(visit_for(client, n=k)))
+        await smtp.wait_for_mail(1)
+
+        async def one_waiting() -> list[dict[str, Any]] | None:
+            found = [r for r in await n.store.for_client(client_id) if r["kind"] == "aftercare"]
+            statuses = sorted(r["status"] for r in found)
+            return found if statuses == ["scheduled", "sent"] else None
+
+        waiting = next(r for r in await until(one_waiting) if r["status"] == "scheduled")
+        assert waiting["attempts"] == 0  # held back, not failed
+        n.clock.at = datetime(2027, 3, 15, 18, 1, 0, tzinfo=UTC)  # the next minute
+        await smtp.wait_for_mail(2)
