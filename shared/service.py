@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +19,8 @@ from shared.ratelimit import Limit, RateLimiter
 from shared.runtime import Foundations, HandlersFactory, Runtime, running
 from shared.settings import CommonSettings
 from shared.topics import TopicSpec
+
+log = logging.getLogger(__name__)
 
 BackgroundTask = Callable[[Runtime], Coroutine[Any, Any, None]]
 
@@ -48,8 +51,7 @@ def build_service(
                 for task in tasks:
                     task.cancel()
                 for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                    await stopped(task)
 
     app = service_app(
         service=service, title=f"clinicflow {service}", description=description, lifespan=lifespan
@@ -62,3 +64,16 @@ def build_service(
     for router in routers:
         app.include_router(router)
     return app
+
+
+async def stopped(task: asyncio.Task[None], *, every_s: float = 1.0) -> None:
+    """Wait for a cancelled task to end, cancelling it again while it runs: a
+    library that swallows a cancellation at the wrong moment (redis-py and
+    others have) must not keep a service from shutting down."""
+    while not task.done():
+        await asyncio.wait({task}, timeout=every_s)
+        if not task.done():
+            log.warning("background task %s ignored a cancellation; cancelling again", task)
+            task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
