@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import jsonschema
+import pytest
+
+from shared.asyncapi import asyncapi_document
 from shared.cli import main
-from shared.envelope import schema_id
-from shared.events import EVENT_MODELS
+from shared.codec import encode, wrap
+from shared.compat import breaking_changes
+from shared.envelope import Trace, schema_id
+from shared.events import EVENT_MODELS, VisitBooked
+from shared.schemas import event_schemas
+from shared.topics import PUBLIC_TOPICS
 
 
 def test_schemas_command_writes_one_schema_per_event_type(tmp_path: Path) -> None:
@@ -19,3 +29,106 @@ def test_schemas_command_writes_one_schema_per_event_type(tmp_path: Path) -> Non
         assert set(model.model_fields) <= set(schema["properties"])
     envelope = json.loads((tmp_path / "envelope.schema.json").read_text())
     assert {"correlationid", "causationid", "chainid", "locationid"} <= set(envelope["properties"])
+
+
+# --- the published schemas (schemas/ in the repository) ----------------------------
+
+PUBLISHED = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def _published(name: str) -> dict[str, Any] | None:
+    path = PUBLISHED / f"{name}.schema.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+@pytest.mark.parametrize("name", sorted(event_schemas()))
+def test_every_schema_is_published_and_no_published_one_changes_in_a_breaking_way(
+    name: str,
+) -> None:
+    current = json.loads(json.dumps(event_schemas()[name]))
+    published = _published(name)
+    assert published is not None, f"{name} is not in schemas/: run `make schemas` and commit it"
+    broken = breaking_changes(published, current)
+    assert not broken, (
+        f"{name} changed in a way that can break its readers: {broken}. Keep the old shape, "
+        "or raise the event's schema_version (the old schema file stays for its readers)."
+    )
+    assert current == published, f"{name} changed compatibly: run `make schemas` and commit it"
+
+
+def test_a_new_version_keeps_the_old_versions_schema_for_its_readers() -> None:
+    for event_type, model in EVENT_MODELS.items():
+        for version in range(1, model.schema_version):
+            assert _published(f"{event_type}.v{version}") is not None, (event_type, version)
+
+
+def test_the_published_asyncapi_document_is_current() -> None:
+    published = json.loads((PUBLISHED / "asyncapi.json").read_text())
+    current = json.loads(json.dumps(asyncapi_document()))
+    published["info"].pop("version")
+    current["info"].pop("version")
+    assert current == published, "the AsyncAPI document changed: run `make schemas` and commit it"
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [r for value in node.values() for r in _refs(value)]
+    if isinstance(node, list):
+        return [r for item in node for r in _refs(item)]
+    return []
+
+
+def test_asyncapi_has_a_channel_per_topic_a_message_per_event_and_no_dangling_reference() -> None:
+    document = asyncapi_document()
+    assert document["asyncapi"] == "3.0.0"
+    for spec in PUBLIC_TOPICS:
+        channel = document["channels"][spec.name.replace(".", "_")]
+        assert channel["address"] == spec.name
+        names = {document["components"]["messages"][m]["name"] for m in channel["messages"]}
+        assert names == set(spec.event_types)
+    for ref in _refs(document):
+        node: Any = document
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part]  # KeyError: a reference to nothing
+
+
+def _validator(document: dict[str, Any], event_type: str) -> jsonschema.Draft202012Validator:
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": f"#/components/messages/{event_type.replace('.', '_')}/payload",
+        "components": document["components"],
+    }
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_real_events_validate_against_their_asyncapi_message_and_others_do_not() -> None:
+    document = json.loads(json.dumps(asyncapi_document()))
+    visit = VisitBooked(
+        visit_id="v-1",
+        plan_id="p-1",
+        client_id="c-1",
+        location_id="beaverton",
+        therapist_id="t-ana",
+        room=1,
+        start=datetime(2027, 3, 15, 16, tzinfo=UTC),
+        end=datetime(2027, 3, 15, 17, tzinfo=UTC),
+        timezone="America/Los_Angeles",
+        sequence=1,
+        sessions_total=6,
+    )
+    envelope = wrap(
+        visit,
+        event_id="e-1",
+        service="scheduler",
+        subject="v-1",
+        trace=Trace(chainid="northwest-nmt", correlationid="i-1"),
+        time=datetime(2027, 3, 1, tzinfo=UTC),
+    )
+    record = json.loads(encode(envelope))
+    _validator(document, "visit.booked").validate(record)
+    with pytest.raises(jsonschema.ValidationError):
+        _validator(document, "visit.cancelled").validate(record)  # another type
+    broken = {**record, "data": {**record["data"], "room": 0}}
+    with pytest.raises(jsonschema.ValidationError):
+        _validator(document, "visit.booked").validate(broken)
