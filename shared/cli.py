@@ -1,4 +1,4 @@
-"""The ``clinicflow`` command: ``up``, ``demo`` and ``schemas``."""
+"""The ``clinicflow`` command: ``up``, ``demo``, ``schemas`` and ``topics``."""
 
 from __future__ import annotations
 
@@ -30,7 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     schemas = commands.add_parser("schemas", help="write JSON Schema for every event type")
     schemas.add_argument("--out", type=Path, default=Path("schemas"))
 
+    topics = commands.add_parser(
+        "topics", help="describe the public topics on a broker; --create makes the missing ones"
+    )
+    topics.add_argument(
+        "--bootstrap",
+        default=None,
+        help="broker address (default: KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092)",
+    )
+    topics.add_argument("--create", action="store_true", help="create the missing topics")
+
     args = parser.parse_args(argv)
+    if args.command == "topics":
+        return _topics(args.bootstrap, create=args.create)
     if args.command == "up":
         return _up(args.config, args.clock)
     if args.command == "demo":
@@ -42,6 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     for path in write_schemas(args.out):
         print(path)
     return 0
+
+
+def _topics(bootstrap: str | None, *, create: bool) -> int:
+    import asyncio
+    import os
+
+    from shared.topics_cli import run
+
+    address = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    try:
+        status, lines = asyncio.run(run(address, create=create))
+    except Exception as exc:  # the broker is unreachable: say so, do not dump a traceback
+        print(f"clinicflow: topics on {address}: {exc!r}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return status
 
 
 def _up(config: Path, clock: str | None) -> int:
