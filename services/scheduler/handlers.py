@@ -113,9 +113,20 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         found = await store.intervals(plan.location_id, start=now, end=now + policy.horizon)
         return [i for i in found if i.visit_id not in without]
 
-    def clinic_cancel(visit: VisitBooked, now: datetime, reason: str) -> VisitCancelled:
-        policy = runtime.chain.policy_for(visit.location_id)
-        return operations.cancellation(visit, by="clinic", reason=reason, now=now, policy=policy)
+    def clinic_cancel(
+        change: CalendarChange, visits: Sequence[VisitBooked], now: datetime, reason: str
+    ) -> list[VisitCancelled]:
+        """Cancel ``visits`` by the clinic within ``change``: each leaves the calendar
+        and frees its slot for the waitlist; the events that say so."""
+        cancelled = []
+        for visit in visits:
+            policy = runtime.chain.policy_for(visit.location_id)
+            cancelled.append(
+                operations.cancellation(visit, by="clinic", reason=reason, now=now, policy=policy)
+            )
+            change.free[visit.visit_id] = "cancelled"
+            backfill.slot_freed(change, visit, now=now)
+        return cancelled
 
     async def on_created(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         plan = _plan(runtime, data, PlanCreated)
@@ -166,21 +177,16 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 ),
                 now=now,
             )
-            cancelled = [
-                clinic_cancel(v, now, f"plan {plan.plan_id} revised to version {plan.version}")
-                for v in result.cancel
-            ]
             change = CalendarChange(
                 hold=[*result.renumbered, *result.book],
-                free={v.visit_id: "cancelled" for v in result.cancel},
                 records={needs_record(plan.plan_id): PlanNeeds.of(plan).model_dump_json()},
             )
+            reason = f"plan {plan.plan_id} revised to version {plan.version}"
+            cancelled = clinic_cancel(change, result.cancel, now, reason)
             backfill.remember_plan(change, plan, correlationid=envelope.correlationid)
             await backfill.withdraw_offer(store, change, plan.plan_id, now=now)
             since = await backfill.waiting_since(store, plan.location_id, plan.plan_id)
             backfill.set_waiting(change, plan, result.waitlisted, now=now, since=since)
-            for visit in result.cancel:
-                backfill.slot_freed(change, visit, now=now)
             return [*cancelled, *result.book, *result.waitlisted], change
 
         return await produce(
@@ -202,15 +208,10 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 for v, s in await store.plan_visits(data.client_id, data.plan_id)
                 if s == "booked" and v.start > now
             ]
+            change = CalendarChange(waiting={(data.location_id, data.plan_id): None})
             reason = f"plan {data.plan_id} completed ({data.outcome})"
-            cancelled = [clinic_cancel(v, now, reason) for v in coming]
-            change = CalendarChange(
-                free={v.visit_id: "cancelled" for v in coming},
-                waiting={(data.location_id, data.plan_id): None},
-            )
+            cancelled = clinic_cancel(change, coming, now, reason)
             await backfill.withdraw_offer(store, change, data.plan_id, now=now)
-            for visit in coming:
-                backfill.slot_freed(change, visit, now=now)
             return list(cancelled), change
 
         return await produce(
