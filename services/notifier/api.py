@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from services.notifier.delivery import Consent, Contact
+from services.notifier.delivery import Contact, texted_start, texted_stop, with_preferences
 from services.notifier.replies import record_reply
 from services.notifier.sms_inbound import classify, valid_twilio_signature
 from services.notifier.store import NotificationStore
@@ -138,12 +138,8 @@ async def put_contact_preferences(
     message on, including those already scheduled."""
     require_role(principal, *EDITORS)
     contact = await _contact(request, principal, client_id)
-    updated = contact.model_copy(
-        update={
-            "consent": Consent(email=body.email, sms=body.sms),
-            "sms_stopped": contact.sms_stopped and not body.sms,
-            "quiet_hours": body.quiet_hours,
-        }
+    updated = with_preferences(
+        contact, email=body.email, sms=body.sms, quiet_hours=body.quiet_hours
     )
     await _store(request).save_contact(updated)
     return _preferences(updated)
@@ -191,13 +187,10 @@ async def sms_inbound(request: Request) -> Response:
     command = classify(params.get("Body", ""))
     location = runtime.chain.location(contact.location_id)
     if command.kind == "stop":
-        await store.save_contact(contact.model_copy(update={"sms_stopped": True}))
+        await store.save_contact(texted_stop(contact))
         return _twiml(None)  # the provider confirms the opt-out itself
     if command.kind == "start":
-        consent = contact.consent.model_copy(update={"sms": True})
-        await store.save_contact(
-            contact.model_copy(update={"sms_stopped": False, "consent": consent})
-        )
+        await store.save_contact(texted_start(contact))
         return _twiml(f"{runtime.chain.chain.name}: messages are on again. Reply STOP to stop.")
     if command.kind == "help":
         phone = f" Call {location.phone}." if location.phone else ""

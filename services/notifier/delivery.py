@@ -103,6 +103,31 @@ def still_stopped(known: Contact | None, *, sms_consent: bool) -> bool:
     return not (sms_consent and not known.consent.sms)
 
 
+def texted_stop(contact: Contact) -> Contact:
+    """STOP by SMS: no SMS from now on (e-mail consent is untouched)."""
+    return contact.model_copy(update={"sms_stopped": True})
+
+
+def texted_start(contact: Contact) -> Contact:
+    """START by SMS: the client opts in to SMS again, from the phone itself."""
+    consent = contact.consent.model_copy(update={"sms": True})
+    return contact.model_copy(update={"sms_stopped": False, "consent": consent})
+
+
+def with_preferences(
+    contact: Contact, *, email: bool, sms: bool, quiet_hours: str | None
+) -> Contact:
+    """The client's own choice, given at the front desk, replaces their opt-ins and
+    quiet hours; opting in to SMS there undoes an earlier STOP, keeping SMS off does not."""
+    return contact.model_copy(
+        update={
+            "consent": Consent(email=email, sms=sms),
+            "sms_stopped": contact.sms_stopped and not sms,
+            "quiet_hours": quiet_hours,
+        }
+    )
+
+
 def after_quiet_hours(instant: datetime, *, quiet_hours: str, zone: ZoneInfo) -> datetime:
     """``instant``, or the end of the quiet window it falls in (on the local wall
     clock, so the window keeps its meaning across DST)."""
@@ -147,4 +172,7 @@ __all__ = [
     "next_attempt",
     "route",
     "still_stopped",
+    "texted_start",
+    "texted_stop",
+    "with_preferences",
 ]

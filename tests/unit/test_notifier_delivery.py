@@ -20,6 +20,9 @@ from services.notifier.delivery import (
     next_attempt,
     route,
     still_stopped,
+    texted_start,
+    texted_stop,
+    with_preferences,
 )
 
 LA = ZoneInfo("America/Los_Angeles")
@@ -130,3 +133,18 @@ def test_a_retry_is_always_later_and_never_past_the_cap(attempt: int, seed: int)
     now = datetime(2027, 3, 1, tzinfo=UTC)
     when = next_attempt(attempt, now=now, policy=policy, rand=random.Random(seed))
     assert when is not None and now < when <= now + policy.cap
+
+
+def test_stop_start_and_the_front_desk_change_consent_as_the_client_said() -> None:
+    stopped = texted_stop(contact())
+    assert stopped.sms_stopped and stopped.consent.email  # e-mail untouched
+    sms_only = texted_stop(contact(consent=Consent(sms=True)))
+    assert route(sms_only, configured={"sms"}, production=True) == Suppressed(
+        "sms_stopped", "the client texted STOP"
+    )
+    restarted = texted_start(contact(consent=Consent(), sms_stopped=True))
+    assert not restarted.sms_stopped and restarted.consent.sms
+    kept_off = with_preferences(stopped, email=True, sms=False, quiet_hours="22:00-07:00")
+    assert kept_off.sms_stopped and kept_off.quiet_hours == "22:00-07:00"
+    opted_in = with_preferences(stopped, email=False, sms=True, quiet_hours=None)
+    assert not opted_in.sms_stopped and opted_in.consent == Consent(email=False, sms=True)
