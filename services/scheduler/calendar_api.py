@@ -134,7 +134,7 @@ async def may_open(
     return list(principal.locations)
 
 
-def _reaches(locations: list[str] | None, location_id: str) -> bool:
+def reaches(locations: list[str] | None, location_id: str) -> bool:
     return locations is None or "*" in locations or location_id in locations
 
 
@@ -155,7 +155,7 @@ async def visit_calendar_file(
     store = _store(runtime)
     found = await store.visit(visit_id)
     # an offered or released visit is a waitlist offer, not (yet) the client's visit
-    if found is None or found[1] in NOT_VISITS or not _reaches(reach, found[0].location_id):
+    if found is None or found[1] in NOT_VISITS or not reaches(reach, found[0].location_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     visit, state = found
     therapist = next((t for t in runtime.chain.therapists if t.id == visit.therapist_id), None)
@@ -192,7 +192,7 @@ async def client_calendar_feed(
     visits = [
         (v, s)
         for v, s in await store.client_visits(client_id)
-        if s not in NOT_VISITS and _reaches(reach, v.location_id)
+        if s not in NOT_VISITS and reaches(reach, v.location_id)
     ]
     if not visits:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")

@@ -16,7 +16,7 @@ from services.scheduler import offer_commands
 from services.scheduler.api import CHANGERS
 from services.scheduler.backfill import OfferRecord, OfferState, WaitingEntry, load_offer
 from services.scheduler.backfill import plan_offer_record as _plan_offer
-from services.scheduler.calendar_api import may_open
+from services.scheduler.calendar_api import may_open, reaches
 from services.scheduler.store import CalendarStore
 from shared.auth import CurrentPrincipal, require_role
 from shared.errors import errors
@@ -89,9 +89,7 @@ def _view(record: OfferRecord, booked: list[str]) -> OfferView:
 async def _reach(request: Request, sig: str | None, offer_id: str) -> Callable[[str], bool]:
     """Who may act on the offer: its signed link, or a key of a role that changes visits."""
     locations = await may_open(request, sig, "offer", offer_id, roles=CHANGERS)
-    return lambda location_id: (
-        locations is None or any(loc in ("*", location_id) for loc in locations)
-    )
+    return lambda location_id: reaches(locations, location_id)
 
 
 @router.get(
