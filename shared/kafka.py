@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from shared import metrics
 from shared.codec import encode
 from shared.envelope import Envelope
 from shared.settings import CommonSettings
@@ -46,8 +47,9 @@ class Outgoing:
 class Publisher:
     """One producer per process; ``publish`` returns once the broker acknowledged."""
 
-    def __init__(self, settings: CommonSettings, *, client_id: str) -> None:
+    def __init__(self, settings: CommonSettings, *, client_id: str, service: str = "") -> None:
         self._settings = settings
+        self._service = service or client_id
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             client_id=client_id,
@@ -79,6 +81,7 @@ class Publisher:
                     # a backstop: the batch's own expiry normally answers first
                     timeout=self._settings.kafka.send_timeout_s + SEND_TIMEOUT_MARGIN_S,
                 )
+                metrics.published(self._service, item.topic, item.envelope)
         except (KafkaError, TimeoutError) as exc:
             raise PublishError(f"broker did not acknowledge: {exc!r}") from exc
 

@@ -1,8 +1,16 @@
-"""Prometheus metrics shared by every service (labels carry the service name)."""
+"""Prometheus metrics shared by every service (labels carry the service name).
+
+The names are part of what operators build on: the Grafana dashboard in
+``deploy/grafana``, the alert examples in the README and the ops dashboard read
+them. Labels never carry ids of clients, plans or visits, only bounded sets
+(services, topics, event types, locations, kinds, channels, statuses).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from shared.envelope import Envelope
 
 EVENTS_CONSUMED = Counter(
     "clinicflow_events_consumed_total",
@@ -18,9 +26,59 @@ DEADLETTERS = Counter(
 HANDLER_SECONDS = Histogram(
     "clinicflow_handler_seconds", "Time to handle one record", ["service", "type"]
 )
+CONSUMER_LAG = Gauge(
+    "clinicflow_consumer_lag",
+    "Records on a partition not yet handled by this instance (end offset - next offset)",
+    ["service", "topic", "partition"],
+)
+BOOKINGS = Counter(
+    "clinicflow_bookings_total",
+    "Visit outcomes published, by location "
+    "(booked, rescheduled, waitlisted, offered, cancelled, completed, no_show)",
+    ["service", "location", "outcome"],
+)
+NOTIFICATIONS = Counter(
+    "clinicflow_notifications_total",
+    "Notification lifecycle events published "
+    "(scheduled, sent, failed, cancelled, suppressed), by kind and channel",
+    ["service", "location", "kind", "channel", "status"],
+)
+WAITLIST_SIZE = Gauge(
+    "clinicflow_waitlist_size", "Plans waiting for a slot at a location", ["location"]
+)
 HTTP_REQUESTS = Counter(
     "clinicflow_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
 )
 HTTP_SECONDS = Histogram(
     "clinicflow_http_request_seconds", "HTTP request latency", ["service", "method", "route"]
 )
+
+# visit event type -> booking outcome
+_BOOKING_OUTCOMES = {
+    "visit.booked": "booked",
+    "visit.rescheduled": "rescheduled",
+    "booking.waitlisted": "waitlisted",
+    "waitlist.offered": "offered",
+    "visit.cancelled": "cancelled",
+    "visit.completed": "completed",
+    "visit.no_show": "no_show",
+}
+
+
+def published(service: str, topic: str, envelope: Envelope) -> None:
+    """Count one event the broker acknowledged, and what it says about bookings
+    and messages (by location, kind, channel: never by client)."""
+    EVENTS_PRODUCED.labels(service, topic, envelope.type).inc()
+    location = envelope.locationid or "unknown"
+    outcome = _BOOKING_OUTCOMES.get(envelope.type)
+    if outcome is not None:
+        BOOKINGS.labels(service, location, outcome).inc()
+    elif envelope.type.startswith("notification."):
+        data = envelope.data
+        NOTIFICATIONS.labels(
+            service,
+            location,
+            str(data.get("kind", "unknown")),
+            str(data.get("channel", "unknown")),
+            envelope.type.removeprefix("notification."),
+        ).inc()

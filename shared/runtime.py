@@ -4,6 +4,7 @@ for consuming services, a faust app - started and stopped in one place."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from shared.envelope import Trace
 from shared.events import EventData
 from shared.faust_app import create_faust_app
 from shared.kafka import Outgoing, Publisher, ensure_topics
+from shared.lag import report_lag
 from shared.redis_store import Keys, ProcessedEvents, connect
 from shared.settings import CommonSettings
 from shared.streams import Handler, StreamProcessor, attach_agents
@@ -136,17 +138,25 @@ async def running(
     settings = base.settings
     client = connect(settings)
     keys = Keys(settings.redis_namespace, base.service)
-    publisher = Publisher(settings, client_id=f"clinicflow-{base.service}")
+    publisher = Publisher(settings, client_id=f"clinicflow-{base.service}", service=base.service)
     runtime = Runtime(base=base, redis=client, keys=keys, publisher=publisher)
+    lag: asyncio.Task[None] | None = None
     try:
         await ensure_topics(settings.kafka_bootstrap_servers)
         await publisher.start()
         if consumes:
             assert handlers is not None, "a consuming service needs handlers"
-            runtime.faust_app = _consumer_app(runtime, consumes, handlers(runtime))
+            runtime.faust_app, processor = _consumer_app(runtime, consumes, handlers(runtime))
             await runtime.faust_app.start()
+            lag = asyncio.create_task(
+                report_lag(runtime.faust_app, processor, {spec.name for spec in consumes})
+            )
         yield runtime
     finally:
+        if lag is not None:
+            lag.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag
         if runtime.faust_app is not None:
             await runtime.faust_app.stop()
         await publisher.stop()
@@ -155,7 +165,7 @@ async def running(
 
 def _consumer_app(
     runtime: Runtime, topics: Sequence[TopicSpec], handlers: Mapping[str, Handler]
-) -> faust.App:
+) -> tuple[faust.App, StreamProcessor]:
     app = create_faust_app(runtime.service, runtime.base.settings)
     processor = StreamProcessor(
         service=runtime.service,
@@ -171,7 +181,7 @@ def _consumer_app(
     async def _rebalanced(sender: Any, **_: Any) -> None:
         runtime.rebalanced = True
 
-    return app
+    return app, processor
 
 
 def configure_logging(level: str) -> None:

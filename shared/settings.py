@@ -322,3 +322,33 @@ class NotifierSettings(CommonSettings):
         if plain_http:
             raise ValueError(f"{', '.join(plain_http)} must use https in production")
         return self
+
+
+class DashboardSettings(CommonSettings):
+    port: int = Field(default=8000, validation_alias="DASHBOARD_PORT")
+    services: str = Field(
+        default="intake=http://127.0.0.1:8001,planner=http://127.0.0.1:8002,"
+        "scheduler=http://127.0.0.1:8003,notifier=http://127.0.0.1:8004",
+        pattern=r"^\s*[a-z]+=https?://[^,\s]+(\s*,\s*[a-z]+=https?://[^,\s]+)*\s*$",
+        validation_alias="DASHBOARD_SERVICES",
+        description="name=url of each service, comma-separated; every address a url's host "
+        "resolves to is polled, so each replica behind one DNS name is shown",
+    )
+    poll_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias="DASHBOARD_POLL_INTERVAL_S",
+        description="how often each service's /readyz and /metrics are read",
+    )
+    flow_window_minutes: int = Field(
+        default=60,
+        ge=5,
+        le=1440,
+        validation_alias="DASHBOARD_FLOW_WINDOW_MINUTES",
+        description="minutes of per-minute event flow kept and shown",
+    )
+
+    def service_urls(self) -> dict[str, str]:
+        """The services to watch: name -> base URL."""
+        pairs = (item.strip().partition("=") for item in self.services.split(","))
+        return {name: url.rstrip("/") for name, _, url in pairs}

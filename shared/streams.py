@@ -26,7 +26,7 @@ from shared.codec import DecodeError, decode_data, decode_envelope, wrap
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import EventData, RecordDeadLettered
 from shared.kafka import Outgoing, Publisher, PublishError
-from shared.metrics import DEADLETTERS, EVENTS_CONSUMED, EVENTS_PRODUCED, HANDLER_SECONDS
+from shared.metrics import DEADLETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
 from shared.redis_store import ProcessedEvents
 from shared.topics import TopicSpec
 
@@ -69,12 +69,15 @@ class StreamProcessor:
         self.publisher = publisher
         self.processed = processed
         self.clock = clock
+        # (topic, partition) -> the offset after the last record this instance finished
+        self.next_offsets: dict[tuple[str, int], int] = {}
 
     async def process(self, record: RawRecord) -> None:
         backoff = 0.1
         while True:
             try:
                 await self._process_once(record)
+                self.next_offsets[(record.topic, record.partition)] = record.offset + 1
                 return
             except TRANSIENT as exc:
                 log.warning(
@@ -121,8 +124,6 @@ class StreamProcessor:
         await self.processed.mark(envelope.id)
         HANDLER_SECONDS.labels(self.service, envelope.type).observe(time.perf_counter() - started)
         EVENTS_CONSUMED.labels(self.service, record.topic, envelope.type, "handled").inc()
-        for item in outputs:
-            EVENTS_PRODUCED.labels(self.service, item.topic, item.envelope.type).inc()
 
     async def dead_letter(
         self, record: RawRecord, error: str, envelope: Envelope | None = None

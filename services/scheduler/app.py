@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.scheduler import calendar_api, waitlist_api
 from services.scheduler.api import router
 from services.scheduler.handlers import handlers
-from services.scheduler.offer_round import offer_rounds
+from services.scheduler.offer_round import offer_rounds, waitlist_sizes
 from services.scheduler.outbox import relay
 from shared.service import build_service
 from shared.settings import SchedulerSettings
@@ -22,5 +22,5 @@ def build_app(settings: SchedulerSettings) -> FastAPI:
         routers=[router, calendar_api.router, waitlist_api.router],
         consumes=[PLANS],
         handlers=handlers,
-        background=[relay, offer_rounds],
+        background=[relay, offer_rounds, waitlist_sizes],
     )

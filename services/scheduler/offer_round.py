@@ -34,6 +34,7 @@ from shared.events import VisitBooked
 from shared.events.visits import WaitlistOffered
 from shared.kafka import Outgoing
 from shared.locks import redis_lock
+from shared.metrics import WAITLIST_SIZE
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,18 @@ async def offer_rounds(runtime: Runtime) -> None:
         except Exception:  # keep going: a slot that failed is still due next round
             log.exception("waitlist offer round failed")
         await asyncio.sleep(ROUND_INTERVAL_S)
+
+
+async def waitlist_sizes(runtime: Runtime, *, every_s: float = 5.0) -> None:
+    """Keep ``clinicflow_waitlist_size`` current for every location of the chain."""
+    store = CalendarStore(runtime.redis, runtime.keys)
+    while True:
+        try:
+            for location in runtime.chain.locations:
+                WAITLIST_SIZE.labels(location.id).set(await store.waiting_count(location.id))
+        except Exception as exc:  # Redis away: the gauge keeps its last value
+            log.warning("waitlist sizes not read: %r", exc)
+        await asyncio.sleep(every_s)
 
 
 async def offer_due(runtime: Runtime) -> None:

@@ -264,6 +264,10 @@ class CalendarStore:
         found = await self._redis.hgetall(self._keys("waiting", location_id))
         return {str(plan): str(entry) for plan, entry in found.items()}
 
+    async def waiting_count(self, location_id: str) -> int:
+        """How many plans wait at a location."""
+        return int(await self._redis.hlen(self._keys("waiting", location_id)))
+
     async def due_slots(self, now: datetime, limit: int = 50) -> list[str]:
         """Freed slots whose offer round is due (a new slot, a lapsed hold, a decline)."""
         found = await self._redis.zrangebyscore(
