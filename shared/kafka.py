@@ -97,7 +97,7 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = PUBLIC_TOPI
                 name=spec.name,
                 num_partitions=spec.partitions,
                 replication_factor=1,
-                topic_configs={"retention.ms": str(spec.retention_days * 86_400_000)},
+                topic_configs=spec.topic_configs(),
             )
             for spec in specs
             if spec.name not in existing

@@ -1,6 +1,6 @@
 """The public topics (DESIGN.md "Topics and events"): name, key, partitions,
-event types and retention. The record key is ``client_id`` on every public
-topic so one client's events stay in order."""
+event types, retention and cleanup policy. The record key is ``client_id`` on
+every public topic so one client's events stay in order."""
 
 from __future__ import annotations
 
@@ -9,12 +9,31 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TopicSpec:
+    """One topic as every deployment creates it (``ensure_topics``, the compose
+    topic-init service, the Kubernetes topic-init Job).
+
+    ``cleanup_policy`` is Kafka's ``cleanup.policy``. The public topics are event
+    logs keyed by client, so they are ``delete`` (old segments expire after the
+    retention): ``compact`` would keep only the latest record per key and drop a
+    client's earlier events.
+    """
+
     name: str
     key: str
     partitions: int
     event_types: tuple[str, ...]
     retention_days: int = 365
     description: str = ""
+    cleanup_policy: str = "delete"
+
+    @property
+    def retention_ms(self) -> int:
+        """``retention.ms`` as the broker takes it."""
+        return self.retention_days * 86_400_000
+
+    def topic_configs(self) -> dict[str, str]:
+        """The topic-level configs a topic is created with."""
+        return {"retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy}
 
 
 INTAKE = TopicSpec(

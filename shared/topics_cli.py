@@ -1,6 +1,6 @@
 """``clinicflow topics``: the public topics as the registry (``shared/topics.py``)
 declares them, against what a broker has - and, with ``--create``, the missing
-ones created with the registry's partitions and retention."""
+ones created with the registry's partitions, retention and cleanup policy."""
 
 from __future__ import annotations
 
@@ -42,14 +42,16 @@ async def broker_topics(bootstrap: str) -> list[TopicState]:
 
 
 def report(states: list[TopicState]) -> list[str]:
-    """One line per topic: name, key, partitions (found/wanted), retention, event types."""
+    """One line per topic: name, key, partitions (found/wanted), retention, cleanup
+    policy, event types."""
     lines = []
     for state in states:
         spec = state.spec
         found = "-" if state.partitions is None else str(state.partitions)
         line = (
             f"{spec.name:<22} key={spec.key:<12} partitions={found}/{spec.partitions:<3} "
-            f"retention={spec.retention_days}d  {', '.join(spec.event_types)}"
+            f"retention={spec.retention_days}d cleanup={spec.cleanup_policy}  "
+            f"{', '.join(spec.event_types)}"
         )
         lines.append(line + (f"  <- {state.problem}" if state.problem else ""))
     return lines
