@@ -85,9 +85,24 @@ class Publisher:
         except (KafkaError, TimeoutError) as exc:
             raise PublishError(f"broker did not acknowledge: {exc!r}") from exc
 
+    async def send_raw(
+        self, topic: str, *, key: bytes | None, value: bytes | None
+    ) -> tuple[int, int]:
+        """Send a record exactly as it was (a dead letter replayed to its topic);
+        returns the partition and offset the broker gave it."""
+        try:
+            sent = await asyncio.wait_for(
+                self._producer.send_and_wait(topic, key=key, value=value),
+                timeout=self._settings.kafka.send_timeout_s + SEND_TIMEOUT_MARGIN_S,
+            )
+        except (KafkaError, TimeoutError) as exc:
+            raise PublishError(f"broker did not acknowledge: {exc!r}") from exc
+        return int(sent.partition), int(sent.offset)
+
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = PUBLIC_TOPICS) -> None:
-    """Create the topics that do not exist yet (partitions from the registry)."""
+    """Create the topics that do not exist yet (partitions, retention and cleanup
+    policy from the registry)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:

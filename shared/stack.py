@@ -1,5 +1,5 @@
-"""Starts the four services as separate processes against one broker and Redis,
-all on one clock anchor, and waits until every one is ready. Used by
+"""Starts the four services and the ops dashboard as separate processes against
+one broker and Redis, all on one clock anchor, and waits until every one is ready. Used by
 ``clinicflow up``, ``clinicflow demo`` and the end-to-end tests."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ SERVICE_PORTS: dict[str, int] = {
     "planner": 8002,
     "scheduler": 8003,
     "notifier": 8004,
+    "dashboard": 8000,
 }
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,6 +75,10 @@ def stack_environment(
         env["NOTIFIER_CHECKIN_URL_TEMPLATE"] = (
             f"http://127.0.0.1:{ports['notifier']}/v1/checkins/{{notification_id}}?sig={{sig}}"
         )
+    watched = [name for name in ports if name != "dashboard"]
+    env["DASHBOARD_SERVICES"] = ",".join(
+        f"{name}=http://127.0.0.1:{ports[name]}" for name in watched
+    )
     env.update(extra or {})
     return env
 

@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
+import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 
-from shared.infra import Infra
+from shared.infra import Infra, free_port
 from shared.settings import IntakeSettings
 from shared.topics import PUBLIC_TOPICS
 from tests.conftest import DEMO_CHAIN
@@ -220,3 +221,31 @@ def intake_settings(infra: Infra, namespace: str, **overrides: Any) -> IntakeSet
         **overrides,
     }
     return IntakeSettings(**values)
+
+
+@asynccontextmanager
+async def served(build: Callable[[Any], FastAPI], settings: Any) -> AsyncIterator[str]:
+    """A service app behind a real uvicorn server on a free port (for what the ASGI
+    transport cannot do, such as reading a server-sent event stream as it comes)."""
+    port = free_port()
+    config = uvicorn.Config(
+        build(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await until(_started(server))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=30)
+
+
+def _started(server: Any) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        if server.started:
+            return True
+        await asyncio.sleep(0.05)
+        return False
+
+    return probe

@@ -1,0 +1,41 @@
+"""Composition root of the ops dashboard."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.dashboard.api import router
+from services.dashboard.probes import Probed, keep_probing
+from services.dashboard.projector import project
+from services.dashboard.store import DashboardStore
+from shared.runtime import Runtime
+from shared.service import build_service
+from shared.settings import DashboardSettings
+
+
+def build_app(settings: DashboardSettings) -> FastAPI:
+    latest: list[Probed] = [Probed()]
+
+    async def projection(runtime: Runtime) -> None:
+        store = DashboardStore(runtime.redis, runtime.keys)
+        await project(
+            settings,
+            store,
+            runtime.keys("projection-lease"),
+            window_minutes=settings.flow_window_minutes,
+        )
+
+    async def probing(runtime: Runtime) -> None:
+        await keep_probing(settings.service_urls(), runtime.clock, settings.poll_interval_s, latest)
+
+    app = build_service(
+        service="dashboard",
+        settings=settings,
+        description="The ops dashboard: event flow, consumer lag, dead letters, waitlists, "
+        "failed and suppressed notifications, service health.",
+        routers=[router],
+        background=[projection, probing],
+    )
+    app.state.probed = latest
+    app.state.flow_window_minutes = settings.flow_window_minutes
+    return app

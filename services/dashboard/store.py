@@ -1,0 +1,254 @@
+"""The dashboard's read model in Redis, kept per generation.
+
+Each batch of records is added up in one transaction together with the offsets
+it reached, so a restart resumes exactly where the counts stop: nothing counted
+twice, nothing missed. ``clinicflow replay`` folds the topics from offset 0
+into a new generation and then makes it current; the old one is deleted.
+
+Layout under ``<namespace>:dashboard:``:
+  generation                      the current generation number
+  replayed                        dead letter id -> who replayed it, when, to which offset
+  g:<n>:offsets                   "topic|partition" -> the next offset to read
+  g:<n>:totals                    "location|topic|type" -> events
+  g:<n>:flow:<minute>             "location|topic" -> events in that minute (epoch minutes)
+  g:<n>:minutes                   the minutes that have a flow hash
+  g:<n>:bookings                  "location|outcome" -> events
+  g:<n>:notifications             "location|status|kind|channel" -> events
+  g:<n>:problems                  the latest failed and suppressed notifications (JSON)
+  g:<n>:deadletters               dead letter ids by the time they failed
+  g:<n>:deadletter:<id>           one dead letter (JSON)
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import WatchError
+
+from services.dashboard.projection import PROBLEMS, DeadLetter, Observation
+from shared.redis_store import Keys
+
+PROBLEMS_KEPT = 200
+
+
+@dataclass(frozen=True)
+class Positioned:
+    """An observation and where its record sits."""
+
+    topic: str
+    partition: int
+    offset: int
+    observation: Observation
+
+
+class LeaseLost(RuntimeError):
+    """Another instance holds the projection lease: this batch was not written."""
+
+
+class DashboardStore:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self._redis
+
+    # -- generations ---------------------------------------------------------
+
+    async def generation(self) -> int:
+        raw = await self._redis.get(self._keys("generation"))
+        return int(raw) if raw is not None else 1
+
+    async def new_generation(self) -> int:
+        """A generation number nobody has used; it is not current until ``switch_to``."""
+        current = await self.generation()
+        issued = int(await self._redis.incr(self._keys("issued-generation")))
+        if issued <= current:
+            issued = current + 1
+            await self._redis.set(self._keys("issued-generation"), issued)
+        return issued
+
+    async def switch_to(self, generation: int) -> None:
+        """Make ``generation`` current, then delete every other generation's keys."""
+        await self._redis.set(self._keys("generation"), generation)
+        keep = self._keys("g", str(generation), "")
+        async for key in self._redis.scan_iter(match=self._keys("g", "*"), count=500):
+            if not str(key).startswith(keep):
+                await self._redis.delete(key)
+
+    def _g(self, generation: int, *parts: str) -> str:
+        return self._keys("g", str(generation), *parts)
+
+    # -- writing -------------------------------------------------------------
+
+    async def offsets(self, generation: int) -> dict[tuple[str, int], int]:
+        found = await self._redis.hgetall(self._g(generation, "offsets"))
+        result = {}
+        for field, value in found.items():
+            topic, _, partition = str(field).rpartition("|")
+            result[(topic, int(partition))] = int(value)
+        return result
+
+    async def add(
+        self,
+        generation: int,
+        batch: Sequence[Positioned],
+        *,
+        window_minutes: int,
+        lease: tuple[str, str] | None = None,
+    ) -> None:
+        """Add up a batch and record its offsets in one transaction. With ``lease``
+        (key, token) the write happens only while this instance holds the lease."""
+        if not batch:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if lease is not None:
+                await pipe.watch(lease[0])
+                if await pipe.get(lease[0]) != lease[1]:
+                    raise LeaseLost(lease[0])
+                pipe.multi()  # type: ignore[no-untyped-call]
+            self._stage(pipe, generation, batch, window_minutes)
+            try:
+                await pipe.execute()
+            except WatchError as exc:
+                raise LeaseLost(lease[0] if lease else "") from exc
+
+    def _stage(
+        self, pipe: Any, generation: int, batch: Sequence[Positioned], window_minutes: int
+    ) -> None:
+        g = generation
+        totals: Counter[str] = Counter()
+        flow: Counter[tuple[int, str]] = Counter()
+        bookings: Counter[str] = Counter()
+        notifications: Counter[str] = Counter()
+        offsets: dict[str, int] = {}
+        for item in batch:
+            seen = item.observation
+            totals[f"{seen.location}|{item.topic}|{seen.type}"] += 1
+            flow[(seen.minute, f"{seen.location}|{item.topic}")] += 1
+            if seen.booking:
+                bookings[f"{seen.location}|{seen.booking}"] += 1
+            if fact := seen.notification:
+                notifications[f"{seen.location}|{fact.status}|{fact.kind}|{fact.channel}"] += 1
+                if fact.status in PROBLEMS:
+                    problem = {**fact.__dict__, "at": fact.at.isoformat()}
+                    pipe.lpush(
+                        self._g(g, "problems"), json.dumps({**problem, "location": seen.location})
+                    )
+            if dead := seen.dead_letter:
+                pipe.set(self._g(g, "deadletter", dead.id), json.dumps(dead.to_json()))
+                pipe.zadd(self._g(g, "deadletters"), {dead.id: dead.failed_at.timestamp()})
+            offsets[f"{item.topic}|{item.partition}"] = item.offset + 1
+        for field, n in totals.items():
+            pipe.hincrby(self._g(g, "totals"), field, n)
+        for (minute, field), n in flow.items():
+            pipe.hincrby(self._g(g, "flow", str(minute)), field, n)
+            pipe.zadd(self._g(g, "minutes"), {str(minute): minute})
+        for field, n in bookings.items():
+            pipe.hincrby(self._g(g, "bookings"), field, n)
+        for field, n in notifications.items():
+            pipe.hincrby(self._g(g, "notifications"), field, n)
+        pipe.ltrim(self._g(g, "problems"), 0, PROBLEMS_KEPT - 1)
+        pipe.hset(self._g(g, "offsets"), mapping=offsets)
+        newest = max(seen.minute for seen in (i.observation for i in batch))
+        self._stage_prune(pipe, g, newest - window_minutes)
+
+    def _stage_prune(self, pipe: Any, generation: int, before_minute: int) -> None:
+        """Flow minutes older than the window go (a Lua step: which ones is read in Redis)."""
+        pipe.eval(
+            _PRUNE,
+            1,
+            self._g(generation, "minutes"),
+            before_minute,
+            self._g(generation, "flow", ""),
+        )
+
+    async def set_offsets(self, generation: int, offsets: dict[tuple[str, int], int]) -> None:
+        if offsets:
+            await self._redis.hset(
+                self._g(generation, "offsets"),
+                mapping={f"{topic}|{partition}": n for (topic, partition), n in offsets.items()},
+            )
+
+    async def mark_replayed(self, dead_letter_id: str, record: dict[str, Any]) -> bool:
+        """Remember a replay; False when the dead letter was replayed before."""
+        return bool(
+            await self._redis.hsetnx(self._keys("replayed"), dead_letter_id, json.dumps(record))
+        )
+
+    async def record_replay(self, dead_letter_id: str, record: dict[str, Any]) -> None:
+        await self._redis.hset(self._keys("replayed"), dead_letter_id, json.dumps(record))
+
+    async def forget_replay(self, dead_letter_id: str) -> None:
+        """Undo a replay claim whose record the broker did not take."""
+        await self._redis.hdel(self._keys("replayed"), dead_letter_id)
+
+    # -- reading -------------------------------------------------------------
+
+    async def totals(self, generation: int) -> dict[tuple[str, str, str], int]:
+        found = await self._redis.hgetall(self._g(generation, "totals"))
+        return {_split3(str(k)): int(v) for k, v in found.items()}
+
+    async def flow(self, generation: int, minutes: Iterable[int]) -> dict[int, dict[str, int]]:
+        wanted = list(minutes)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for minute in wanted:
+                pipe.hgetall(self._g(generation, "flow", str(minute)))
+            rows = await pipe.execute()
+        return {
+            m: {str(k): int(v) for k, v in row.items()} for m, row in zip(wanted, rows, strict=True)
+        }
+
+    async def bookings(self, generation: int) -> dict[str, int]:
+        found = await self._redis.hgetall(self._g(generation, "bookings"))
+        return {str(k): int(v) for k, v in found.items()}
+
+    async def notifications(self, generation: int) -> dict[str, int]:
+        found = await self._redis.hgetall(self._g(generation, "notifications"))
+        return {str(k): int(v) for k, v in found.items()}
+
+    async def problems(self, generation: int) -> list[dict[str, Any]]:
+        found = await self._redis.lrange(self._g(generation, "problems"), 0, PROBLEMS_KEPT - 1)
+        return [json.loads(item) for item in found]
+
+    async def dead_letters(self, generation: int, *, limit: int = 500) -> list[DeadLetter]:
+        ids = await self._redis.zrevrange(self._g(generation, "deadletters"), 0, limit - 1)
+        if not ids:
+            return []
+        found = await self._redis.mget([self._g(generation, "deadletter", str(i)) for i in ids])
+        return [DeadLetter.from_json(json.loads(raw)) for raw in found if raw]
+
+    async def dead_letter(self, generation: int, dead_letter_id: str) -> DeadLetter | None:
+        raw = await self._redis.get(self._g(generation, "deadletter", dead_letter_id))
+        return DeadLetter.from_json(json.loads(raw)) if raw else None
+
+    async def replayed(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        found = await self._redis.hmget(self._keys("replayed"), wanted)
+        return {i: json.loads(raw) for i, raw in zip(wanted, found, strict=True) if raw}
+
+
+_PRUNE = """
+local old = redis.call('zrangebyscore', KEYS[1], '-inf', '(' .. ARGV[1])
+for _, minute in ipairs(old) do redis.call('del', ARGV[2] .. minute) end
+if #old > 0 then redis.call('zremrangebyscore', KEYS[1], '-inf', '(' .. ARGV[1]) end
+return #old
+"""
+
+
+def _split3(field: str) -> tuple[str, str, str]:
+    first, second, third = field.split("|", 2)
+    return first, second, third
+
+
+def minute_of(instant: datetime) -> int:
+    return int(instant.timestamp() // 60)
