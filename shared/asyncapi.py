@@ -104,7 +104,10 @@ def _channel(spec: TopicSpec) -> dict[str, Any]:
             "kafka": {
                 "topic": spec.name,
                 "partitions": spec.partitions,
-                "topicConfiguration": {"retention.ms": spec.retention_days * 86_400_000},
+                "topicConfiguration": {
+                    "retention.ms": spec.retention_ms,
+                    "cleanup.policy": [spec.cleanup_policy],
+                },
             }
         },
     }

@@ -126,7 +126,7 @@ async def inspect(
     """One dead letter with its original record, to see what was wrong with it."""
     dead = await _dead_letter(request, principal, dead_letter_id)
     store = _store(request)
-    replayed = (await store.replayed([dead.id])).get(dead.id)
+    replayed = (await store.replayed([dead.position])).get(dead.position)
     return {
         **summary(dead, replayed),
         "key": dead.key,
@@ -145,12 +145,13 @@ async def replay(
 ) -> dict[str, Any]:
     """Send the original record, byte for byte and with its key, back to its topic.
     Done once the cause is fixed: the consumers handle it as new (a dead-lettered
-    event is never marked handled). Once per dead letter; a repeat is a 409."""
+    event is never marked handled). Once per record, whichever of the services
+    that failed on it is named: the record goes to all of them; a repeat is a 409."""
     require_role(principal, "admin")
     dead = await _dead_letter(request, principal, dead_letter_id)
     store = _store(request)
-    if dead.id in await store.replayed([dead.id]):
-        raise HTTPException(status.HTTP_409_CONFLICT, "this dead letter was replayed already")
+    if dead.position in await store.replayed([dead.position]):
+        raise HTTPException(status.HTTP_409_CONFLICT, "this record was replayed already")
     runtime = request.app.state.runtime
     record = {
         "at": runtime.clock.now().isoformat(),
@@ -160,8 +161,8 @@ async def replay(
         "offset": None,
     }
     # claim first: two admins pressing replay at once send the record once
-    if not await store.mark_replayed(dead.id, record):
-        raise HTTPException(status.HTTP_409_CONFLICT, "this dead letter was replayed already")
+    if not await store.mark_replayed(dead.position, record):
+        raise HTTPException(status.HTTP_409_CONFLICT, "this record was replayed already")
     payload = (
         base64.b64decode(dead.payload)
         if dead.payload_encoding == "base64"
@@ -174,13 +175,13 @@ async def replay(
             value=payload,
         )
     except PublishError as exc:
-        await store.forget_replay(dead.id)
+        await store.forget_replay(dead.position)
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "the broker did not take the record; nothing was replayed, try again",
         ) from exc
     record["partition"], record["offset"] = partition, offset
-    await store.record_replay(dead.id, record)
+    await store.record_replay(dead.position, record)
     return {"id": dead.id, "replayed": record}
 
 
@@ -237,7 +238,7 @@ async def _picture(request: Request, location: str | None) -> dict[str, Any]:
         notifications=await store.notifications(generation),
         problems=await store.problems(generation),
         dead_letters=dead,
-        replayed=await store.replayed(d.id for d in dead),
+        replayed=await store.replayed({d.position for d in dead}),
     )
     probed: Probed = request.app.state.probed[0]
     picture = overview(

@@ -59,6 +59,12 @@ class DeadLetter:
     correlation_id: str | None
     original_type: str | None  # the type inside the payload, when it is readable
 
+    @property
+    def position(self) -> str:
+        """The failed record's place; every service that failed on it shares it, and a
+        replay is of the record, so of all of them at once."""
+        return f"{self.source_topic}/{self.partition}/{self.offset}"
+
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "failed_at": self.failed_at.isoformat()}
 

@@ -7,7 +7,8 @@ into a new generation and then makes it current; the old one is deleted.
 
 Layout under ``<namespace>:dashboard:``:
   generation                      the current generation number
-  replayed                        dead letter id -> who replayed it, when, to which offset
+  replayed                        failed record (topic/partition/offset) -> who replayed it,
+                                  when, to which partition and offset
   g:<n>:offsets                   "topic|partition" -> the next offset to read
   g:<n>:totals                    "location|topic|type" -> events
   g:<n>:flow:<minute>             "location|topic" -> events in that minute (epoch minutes)
@@ -177,18 +178,16 @@ class DashboardStore:
                 mapping={f"{topic}|{partition}": n for (topic, partition), n in offsets.items()},
             )
 
-    async def mark_replayed(self, dead_letter_id: str, record: dict[str, Any]) -> bool:
-        """Remember a replay; False when the dead letter was replayed before."""
-        return bool(
-            await self._redis.hsetnx(self._keys("replayed"), dead_letter_id, json.dumps(record))
-        )
+    async def mark_replayed(self, position: str, record: dict[str, Any]) -> bool:
+        """Remember a replay of the record at ``position``; False when it was replayed before."""
+        return bool(await self._redis.hsetnx(self._keys("replayed"), position, json.dumps(record)))
 
-    async def record_replay(self, dead_letter_id: str, record: dict[str, Any]) -> None:
-        await self._redis.hset(self._keys("replayed"), dead_letter_id, json.dumps(record))
+    async def record_replay(self, position: str, record: dict[str, Any]) -> None:
+        await self._redis.hset(self._keys("replayed"), position, json.dumps(record))
 
-    async def forget_replay(self, dead_letter_id: str) -> None:
+    async def forget_replay(self, position: str) -> None:
         """Undo a replay claim whose record the broker did not take."""
-        await self._redis.hdel(self._keys("replayed"), dead_letter_id)
+        await self._redis.hdel(self._keys("replayed"), position)
 
     # -- reading -------------------------------------------------------------
 
@@ -229,8 +228,9 @@ class DashboardStore:
         raw = await self._redis.get(self._g(generation, "deadletter", dead_letter_id))
         return DeadLetter.from_json(json.loads(raw)) if raw else None
 
-    async def replayed(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        wanted = list(ids)
+    async def replayed(self, positions: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Replays by the position of the record they sent again."""
+        wanted = list(positions)
         if not wanted:
             return {}
         found = await self._redis.hmget(self._keys("replayed"), wanted)

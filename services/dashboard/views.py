@@ -32,7 +32,7 @@ class ReadModel:
     notifications: Mapping[str, int]  # "location|status|kind|channel"
     problems: Sequence[Mapping[str, Any]]
     dead_letters: Sequence[DeadLetter]
-    replayed: Mapping[str, Mapping[str, Any]]
+    replayed: Mapping[str, Mapping[str, Any]]  # by the failed record's position
 
 
 def window(now: datetime, minutes: int) -> list[int]:
@@ -100,9 +100,11 @@ def overview(
             ],
         },
         "dead_letters": {
-            "open": sum(1 for d in dead if d.id not in model.replayed),
-            "replayed": sum(1 for d in dead if d.id in model.replayed),
-            "recent": [summary(d, model.replayed.get(d.id)) for d in dead[:DEAD_LETTERS_SHOWN]],
+            "open": sum(1 for d in dead if d.position not in model.replayed),
+            "replayed": sum(1 for d in dead if d.position in model.replayed),
+            "recent": [
+                summary(d, model.replayed.get(d.position)) for d in dead[:DEAD_LETTERS_SHOWN]
+            ],
         },
         "lag": [lag.__dict__ for lag in sorted(probed.lag, key=_lag_order)],
         "lag_total": sum(lag.lag for lag in probed.lag),

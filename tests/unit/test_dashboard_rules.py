@@ -118,7 +118,7 @@ def test_the_picture_of_a_location_keeps_its_own_events_only() -> None:
         },
         problems=[{"location": "brooklyn", "status": "suppressed"}],
         dead_letters=[dead("beaverton", 1), dead("brooklyn", 2), dead("beaverton", 3)],
-        replayed={"d-beaverton-3": {"offset": 9}},
+        replayed={"clinic.visits/0/3": {"offset": 9}},
     )
     probed = Probed(
         at=AT,

@@ -97,8 +97,21 @@ function render(view) {
     el("td", Object.entries(s.checks).map(([k, v]) => `${k} ${v ? "ok" : "failing"}`).join(", ")),
   ])), "no service answered yet");
 
-  fill("lag", view.lag.map((l) => row([
-    el("td", l.service), el("td", l.topic), num(l.partition), num(l.lag, l.lag > 0), el("td", l.instance),
+  // one row per service and topic; the partition furthest behind is named
+  const groups = new Map();
+  for (const l of view.lag) {
+    const id = `${l.service} ${l.topic}`;
+    const g = groups.get(id) || { service: l.service, topic: l.topic, partitions: 0, lag: 0, worst: null, instances: new Set() };
+    g.partitions += 1;
+    g.lag += l.lag;
+    if (l.lag > 0 && (!g.worst || l.lag > g.worst.lag)) g.worst = l;
+    g.instances.add(l.instance);
+    groups.set(id, g);
+  }
+  fill("lag", [...groups.values()].map((g) => row([
+    el("td", g.service), el("td", g.topic), num(g.partitions), num(g.lag, g.lag > 0),
+    el("td", g.worst ? `partition ${g.worst.partition}: ${g.worst.lag} on ${g.worst.instance}` : "-"),
+    el("td", [...g.instances].join(", ")),
   ])), "no partitions reported");
 
   const locations = new Set([...Object.keys(view.bookings), ...Object.keys(view.waitlist)]);
