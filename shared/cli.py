@@ -127,6 +127,8 @@ def _up(config: Path, clock: str | None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     clock_spec = clock or os.environ.get("CLINICFLOW_CLOCK", "system")
+    # readable lines in a terminal; JSON (the services' default) when collected
+    os.environ.setdefault("CLINICFLOW_LOG_FORMAT", "console" if sys.stderr.isatty() else "json")
     try:
         with (
             local_infra() as infra,

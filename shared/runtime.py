@@ -19,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from shared import logs
 from shared.chain import ChainConfig, ChainConfigError, load_chain_config
 from shared.clock import Clock, ClockSpecError, parse_clock
 from shared.codec import wrap
@@ -184,25 +185,23 @@ def _consumer_app(
     return app, processor
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # faust's services log through the module of their class, here shared.faust_app
-    for noisy in ("faust", "mode", "aiokafka", "kafka", "shared.faust_app"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def serve(
+    settings_class: type[S], build: Callable[[S], FastAPI], *, service: str | None = None
+) -> None:
+    """Run a service in the foreground; configuration errors exit with status 2.
 
-
-def serve(settings_class: type[S], build: Callable[[S], FastAPI]) -> None:
-    """Run a service in the foreground; configuration errors exit with status 2."""
+    ``service`` names the process in its log lines; by default the settings class
+    says it (``PlannerSettings``: ``planner``)."""
+    name = service or settings_class.__name__.removesuffix("Settings").lower()
     try:
         settings = load_settings(settings_class)
-        configure_logging(settings.log_level)
+        logs.configure_logging(settings.log_level, service=name, json=settings.log_format == "json")
         app = build(settings)
     except StartupError as exc:
         print(f"clinicflow: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     port = int(getattr(settings, "port"))  # noqa: B009 - every service settings class has one
-    uvicorn.run(app, host=settings.host, port=port, log_level="warning", lifespan="on")
+    # log_config=None: uvicorn's records go through the handler configured above
+    uvicorn.run(
+        app, host=settings.host, port=port, log_level="warning", log_config=None, lifespan="on"
+    )

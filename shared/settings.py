@@ -55,6 +55,11 @@ class CommonSettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", validation_alias="CLINICFLOW_HOST")
     log_level: str = Field(default="INFO", validation_alias="CLINICFLOW_LOG_LEVEL")
+    log_format: Literal["json", "console"] = Field(
+        default="json",
+        validation_alias="CLINICFLOW_LOG_FORMAT",
+        description="json: one JSON object per line (shared/logs.py); console: readable lines",
+    )
     kafka: KafkaTuning = Field(default_factory=KafkaTuning)
     max_body_bytes: int = Field(
         default=256 * 1024, ge=1024, validation_alias="CLINICFLOW_MAX_BODY_BYTES"

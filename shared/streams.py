@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -21,16 +20,18 @@ import faust
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared import logs
 from shared.clock import Clock
 from shared.codec import DecodeError, decode_data, decode_envelope, wrap
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import EventData, RecordDeadLettered
 from shared.kafka import Outgoing, Publisher, PublishError
 from shared.metrics import DEADLETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
+from shared.redaction import describe_error, scrub_text
 from shared.redis_store import ProcessedEvents
 from shared.topics import TopicSpec
 
-log = logging.getLogger(__name__)
+log = logs.get_logger(__name__)
 
 Handler = Callable[[Envelope, EventData], Awaitable[Sequence[Outgoing]]]
 TRANSIENT = (PublishError, RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
@@ -73,38 +74,49 @@ class StreamProcessor:
         self.next_offsets: dict[tuple[str, int], int] = {}
 
     async def process(self, record: RawRecord) -> None:
+        position = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        with logs.bound(service=self.service, **position):
+            try:
+                envelope: Envelope | DecodeError = decode_envelope(record.value)
+            except DecodeError as exc:
+                envelope = exc
+            context = logs.envelope_context(envelope) if isinstance(envelope, Envelope) else {}
+            with logs.bound(**context):
+                await self._until_done(record, envelope)
+
+    async def _until_done(self, record: RawRecord, envelope: Envelope | DecodeError) -> None:
         backoff = 0.1
         while True:
             try:
-                await self._process_once(record)
+                await self._process_once(record, envelope)
                 self.next_offsets[(record.topic, record.partition)] = record.offset + 1
                 return
             except TRANSIENT as exc:
                 log.warning(
-                    "%s: transient failure on %s[%d]@%d, retrying in %.1fs: %r",
-                    self.service,
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    backoff,
-                    exc,
+                    "transient failure, retrying",
+                    retry_in_s=round(backoff, 1),
+                    error=describe_error(exc),
                 )
                 await asyncio.sleep(backoff * (0.5 + random.random() / 2))
                 backoff = min(MAX_BACKOFF_S, backoff * 2)
 
-    async def _process_once(self, record: RawRecord) -> None:
+    async def _process_once(self, record: RawRecord, envelope: Envelope | DecodeError) -> None:
+        if isinstance(envelope, DecodeError):
+            await self.dead_letter(record, str(envelope))
+            return
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            EVENTS_CONSUMED.labels(self.service, record.topic, envelope.type, "ignored").inc()
+            log.debug("record ignored: no handler for its type")
+            return
         try:
-            envelope = decode_envelope(record.value)
-            handler = self.handlers.get(envelope.type)
-            if handler is None:
-                EVENTS_CONSUMED.labels(self.service, record.topic, envelope.type, "ignored").inc()
-                return
             data = decode_data(envelope)
-        except DecodeError as exc:
-            await self.dead_letter(record, str(exc))
+        except DecodeError as exc:  # the envelope is sound: the dead letter keeps its story
+            await self.dead_letter(record, str(exc), envelope)
             return
         if await self.processed.seen(envelope.id):
             EVENTS_CONSUMED.labels(self.service, record.topic, envelope.type, "duplicate").inc()
+            log.debug("record skipped: already handled")
             return
         started = time.perf_counter()
         try:
@@ -117,25 +129,23 @@ class StreamProcessor:
             await self.dead_letter(record, f"rejected {envelope.type}: {exc}", envelope)
             return
         except Exception as exc:  # a consumer must never stop on one record
-            log.exception("%s: handler for %s failed", self.service, envelope.type)
-            await self.dead_letter(record, f"handler error: {exc!r}", envelope)
+            log.exception("handler failed")
+            await self.dead_letter(record, f"handler error: {describe_error(exc)}", envelope)
             return
         await self.publisher.publish(outputs)
         await self.processed.mark(envelope.id)
-        HANDLER_SECONDS.labels(self.service, envelope.type).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        HANDLER_SECONDS.labels(self.service, envelope.type).observe(elapsed)
         EVENTS_CONSUMED.labels(self.service, record.topic, envelope.type, "handled").inc()
+        log.debug("record handled", published=len(outputs), duration_ms=round(elapsed * 1000, 1))
 
     async def dead_letter(
         self, record: RawRecord, error: str, envelope: Envelope | None = None
     ) -> None:
-        log.warning(
-            "%s: dead-lettering %s[%d]@%d: %s",
-            self.service,
-            record.topic,
-            record.partition,
-            record.offset,
-            error,
-        )
+        """Publish ``record`` to the dead letters with the reason, which names fields
+        and rules, not the values that failed (shared/codec.py, shared/redaction.py)."""
+        error = scrub_text(error)
+        log.warning("record dead-lettered", reason=error)
         await self.publisher.publish([self.dead_letter_event(record, error, envelope)])
         DEADLETTERS.labels(self.service, record.topic).inc()
         EVENTS_CONSUMED.labels(

@@ -153,3 +153,26 @@ async def test_binary_garbage_is_kept_base64_encoded(
     )
     assert letters[0]["data"]["payload"] == "AP8Q"
     assert letters[0]["data"]["payload_encoding"] == "base64"
+
+
+async def test_invalid_data_in_a_sound_envelope_keeps_its_story(
+    parts: tuple[Publisher, ProcessedEvents, TopicLog],
+) -> None:
+    publisher, processed, log = parts
+
+    async def handler(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        raise AssertionError("never called for invalid data")
+
+    event = completed(str(uuid.uuid4()))
+    broken = event.model_copy(update={"locationid": "beaverton", "data": {"plan_id": "p-1"}})
+    consumer = processor(publisher, processed, handler)
+    await consumer.process(record(broken, 11))
+    letters = await log.wait_for(
+        lambda: [
+            e for e in log.events(type="record.deadlettered") if e.get("causationid") == event.id
+        ]
+    )
+    # the dead letter follows the event: its correlation and location, for the dashboard
+    assert letters[0]["correlationid"] == event.correlationid
+    assert letters[0]["locationid"] == "beaverton"
+    assert "invalid plan.completed data" in letters[0]["data"]["error"]
