@@ -45,6 +45,7 @@ from shared.redaction import REDACTED, exception_dicts, exception_text, is_phi_k
 NOISY_LOGGERS: Final = ("faust", "mode", "aiokafka", "kafka", "shared.faust_app", "httpx")
 # the access line comes from shared/http.py, with the route template instead of the path
 QUIET_LOGGERS: Final = ("uvicorn.access",)
+OWN_HANDLERS: Final = ("uvicorn", "uvicorn.error", "uvicorn.access")
 # record attributes that are no field of their own (uvicorn repeats its message in colour)
 _DROPPED_EXTRAS: Final = frozenset({"color_message", "taskName"})
 _FIXED_KEYS: Final = frozenset({"timestamp", "level", "logger"})
@@ -103,6 +104,13 @@ def configure_logging(
     root.setLevel(level.upper() if isinstance(level, str) else level)
     for name in (*NOISY_LOGGERS, *QUIET_LOGGERS):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # a library that configured its own handlers (uvicorn's default log config
+    # does) would print past the renderer and the redaction: its records go here
+    for name in OWN_HANDLERS:
+        library = logging.getLogger(name)
+        for old in list(library.handlers):
+            library.removeHandler(old)
+        library.propagate = True
 
 
 def reset_logging() -> None:

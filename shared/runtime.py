@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
 
 
+# keys and secrets that ship with the repository: the demo chain's and the
+# placeholders of deploy/k8s, which a chain replaces before going live
+NOT_REAL = ("demo-", "change-me")
+
+
 class StartupError(RuntimeError):
     """Configuration that stops a service from starting, with a message for the operator."""
 
@@ -67,9 +72,9 @@ class Foundations:
         except (ChainConfigError, ClockSpecError) as exc:
             raise StartupError(str(exc)) from exc
         if settings.env == "production":
-            demo = [k.name or k.role for k in chain.api_keys if k.key.startswith("demo-")]
+            demo = [k.name or k.role for k in chain.api_keys if k.key.startswith(NOT_REAL)]
             if demo:
-                raise StartupError(f"demo API keys refused in production: {demo}")
+                raise StartupError(f"demo or placeholder API keys refused in production: {demo}")
         return cls(service=service, settings=settings, chain=chain, clock=clock)
 
 

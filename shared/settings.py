@@ -85,7 +85,8 @@ class CommonSettings(BaseSettings):
                     "CLINICFLOW_CHAIN_CONFIG must name the chain's own configuration "
                     "in production (the demo chain ships demo keys)"
                 )
-            if self.link_secret.get_secret_value() == DEV_LINK_SECRET:
+            secret = self.link_secret.get_secret_value()
+            if secret == DEV_LINK_SECRET or secret.startswith("change-me"):
                 raise ValueError("CLINICFLOW_LINK_SECRET must be set in production")
         return self
 
@@ -311,6 +312,8 @@ class NotifierSettings(CommonSettings):
         ):
             if 0 < len(self._reveal(secret)) < 16:
                 raise ValueError(f"{name} must be at least 16 characters in production")
+            if self._reveal(secret).startswith("change-me"):
+                raise ValueError(f"{name} is still the placeholder of deploy/k8s/secret.yaml")
         if self.smtp_host and self.smtp_security == "none" and not self._is_local(self.smtp_host):
             raise ValueError(
                 "NOTIFIER_SMTP_SECURITY=none sends passwords and messages in plain text; "

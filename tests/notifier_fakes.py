@@ -186,7 +186,9 @@ class _ThreadedApp:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind((self.host, 0))
         self.port = int(self._socket.getsockname()[1])
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, log_config=None, lifespan="off"
+        )
         server = self._server = uvicorn.Server(config)
         thread = self._thread = threading.Thread(
             target=server.run,

@@ -228,8 +228,14 @@ async def served(build: Callable[[Any], FastAPI], settings: Any) -> AsyncIterato
     """A service app behind a real uvicorn server on a free port (for what the ASGI
     transport cannot do, such as reading a server-sent event stream as it comes)."""
     port = free_port()
+    # log_config=None: uvicorn must not reconfigure the process's loggers (as serve())
     config = uvicorn.Config(
-        build(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        build(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        log_config=None,
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -230,13 +230,13 @@ async def _picture(request: Request, location: str | None) -> dict[str, Any]:
     runtime = request.app.state.runtime
     minutes = window(runtime.clock.now(), request.app.state.flow_window_minutes)
     generation = await store.generation()
-    dead = await store.dead_letters(generation)
+    dead = await store.dead_letters(generation, location)
     model = ReadModel(
         totals=await store.totals(generation),
         flow=await store.flow(generation, minutes),
         bookings=await store.bookings(generation),
         notifications=await store.notifications(generation),
-        problems=await store.problems(generation),
+        problems=await store.problems(generation, location),
         dead_letters=dead,
         replayed=await store.replayed({d.position for d in dead}),
     )

@@ -22,6 +22,7 @@ def build_app(settings: DashboardSettings) -> FastAPI:
             settings,
             store,
             runtime.keys("projection-lease"),
+            clock=runtime.clock,
             window_minutes=settings.flow_window_minutes,
         )
 

@@ -21,7 +21,8 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.dashboard.projection import observe
-from services.dashboard.store import DashboardStore, LeaseLost, Positioned
+from services.dashboard.store import DashboardStore, LeaseLost, Positioned, minute_of
+from shared.clock import Clock
 from shared.settings import CommonSettings
 from shared.topics import PUBLIC_TOPICS
 
@@ -92,8 +93,18 @@ async def _fetch(consumer: AIOKafkaConsumer, timeout_ms: int) -> list[Positioned
     return _positioned([r for records in batches.values() for r in records])
 
 
+def _keep_from(clock: Clock, window_minutes: int) -> int:
+    """The first minute of the flow window, on the shared clock."""
+    return minute_of(clock.now()) - window_minutes + 1
+
+
 async def project(
-    settings: CommonSettings, store: DashboardStore, lease_key: str, *, window_minutes: int
+    settings: CommonSettings,
+    store: DashboardStore,
+    lease_key: str,
+    *,
+    clock: Clock,
+    window_minutes: int,
 ) -> None:
     """Keep the current generation up to date, while holding the lease, until cancelled."""
     redis = store.redis
@@ -119,7 +130,10 @@ async def project(
                     await _assign(consumer, await store.offsets(generation))
                 batch = await _fetch(consumer, timeout_ms=500)
                 await store.add(
-                    generation, batch, window_minutes=window_minutes, lease=(lease_key, token)
+                    generation,
+                    batch,
+                    keep_from_minute=_keep_from(clock, window_minutes),
+                    lease=(lease_key, token),
                 )
             except asyncio.CancelledError:
                 raise
@@ -138,7 +152,7 @@ async def project(
 
 
 async def rebuild(
-    settings: CommonSettings, store: DashboardStore, *, window_minutes: int
+    settings: CommonSettings, store: DashboardStore, *, clock: Clock, window_minutes: int
 ) -> RebuildSummary:
     """Fold every public topic from offset 0 into a new generation, then make it current."""
     started = time.monotonic()
@@ -158,7 +172,7 @@ async def rebuild(
                 for item in batch
                 if item.offset < ends[TopicPartition(item.topic, item.partition)]
             ]
-            await store.add(generation, batch, window_minutes=window_minutes)
+            await store.add(generation, batch, keep_from_minute=_keep_from(clock, window_minutes))
             records += len(batch)
             for tp in list(remaining):
                 positions[tp] = await consumer.position(tp)

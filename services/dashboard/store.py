@@ -15,8 +15,8 @@ Layout under ``<namespace>:dashboard:``:
   g:<n>:minutes                   the minutes that have a flow hash
   g:<n>:bookings                  "location|outcome" -> events
   g:<n>:notifications             "location|status|kind|channel" -> events
-  g:<n>:problems                  the latest failed and suppressed notifications (JSON)
-  g:<n>:deadletters               dead letter ids by the time they failed
+  g:<n>:problems[:<location>]     the latest failed and suppressed notifications (JSON)
+  g:<n>:deadletters[:<location>]  dead letter ids by the time they failed
   g:<n>:deadletter:<id>           one dead letter (JSON)
 """
 
@@ -36,6 +36,7 @@ from services.dashboard.projection import PROBLEMS, DeadLetter, Observation
 from shared.redis_store import Keys
 
 PROBLEMS_KEPT = 200
+DEAD_LETTERS_KEPT = 500  # listed per page; every one stays inspectable by id
 
 
 @dataclass(frozen=True)
@@ -102,11 +103,12 @@ class DashboardStore:
         generation: int,
         batch: Sequence[Positioned],
         *,
-        window_minutes: int,
+        keep_from_minute: int,
         lease: tuple[str, str] | None = None,
     ) -> None:
-        """Add up a batch and record its offsets in one transaction. With ``lease``
-        (key, token) the write happens only while this instance holds the lease."""
+        """Add up a batch and record its offsets in one transaction. Per-minute flow
+        is kept from ``keep_from_minute`` (epoch minutes) on. With ``lease`` (key,
+        token) the write happens only while this instance holds the lease."""
         if not batch:
             return
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -115,14 +117,14 @@ class DashboardStore:
                 if await pipe.get(lease[0]) != lease[1]:
                     raise LeaseLost(lease[0])
                 pipe.multi()  # type: ignore[no-untyped-call]
-            self._stage(pipe, generation, batch, window_minutes)
+            self._stage(pipe, generation, batch, keep_from_minute)
             try:
                 await pipe.execute()
             except WatchError as exc:
                 raise LeaseLost(lease[0] if lease else "") from exc
 
     def _stage(
-        self, pipe: Any, generation: int, batch: Sequence[Positioned], window_minutes: int
+        self, pipe: Any, generation: int, batch: Sequence[Positioned], keep_from_minute: int
     ) -> None:
         g = generation
         totals: Counter[str] = Counter()
@@ -133,19 +135,25 @@ class DashboardStore:
         for item in batch:
             seen = item.observation
             totals[f"{seen.location}|{item.topic}|{seen.type}"] += 1
-            flow[(seen.minute, f"{seen.location}|{item.topic}")] += 1
+            if seen.minute >= keep_from_minute:
+                flow[(seen.minute, f"{seen.location}|{item.topic}")] += 1
             if seen.booking:
                 bookings[f"{seen.location}|{seen.booking}"] += 1
             if fact := seen.notification:
                 notifications[f"{seen.location}|{fact.status}|{fact.kind}|{fact.channel}"] += 1
                 if fact.status in PROBLEMS:
-                    problem = {**fact.__dict__, "at": fact.at.isoformat()}
-                    pipe.lpush(
-                        self._g(g, "problems"), json.dumps({**problem, "location": seen.location})
-                    )
+                    problem = {
+                        **fact.__dict__,
+                        "at": fact.at.isoformat(),
+                        "location": seen.location,
+                    }
+                    for key in self._scopes(g, "problems", seen.location):
+                        pipe.lpush(key, json.dumps(problem))
+                        pipe.ltrim(key, 0, PROBLEMS_KEPT - 1)
             if dead := seen.dead_letter:
                 pipe.set(self._g(g, "deadletter", dead.id), json.dumps(dead.to_json()))
-                pipe.zadd(self._g(g, "deadletters"), {dead.id: dead.failed_at.timestamp()})
+                for key in self._scopes(g, "deadletters", dead.location):
+                    pipe.zadd(key, {dead.id: dead.failed_at.timestamp()})
             offsets[f"{item.topic}|{item.partition}"] = item.offset + 1
         for field, n in totals.items():
             pipe.hincrby(self._g(g, "totals"), field, n)
@@ -156,10 +164,12 @@ class DashboardStore:
             pipe.hincrby(self._g(g, "bookings"), field, n)
         for field, n in notifications.items():
             pipe.hincrby(self._g(g, "notifications"), field, n)
-        pipe.ltrim(self._g(g, "problems"), 0, PROBLEMS_KEPT - 1)
         pipe.hset(self._g(g, "offsets"), mapping=offsets)
-        newest = max(seen.minute for seen in (i.observation for i in batch))
-        self._stage_prune(pipe, g, newest - window_minutes)
+        self._stage_prune(pipe, g, keep_from_minute)
+
+    def _scopes(self, generation: int, name: str, location: str) -> tuple[str, str]:
+        """The chain's list and the location's: each page reads its own."""
+        return self._g(generation, name), self._g(generation, name, location)
 
     def _stage_prune(self, pipe: Any, generation: int, before_minute: int) -> None:
         """Flow minutes older than the window go (a Lua step: which ones is read in Redis)."""
@@ -213,12 +223,18 @@ class DashboardStore:
         found = await self._redis.hgetall(self._g(generation, "notifications"))
         return {str(k): int(v) for k, v in found.items()}
 
-    async def problems(self, generation: int) -> list[dict[str, Any]]:
-        found = await self._redis.lrange(self._g(generation, "problems"), 0, PROBLEMS_KEPT - 1)
+    async def problems(self, generation: int, location: str | None) -> list[dict[str, Any]]:
+        """The latest failed and suppressed messages, of the chain or of one location."""
+        key = self._g(generation, "problems", *([location] if location else []))
+        found = await self._redis.lrange(key, 0, PROBLEMS_KEPT - 1)
         return [json.loads(item) for item in found]
 
-    async def dead_letters(self, generation: int, *, limit: int = 500) -> list[DeadLetter]:
-        ids = await self._redis.zrevrange(self._g(generation, "deadletters"), 0, limit - 1)
+    async def dead_letters(
+        self, generation: int, location: str | None, *, limit: int = DEAD_LETTERS_KEPT
+    ) -> list[DeadLetter]:
+        """The latest dead letters, of the chain or of one location."""
+        key = self._g(generation, "deadletters", *([location] if location else []))
+        ids = await self._redis.zrevrange(key, 0, limit - 1)
         if not ids:
             return []
         found = await self._redis.mget([self._g(generation, "deadletter", str(i)) for i in ids])

@@ -210,14 +210,14 @@ async def test_rebuild_from_offset_zero_gives_the_same_counts(
     redis = connect(settings)
     store = DashboardStore(redis, keys)
     try:
-        summary = await rebuild(settings, store, window_minutes=60)
+        summary = await rebuild(settings, store, clock=parse_clock("system"), window_minutes=60)
         assert summary.records > 0
         assert await store.generation() == summary.generation
         bookings = await store.bookings(summary.generation)
         assert bookings[f"{location}|booked"] == 1
         assert bookings[f"{location}|waitlisted"] == 1
         # a second rebuild replaces the first, whose keys are gone
-        again = await rebuild(settings, store, window_minutes=60)
+        again = await rebuild(settings, store, clock=parse_clock("system"), window_minutes=60)
         assert again.generation > summary.generation
         assert (await store.bookings(again.generation))[f"{location}|booked"] == 1
         assert not [k async for k in redis.scan_iter(match=keys("g", str(summary.generation), "*"))]

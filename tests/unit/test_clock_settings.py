@@ -7,10 +7,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from shared.clock import ClockSpecError, SimulatedClock, SystemClock, parse_clock
-from shared.settings import CommonSettings, KafkaTuning
+from shared.runtime import Foundations, StartupError
+from shared.settings import CommonSettings, KafkaTuning, NotifierSettings
+from tests.conftest import ROOT
 
 
 def test_system_clock_is_utc_now() -> None:
@@ -72,3 +75,24 @@ def test_broker_tuning_is_settings_not_literals(monkeypatch: pytest.MonkeyPatch)
         500,
         60,
     )
+
+
+def test_production_refuses_the_placeholders_of_the_kubernetes_files(tmp_path: Path) -> None:
+    documents = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "config.yaml").read_text()))
+    config = tmp_path / "chain.yaml"
+    production = {
+        "CLINICFLOW_ENV": "production",
+        "CLINICFLOW_CHAIN_CONFIG": config,
+        "CLINICFLOW_LINK_SECRET": "a-real-secret-of-enough-length",
+    }
+    with pytest.raises(ValidationError, match="CLINICFLOW_LINK_SECRET"):
+        CommonSettings(**{**production, "CLINICFLOW_LINK_SECRET": "change-me-link-secret-0123"})
+    with pytest.raises(ValidationError, match="NOTIFIER_SMS_AUTH_TOKEN"):
+        NotifierSettings(**production, NOTIFIER_SMS_AUTH_TOKEN="change-me-sms-token-0123")
+    # the sample chain's keys are placeholders too: a service refuses to start on them
+    sample = next(
+        d for d in documents if d.get("kind") == "ConfigMap" and "chain.yaml" in d.get("data", {})
+    )
+    config.write_text(sample["data"]["chain.yaml"])
+    with pytest.raises(StartupError, match="placeholder API keys"):
+        Foundations.load("intake", CommonSettings(**production))
