@@ -11,6 +11,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 from shared.envelope import Envelope
+from shared.vocabulary import BOOKING_OUTCOMES
 
 EVENTS_CONSUMED = Counter(
     "clinicflow_events_consumed_total",
@@ -53,24 +54,13 @@ HTTP_SECONDS = Histogram(
     "clinicflow_http_request_seconds", "HTTP request latency", ["service", "method", "route"]
 )
 
-# visit event type -> booking outcome
-_BOOKING_OUTCOMES = {
-    "visit.booked": "booked",
-    "visit.rescheduled": "rescheduled",
-    "booking.waitlisted": "waitlisted",
-    "waitlist.offered": "offered",
-    "visit.cancelled": "cancelled",
-    "visit.completed": "completed",
-    "visit.no_show": "no_show",
-}
-
 
 def published(service: str, topic: str, envelope: Envelope) -> None:
     """Count one event the broker acknowledged, and what it says about bookings
     and messages (by location, kind, channel: never by client)."""
     EVENTS_PRODUCED.labels(service, topic, envelope.type).inc()
     location = envelope.locationid or "unknown"
-    outcome = _BOOKING_OUTCOMES.get(envelope.type)
+    outcome = BOOKING_OUTCOMES.get(envelope.type)
     if outcome is not None:
         BOOKINGS.labels(service, location, outcome).inc()
     elif envelope.type.startswith("notification."):

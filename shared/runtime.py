@@ -169,11 +169,9 @@ async def running(
         await client.aclose()
 
 
-def _consumer_app(
-    runtime: Runtime, topics: Sequence[TopicSpec], handlers: Mapping[str, Handler]
-) -> tuple[faust.App, StreamProcessor]:
-    app = create_faust_app(runtime.service, runtime.base.settings)
-    processor = StreamProcessor(
+def stream_processor(runtime: Runtime, handlers: Mapping[str, Handler]) -> StreamProcessor:
+    """The record-at-a-time consumer of ``runtime``'s service (faust feeds it)."""
+    return StreamProcessor(
         service=runtime.service,
         chain_id=runtime.chain.chain.id,
         handlers=handlers,
@@ -181,6 +179,13 @@ def _consumer_app(
         processed=ProcessedEvents(runtime.redis, runtime.keys),
         clock=runtime.clock,
     )
+
+
+def _consumer_app(
+    runtime: Runtime, topics: Sequence[TopicSpec], handlers: Mapping[str, Handler]
+) -> tuple[faust.App, StreamProcessor]:
+    app = create_faust_app(runtime.service, runtime.base.settings)
+    processor = stream_processor(runtime, handlers)
     attach_agents(app, processor, topics)
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 document, in HTTP bodies and in events. Unknown codes are rejected (422 or
 dead letter), never silently dropped."""
 
-from typing import Literal, get_args
+from typing import Final, Literal, get_args
 
 Region = Literal[
     "head",
@@ -62,3 +62,15 @@ CancelledBy = Literal["client", "clinic"]
 WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 NERVE_SIGN_QUALITIES: frozenset[Quality] = frozenset({"tingling", "numbness", "burning"})
 """DOMAIN.md section 1: these qualities suggest nerve compression/entrapment."""
+
+# what a visit event means for the location's bookings: the outcome words of the
+# clinicflow_bookings_total metric and of the ops dashboard
+BOOKING_OUTCOMES: Final = {
+    "visit.booked": "booked",
+    "visit.rescheduled": "rescheduled",
+    "booking.waitlisted": "waitlisted",
+    "waitlist.offered": "offered",
+    "visit.cancelled": "cancelled",
+    "visit.completed": "completed",
+    "visit.no_show": "no_show",
+}

@@ -15,18 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.vocabulary import BOOKING_OUTCOMES
+
 UNKNOWN = "unknown"
 
-# visit event type -> booking outcome (the same words as clinicflow_bookings_total)
-BOOKING_OUTCOMES = {
-    "visit.booked": "booked",
-    "visit.rescheduled": "rescheduled",
-    "booking.waitlisted": "waitlisted",
-    "waitlist.offered": "offered",
-    "visit.cancelled": "cancelled",
-    "visit.completed": "completed",
-    "visit.no_show": "no_show",
-}
 # notification statuses an operator has to look at
 PROBLEMS = ("failed", "suppressed")
 

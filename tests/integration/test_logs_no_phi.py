@@ -49,8 +49,7 @@ from shared.events import EventData, IntakeSubmitted
 from shared.events.intake import ClientDetails
 from shared.infra import Infra
 from shared.kafka import Outgoing
-from shared.redis_store import ProcessedEvents
-from shared.runtime import Runtime
+from shared.runtime import Runtime, stream_processor
 from shared.service import build_service
 from shared.settings import NotifierSettings, PlannerSettings, SchedulerSettings
 from shared.streams import Handler, RawRecord, StreamProcessor
@@ -246,14 +245,7 @@ def raw(record: Record) -> RawRecord:
 
 def processor(runtime: Runtime, handlers: Mapping[str, Handler]) -> StreamProcessor:
     """The consumer of ``runtime``'s service, built as shared/runtime.py builds it."""
-    return StreamProcessor(
-        service=runtime.service,
-        chain_id=runtime.chain.chain.id,
-        handlers=handlers,
-        publisher=runtime.publisher,
-        processed=ProcessedEvents(runtime.redis, runtime.keys),
-        clock=runtime.clock,
-    )
+    return stream_processor(runtime, handlers)
 
 
 @asynccontextmanager
