@@ -152,36 +152,39 @@ async def replay(
     store = _store(request)
     if dead.position in await store.replayed([dead.position]):
         raise HTTPException(status.HTTP_409_CONFLICT, "this record was replayed already")
+    # two admins pressing replay at once send the record once; a claim lapses on its
+    # own, so a dashboard that stops between claim and send blocks nobody for long
+    if not await store.claim_replay(dead.position):
+        raise HTTPException(status.HTTP_409_CONFLICT, "this record is being replayed")
     runtime = request.app.state.runtime
-    record = {
-        "at": runtime.clock.now().isoformat(),
-        "by": principal.key_id,
-        "topic": dead.source_topic,
-        "partition": None,
-        "offset": None,
-    }
-    # claim first: two admins pressing replay at once send the record once
-    if not await store.mark_replayed(dead.position, record):
-        raise HTTPException(status.HTTP_409_CONFLICT, "this record was replayed already")
     payload = (
         base64.b64decode(dead.payload)
         if dead.payload_encoding == "base64"
         else dead.payload.encode()
     )
     try:
+        if dead.position in await store.replayed([dead.position]):  # by the claim before
+            raise HTTPException(status.HTTP_409_CONFLICT, "this record was replayed already")
         partition, offset = await runtime.publisher.send_raw(
             dead.source_topic,
             key=dead.key.encode() if dead.key is not None else None,
             value=payload,
         )
+        record = {
+            "at": runtime.clock.now().isoformat(),
+            "by": principal.key_id,
+            "topic": dead.source_topic,
+            "partition": partition,
+            "offset": offset,
+        }
+        await store.mark_replayed(dead.position, record)
     except PublishError as exc:
-        await store.forget_replay(dead.position)
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "the broker did not take the record; nothing was replayed, try again",
         ) from exc
-    record["partition"], record["offset"] = partition, offset
-    await store.record_replay(dead.position, record)
+    finally:
+        await store.release_replay(dead.position)
     return {"id": dead.id, "replayed": record}
 
 

@@ -188,16 +188,18 @@ class DashboardStore:
                 mapping={f"{topic}|{partition}": n for (topic, partition), n in offsets.items()},
             )
 
-    async def mark_replayed(self, position: str, record: dict[str, Any]) -> bool:
-        """Remember a replay of the record at ``position``; False when it was replayed before."""
-        return bool(await self._redis.hsetnx(self._keys("replayed"), position, json.dumps(record)))
+    async def claim_replay(self, position: str, *, lapse_s: int = 60) -> bool:
+        """The right to replay the record at ``position`` for a while; False when taken."""
+        return bool(
+            await self._redis.set(self._keys("replaying", position), 1, nx=True, ex=lapse_s)
+        )
 
-    async def record_replay(self, position: str, record: dict[str, Any]) -> None:
+    async def release_replay(self, position: str) -> None:
+        await self._redis.delete(self._keys("replaying", position))
+
+    async def mark_replayed(self, position: str, record: dict[str, Any]) -> None:
+        """Remember that the record at ``position`` was sent again, where and by whom."""
         await self._redis.hset(self._keys("replayed"), position, json.dumps(record))
-
-    async def forget_replay(self, position: str) -> None:
-        """Undo a replay claim whose record the broker did not take."""
-        await self._redis.hdel(self._keys("replayed"), position)
 
     # -- reading -------------------------------------------------------------
 
