@@ -9,6 +9,7 @@ Layout under ``<namespace>:dashboard:``:
   generation                      the current generation number
   replayed                        failed record (topic/partition/offset) -> who replayed it,
                                   when, to which partition and offset
+  replaying:<position>            held while one replay of that record is being sent (60 s)
   g:<n>:offsets                   "topic|partition" -> the next offset to read
   g:<n>:totals                    "location|topic|type" -> events
   g:<n>:flow:<minute>             "location|topic" -> events in that minute (epoch minutes)
