@@ -1,6 +1,9 @@
 """Consumer lag per partition, as the instance that owns the partition sees it:
-the partition's end offset minus the offset after the last record it finished.
-A stuck handler shows as lag that grows while the producers go on."""
+the partition's end offset minus the first offset it has not finished (the
+record in hand, if one is). A stuck handler shows as lag that grows while the
+producers go on. A partition this instance has not started a record of yet
+counts from the group's committed offset, else from the partition's start:
+the consumer's fetch position would not do, as it runs ahead into its buffer."""
 
 from __future__ import annotations
 
@@ -21,9 +24,8 @@ LAG_INTERVAL_S = 5.0
 def lag_of(
     end_offsets: Mapping[tuple[str, int], int], next_offsets: Mapping[tuple[str, int], int]
 ) -> dict[tuple[str, int], int]:
-    """Lag for each partition with a known end; a partition this instance has
-    not finished a record of yet counts from its committed position (given in
-    ``next_offsets`` by the caller), never below zero."""
+    """Lag for each partition with a known end, never below zero; a partition
+    missing from ``next_offsets`` has no lag."""
     return {tp: max(0, end - next_offsets.get(tp, end)) for tp, end in end_offsets.items()}
 
 
@@ -32,16 +34,17 @@ async def report_lag(
     processor: StreamProcessor,
     topics: set[str],
     *,
-    every_s: float = LAG_INTERVAL_S,
+    every_s: float | None = None,
 ) -> None:
-    """Refresh ``clinicflow_consumer_lag`` for the assigned partitions until cancelled."""
+    """Refresh ``clinicflow_consumer_lag`` for the assigned partitions until cancelled,
+    every ``every_s`` seconds (default ``LAG_INTERVAL_S``)."""
     shown: set[tuple[str, int]] = set()
     while True:
         try:
             shown = await _refresh(app, processor, topics, shown)
         except Exception as exc:  # the broker may be away; the next round tries again
             log.warning("consumer lag not read: %r", exc)
-        await asyncio.sleep(every_s)
+        await asyncio.sleep(every_s if every_s is not None else LAG_INTERVAL_S)
 
 
 async def _refresh(
@@ -51,11 +54,14 @@ async def _refresh(
     assigned = [tp for tp in consumer.assignment() if tp.topic in topics]
     ends = await consumer.highwaters(*assigned) if assigned else {}
     next_offsets = dict(processor.next_offsets)
-    for tp in assigned:
-        if (tp.topic, tp.partition) not in next_offsets:
-            position = await consumer.position(tp)
-            if position is not None:
-                next_offsets[(tp.topic, tp.partition)] = position
+    untouched = [tp for tp in assigned if (tp.topic, tp.partition) not in next_offsets]
+    if untouched:
+        # faust keeps the group's committed offsets (the next to read) as it commits
+        committed = getattr(consumer, "_committed_offset", {})
+        starts = await consumer.earliest_offsets(*untouched)
+        for tp in untouched:
+            found = committed.get(tp)
+            next_offsets[(tp.topic, tp.partition)] = found if found else starts.get(tp, 0)
     lags = lag_of({(tp.topic, tp.partition): end for tp, end in ends.items()}, next_offsets)
     for (topic, partition), lag in lags.items():
         CONSUMER_LAG.labels(processor.service, topic, str(partition)).set(lag)

@@ -70,7 +70,8 @@ class StreamProcessor:
         self.publisher = publisher
         self.processed = processed
         self.clock = clock
-        # (topic, partition) -> the offset after the last record this instance finished
+        # (topic, partition) -> the first offset this instance has not finished: the
+        # record in hand while one is, else the one after the last it finished
         self.next_offsets: dict[tuple[str, int], int] = {}
 
     async def process(self, record: RawRecord) -> None:
@@ -85,6 +86,7 @@ class StreamProcessor:
                 await self._until_done(record, envelope)
 
     async def _until_done(self, record: RawRecord, envelope: Envelope | DecodeError) -> None:
+        self.next_offsets[(record.topic, record.partition)] = record.offset
         backoff = 0.1
         while True:
             try:
