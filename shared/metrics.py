@@ -47,6 +47,12 @@ NOTIFICATIONS = Counter(
 WAITLIST_SIZE = Gauge(
     "clinicflow_waitlist_size", "Plans waiting for a slot at a location", ["location"]
 )
+READY = Gauge(
+    "clinicflow_ready",
+    "1 when the instance's readiness check passes (check=all) and per check "
+    "(broker, redis, consuming), else 0; what /readyz answers, for alerting",
+    ["service", "check"],
+)
 HTTP_REQUESTS = Counter(
     "clinicflow_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
 )

@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 
 from shared.body_limit import BodyLimit
 from shared.http import service_app
+from shared.metrics import READY
 from shared.ratelimit import Limit, RateLimiter
 from shared.runtime import Foundations, HandlersFactory, Runtime, running
 from shared.settings import CommonSettings
@@ -44,7 +45,9 @@ def build_service(
             app.state.readiness = runtime.readiness
             app.state.rate_limiter = RateLimiter(runtime.redis)
             app.state.rate_limit_prefix = runtime.keys.shared("ratelimit", "")
-            tasks = [asyncio.create_task(task(runtime)) for task in background]
+            tasks = [
+                asyncio.create_task(task(runtime)) for task in (*background, _report_readiness)
+            ]
             try:
                 yield
             finally:
@@ -64,6 +67,15 @@ def build_service(
     for router in routers:
         app.include_router(router)
     return app
+
+
+async def _report_readiness(runtime: Runtime, *, every_s: float = 5.0) -> None:
+    """Keep ``clinicflow_ready`` current: Prometheus reads /metrics, not /readyz."""
+    while True:
+        checks = await runtime.readiness()
+        for check, ok in {**checks, "all": all(checks.values())}.items():
+            READY.labels(runtime.service, check).set(1 if ok else 0)
+        await asyncio.sleep(every_s)
 
 
 async def stopped(task: asyncio.Task[None], *, every_s: float = 1.0) -> None:

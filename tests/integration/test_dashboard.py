@@ -408,3 +408,15 @@ async def test_clinicflow_replay_command(
     )
     assert unreachable.returncode == 2
     assert "clinicflow: replay:" in unreachable.stderr
+
+
+async def test_readiness_is_a_metric_too(settings: DashboardSettings) -> None:
+    async with in_process_service(build_app, settings) as http:
+
+        async def exposed() -> str | None:
+            text = (await http.get("/metrics")).text
+            return text if 'clinicflow_ready{check="all",service="dashboard"} 1.0' in text else None
+
+        text = await until(exposed)
+        assert 'clinicflow_ready{check="redis",service="dashboard"} 1.0' in text
+        assert 'clinicflow_ready{check="broker",service="dashboard"} 1.0' in text

@@ -354,6 +354,7 @@ def test_the_alert_rules_cover_what_operators_watch() -> None:
         "ClinicflowNotificationsFailing": {"clinicflow_notifications_total"},
         "ClinicflowInstanceDown": {"up"},
         "ClinicflowServiceMissing": {"up"},
+        "ClinicflowInstanceNotReady": {"clinicflow_ready"},
         "ClinicflowHttpServerErrors": {"clinicflow_http_requests_total"},
     }
     assert set(alerts) == set(watched)
