@@ -52,12 +52,11 @@ def _consumer(settings: CommonSettings) -> AIOKafkaConsumer:
 
 
 async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    """Every partition of every public topic, as the broker has them now."""
+    await consumer.topics()  # fresh metadata: a topic may be new, or have grown
     found = []
     for spec in PUBLIC_TOPICS:
-        numbers = consumer.partitions_for_topic(spec.name)
-        if not numbers:
-            await consumer._client.force_metadata_update()  # the topic may be new
-            numbers = consumer.partitions_for_topic(spec.name) or set(range(spec.partitions))
+        numbers = consumer.partitions_for_topic(spec.name) or set(range(spec.partitions))
         found += [TopicPartition(spec.name, n) for n in sorted(numbers)]
     return found
 
