@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from services.dashboard.probes import Probed
 from services.dashboard.projection import DeadLetter
 from services.dashboard.store import DashboardStore
-from services.dashboard.views import ReadModel, overview, summary, window
+from services.dashboard.views import overview, summary, window
 from shared.auth import CurrentPrincipal, Principal, require_location, require_role
 from shared.kafka import PublishError
 from shared.topics import PUBLIC_TOPICS
@@ -232,17 +232,7 @@ async def _picture(request: Request, location: str | None) -> dict[str, Any]:
     store = _store(request)
     runtime = request.app.state.runtime
     minutes = window(runtime.clock.now(), request.app.state.flow_window_minutes)
-    generation = await store.generation()
-    dead = await store.dead_letters(generation, location)
-    model = ReadModel(
-        totals=await store.totals(generation),
-        flow=await store.flow(generation, minutes),
-        bookings=await store.bookings(generation),
-        notifications=await store.notifications(generation),
-        problems=await store.problems(generation, location),
-        dead_letters=dead,
-        replayed=await store.replayed({d.position for d in dead}),
-    )
+    model = await store.read(await store.generation(), minutes, location)
     probed: Probed = request.app.state.probed[0]
     picture = overview(
         model,

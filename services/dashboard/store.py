@@ -34,6 +34,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from services.dashboard.projection import PROBLEMS, DeadLetter, Observation
+from services.dashboard.views import ReadModel
 from shared.redis_store import Keys
 
 PROBLEMS_KEPT = 200
@@ -204,44 +205,43 @@ class DashboardStore:
 
     # -- reading -------------------------------------------------------------
 
-    async def totals(self, generation: int) -> dict[tuple[str, str, str], int]:
-        found = await self._redis.hgetall(self._g(generation, "totals"))
-        return {_split3(str(k)): int(v) for k, v in found.items()}
-
-    async def flow(self, generation: int, minutes: Iterable[int]) -> dict[int, dict[str, int]]:
-        wanted = list(minutes)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for minute in wanted:
+    async def read(
+        self, generation: int, minutes: Sequence[int], location: str | None
+    ) -> ReadModel:
+        """Everything one picture shows, read in one transaction: the counts of a
+        batch arrive together or not at all, never the bookings without their flow."""
+        scope = [location] if location else []
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._g(generation, "totals"))
+            pipe.hgetall(self._g(generation, "bookings"))
+            pipe.hgetall(self._g(generation, "notifications"))
+            pipe.lrange(self._g(generation, "problems", *scope), 0, PROBLEMS_KEPT - 1)
+            pipe.zrevrange(self._g(generation, "deadletters", *scope), 0, DEAD_LETTERS_KEPT - 1)
+            for minute in minutes:
                 pipe.hgetall(self._g(generation, "flow", str(minute)))
-            rows = await pipe.execute()
-        return {
-            m: {str(k): int(v) for k, v in row.items()} for m, row in zip(wanted, rows, strict=True)
-        }
+            totals, bookings, notifications, problems, ids, *flow = await pipe.execute()
+        # a dead letter never changes once written: its body may be read after
+        found = (
+            await self._redis.mget([self._g(generation, "deadletter", i) for i in ids])
+            if ids
+            else []
+        )
+        dead = [DeadLetter.from_json(json.loads(raw)) for raw in found if raw]
+        return ReadModel(
+            totals={_split3(k): int(v) for k, v in totals.items()},
+            flow={
+                m: {k: int(v) for k, v in row.items()} for m, row in zip(minutes, flow, strict=True)
+            },
+            bookings={k: int(v) for k, v in bookings.items()},
+            notifications={k: int(v) for k, v in notifications.items()},
+            problems=[json.loads(item) for item in problems],
+            dead_letters=dead,
+            replayed=await self.replayed({d.position for d in dead}),
+        )
 
     async def bookings(self, generation: int) -> dict[str, int]:
         found = await self._redis.hgetall(self._g(generation, "bookings"))
         return {str(k): int(v) for k, v in found.items()}
-
-    async def notifications(self, generation: int) -> dict[str, int]:
-        found = await self._redis.hgetall(self._g(generation, "notifications"))
-        return {str(k): int(v) for k, v in found.items()}
-
-    async def problems(self, generation: int, location: str | None) -> list[dict[str, Any]]:
-        """The latest failed and suppressed messages, of the chain or of one location."""
-        key = self._g(generation, "problems", *([location] if location else []))
-        found = await self._redis.lrange(key, 0, PROBLEMS_KEPT - 1)
-        return [json.loads(item) for item in found]
-
-    async def dead_letters(
-        self, generation: int, location: str | None, *, limit: int = DEAD_LETTERS_KEPT
-    ) -> list[DeadLetter]:
-        """The latest dead letters, of the chain or of one location."""
-        key = self._g(generation, "deadletters", *([location] if location else []))
-        ids = await self._redis.zrevrange(key, 0, limit - 1)
-        if not ids:
-            return []
-        found = await self._redis.mget([self._g(generation, "deadletter", str(i)) for i in ids])
-        return [DeadLetter.from_json(json.loads(raw)) for raw in found if raw]
 
     async def dead_letter(self, generation: int, dead_letter_id: str) -> DeadLetter | None:
         raw = await self._redis.get(self._g(generation, "deadletter", dead_letter_id))
