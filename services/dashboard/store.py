@@ -183,13 +183,6 @@ class DashboardStore:
             self._g(generation, "flow", ""),
         )
 
-    async def set_offsets(self, generation: int, offsets: dict[tuple[str, int], int]) -> None:
-        if offsets:
-            await self._redis.hset(
-                self._g(generation, "offsets"),
-                mapping={f"{topic}|{partition}": n for (topic, partition), n in offsets.items()},
-            )
-
     async def claim_replay(self, position: str, *, lapse_s: int = 60) -> bool:
         """The right to replay the record at ``position`` for a while; False when taken."""
         return bool(
