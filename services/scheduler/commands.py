@@ -300,7 +300,10 @@ async def _run(
                         "the calendar changed while this request was handled; retry",
                     ) from None
                 continue
-        await deliver(runtime, store, [outgoing])
+            # published before the lock is let go: a command on this location in
+            # another instance, which waits for the lock, publishes after this one,
+            # so the topic tells the changes in the order the calendar took them
+            await deliver(runtime, store, [outgoing])
         return Done(decision.event)
     raise AssertionError("unreachable")
 

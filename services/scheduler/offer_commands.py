@@ -128,7 +128,7 @@ async def accept(runtime: Runtime, offer_id: str, *, reach: Reach) -> Answer:
             raise HTTPException(
                 status.HTTP_409_CONFLICT, "the calendar changed while this request was handled"
             ) from None
-    await deliver(runtime, store, published)
+        await deliver(runtime, store, published)  # in the lock's order, as commands do
     return Answer(accepted, booked)
 
 
