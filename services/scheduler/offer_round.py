@@ -74,9 +74,7 @@ async def offer_due(runtime: Runtime) -> None:
     raw = {slot_id: await store.record(slot_record(slot_id)) for slot_id in due}
     # the earliest slot first: a waiting client is offered the soonest visit
     for slot_id in sorted(due, key=lambda s: _start_of(raw[s])):
-        published = await advance(runtime, store, slot_id)
-        if published:
-            await deliver(runtime, store, published)
+        await advance(runtime, store, slot_id)
 
 
 def _start_of(raw: str | None) -> datetime:
@@ -85,7 +83,7 @@ def _start_of(raw: str | None) -> datetime:
 
 async def advance(runtime: Runtime, store: CalendarStore, slot_id: str) -> list[Outgoing]:
     """One step for a due slot: close a lapsed offer, then offer the slot to the
-    next candidate, or finish the slot when nobody fits."""
+    next candidate, or finish the slot when nobody fits; returns what it published."""
     raw = await store.record(slot_record(slot_id))
     if not raw:
         await store.apply(CalendarChange(due={slot_id: None}), now=runtime.clock.now())
@@ -105,6 +103,8 @@ async def advance(runtime: Runtime, store: CalendarStore, slot_id: str) -> list[
                 log.info("waitlist: offer of slot %s skipped: %s", slot_id, exc)
                 skipped.append(published[0].envelope.subject)
                 continue
+            if published:  # in the lock's order, as the commands publish
+                await deliver(runtime, store, published)
             return published
         # each skipped candidate stays tried, so the next round goes on from there
         kept = slot.model_copy(update={"tried": [*slot.tried, *skipped]})
