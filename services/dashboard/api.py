@@ -18,12 +18,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from services.dashboard.probes import Probed
+from services.dashboard.probes import Prober
 from services.dashboard.projection import DeadLetter
 from services.dashboard.store import DashboardStore
 from services.dashboard.views import overview, summary, window
 from shared.auth import CurrentPrincipal, Principal, require_location, require_role
+from shared.errors import errors
 from shared.kafka import PublishError
+from shared.routes import runtime_of
 from shared.topics import PUBLIC_TOPICS
 from shared.vocabulary import Role
 
@@ -59,11 +61,11 @@ async def static(name: str) -> Response:
 # -- data ---------------------------------------------------------------------
 
 
-@router.get("/v1/me", tags=["dashboard"])
+@router.get("/v1/me", tags=["dashboard"], responses=errors(401, 403, 429))
 async def me(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
     """The caller's role and the locations the dashboard may show them."""
     require_role(principal, *READERS)
-    chain = request.app.state.chain
+    chain = runtime_of(request).chain
     return {
         "role": principal.role,
         "chain": {"id": chain.chain.id, "name": chain.chain.name},
@@ -77,7 +79,7 @@ async def me(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/overview", tags=["dashboard"])
+@router.get("/v1/overview", tags=["dashboard"], responses=errors(401, 403, 404, 429))
 async def current_overview(
     request: Request,
     principal: CurrentPrincipal,
@@ -88,7 +90,7 @@ async def current_overview(
     return await _picture(request, location)
 
 
-@router.get("/v1/stream", tags=["dashboard"])
+@router.get("/v1/stream", tags=["dashboard"], responses=errors(401, 403, 404, 429))
 async def stream(
     request: Request,
     principal: CurrentPrincipal,
@@ -119,7 +121,9 @@ async def stream(
     )
 
 
-@router.get("/v1/deadletters/{dead_letter_id}", tags=["dashboard"])
+@router.get(
+    "/v1/deadletters/{dead_letter_id}", tags=["dashboard"], responses=errors(401, 403, 404, 429)
+)
 async def inspect(
     request: Request, principal: CurrentPrincipal, dead_letter_id: str
 ) -> dict[str, Any]:
@@ -139,6 +143,7 @@ async def inspect(
     "/v1/deadletters/{dead_letter_id}/replay",
     status_code=status.HTTP_202_ACCEPTED,
     tags=["dashboard"],
+    responses=errors(401, 403, 404, 409, 429, 503),
 )
 async def replay(
     request: Request, principal: CurrentPrincipal, dead_letter_id: str
@@ -156,7 +161,7 @@ async def replay(
     # own, so a dashboard that stops between claim and send blocks nobody for long
     if not await store.claim_replay(dead.position):
         raise HTTPException(status.HTTP_409_CONFLICT, "this record is being replayed")
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     payload = (
         base64.b64decode(dead.payload)
         if dead.payload_encoding == "base64"
@@ -192,7 +197,7 @@ async def replay(
 
 
 def _store(request: Request) -> DashboardStore:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return DashboardStore(runtime.redis, runtime.keys)
 
 
@@ -204,8 +209,7 @@ def _may_see(request: Request, principal: Principal, location: str | None) -> No
                 status.HTTP_403_FORBIDDEN, "the chain page needs a key for every location"
             )
         return
-    known = {loc.id for loc in request.app.state.chain.locations}
-    if location not in known:
+    if not runtime_of(request).chain.has_location(location):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     require_location(principal, location)
 
@@ -214,7 +218,7 @@ async def _dead_letter(request: Request, principal: Principal, dead_letter_id: s
     require_role(principal, *READERS)
     store = _store(request)
     dead = await store.dead_letter(await store.generation(), dead_letter_id)
-    if dead is None or not (principal.reaches(dead.location) or "*" in principal.locations):
+    if dead is None or not principal.reaches(dead.location):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     return dead
 
@@ -230,19 +234,19 @@ def _readable(dead: DeadLetter) -> Any:
 
 async def _picture(request: Request, location: str | None) -> dict[str, Any]:
     store = _store(request)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     minutes = window(runtime.clock.now(), request.app.state.flow_window_minutes)
     model = await store.read(await store.generation(), minutes, location)
-    probed: Probed = request.app.state.probed[0]
+    prober: Prober = request.app.state.prober
     picture = overview(
         model,
-        probed,
+        prober.latest,
         now=runtime.clock.now(),
         minutes=minutes,
         topics=[spec.name for spec in PUBLIC_TOPICS],
         location=location,
     )
-    chain = request.app.state.chain
+    chain = runtime_of(request).chain
     picture["scope"] = {
         "chain": {"id": chain.chain.id, "name": chain.chain.name},
         "location": next(

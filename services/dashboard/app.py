@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.dashboard.api import router
-from services.dashboard.probes import Probed, keep_probing
+from services.dashboard.probes import Prober
 from services.dashboard.projector import project
 from services.dashboard.store import DashboardStore
 from shared.runtime import Runtime
@@ -14,7 +14,7 @@ from shared.settings import DashboardSettings
 
 
 def build_app(settings: DashboardSettings) -> FastAPI:
-    latest: list[Probed] = [Probed()]
+    prober = Prober(settings.service_urls(), settings.poll_interval_s)
 
     async def projection(runtime: Runtime) -> None:
         store = DashboardStore(runtime.redis, runtime.keys)
@@ -27,7 +27,7 @@ def build_app(settings: DashboardSettings) -> FastAPI:
         )
 
     async def probing(runtime: Runtime) -> None:
-        await keep_probing(settings.service_urls(), runtime.clock, settings.poll_interval_s, latest)
+        await prober.run(runtime.clock)
 
     app = build_service(
         service="dashboard",
@@ -37,6 +37,6 @@ def build_app(settings: DashboardSettings) -> FastAPI:
         routers=[router],
         background=[projection, probing],
     )
-    app.state.probed = latest
+    app.state.prober = prober
     app.state.flow_window_minutes = settings.flow_window_minutes
     return app

@@ -137,14 +137,19 @@ async def _probe(
     return instance, lags, waitlist
 
 
-async def keep_probing(
-    services: dict[str, str], clock: Clock, every_s: float, latest: list[Probed]
-) -> None:
-    """Probe every ``every_s`` seconds; ``latest[0]`` is always the last round."""
-    async with httpx.AsyncClient(timeout=min(every_s, 3.0)) as client:
-        while True:
-            try:
-                latest[0] = await probe_once(services, client, clock)
-            except Exception as exc:
-                log.warning("service probe round failed: %r", exc)
-            await asyncio.sleep(every_s)
+class Prober:
+    """Reads the services every ``every_s`` seconds; ``latest`` is the last round."""
+
+    def __init__(self, services: dict[str, str], every_s: float) -> None:
+        self.services = services
+        self.every_s = every_s
+        self.latest = Probed()
+
+    async def run(self, clock: Clock) -> None:
+        async with httpx.AsyncClient(timeout=min(self.every_s, 3.0)) as client:
+            while True:
+                try:
+                    self.latest = await probe_once(self.services, client, clock)
+                except Exception as exc:
+                    log.warning("service probe round failed: %r", exc)
+                await asyncio.sleep(self.every_s)
