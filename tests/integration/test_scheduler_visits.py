@@ -281,6 +281,36 @@ async def test_no_show_once_the_visit_has_started(scheduler: Scheduler, topics: 
     assert done.status_code == 409 and "no-show" in done.json()["detail"]
 
 
+async def test_a_command_publishes_before_it_lets_the_location_go(
+    scheduler: Scheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another instance waits for the location's lock; publishing while it is still
+    held is what puts the two instances' events on the topic in the calendar's order."""
+    visits = booked(await scheduler.receive(a_plan("order")))
+    store = CalendarStore(scheduler.runtime.redis, scheduler.runtime.keys)
+    lock = store.location_lock_key("beaverton")
+    publisher = scheduler.runtime.publisher
+    real = publisher.publish
+    held_while_publishing: list[bool] = []
+
+    async def publish(items: Any) -> None:
+        held_while_publishing.append(await scheduler.runtime.redis.exists(lock) == 1)
+        await real(items)
+
+    monkeypatch.setattr(publisher, "publish", publish)
+    moved = await scheduler.http.post(
+        f"/v1/visits/{visits[0].visit_id}/reschedule", json={}, headers=FRONT_DESK
+    )
+    assert moved.status_code == 202, moved.text
+    cancelled = await scheduler.http.post(
+        f"/v1/visits/{visits[1].visit_id}/cancel",
+        json={"by": "client", "reason": "travelling"},
+        headers=FRONT_DESK,
+    )
+    assert cancelled.status_code == 202, cancelled.text
+    assert held_while_publishing == [True, True]
+
+
 async def test_reschedule_to_the_next_slot_keeps_the_gap_and_is_published(
     scheduler: Scheduler, topics: TopicLog
 ) -> None:
