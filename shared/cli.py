@@ -108,6 +108,13 @@ def _replay(bootstrap: str | None, redis_url: str | None) -> int:
     except Exception as exc:  # the broker or Redis is unreachable: say so, no traceback
         print(f"clinicflow: replay: {exc!r}", file=sys.stderr)
         return 2
+    if not summary.current:
+        print(
+            f"clinicflow: replay: a newer rebuild finished first; generation "
+            f"{summary.generation} was dropped",
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"dashboard read model rebuilt: generation {summary.generation}, "
         f"{summary.records} records from {summary.partitions} partitions "

@@ -38,6 +38,7 @@ CATCH_UP_FETCHES = 20
 @dataclass(frozen=True)
 class RebuildSummary:
     generation: int
+    current: bool  # False: a newer rebuild finished first, and this one was dropped
     records: int
     partitions: int
     seconds: float
@@ -178,9 +179,10 @@ async def rebuild(
             extra += 0 if behind else 1
     finally:
         await _quietly_stop(consumer)
-    await store.switch_to(generation)
+    current = await store.switch_to(generation)
     return RebuildSummary(
         generation=generation,
+        current=current,
         records=records,
         partitions=len(partitions),
         seconds=time.monotonic() - started,

@@ -79,13 +79,18 @@ class DashboardStore:
             await self._redis.set(self._keys("issued-generation"), issued)
         return issued
 
-    async def switch_to(self, generation: int) -> None:
-        """Make ``generation`` current, then delete every other generation's keys."""
-        await self._redis.set(self._keys("generation"), generation)
-        keep = self._keys("g", str(generation), "")
+    async def switch_to(self, generation: int) -> bool:
+        """Make ``generation`` current unless a newer one already is, then delete the
+        generations older than the current one. A newer rebuild still running keeps
+        its keys; an older one that finishes late is not switched to (False)."""
+        switched = bool(await self._redis.eval(_SWITCH, 1, self._keys("generation"), generation))
+        current = await self.generation()
+        prefix = self._keys("g", "")
         async for key in self._redis.scan_iter(match=self._keys("g", "*"), count=500):
-            if not str(key).startswith(keep):
+            number = str(key).removeprefix(prefix).split(":", 1)[0]
+            if number.isdigit() and int(number) < current:
                 await self._redis.delete(key)
+        return switched
 
     def _g(self, generation: int, *parts: str) -> str:
         return self._keys("g", str(generation), *parts)
@@ -249,6 +254,11 @@ class DashboardStore:
         return {i: json.loads(raw) for i, raw in zip(wanted, found, strict=True) if raw}
 
 
+_SWITCH = """
+local current = tonumber(redis.call('get', KEYS[1]) or '1')
+if tonumber(ARGV[1]) > current then redis.call('set', KEYS[1], ARGV[1]) return 1 end
+return 0
+"""
 _PRUNE = """
 local old = redis.call('zrangebyscore', KEYS[1], '-inf', '(' .. ARGV[1])
 for _, minute in ipairs(old) do redis.call('del', ARGV[2] .. minute) end

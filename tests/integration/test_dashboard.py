@@ -428,3 +428,30 @@ async def test_readiness_is_a_metric_too(settings: DashboardSettings) -> None:
         text = await until(exposed)
         assert 'clinicflow_ready{check="redis",service="dashboard"} 1.0' in text
         assert 'clinicflow_ready{check="broker",service="dashboard"} 1.0' in text
+
+
+async def test_two_rebuilds_at_once_leave_the_newer_one_whole(
+    settings: DashboardSettings, location: str
+) -> None:
+    redis = connect(settings)
+    keys = Keys(settings.redis_namespace, "dashboard")
+    store = DashboardStore(redis, keys)
+    try:
+        older, newer = await store.new_generation(), await store.new_generation()
+        assert newer > older > await store.generation()
+        for generation in (older, newer):
+            await redis.hset(keys("g", str(generation), "bookings"), f"{location}|booked", 1)
+        # the older one finishing first does not touch the newer one, still being built
+        assert await store.switch_to(older)
+        assert await redis.exists(keys("g", str(newer), "bookings"))
+        assert await store.switch_to(newer)
+        assert not await redis.exists(keys("g", str(older), "bookings"))
+        # finishing late, an older rebuild is dropped rather than made current
+        late = newer - 1
+        await redis.hset(keys("g", str(late), "bookings"), f"{location}|booked", 1)
+        assert not await store.switch_to(late)
+        assert await store.generation() == newer
+        assert not await redis.exists(keys("g", str(late), "bookings"))
+        assert await redis.exists(keys("g", str(newer), "bookings"))
+    finally:
+        await redis.aclose()
