@@ -40,7 +40,7 @@ INTAKE = TopicSpec(
     name="clinic.intake",
     key="client_id",
     partitions=6,
-    event_types=("intake.submitted", "assessment.recorded"),
+    event_types=("intake.submitted", "assessment.recorded", "client.merged"),
     description="Intakes submitted at the front desk or by integrations; therapist assessments.",
 )
 PLANS = TopicSpec(

@@ -2,7 +2,12 @@
 
 from shared.events.base import EventData, Part
 from shared.events.deadletter import RecordDeadLettered
-from shared.events.intake import AssessmentRecorded, IntakeDocument, IntakeSubmitted
+from shared.events.intake import (
+    AssessmentRecorded,
+    ClientMerged,
+    IntakeDocument,
+    IntakeSubmitted,
+)
 from shared.events.notifications import (
     CheckinReplied,
     NotificationCancelled,
@@ -27,6 +32,7 @@ EVENT_MODELS: dict[str, type[EventData]] = {
     for model in (
         IntakeSubmitted,
         AssessmentRecorded,
+        ClientMerged,
         PlanCreated,
         PlanRevised,
         PlanDeclined,
@@ -53,6 +59,7 @@ __all__ = [
     "AssessmentRecorded",
     "BookingWaitlisted",
     "CheckinReplied",
+    "ClientMerged",
     "EventData",
     "IntakeDocument",
     "IntakeSubmitted",

@@ -325,3 +325,23 @@ class AssessmentRecorded(EventData):
     nerve_signs: list[str] = Field(default_factory=list)
     notes: str | None = None
     recorded_at: datetime
+
+
+class ClientMerged(EventData):
+    """Staff found two client records to be one person: ``merged_client_id`` is
+    retired and everything recorded under it now belongs to ``client_id``.
+
+    Keyed (and ordered) by the surviving ``client_id``; each service moves what it
+    holds under the retired id and answers for it under the surviving one."""
+
+    event_type = "client.merged"
+
+    merge_id: str
+    client_id: str = Field(description="the surviving client")
+    merged_client_id: str = Field(description="the retired client, now an alias")
+    location_ids: list[str] = Field(
+        default_factory=list, description="locations where either client has been seen"
+    )
+    merged_by: str = Field(description="the staff key's id (a digest, never the key)")
+    reason: str | None = Field(default=None, max_length=500)
+    merged_at: AwareDatetime
