@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from fastapi import HTTPException, Request, status
 
 from shared.auth import Principal
 from shared.kafka import Outgoing, PublishError
 from shared.runtime import Runtime
+
+T = TypeVar("T")
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -20,6 +23,17 @@ def visible(principal: Principal, location_ids: list[str]) -> None:
     """404 unless the caller's key reaches at least one of the records' locations."""
     if not location_ids or not any(principal.reaches(loc) for loc in location_ids):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+
+
+def in_scope(
+    principal: Principal, records: Iterable[T], location_of: Callable[[T], str]
+) -> list[T]:
+    """The records at locations the caller's key reaches, each judged by its own
+    location (one record in scope never opens the others); 404 when none is."""
+    kept = [record for record in records if principal.reaches(location_of(record))]
+    if not kept:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return kept
 
 
 async def publish_or_503(runtime: Runtime, items: Sequence[Outgoing], message: str) -> None:

@@ -2,7 +2,11 @@
 
 Each handled event's outputs are stored under its id together with the state
 they leave, so a redelivered event republishes exactly what it produced the
-first time: no new version, no second completion."""
+first time: no new version, no second completion.
+
+``client.merged``: the retired client's plan records move to the survivor
+(``store.PlanStore.merge``); events that still name the retired id are handled
+under the survivor (``shared.aliases.following_merges``)."""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from services.planner import domain, progress
 from services.planner.store import PlanStore
+from shared.aliases import ClientAliases, following_merges, rehomed
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import EventData, IntakeSubmitted, PlanCreated
-from shared.events.intake import AssessmentRecorded
+from shared.events.intake import AssessmentRecorded, ClientMerged
 from shared.events.plans import PlanData
 from shared.events.visits import VisitCompleted
 from shared.kafka import Outgoing
@@ -25,6 +30,7 @@ Rule = Callable[[Envelope, EventData], Awaitable[list[EventData]]]
 
 def handlers(runtime: Runtime) -> Mapping[str, Handler]:
     store = PlanStore(runtime.redis, runtime.keys)
+    aliases = ClientAliases(runtime.redis, runtime.keys)
 
     def replaying(expected: type[EventData], rule: Rule) -> Handler:
         """The handler for ``expected``: what a redelivered event produced before, else
@@ -51,9 +57,12 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
 
     async def on_visit_completed(envelope: Envelope, data: EventData) -> list[EventData]:
         assert isinstance(data, VisitCompleted)
-        plan = await store.current(data.plan_id)
-        if plan is None:
+        stored = await store.current(data.plan_id)
+        if stored is None:
             raise Rejected(f"visit {data.visit_id} names an unknown plan {data.plan_id!r}")
+        # the plan of a client merged while this outcome was on its way
+        plan = rehomed(stored, await aliases.resolve(stored.client_id))
+        assert isinstance(plan, PlanData)
         change, moved = progress.next_step(
             plan,
             progress.recorded(await store.progress(plan.plan_id), data),
@@ -77,10 +86,25 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         await store.save(cause=envelope.id, produced=produced)
         return produced
 
+    async def on_merged(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        if not isinstance(data, ClientMerged):
+            raise Rejected(f"expected client.merged, got {type(data).__name__}")
+        survivor = await aliases.resolve(data.client_id)
+        retired = await aliases.resolve(data.merged_client_id)
+        if retired != survivor:  # else followed already
+            await store.merge(aliases, retired=retired, survivor=survivor)
+        return []
+
     return {
-        "intake.submitted": replaying(IntakeSubmitted, on_intake),
-        "visit.completed": replaying(VisitCompleted, on_visit_completed),
-        "assessment.recorded": replaying(AssessmentRecorded, on_assessment),
+        **following_merges(
+            aliases,
+            {
+                "intake.submitted": replaying(IntakeSubmitted, on_intake),
+                "visit.completed": replaying(VisitCompleted, on_visit_completed),
+                "assessment.recorded": replaying(AssessmentRecorded, on_assessment),
+            },
+        ),
+        "client.merged": on_merged,
     }
 
 

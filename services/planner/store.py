@@ -12,14 +12,32 @@ was (see the restart test)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 
+from services.planner import merging
 from services.planner.progress import Progress
+from shared.aliases import ClientAliases
 from shared.events import EVENT_MODELS, EventData, IntakeSubmitted, PlanDeclined
 from shared.events.plans import PlanCompleted, PlanData
 from shared.redis_store import Keys
+
+# KEYS: the client's current plan, its active plans by last change. ARGV: the plan id,
+# and its last change (epoch) while it stays active, '' once it has ended. The current
+# plan is the active one created or revised last (``merging``).
+_ACTIVE = """
+if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+else redis.call('ZREM', KEYS[2], ARGV[1]) end
+local top = redis.call('ZREVRANGE', KEYS[2], 0, 0)
+if top[1] then redis.call('SET', KEYS[1], top[1])
+elseif ARGV[2] == '' and redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1])
+end
+return 1
+"""
+MERGE_ATTEMPTS = 10
 
 
 class PlanStore:
@@ -67,7 +85,12 @@ class PlanStore:
             self._keys("current", plan.plan_id),
             json.dumps({"type": plan.event_type, "data": plan.to_data()}),
         )
-        pipe.set(self._keys("active", plan.client_id), plan.plan_id)
+        self._set_active(pipe, plan.client_id, plan.plan_id, plan.created_at.timestamp())
+
+    def _set_active(self, pipe: Any, client_id: str, plan_id: str, at: float | None) -> None:
+        """The plan is active since ``at`` (None: it has ended); the current plan follows."""
+        keys = [self._keys("active", client_id), self._keys("active-plans", client_id)]
+        pipe.eval(_ACTIVE, 2, *keys, plan_id, "" if at is None else repr(at))
 
     def _save_declined(self, pipe: Any, declined: PlanDeclined) -> None:
         record: dict[str, Any] = {"status": "declined", "event_type": declined.event_type}
@@ -81,7 +104,7 @@ class PlanStore:
         record["completion"] = done.to_data()
         field = f"{done.completed_at.timestamp():020.6f}:{done.plan_id}:completed"
         pipe.hset(self._keys("plans", done.client_id), field, json.dumps(record))
-        pipe.delete(self._keys("active", done.client_id))
+        self._set_active(pipe, done.client_id, done.plan_id, None)
 
     async def current(self, plan_id: str) -> PlanData | None:
         raw = await self._redis.get(self._keys("current", plan_id))
@@ -103,10 +126,66 @@ class PlanStore:
         raw = await self._redis.get(self._keys("progress", plan_id))
         return Progress(plan_id=plan_id) if raw is None else Progress.model_validate_json(raw)
 
-    async def history(self, client_id: str) -> list[dict[str, Any]]:
-        """Every plan version, decline and completion of a client, oldest first."""
-        entries = await self._redis.hgetall(self._keys("plans", client_id))
+    async def history(self, *client_ids: str) -> list[dict[str, Any]]:
+        """Every plan version, decline and completion of a client (known by
+        ``client_ids``: the survivor of a merge and the ids retired into it), oldest first."""
+        entries: dict[str, str] = {}
+        for client_id in client_ids:
+            found = await self._redis.hgetall(self._keys("plans", client_id))
+            entries.update({str(field): str(raw) for field, raw in found.items()})
         return [json.loads(entries[field]) for field in sorted(entries)]
+
+    async def merge(self, aliases: ClientAliases, *, retired: str, survivor: str) -> None:
+        """Move every plan record of ``retired`` to ``survivor`` and retire the id, in
+        one transaction (retried when a handler writes either client meanwhile); a
+        second run finds nothing left to move and writes the same aliases."""
+        watched = [
+            self._keys(name, client)
+            for name in ("plans", "active", "active-plans")
+            for client in (retired, survivor)
+        ]
+        for _ in range(MERGE_ATTEMPTS):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(*watched)
+                    await self._move(pipe, aliases, retired=retired, survivor=survivor)
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue
+        raise TimeoutError(f"client {retired} kept changing during its merge")
+
+    async def _move(
+        self, pipe: Any, aliases: ClientAliases, *, retired: str, survivor: str
+    ) -> None:
+        """Read (watched) what ``retired`` holds, then queue its move on ``pipe``."""
+        entries = await pipe.hgetall(self._keys("plans", retired))
+        records = {f: json.loads(raw) for f, raw in entries.items()}
+        plan_ids = sorted({p for r in records.values() if (p := _plan_id_of(r)) is not None})
+        currents = {p: await pipe.get(self._keys("current", p)) for p in plan_ids}
+        legacy = await pipe.get(self._keys("active", retired))  # before active-plans existed
+        actives = [
+            dict(await pipe.zrange(self._keys("active-plans", c), 0, -1, withscores=True))
+            for c in (retired, survivor)
+        ]
+        if legacy is not None and legacy not in actives[0] and currents.get(legacy):
+            actives[0][legacy] = _changed_at(json.loads(currents[legacy]))
+        retired_aliases = await aliases.aliases_of(retired)
+        pipe.multi()
+        for field, record in records.items():
+            moved = merging.rehomed_record(record, survivor, retired)
+            pipe.hset(self._keys("plans", survivor), field, json.dumps(moved))
+        for plan_id, raw in currents.items():
+            if raw is not None:
+                moved_plan = merging.rehomed_plan(json.loads(raw), survivor)
+                pipe.set(self._keys("current", plan_id), json.dumps(moved_plan))
+        merged, current = merging.active_plans(actives[1], actives[0])
+        if merged:
+            pipe.zadd(self._keys("active-plans", survivor), merged)
+        if current is not None:
+            pipe.set(self._keys("active", survivor), current)
+        pipe.delete(*(self._keys(name, retired) for name in ("plans", "active", "active-plans")))
+        aliases.record(pipe, retired, survivor, retired_aliases)
 
 
 def _plan_id(produced: list[EventData]) -> str:
@@ -114,6 +193,17 @@ def _plan_id(produced: list[EventData]) -> str:
         if isinstance(event, PlanData):
             return event.plan_id
     raise ValueError("an intake is stored with the plan it produced")
+
+
+def _plan_id_of(record: dict[str, Any]) -> str | None:
+    body = record.get("plan") or record.get("completion") or {}
+    plan_id = body.get("plan_id")
+    return None if plan_id is None else str(plan_id)
+
+
+def _changed_at(stored: dict[str, Any]) -> float:
+    """When a stored plan version was made (epoch seconds)."""
+    return datetime.fromisoformat(str(stored["data"]["created_at"])).timestamp()
 
 
 def location_of(record: dict[str, Any]) -> str:

@@ -2,8 +2,10 @@
 
 Pure: the stored records (``store.PlanStore.history``) and a plan's progress in,
 response models out. A plan version is ``superseded`` once a later version or
-the plan's completion exists; the current plan is the latest record, and a
-completed plan is shown with its last version next to the completion.
+the plan's completion exists. The current plan is the latest record, and a
+completed plan is shown with its last version next to the completion - unless
+another plan of the client is still active (after a merge: ``merging.py``),
+which is then current.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class PlanRecord(BaseModel):
     plan: PlanVersion | None = None
     decline: PlanDeclined | None = None
     completion: PlanCompleted | None = None
+    merged_from: str | None = Field(
+        default=None, description="the client id this was recorded under, before a merge"
+    )
 
 
 class PlanProgress(BaseModel):
@@ -72,10 +77,13 @@ def history_view(client_id: str, records: list[dict[str, Any]]) -> PlanHistory:
     return PlanHistory(client_id=client_id, versions=_with_status(records))
 
 
-def current_view(records: list[dict[str, Any]], progress: Progress | None) -> CurrentPlan:
-    """The latest record; a completion comes with the plan's last version."""
+def current_view(
+    records: list[dict[str, Any]], progress: Progress | None, *, active: str | None = None
+) -> CurrentPlan:
+    """The latest record of the ``active`` plan, else the latest record; a completion
+    comes with the plan's last version."""
     entries = _with_status(records)
-    latest = entries[-1]
+    latest = entries[_current_index(records, active)]
     if latest.completion is not None:
         plan_id = latest.completion.plan_id
         last = next(
@@ -103,9 +111,19 @@ def progress_view(plan: PlanData, progress: Progress) -> PlanProgress:
     )
 
 
-def current_plan_id(records: list[dict[str, Any]]) -> str | None:
-    """The plan the latest record belongs to, if it is a plan or its completion."""
-    return _plan_id_of(records[-1]) if records else None
+def current_plan_id(records: list[dict[str, Any]], *, active: str | None = None) -> str | None:
+    """The plan the current record belongs to, if it is a plan or its completion."""
+    return _plan_id_of(records[_current_index(records, active)]) if records else None
+
+
+def _current_index(records: list[dict[str, Any]], active: str | None) -> int:
+    """The current record: the latest, unless it completes a plan while another
+    (``active``, e.g. one a merge brought) goes on: then that plan's latest."""
+    latest = len(records) - 1
+    if records[latest]["status"] != "completed":
+        return latest
+    found = [n for n, r in enumerate(records) if active is not None and _plan_id_of(r) == active]
+    return found[-1] if found else latest
 
 
 def _with_status(records: list[dict[str, Any]]) -> list[PlanRecord]:
