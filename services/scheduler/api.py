@@ -13,7 +13,7 @@ from services.scheduler.store import CalendarStore, VisitStatus
 from shared.auth import CurrentPrincipal, require_role
 from shared.errors import errors
 from shared.events.visits import TriggerPointOutcome
-from shared.routes import runtime_of, visible
+from shared.routes import in_scope, runtime_of
 from shared.vocabulary import CancelledBy, Role
 
 router = APIRouter(prefix="/v1", tags=["visits"])
@@ -86,12 +86,15 @@ class CommandResult(BaseModel):
 async def client_visits(
     client_id: str, principal: CurrentPrincipal, request: Request
 ) -> ClientVisits:
-    """The client's visits in start order, with local start times and status."""
+    """The client's visits at the locations the key reaches, in start order, with local
+    start times and status; a client id retired by a merge answers for the survivor."""
     runtime = runtime_of(request)
-    visits = await CalendarStore(runtime.redis, runtime.keys).client_visits(client_id)
-    visible(principal, [v.location_id for v, _ in visits])
+    store = CalendarStore(runtime.redis, runtime.keys)
+    survivor = await store.aliases.resolve(client_id)
+    # a released visit was a waitlist offer that closed: never the client's visit
+    visits = [(v, s) for v, s in await store.client_visits(survivor) if s != "released"]
     return ClientVisits(
-        client_id=client_id,
+        client_id=survivor,
         visits=[
             VisitView(
                 **v.model_dump(),
@@ -100,9 +103,7 @@ async def client_visits(
                 ).isoformat(),
                 status=state,
             )
-            for v, state in visits
-            # a released visit was a waitlist offer that closed: never the client's visit
-            if state != "released" and principal.reaches(v.location_id)
+            for v, state in in_scope(principal, visits, lambda found: found[0].location_id)
         ],
     )
 

@@ -8,6 +8,9 @@
   for the waitlist (``backfill.py``); a plan that changes withdraws its open
   offer.
 - ``plan.declined``: nothing was booked for it; nothing to do.
+- ``client.merged``: the retired client's visits become the survivor's
+  (``merging.py``); plan events that still name the retired id are handled
+  under the survivor (``shared.aliases.following_merges``).
 
 Each handler computes under the location's lock and applies the result with
 one ``CalendarChange``, whose overlap check is what rules out double booking
@@ -28,13 +31,15 @@ from typing import TypeVar
 from services.scheduler import backfill, operations
 from services.scheduler.booking import book_plan
 from services.scheduler.commands import PlanNeeds, needs_record, trace_record
+from services.scheduler.merging import follow_merge
 from services.scheduler.replan import replan
 from services.scheduler.slots import BookedInterval
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
+from shared.aliases import following_merges
 from shared.chain import Location, Policy, Therapist, WeeklyHours
 from shared.codec import decode_envelope, encode
 from shared.envelope import Envelope, Trace, derived_id
-from shared.events import EventData, PlanCreated, VisitBooked
+from shared.events import ClientMerged, EventData, PlanCreated, VisitBooked
 from shared.events.plans import PlanCompleted, PlanData, PlanDeclined, PlanRevised
 from shared.events.visits import BookingWaitlisted, VisitCancelled
 from shared.kafka import Outgoing
@@ -226,12 +231,24 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             raise Rejected(f"expected plan.declined, got {type(data).__name__}")
         return []  # a declined intake never had a plan, so nothing was booked
 
-    return {
+    async def on_merged(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        if not isinstance(data, ClientMerged):
+            raise Rejected(f"expected client.merged, got {type(data).__name__}")
+        survivor = await store.aliases.resolve(data.client_id)
+        retired = await store.aliases.resolve(data.merged_client_id)
+        if retired != survivor:  # else followed already
+            await follow_merge(
+                runtime, retired=retired, survivor=survivor, seen_at=data.location_ids
+            )
+        return []
+
+    plan_events = {
         "plan.created": on_created,
         "plan.revised": on_revised,
         "plan.completed": on_completed,
         "plan.declined": on_declined,
     }
+    return {**following_merges(store.aliases, plan_events), "client.merged": on_merged}
 
 
 @dataclass(frozen=True)

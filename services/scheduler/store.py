@@ -26,7 +26,8 @@ Keys (under the deployment's namespace): ``visit:<id>`` the VisitBooked as last
 booked or moved; ``visit-status`` id -> booked|cancelled|completed|no_show;
 ``held`` id -> the interval it occupies; ``busy:therapist|room|client:...``
 sorted by start; ``location-visits:<loc>`` held visits by start;
-``client-visits:<client>`` every visit of the client by start; ``record:<key>``
+``client-visits:<client>`` every visit of the client by start; ``alias:<client>``
+and ``aliases:<client>`` the ids retired by a merge (``merging.py``); ``record:<key>``
 the stored result of a handled command; ``outbox`` and ``outbox-due``;
 ``waiting:<loc>`` plan id -> where the plan waits (backfill.py); ``offers-due``
 freed slots by when their offer round is due.
@@ -37,11 +38,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
 import redis.asyncio as aioredis
 
 from services.scheduler.slots import BookedInterval
+from shared.aliases import ClientAliases
 from shared.events import VisitBooked
 from shared.redis_store import Keys
 
@@ -165,6 +167,7 @@ class CalendarStore:
         self._redis = redis
         self._keys = keys
         self._apply = redis.register_script(_APPLY)
+        self.aliases = ClientAliases(redis, keys)
 
     def location_lock_key(self, location_id: str) -> str:
         return self._keys("lock", "location", location_id)
@@ -245,8 +248,15 @@ class CalendarStore:
         ]
 
     async def client_visits(self, client_id: str) -> list[tuple[VisitBooked, VisitStatus]]:
-        found = await self._redis.zrange(self._keys("client-visits", client_id), 0, -1)
-        return await self.visits([str(i) for i in found])
+        """Every visit of the client in start order; a client id retired by a merge
+        answers for the survivor, with the visits of every id retired into it."""
+        _, known_as = await self.aliases.known_as(client_id)
+        found: dict[str, float] = {}
+        for known in known_as:
+            index = self._keys("client-visits", known)
+            ranked = await self._redis.zrange(index, 0, -1, withscores=True)
+            found.update(cast("list[tuple[str, float]]", ranked))
+        return await self.visits(sorted(found, key=lambda vid: (found[vid], vid)))
 
     async def plan_visits(
         self, client_id: str, plan_id: str
