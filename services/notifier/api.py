@@ -19,10 +19,11 @@ from services.notifier.replies import record_reply
 from services.notifier.sms_inbound import classify, valid_twilio_signature
 from services.notifier.store import NotificationStore
 from shared import links
+from shared.aliases import ClientAliases
 from shared.auth import CurrentPrincipal, require_role
 from shared.chain import QuietRange
 from shared.errors import errors
-from shared.routes import runtime_of, visible
+from shared.routes import in_scope, runtime_of
 from shared.vocabulary import Channel, NotificationKind, Role
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
@@ -72,6 +73,11 @@ def _store(request: Request) -> NotificationStore:
     return NotificationStore(runtime.redis, runtime.keys)
 
 
+def _aliases(request: Request) -> ClientAliases:
+    runtime = runtime_of(request)
+    return ClientAliases(runtime.redis, runtime.keys)
+
+
 @router.get(
     "/clients/{client_id}/notifications",
     response_model=NotificationLog,
@@ -80,15 +86,15 @@ def _store(request: Request) -> NotificationStore:
 async def client_notifications(
     client_id: str, principal: CurrentPrincipal, request: Request
 ) -> NotificationLog:
-    """The client's notification log with status, in due order."""
-    records = await _store(request).for_client(client_id)
-    visible(principal, [r["location_id"] for r in records])
+    """The client's notifications sent from the locations the key reaches, with status,
+    in due order; a client id retired by a merge answers for the survivor."""
+    survivor, known_as = await _aliases(request).known_as(client_id)
+    records = await _store(request).for_client(*known_as)
     return NotificationLog(
-        client_id=client_id,
+        client_id=survivor,
         notifications=[
             NotificationView.model_validate(_view(r))
-            for r in records
-            if principal.reaches(r["location_id"])
+            for r in in_scope(principal, records, lambda r: str(r["location_id"]))
         ],
     )
 
@@ -98,11 +104,13 @@ def _view(record: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _contact(request: Request, principal: CurrentPrincipal, client_id: str) -> Contact:
-    contact = await _store(request).contact(client_id)
+    """The client's contact (the survivor's, for a retired id), if the key reaches the
+    location it was recorded at."""
+    contact = await _store(request).contact(await _aliases(request).resolve(client_id))
     if contact is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-    visible(principal, [contact.location_id])
-    return contact
+    [shown] = in_scope(principal, [contact], lambda c: c.location_id)
+    return shown
 
 
 def _preferences(contact: Contact) -> PreferencesView:
@@ -181,9 +189,9 @@ async def sms_inbound(request: Request) -> Response:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "bad signature")
     store = _store(request)
     client_id = await store.client_by_phone(params.get("From", ""))
-    contact = await store.contact(client_id) if client_id else None
-    if contact is None:
-        return _twiml(None)
+    contact = await store.contact(await _aliases(request).resolve(client_id)) if client_id else None
+    if contact is None or contact.phone != params.get("From"):
+        return _twiml(None)  # after a merge, a phone the survivor's contact does not keep
     command = classify(params.get("Body", ""))
     location = runtime.chain.location(contact.location_id)
     if command.kind == "stop":
@@ -208,8 +216,9 @@ async def sms_inbound(request: Request) -> Response:
 
 
 def _check_signature(request: Request, notification_id: str, sig: str) -> None:
-    secret = runtime_of(request).base.settings.link_secret.get_secret_value()
-    if not links.verify(secret, sig, "checkin", notification_id):
+    runtime = runtime_of(request)
+    secret = runtime.base.settings.link_secret.get_secret_value()
+    if not links.verify(secret, sig, "checkin", notification_id, now=runtime.clock.now()):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bad or missing signature")
 
 
@@ -277,7 +286,7 @@ async def checkin_reply(
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         ) from exc
-    contact = await store.contact(record["client_id"])
+    contact = await store.contact(await _aliases(request).resolve(record["client_id"]))
     if contact is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     answer = await record_reply(

@@ -128,6 +128,25 @@ def with_preferences(
     )
 
 
+def merged_contact(
+    survivor: Contact | None, retired: Contact | None, *, client_id: str
+) -> Contact | None:
+    """The contact of a client after a merge (``client_id``: the survivor's id): the
+    survivor's details, consent and quiet hours win; the retired client's are used
+    only when the survivor has none. A STOP texted from a phone the survivor keeps
+    still stands, whichever record heard it."""
+    kept = survivor or retired
+    if kept is None:
+        return None
+    stopped = kept.sms_stopped or (
+        retired is not None
+        and retired.sms_stopped
+        and retired.phone is not None
+        and retired.phone == kept.phone
+    )
+    return kept.model_copy(update={"client_id": client_id, "sms_stopped": stopped})
+
+
 def after_quiet_hours(instant: datetime, *, quiet_hours: str, zone: ZoneInfo) -> datetime:
     """``instant``, or the end of the quiet window it falls in (on the local wall
     clock, so the window keeps its meaning across DST)."""
@@ -169,6 +188,7 @@ __all__ = [
     "Suppressed",
     "SuppressionReason",
     "after_quiet_hours",
+    "merged_contact",
     "next_attempt",
     "route",
     "still_stopped",

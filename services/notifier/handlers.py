@@ -11,6 +11,11 @@
 - ``visit.completed``: aftercare now, and the check-in after
   ``aftercare_checkin_after``.
 - ``waitlist.offered``: the offer, at once (its hold is short).
+- ``client.merged``: the retired client's contact, log and pending messages
+  become the survivor's (``store.NotificationStore.merge``); the survivor's
+  contact and consent win. Events that still name the retired id are handled
+  under the survivor (``shared.aliases.following_merges``), and a late intake of
+  the retired client does not replace the survivor's contact.
 
 Everything but the offer waits for the end of quiet hours (the client's own, or
 the location's). Notification ids derive from their cause, so a redelivered
@@ -29,13 +34,16 @@ from services.notifier.delivery import (
     Route,
     Suppressed,
     after_quiet_hours,
+    merged_contact,
     route,
     still_stopped,
 )
 from services.notifier.store import NotificationStore
 from services.notifier.timing import offset_label, reminder_times
+from shared.aliases import ClientAliases, following_merges
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import (
+    ClientMerged,
     EventData,
     IntakeSubmitted,
     NotificationCancelled,
@@ -62,6 +70,7 @@ Configured = frozenset[Channel]
 
 def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[str, Handler]:
     store = NotificationStore(runtime.redis, runtime.keys)
+    aliases = ClientAliases(runtime.redis, runtime.keys)
     production = runtime.base.settings.env == "production"
 
     def location_of(location_id: str) -> Any:
@@ -240,20 +249,22 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         if not isinstance(data, IntakeSubmitted):
             raise Rejected(f"expected intake.submitted, got {type(data).__name__}")
         client = data.client
-        known = await store.contact(client.client_id)
+        survivor = await aliases.resolve(client.client_id)
+        known = await store.contact(survivor)
         consent = client.contact_consent
-        await store.save_contact(
-            Contact(
-                client_id=client.client_id,
-                location_id=data.location_id,
-                language=client.language,
-                email=client.email,
-                phone=client.phone,
-                consent=Consent(email=consent.email, sms=consent.sms),
-                sms_stopped=still_stopped(known, sms_consent=consent.sms),
-                quiet_hours=known.quiet_hours if known else None,
-            )
+        given = Contact(
+            client_id=survivor,
+            location_id=data.location_id,
+            language=client.language,
+            email=client.email,
+            phone=client.phone,
+            consent=Consent(email=consent.email, sms=consent.sms),
+            sms_stopped=still_stopped(known, sms_consent=consent.sms),
+            quiet_hours=known.quiet_hours if known else None,
         )
+        if survivor != client.client_id:  # an intake of a client merged since
+            given = merged_contact(known, given, client_id=survivor) or given
+        await store.save_contact(given)
         return []
 
     async def on_plan(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
@@ -362,7 +373,16 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         )
         return [offer]
 
-    return {
+    async def on_merged(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        if not isinstance(data, ClientMerged):
+            raise Rejected(f"expected client.merged, got {type(data).__name__}")
+        survivor = await aliases.resolve(data.client_id)
+        retired = await aliases.resolve(data.merged_client_id)
+        if retired != survivor:  # else followed already
+            await store.merge(aliases, retired=retired, survivor=survivor)
+        return []
+
+    by_type: dict[str, Handler] = {
         "intake.submitted": on_intake,
         "plan.created": on_plan,
         "plan.revised": on_plan,
@@ -374,3 +394,6 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         "visit.completed": on_completed,
         "waitlist.offered": on_offered,
     }
+    # an intake resolves its client itself: a merged client's intake keeps the survivor's contact
+    resolved = following_merges(aliases, by_type, except_types=("intake.submitted",))
+    return {**resolved, "client.merged": on_merged}

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 
-from services.notifier.delivery import Contact
+from services.notifier.delivery import Contact, merged_contact
+from shared.aliases import ClientAliases
 from shared.redis_store import Keys
+
+MERGE_ATTEMPTS = 10
 
 _CLAIM = """
 local ids = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -173,9 +177,76 @@ class NotificationStore:
         first = await self._redis.zrange(self._due, 0, 0, withscores=True)
         return float(first[0][1]) if first else None
 
-    async def for_client(self, client_id: str) -> list[dict[str, Any]]:
-        found = await self._redis.zrange(self._keys("client-notifications", client_id), 0, -1)
-        return await self._records([str(i) for i in found])
+    async def for_client(self, *client_ids: str) -> list[dict[str, Any]]:
+        """The notifications of a client known by ``client_ids`` (the survivor of a
+        merge and the ids retired into it), in due order."""
+        found: dict[str, float] = {}
+        for client_id in client_ids:
+            index = self._keys("client-notifications", client_id)
+            found.update(
+                cast(
+                    "list[tuple[str, float]]",
+                    await self._redis.zrange(index, 0, -1, withscores=True),
+                )
+            )
+        return await self._records(sorted(found, key=lambda i: (found[i], i)))
+
+    # --- merges ----------------------------------------------------------------------
+
+    async def merge(self, aliases: ClientAliases, *, retired: str, survivor: str) -> None:
+        """Move what the notifier holds of ``retired`` to ``survivor`` and retire the
+        id, in one transaction (retried when either client changes meanwhile): the
+        contact (``delivery.merged_contact``), the notification log, and the client
+        named by every notification not yet sent, so it goes to the survivor's
+        contact. A second run finds nothing left to move."""
+        watched = [
+            self._keys("contact", retired),
+            self._keys("contact", survivor),
+            self._keys("client-notifications", retired),
+        ]
+        for _ in range(MERGE_ATTEMPTS):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(*watched)
+                    await self._queue_merge(pipe, aliases, retired=retired, survivor=survivor)
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue
+        raise TimeoutError(f"client {retired} kept changing during its merge")
+
+    async def _queue_merge(
+        self, pipe: Any, aliases: ClientAliases, *, retired: str, survivor: str
+    ) -> None:
+        """Read (watched) what ``retired`` holds, then queue its move on ``pipe``."""
+        raw = [await pipe.get(self._keys("contact", c)) for c in (retired, survivor)]
+        old, kept = (None if r is None else Contact.model_validate_json(r) for r in raw)
+        index = self._keys("client-notifications", retired)
+        log = dict(await pipe.zrange(index, 0, -1, withscores=True))
+        records = await self._records([str(i) for i in log])
+        checkin = [await pipe.get(self._keys("checkin", c)) for c in (retired, survivor)]
+        phone_of_old = None if old is None or not old.phone else self._keys("phone", old.phone)
+        old_phone_is_theirs = phone_of_old is not None and await pipe.get(phone_of_old) == retired
+        retired_aliases = await aliases.aliases_of(retired)
+        contact = merged_contact(kept, old, client_id=survivor)
+        pipe.multi()
+        if contact is not None:
+            pipe.set(self._keys("contact", survivor), contact.model_dump_json())
+        if old_phone_is_theirs:
+            pipe.delete(phone_of_old)
+        if kept is None and contact is not None and contact.phone and old_phone_is_theirs:
+            pipe.set(self._keys("phone", contact.phone), survivor)  # the retired's, moved
+        pipe.delete(self._keys("contact", retired), index)
+        if log:
+            pipe.zadd(self._keys("client-notifications", survivor), log)
+        for record in records:
+            if record["status"] == "scheduled" and record["client_id"] == retired:
+                moved = {**record, "client_id": survivor}
+                pipe.set(self._keys("notification", record["notification_id"]), json.dumps(moved))
+        if checkin[0] is not None and checkin[1] is None:
+            pipe.set(self._keys("checkin", survivor), checkin[0])
+        pipe.delete(self._keys("checkin", retired))
+        aliases.record(pipe, retired, survivor, retired_aliases)
 
     async def _records(self, ids: list[str]) -> list[dict[str, Any]]:
         if not ids:
