@@ -9,7 +9,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from shared.envelope import Envelope, Trace, make_envelope
+from shared.envelope import Envelope, Trace, make_envelope, schema_id
 from shared.events import EVENT_MODELS, EventData
 
 
@@ -39,9 +39,16 @@ def decode_envelope(raw: bytes | None) -> Envelope:
 
 
 def decode_data(envelope: Envelope) -> EventData:
+    """The event's data as its model; the ``dataschema`` must name the schema version
+    this code reads: data of another version may look valid and mean something else."""
     model = EVENT_MODELS.get(envelope.type)
     if model is None:
         raise DecodeError(f"unknown event type {envelope.type!r}")
+    expected = schema_id(envelope.type, model.schema_version)
+    if envelope.dataschema != expected:
+        raise DecodeError(
+            f"unknown dataschema {envelope.dataschema!r} for {envelope.type} (read: {expected})"
+        )
     try:
         return model.model_validate(envelope.data)
     except ValidationError as exc:

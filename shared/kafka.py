@@ -2,7 +2,8 @@
 
 Every send waits for the broker's acknowledgement (``acks=all``) so a caller
 that reports success - an HTTP 202, an offset commit - only does so once the
-event is durably handed over.
+event is durably handed over. A failed send says whether it can pass
+(``PublishError``) or never will (``PublishRejected``: shared/broker_errors.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared import metrics
+from shared.broker_errors import publish_failure_kind
 from shared.codec import encode
 from shared.envelope import Envelope
 from shared.settings import CommonSettings
@@ -26,10 +29,35 @@ from shared.topics import PUBLIC_TOPICS, TopicSpec, topic_for
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_MARGIN_S = 2.0
+# readiness: one metadata round trip answers within this, and is reused for a while
+BROKER_CHECK_TIMEOUT_S = 1.5
+BROKER_CHECK_TTL_S = 3.0
 
 
 class PublishError(RuntimeError):
     """The broker did not acknowledge an event (it is not durably handed over)."""
+
+    permanent = False
+
+
+class PublishRejected(PublishError):
+    """The broker (or the producer before it) refused the send for what it is: too
+    large, an invalid topic, not authorised. Sending it again gets the same answer."""
+
+    permanent = True
+
+    def __init__(self, message: str, *, topic: str, reason: str) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.reason = reason  # the error class, e.g. MessageSizeTooLargeError
+
+
+def publish_failure(exc: BaseException, topic: str) -> PublishError:
+    """The ``PublishError`` a failed send to ``topic`` stands for."""
+    if publish_failure_kind(exc) == "permanent":
+        reason = type(exc).__name__
+        return PublishRejected(f"{topic} refused the record: {reason}", topic=topic, reason=reason)
+    return PublishError(f"broker did not acknowledge: {exc!r}")
 
 
 @dataclass(frozen=True)
@@ -59,8 +87,16 @@ class Publisher:
             # caller was told had failed is never delivered later by a retry in the client
             request_timeout_ms=int(settings.kafka.send_timeout_s * 1000),
             linger_ms=0,
+            max_request_size=settings.kafka.max_message_bytes,
         )
         self.started = False
+        self._broker_seen: tuple[float, bool] | None = None  # (monotonic time, reachable)
+        self._broker_check: asyncio.Task[bool] | None = None
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest record this publisher sends."""
+        return self._settings.kafka.max_message_bytes
 
     async def start(self) -> None:
         await self._producer.start()
@@ -68,12 +104,15 @@ class Publisher:
 
     async def stop(self) -> None:
         self.started = False
+        if self._broker_check is not None:
+            self._broker_check.cancel()
         await self._producer.stop()
 
     async def publish(self, items: Iterable[Outgoing]) -> None:
-        """Send in order and wait for every acknowledgement."""
-        try:
-            for item in items:
+        """Send in order and wait for every acknowledgement; a failure raises
+        ``PublishRejected`` when it is permanent, else ``PublishError``."""
+        for item in items:
+            try:
                 await asyncio.wait_for(
                     self._producer.send_and_wait(
                         item.topic, key=item.key.encode(), value=encode(item.envelope)
@@ -81,9 +120,9 @@ class Publisher:
                     # a backstop: the batch's own expiry normally answers first
                     timeout=self._settings.kafka.send_timeout_s + SEND_TIMEOUT_MARGIN_S,
                 )
-                metrics.published(self._service, item.topic, item.envelope)
-        except (KafkaError, TimeoutError) as exc:
-            raise PublishError(f"broker did not acknowledge: {exc!r}") from exc
+            except (KafkaError, TimeoutError) as exc:
+                raise publish_failure(exc, item.topic) from exc
+            metrics.published(self._service, item.topic, item.envelope)
 
     async def send_raw(
         self, topic: str, *, key: bytes | None, value: bytes | None
@@ -96,8 +135,34 @@ class Publisher:
                 timeout=self._settings.kafka.send_timeout_s + SEND_TIMEOUT_MARGIN_S,
             )
         except (KafkaError, TimeoutError) as exc:
-            raise PublishError(f"broker did not acknowledge: {exc!r}") from exc
+            raise publish_failure(exc, topic) from exc
         return int(sent.partition), int(sent.offset)
+
+    async def broker_reachable(self) -> bool:
+        """Whether the broker answers a metadata request now (within
+        ``BROKER_CHECK_TIMEOUT_S``); an answer is reused for ``BROKER_CHECK_TTL_S``,
+        and callers asking at once share one round trip."""
+        if not self.started:
+            return False
+        seen = self._broker_seen
+        if seen is not None and time.monotonic() - seen[0] < BROKER_CHECK_TTL_S:
+            return seen[1]
+        if self._broker_check is None or self._broker_check.done():
+            self._broker_check = asyncio.create_task(self._ask_broker())
+        return await asyncio.shield(self._broker_check)
+
+    async def _ask_broker(self) -> bool:
+        try:
+            # a fresh metadata round trip to a known broker; the client's own view is untouched
+            await asyncio.wait_for(
+                self._producer.client.fetch_all_metadata(), BROKER_CHECK_TIMEOUT_S
+            )
+            reachable = True
+        except Exception as exc:  # whatever the reason, the answer is "not reachable"
+            log.warning("broker not reachable: %r", exc)
+            reachable = False
+        self._broker_seen = (time.monotonic(), reachable)
+        return reachable
 
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = PUBLIC_TOPICS) -> None:

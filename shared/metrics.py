@@ -24,6 +24,12 @@ EVENTS_PRODUCED = Counter(
 DEADLETTERS = Counter(
     "clinicflow_deadletters_total", "Records sent to clinic.deadletter", ["service", "topic"]
 )
+DEADLETTERS_UNSENT = Counter(
+    "clinicflow_deadletters_unsent_total",
+    "Records neither processed nor dead-lettered: the broker refused even the smallest "
+    "dead letter (they stay on their topic at their offset, in the log with the reason)",
+    ["service", "topic"],
+)
 HANDLER_SECONDS = Histogram(
     "clinicflow_handler_seconds", "Time to handle one record", ["service", "type"]
 )

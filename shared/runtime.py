@@ -121,14 +121,21 @@ class Runtime:
         return Outgoing(key=key, envelope=envelope)
 
     async def readiness(self) -> dict[str, bool]:
-        try:
-            redis_ok = bool(await asyncio.wait_for(self.redis.ping(), 2))
-        except Exception:
-            redis_ok = False
-        checks = {"redis": redis_ok, "broker": self.publisher.started}
+        """Redis and the broker asked now (the broker's answer is reused for a few
+        seconds: shared/kafka.py), and for a consumer whether it holds its partitions."""
+        redis_ok, broker_ok = await asyncio.gather(
+            self._redis_reachable(), self.publisher.broker_reachable()
+        )
+        checks = {"redis": redis_ok, "broker": broker_ok}
         if self.faust_app is not None:
             checks["consuming"] = self.rebalanced and not self.faust_app.rebalancing
         return checks
+
+    async def _redis_reachable(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self.redis.ping(), 2))
+        except Exception:
+            return False
 
 
 HandlersFactory = Callable[[Runtime], Mapping[str, Handler]]
@@ -174,6 +181,7 @@ def stream_processor(runtime: Runtime, handlers: Mapping[str, Handler]) -> Strea
     return StreamProcessor(
         service=runtime.service,
         chain_id=runtime.chain.chain.id,
+        locations=[location.id for location in runtime.chain.locations],
         handlers=handlers,
         publisher=runtime.publisher,
         processed=ProcessedEvents(runtime.redis, runtime.keys),

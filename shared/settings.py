@@ -33,6 +33,12 @@ class KafkaTuning(BaseSettings):
     heartbeat_interval_s: float = Field(default=1.0, gt=0)
     request_timeout_s: float = Field(default=30.0, gt=0)
     send_timeout_s: float = Field(default=10.0, gt=0)
+    max_message_bytes: int = Field(
+        default=1_048_576,
+        ge=64 * 1024,
+        description="the largest record a producer sends (its max_request_size) and what a "
+        "dead letter is cut to fit; keep it at or below the broker's message.max.bytes",
+    )
 
 
 class CommonSettings(BaseSettings):

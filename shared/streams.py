@@ -1,54 +1,51 @@
 """The consuming side of every service: decode raw bytes -> validate -> dedupe ->
 call the rule -> publish what it returned -> remember the event as handled.
 
-A record that cannot be decoded or validated, or that the handler rejects, goes
-to ``clinic.deadletter`` with the reason and the next record is processed.
-Infrastructure failures (broker, Redis) are retried with capped backoff instead:
-the record is fine, the world is not, and dropping it would lose accepted work.
+A record that cannot be decoded or validated, that this deployment must not read
+(another chain, an unknown schema version or location: shared/admission.py), that
+the handler rejects, or whose outputs the broker refuses for good (too large, not
+authorised: shared/broker_errors.py) goes to ``clinic.deadletter`` with the
+reason, cut to fit the broker's limit (shared/deadletters.py), and the next record
+is processed. Infrastructure failures (broker, Redis) are retried with capped
+backoff instead: the record is fine, the world is not, and dropping it would lose
+accepted work.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
 import faust
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import logs
+from shared.admission import refusal
 from shared.clock import Clock
-from shared.codec import DecodeError, decode_data, decode_envelope, wrap
-from shared.envelope import Envelope, Trace, derived_id
-from shared.events import EventData, RecordDeadLettered
-from shared.kafka import Outgoing, Publisher, PublishError
-from shared.metrics import DEADLETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
+from shared.codec import DecodeError, decode_data, decode_envelope
+from shared.deadletters import RawRecord, dead_letter
+from shared.envelope import Envelope
+from shared.events import EventData
+from shared.kafka import Outgoing, Publisher, PublishError, PublishRejected
+from shared.metrics import DEADLETTERS, DEADLETTERS_UNSENT, EVENTS_CONSUMED, HANDLER_SECONDS
 from shared.redaction import describe_error, scrub_text
 from shared.redis_store import ProcessedEvents
 from shared.topics import TopicSpec
 
 log = logs.get_logger(__name__)
+__all__ = ["TRANSIENT", "Handler", "RawRecord", "Rejected", "StreamProcessor", "attach_agents"]
 
 Handler = Callable[[Envelope, EventData], Awaitable[Sequence[Outgoing]]]
+# a PublishRejected is a PublishError too: catch it first wherever it must not be retried
 TRANSIENT = (PublishError, RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
 MAX_BACKOFF_S = 10.0
 
 
 class Rejected(ValueError):
     """A well-formed event the rule cannot act on (e.g. unknown location): dead-letter it."""
-
-
-@dataclass(frozen=True)
-class RawRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 class StreamProcessor:
@@ -59,6 +56,7 @@ class StreamProcessor:
         *,
         service: str,
         chain_id: str,
+        locations: Collection[str],
         handlers: Mapping[str, Handler],
         publisher: Publisher,
         processed: ProcessedEvents,
@@ -66,6 +64,7 @@ class StreamProcessor:
     ) -> None:
         self.service = service
         self.chain_id = chain_id
+        self.locations = frozenset(locations)
         self.handlers = dict(handlers)
         self.publisher = publisher
         self.processed = processed
@@ -116,6 +115,10 @@ class StreamProcessor:
         except DecodeError as exc:  # the envelope is sound: the dead letter keeps its story
             await self.dead_letter(record, str(exc), envelope)
             return
+        reason = refusal(envelope, data, chain_id=self.chain_id, locations=self.locations)
+        if reason is not None:
+            await self.dead_letter(record, f"refused {envelope.type}: {reason}", envelope)
+            return
         if await self.processed.seen(envelope.id):
             EVENTS_CONSUMED.labels(self.service, record.topic, envelope.type, "duplicate").inc()
             log.debug("record skipped: already handled")
@@ -123,6 +126,9 @@ class StreamProcessor:
         started = time.perf_counter()
         try:
             outputs = await handler(envelope, data)
+        except PublishRejected as exc:  # a handler that publishes itself (under a lock)
+            await self.dead_letter(record, f"outputs of {envelope.type} refused: {exc}", envelope)
+            return
         except TRANSIENT:
             raise
         # A dead-lettered event is not marked processed: replayed to its topic once
@@ -134,7 +140,12 @@ class StreamProcessor:
             log.exception("handler failed")
             await self.dead_letter(record, f"handler error: {describe_error(exc)}", envelope)
             return
-        await self.publisher.publish(outputs)
+        try:
+            await self.publisher.publish(outputs)
+        except PublishRejected as exc:
+            # not marked handled either: once the cause is fixed, a replay is handled
+            await self.dead_letter(record, f"outputs of {envelope.type} refused: {exc}", envelope)
+            return
         await self.processed.mark(envelope.id)
         elapsed = time.perf_counter() - started
         HANDLER_SECONDS.labels(self.service, envelope.type).observe(elapsed)
@@ -145,51 +156,48 @@ class StreamProcessor:
         self, record: RawRecord, error: str, envelope: Envelope | None = None
     ) -> None:
         """Publish ``record`` to the dead letters with the reason, which names fields
-        and rules, not the values that failed (shared/codec.py, shared/redaction.py)."""
+        and rules, not the values that failed (shared/codec.py, shared/redaction.py).
+
+        The dead letter is cut to the publisher's limit. Should the broker still
+        refuse it for good (its own limit is lower, the topic is not writable), the
+        smallest one (position, size, digest, reason) is tried; refused too, the
+        record is logged and counted as not dead-lettered, and the consumer goes on:
+        it stays on its topic at its offset."""
         error = scrub_text(error)
         log.warning("record dead-lettered", reason=error)
-        await self.publisher.publish([self.dead_letter_event(record, error, envelope)])
+        letter = self.dead_letter_event(record, error, envelope)
+        try:
+            await self.publisher.publish([letter])
+        except PublishRejected as refused:
+            log.warning("dead letter refused, sending its smallest form", error=refused.reason)
+            try:
+                await self.publisher.publish([self.dead_letter_event(record, error, envelope, 0)])
+            except PublishRejected as again:
+                log.error("record not dead-lettered: the broker refused it", error=again.reason)
+                DEADLETTERS_UNSENT.labels(self.service, record.topic).inc()
+                return
         DEADLETTERS.labels(self.service, record.topic).inc()
         EVENTS_CONSUMED.labels(
             self.service, record.topic, envelope.type if envelope else "undecodable", "deadlettered"
         ).inc()
 
     def dead_letter_event(
-        self, record: RawRecord, error: str, envelope: Envelope | None
+        self,
+        record: RawRecord,
+        error: str,
+        envelope: Envelope | None,
+        max_bytes: int | None = None,
     ) -> Outgoing:
-        payload = record.value or b""
-        try:
-            text, encoding = payload.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            text, encoding = base64.b64encode(payload).decode(), "base64"
-        key = record.key.decode("utf-8", "replace") if record.key is not None else None
-        now = self.clock.now()
-        position = f"{record.topic}/{record.partition}/{record.offset}"
-        data = RecordDeadLettered(
-            source_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=key,
+        """The dead letter of ``record``, within ``max_bytes`` (default: the publisher's limit)."""
+        return dead_letter(
+            record,
             error=error,
-            payload=text,
-            payload_encoding=encoding,
             service=self.service,
-            failed_at=now,
+            chain_id=self.chain_id,
+            envelope=envelope,
+            now=self.clock.now(),
+            max_bytes=self.publisher.max_message_bytes if max_bytes is None else max_bytes,
         )
-        trace = (
-            Trace.following(envelope)
-            if envelope is not None
-            else Trace(chainid=self.chain_id, correlationid=derived_id("record", position))
-        )
-        event = wrap(
-            data,
-            event_id=derived_id("deadletter", self.service, position),
-            service=self.service,
-            subject=position,
-            trace=trace,
-            time=now,
-        )
-        return Outgoing(key=key or position, envelope=event)
 
 
 def attach_agents(app: faust.App, processor: StreamProcessor, topics: Sequence[TopicSpec]) -> None:

@@ -1,24 +1,78 @@
-"""The chain's clients: a returning client (same e-mail or phone) keeps their
-``client_id``, and staff can look a client up with what the intake service
-accepted about them (details, locations, intakes, assessments)."""
+"""The chain's clients as the intake service knows them: who an intake names (the
+rule is ``matching.py``; this finds the candidates and keeps the decision
+race-safe), what was recorded about them and where, and their pending contact
+changes (``contact_changes.py``).
+
+Redis layout (``<ns>`` the deployment's namespace, ``<chain>`` the chain id):
+- ``<ns>:clients:<chain>:by:<email:x|phone:+1...>``: set of the clients recorded with a handle
+- ``<ns>:clients:<chain>:alias``: hash, a merged (retired) id -> the surviving id
+- ``<ns>:intake:clients:<chain>:<id>:details``: the client on record (``ClientRecord``)
+- ``...:<id>:profile``: what matching knows (every confirmed name and handle)
+- ``...:<id>:locations`` / ``:intakes`` / ``:assessments`` / ``:changes`` / ``:merged``
+- ``<ns>:intake:clients:<chain>:duplicates`` / ``:merges``: see ``duplicates.py``, ``merges.py``
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from pydantic import AwareDatetime, BaseModel, Field
+from fastapi import HTTPException, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
 
-from shared.events.intake import (
-    AssessmentRecorded,
-    ClientDetails,
-    ClientRecord,
-    IntakeSubmitted,
+from services.intake.contact_changes import (
+    ContactChange,
+    ProposedDetails,
+    confirmed,
+    proposed_by,
+    with_withdrawals,
 )
+from services.intake.matching import KnownClient, PossibleDuplicate, decide, handles_of, joined
+from services.intake.matching import known_from as known_from_details
+from shared.envelope import derived_id
+from shared.events.intake import AssessmentRecorded, ClientDetails, ClientRecord, IntakeSubmitted
 from shared.redis_store import Keys
 from shared.vocabulary import ScreeningOutcome
+
+RESOLVE_ATTEMPTS = 5  # each retry means another intake claimed one of the handles meanwhile
+
+# One round trip: the clients recorded with any of the handles (aliases followed, and the
+# one-id-per-handle keys of earlier versions read too) with what is known about each, or -
+# when exactly ``expected`` are found - the new client claimed on every handle. Two
+# submissions of one new person thus get one id: the second finds the first's claim.
+_FIND = """
+local shared, own, expected, new_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ids, seen = {}, {}
+local function add(id)
+  id = redis.call('HGET', shared .. ':alias', id) or id
+  if not seen[id] then seen[id] = true; ids[#ids + 1] = id end
+end
+for i = 7, #ARGV do
+  for _, id in ipairs(redis.call('SMEMBERS', shared .. ':by:' .. ARGV[i])) do add(id) end
+  local legacy = redis.call('GET', shared .. ':' .. ARGV[i])
+  if legacy then add(legacy) end
+end
+table.sort(ids)
+if table.concat(ids, ',') == expected then
+  for i = 7, #ARGV do redis.call('SADD', shared .. ':by:' .. ARGV[i], new_id) end
+  redis.call('SET', own .. ':' .. new_id .. ':details', ARGV[5])
+  redis.call('SET', own .. ':' .. new_id .. ':profile', ARGV[6])
+  return {'claimed'}
+end
+local out = {'known'}
+for _, id in ipairs(ids) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('GET', own .. ':' .. id .. ':profile') or ''
+  out[#out + 1] = redis.call('GET', own .. ':' .. id .. ':details') or ''
+end
+return out
+"""
 
 
 class IntakeSummary(BaseModel):
@@ -37,21 +91,42 @@ class AssessmentSummary(BaseModel):
 
 
 class ClientView(BaseModel):
-    """A client as staff see it: the latest details and what was recorded about them."""
+    """A client as one key sees them: only what was recorded at the key's locations."""
 
     client: ClientRecord
-    locations: list[str] = Field(description="locations where the client has been seen")
+    locations: list[str] = Field(description="the key's locations where the client was seen")
     intakes: list[IntakeSummary]
     assessments: list[AssessmentSummary]
+    contact_changes: list[ContactChange] = Field(
+        default_factory=list,
+        description="details intakes stated differently from the record: pending until a "
+        "front desk confirms or declines them",
+    )
 
 
-def contact_handles(client: ClientDetails) -> list[str]:
-    handles = []
-    if client.email:
-        handles.append(f"email:{client.email.strip().lower()}")
-    if client.phone:
-        handles.append(f"phone:{client.phone}")
-    return handles
+class Identity(BaseModel):
+    """Who an intake names, as ``resolve`` decided."""
+
+    model_config = ConfigDict(frozen=True)
+
+    client: ClientRecord = Field(description="what intake.submitted carries")
+    returning: bool
+    possible_duplicates: tuple[PossibleDuplicate, ...] = ()
+    proposed: ProposedDetails | None = Field(default=None, description="for a returning client")
+
+    @property
+    def client_id(self) -> str:
+        return self.client.client_id
+
+    def contact_change_id(self, intake_id: str) -> str | None:
+        """The id of the pending change this intake states, if it states one."""
+        if self.proposed is None or self.proposed.is_empty():
+            return None
+        return contact_change_id(intake_id)
+
+
+def contact_change_id(intake_id: str) -> str:
+    return derived_id("contact-change", intake_id)
 
 
 class ClientDirectory:
@@ -59,36 +134,81 @@ class ClientDirectory:
         self._redis = redis
         self._keys = keys
         self._chain_id = chain_id
+        self._find = redis.register_script(_FIND)
 
-    def _key(self, *parts: str) -> str:
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self._redis
+
+    def key(self, *parts: str) -> str:
+        """A key of the intake service's client records (no parts: their prefix)."""
         return self._keys("clients", self._chain_id, *parts)
 
-    async def resolve(self, client: ClientDetails) -> str:
-        """The existing client id for any of the contact handles, else a new one (race-safe)."""
-        handles = [
-            self._keys.shared("clients", self._chain_id, handle)
-            for handle in contact_handles(client)
-        ]
-        for handle in handles:
-            known = await self._redis.get(handle)
-            if known:
-                await self._link(handles, str(known))
-                return str(known)
-        candidate = str(uuid.uuid4())
+    def shared_key(self, *parts: str) -> str:
+        """A key of the chain's client index: handles, aliases (no parts: the prefix)."""
+        return self._keys.shared("clients", self._chain_id, *parts)
+
+    async def resolve(self, client: ClientDetails) -> Identity:
+        """The client an intake's details name (``matching.decide``), else a new one,
+        claimed on its handles atomically so that concurrent submissions agree."""
+        handles = [f"{handle}:{value}" for handle, value in handles_of(client)]
+        new_id = str(uuid.uuid4())
+        flags: tuple[PossibleDuplicate, ...] = ()
+        expected = ""
+        for _ in range(RESOLVE_ATTEMPTS if handles else 0):
+            record = _new_record(new_id, client, flags)
+            profile = known_from_details(new_id, client)
+            reply = await self._find(
+                args=[
+                    self.shared_key(),
+                    self.key(),
+                    expected,
+                    new_id,
+                    record.model_dump_json(),
+                    profile.model_dump_json(),
+                    *handles,
+                ]
+            )
+            if reply[0] == "claimed":
+                return Identity(client=record, returning=False, possible_duplicates=flags)
+            found = [str(v) for v in reply[1::3]]
+            candidates = _candidates(reply[1:])
+            decision = decide(client, [known for known, _ in candidates.values()])
+            flags = decision.possible_duplicates
+            if decision.client_id is not None:
+                recorded = candidates[decision.client_id][1]
+                effective = with_withdrawals(recorded, client).model_copy(
+                    update={"possible_duplicate_of": [f.client_id for f in flags]}
+                )
+                return Identity(
+                    client=effective,
+                    returning=True,
+                    possible_duplicates=flags,
+                    proposed=proposed_by(recorded, client),
+                )
+            expected = ",".join(found)  # sorted by the script
         if not handles:
-            return candidate
-        # SET NX: when two submissions race, the first writer's id wins for both
-        await self._redis.set(handles[0], candidate, nx=True)
-        winner = str(await self._redis.get(handles[0]))
-        await self._link(handles[1:], winner)
-        return winner
+            return Identity(client=_new_record(new_id, client, ()), returning=False)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the client directory kept changing while naming this client; retry",
+            headers={"Retry-After": "1"},
+        )
 
-    async def _link(self, handles: list[str], client_id: str) -> None:
-        for handle in handles:
-            await self._redis.set(handle, client_id, nx=True)
+    async def record_intake(
+        self, event: IntakeSubmitted, identity: Identity, *, pipe: Pipeline | None = None
+    ) -> None:
+        """Remember an accepted intake (idempotent: keyed by its id), the contact change
+        it states and the duplicates it may be; with ``pipe``, only queue the writes on
+        that transaction (the caller executes it)."""
+        if pipe is not None:
+            self._queue_intake(pipe, event, identity)
+            return
+        async with self._redis.pipeline(transaction=True) as own:
+            self._queue_intake(own, event, identity)
+            await own.execute()
 
-    async def record_intake(self, event: IntakeSubmitted) -> None:
-        """Remember an accepted intake (idempotent: keyed by its id)."""
+    def _queue_intake(self, pipe: Pipeline, event: IntakeSubmitted, identity: Identity) -> None:
         client_id = event.client.client_id
         summary = IntakeSummary(
             intake_id=event.intake_id,
@@ -97,11 +217,30 @@ class ClientDirectory:
             screening_outcome=event.screening.outcome,
             referral_recommended=event.screening.referral_recommended,
         )
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key(client_id, "details"), event.client.model_dump_json())
-            pipe.sadd(self._key(client_id, "locations"), event.location_id)
-            pipe.hset(self._key(client_id, "intakes"), event.intake_id, summary.model_dump_json())
-            await pipe.execute()
+        pipe.set(self.key(client_id, "details"), event.client.model_dump_json())
+        pipe.sadd(self.key(client_id, "locations"), event.location_id)
+        pipe.hset(self.key(client_id, "intakes"), event.intake_id, summary.model_dump_json())
+        change_id = identity.contact_change_id(event.intake_id)
+        if identity.proposed is not None and change_id is not None:
+            change = ContactChange(
+                change_id=change_id,
+                intake_id=event.intake_id,
+                location_id=event.location_id,
+                proposed=identity.proposed,
+                recorded_at=event.submitted_at,
+            )
+            # NX: a repeated intake never reopens a change already decided
+            pipe.hsetnx(self.key(client_id, "changes"), change.change_id, change.model_dump_json())
+        for flag in identity.possible_duplicates:
+            pair = sorted((client_id, flag.client_id))
+            entry = {
+                "client_ids": pair,
+                "shared": list(flag.shared),
+                "conflicts": list(flag.conflicts),
+                "location_id": event.location_id,
+                "flagged_at": event.submitted_at.isoformat(),
+            }
+            pipe.hsetnx(self.key("duplicates"), "|".join(pair), json.dumps(entry))
 
     async def record_assessment(self, event: AssessmentRecorded) -> None:
         summary = AssessmentSummary(
@@ -110,31 +249,146 @@ class ClientDirectory:
             therapist_id=event.therapist_id,
             recorded_at=event.recorded_at,
         )
-        await self._redis.hset(
-            self._key(event.client_id, "assessments"),
-            event.assessment_id,
-            summary.model_dump_json(),
-        )
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self.key(event.client_id, "assessments"),
+                event.assessment_id,
+                summary.model_dump_json(),
+            )
+            pipe.sadd(self.key(event.client_id, "locations"), event.location_id)
+            await pipe.execute()
+
+    async def canonical(self, client_id: str) -> str:
+        """The surviving id of a merged client, else the id itself."""
+        survivor = await self._redis.hget(self.shared_key("alias"), client_id)
+        return str(survivor) if survivor else client_id
 
     async def locations(self, client_id: str) -> list[str]:
-        members: Any = await self._redis.smembers(self._key(client_id, "locations"))
+        members: Any = await self._redis.smembers(self.key(client_id, "locations"))
         return sorted(members)
 
-    async def view(self, client_id: str) -> ClientView | None:
-        details = await self._redis.get(self._key(client_id, "details"))
+    async def view(self, client_id: str, *, reaches: Callable[[str], bool]) -> ClientView | None:
+        """What a key reaching ``reaches`` may see: the intakes, assessments and pending
+        changes recorded at its locations, and the details only when one is in scope."""
+        client_id = await self.canonical(client_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(self.key(client_id, "details"))
+            pipe.hvals(self.key(client_id, "intakes"))
+            pipe.hvals(self.key(client_id, "assessments"))
+            pipe.hvals(self.key(client_id, "changes"))
+            details, intakes, assessments, changes = await pipe.execute()
         if details is None:
             return None
-        intakes: Any = await self._redis.hvals(self._key(client_id, "intakes"))
-        assessments: Any = await self._redis.hvals(self._key(client_id, "assessments"))
+        seen = [IntakeSummary.model_validate_json(raw) for raw in intakes]
+        assessed = [AssessmentSummary.model_validate_json(raw) for raw in assessments]
+        seen = sorted((i for i in seen if reaches(i.location_id)), key=lambda i: i.submitted_at)
+        assessed = sorted(
+            (a for a in assessed if reaches(a.location_id)), key=lambda a: a.recorded_at
+        )
+        if not seen and not assessed:
+            return None
+        pending = [ContactChange.model_validate_json(raw) for raw in changes]
         return ClientView(
             client=ClientRecord.model_validate_json(details),
-            locations=await self.locations(client_id),
-            intakes=sorted(
-                (IntakeSummary.model_validate_json(raw) for raw in intakes),
-                key=lambda i: i.submitted_at,
-            ),
-            assessments=sorted(
-                (AssessmentSummary.model_validate_json(raw) for raw in assessments),
-                key=lambda a: a.recorded_at,
+            locations=sorted({i.location_id for i in seen} | {a.location_id for a in assessed}),
+            intakes=seen,
+            assessments=assessed,
+            contact_changes=sorted(
+                (c for c in pending if reaches(c.location_id)), key=lambda c: c.recorded_at
             ),
         )
+
+    async def decide_change(
+        self, client_id: str, change_id: str, *, confirm: bool, by: str, at: datetime
+    ) -> ContactChange | None:
+        """Confirm (apply to the record, and let matching know the new handles) or
+        decline a pending change; None when there is no such change. Deciding it again
+        the same way answers the change as it stands; the other way is ``ChangeDecided``."""
+        details_key, changes_key = self.key(client_id, "details"), self.key(client_id, "changes")
+        profile_key = self.key(client_id, "profile")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(details_key, changes_key, profile_key)
+                    raw_change = await pipe.hget(changes_key, change_id)
+                    raw_details = await pipe.get(details_key)
+                    raw_profile = await pipe.get(profile_key)
+                    if raw_change is None or raw_details is None:
+                        return None
+                    change = ContactChange.model_validate_json(raw_change)
+                    wanted = "confirmed" if confirm else "declined"
+                    if change.status != "pending":
+                        if change.status == wanted:
+                            return change
+                        raise ChangeDecided(change)
+                    decided = change.model_copy(
+                        update={"status": wanted, "decided_at": at, "decided_by": by}
+                    )
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(changes_key, change_id, decided.model_dump_json())
+                    if confirm:
+                        self._queue_confirmed(
+                            pipe,
+                            client_id,
+                            change,
+                            raw_details=str(raw_details),
+                            raw_profile=None if raw_profile is None else str(raw_profile),
+                        )
+                    await pipe.execute()
+                    return decided
+                except WatchError:
+                    continue
+
+    def _queue_confirmed(
+        self,
+        pipe: Pipeline,
+        client_id: str,
+        change: ContactChange,
+        *,
+        raw_details: str,
+        raw_profile: str | None,
+    ) -> None:
+        record = confirmed(ClientRecord.model_validate_json(raw_details), change.proposed)
+        known = known_from_details(client_id, record)
+        if raw_profile:
+            known = joined(known, KnownClient.model_validate_json(raw_profile))
+        pipe.set(self.key(client_id, "details"), record.model_dump_json())
+        pipe.set(self.key(client_id, "profile"), known.model_dump_json())
+        for handle, value in handles_of(record):
+            pipe.sadd(self.shared_key("by", f"{handle}:{value}"), client_id)
+
+
+class ChangeDecided(Exception):
+    """The change was already decided the other way."""
+
+    def __init__(self, change: ContactChange) -> None:
+        super().__init__(f"this change was already {change.status}")
+        self.change = change
+
+
+def _new_record(
+    client_id: str, client: ClientDetails, flags: tuple[PossibleDuplicate, ...]
+) -> ClientRecord:
+    return ClientRecord(
+        client_id=client_id,
+        possible_duplicate_of=[f.client_id for f in flags],
+        **client.model_dump(),
+    )
+
+
+def _candidates(flat: list[Any]) -> dict[str, tuple[KnownClient, ClientRecord]]:
+    """The found clients with what matching knows and the record; a client recorded
+    before profiles existed is known by its record, and one with neither is skipped."""
+    found: dict[str, tuple[KnownClient, ClientRecord]] = {}
+    for i in range(0, len(flat), 3):
+        client_id, profile, details = str(flat[i]), flat[i + 1], flat[i + 2]
+        if not details:
+            continue
+        record = ClientRecord.model_validate_json(details)
+        known = (
+            KnownClient.model_validate_json(profile)
+            if profile
+            else known_from_details(client_id, record)
+        )
+        found[client_id] = (known, record)
+    return found

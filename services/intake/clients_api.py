@@ -1,4 +1,5 @@
-"""Client lookup for staff, and the therapist's assessment."""
+"""Client lookup for staff (scoped to the key's locations), possible duplicates and
+merges, contact changes waiting for a front desk, and the therapist's assessment."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from services.intake.api import check_location
-from services.intake.clients import ClientDirectory, ClientView
+from services.intake.clients import ChangeDecided, ClientDirectory, ClientView
+from services.intake.contact_changes import ContactChange
 from services.intake.docs import errors
+from services.intake.duplicates import DuplicatePair, possible_duplicates
 from services.intake.idempotency import Replay, fingerprint_of, reserved
+from services.intake.merges import MergeAccepted, MergeInput, merge
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.envelope import Trace, derived_id
 from shared.events.intake import AssessmentRecorded, ShortText, TriggerPoint
 from shared.routes import publish_or_503, runtime_of, visible
 from shared.runtime import Runtime
+from shared.vocabulary import Role
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
@@ -44,15 +49,98 @@ class AssessmentAccepted(BaseModel):
     assessment_id: str
 
 
+STAFF: tuple[Role, ...] = ("frontdesk", "therapist", "ops", "admin")
+
+
+# before /{client_id}, which would otherwise take "possible-duplicates" for an id
+@router.get(
+    "/possible-duplicates",
+    response_model=list[DuplicatePair],
+    responses=errors(401, 403, 422, 429),
+)
+async def list_possible_duplicates(
+    principal: CurrentPrincipal, request: Request
+) -> list[DuplicatePair]:
+    """Pairs of clients sharing an e-mail or phone under another name or date of birth,
+    where the key reaches a record of each; an admin may merge them."""
+    require_role(principal, *STAFF)
+    return await possible_duplicates(_directory(runtime_of(request)), reaches=principal.reaches)
+
+
 @router.get("/{client_id}", response_model=ClientView, responses=errors(401, 404, 422, 429))
 async def read_client(client_id: str, principal: CurrentPrincipal, request: Request) -> ClientView:
-    """A client in the key's locations: details, locations, intakes and assessments."""
-    runtime = runtime_of(request)
-    view = await _directory(runtime).view(client_id)
+    """What was recorded about a client at the key's locations: intakes, assessments,
+    contact changes, and the details when at least one of those is in scope. A merged
+    client's id answers for the client it was merged into."""
+    view = await _directory(runtime_of(request)).view(client_id, reaches=principal.reaches)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-    visible(principal, view.locations)
     return view
+
+
+@router.post(
+    "/{client_id}/merge",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MergeAccepted,
+    responses=errors(401, 403, 404, 409, 413, 422, 429, 503),
+)
+async def merge_clients(
+    client_id: str, body: MergeInput, principal: CurrentPrincipal, request: Request
+) -> MergeAccepted:
+    """Retire ``merged_client_id`` into this client (admin); 202 once ``client.merged`` is
+    on the broker. The same merge again answers the first result and publishes nothing."""
+    require_role(principal, "admin")
+    return await merge(runtime_of(request), principal, client_id, body)
+
+
+@router.post(
+    "/{client_id}/contact-changes/{change_id}/confirm",
+    response_model=ContactChange,
+    responses=errors(401, 403, 404, 409, 422, 429),
+)
+async def confirm_contact_change(
+    client_id: str, change_id: str, principal: CurrentPrincipal, request: Request
+) -> ContactChange:
+    """The client confirmed at the desk what their intake stated: the record takes it
+    (and the new e-mail or phone finds them from now on)."""
+    return await _decide(request, principal, client_id, change_id, confirm=True)
+
+
+@router.post(
+    "/{client_id}/contact-changes/{change_id}/decline",
+    response_model=ContactChange,
+    responses=errors(401, 403, 404, 409, 422, 429),
+)
+async def decline_contact_change(
+    client_id: str, change_id: str, principal: CurrentPrincipal, request: Request
+) -> ContactChange:
+    """What the intake stated is not the client's: the record stays as it is."""
+    return await _decide(request, principal, client_id, change_id, confirm=False)
+
+
+async def _decide(
+    request: Request, principal: Principal, client_id: str, change_id: str, *, confirm: bool
+) -> ContactChange:
+    """Front desk or admin, at the location of the intake that brought the change."""
+    require_role(principal, "frontdesk", "admin")
+    runtime = runtime_of(request)
+    directory = _directory(runtime)
+    view = await directory.view(client_id, reaches=principal.reaches)
+    if view is None or change_id not in {c.change_id for c in view.contact_changes}:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    try:
+        decided = await directory.decide_change(
+            view.client.client_id,
+            change_id,
+            confirm=confirm,
+            by=principal.key_id,
+            at=runtime.clock.now(),
+        )
+    except ChangeDecided as done:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(done)) from done
+    if decided is None:  # merged away meanwhile
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return decided
 
 
 @router.post(
@@ -72,6 +160,7 @@ async def record_assessment(
     require_role(principal, "therapist")
     runtime = runtime_of(request)
     directory = _directory(runtime)
+    client_id = await directory.canonical(client_id)
     visible(principal, await directory.locations(client_id))
     check_location(runtime, principal, assessment.location_id, field=("body", "location_id"))
     if not idempotency_key:

@@ -15,7 +15,6 @@ from services.intake.screening import screen
 from shared.body_map import assess_first
 from shared.envelope import Trace, derived_id
 from shared.events.intake import (
-    ClientRecord,
     ComplaintFinding,
     IntakeDocument,
     IntakeSubmitted,
@@ -35,11 +34,24 @@ class IntakeAccepted(BaseModel):
     """The answer to a submitted intake."""
 
     intake_id: str = Field(description="correlates every event that follows from this intake")
-    client_id: str = Field(description="the same for a returning client (e-mail or phone)")
+    client_id: str = Field(
+        description="the same for a returning client: same name and e-mail or phone, and no "
+        "other date of birth (services/intake/matching.py)"
+    )
     screening: Screening
     findings: list[ComplaintFinding] = Field(
         default_factory=list,
         description="per complaint: acute or chronic, nerve signs, muscles to assess first",
+    )
+    possible_duplicate: bool = Field(
+        default=False,
+        description="another client has this e-mail or phone under another name or date of "
+        "birth; kept apart (GET /v1/clients/possible-duplicates, merge by an admin)",
+    )
+    contact_change_id: str | None = Field(
+        default=None,
+        description="details that differ from the returning client's record wait here for a "
+        "front desk to confirm (POST /v1/clients/{id}/contact-changes/{change_id}/confirm)",
     )
 
 
@@ -74,12 +86,13 @@ async def accept(
             [{"loc": (*loc, *path), "msg": msg, "type": "value_error"} for path, msg in found]
         )
     directory = ClientDirectory(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id)
-    client_id = await directory.resolve(document.client)
+    identity = await directory.resolve(document.client)
+    client_id = identity.client_id
     screening = screen(document, today=today)
     findings = findings_for(document, screening, today=today)
     event = IntakeSubmitted(
         intake_id=intake_id,
-        client=ClientRecord(client_id=client_id, **document.client.model_dump()),
+        client=identity.client,
         location_id=document.location_id,
         complaints=document.complaints,
         health=document.health,
@@ -102,7 +115,12 @@ async def accept(
         time=now,
     )
     await publish_or_503(runtime, [outgoing], NOT_CONFIRMED)
-    await directory.record_intake(event)
+    await directory.record_intake(event, identity)
     return IntakeAccepted(
-        intake_id=intake_id, client_id=client_id, screening=screening, findings=findings
+        intake_id=intake_id,
+        client_id=client_id,
+        screening=screening,
+        findings=findings,
+        possible_duplicate=bool(identity.possible_duplicates),
+        contact_change_id=identity.contact_change_id(intake_id),
     )

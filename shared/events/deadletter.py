@@ -19,3 +19,9 @@ class RecordDeadLettered(EventData):
     payload_encoding: str  # "utf-8" or "base64"
     service: str
     failed_at: AwareDatetime
+    # the whole record value as it was on its topic, however much of it ``payload`` keeps
+    payload_bytes: int | None = None
+    payload_sha256: str | None = None  # hex digest of the whole value
+    # True: ``payload`` is only the value's first bytes (the whole would not fit in a record)
+    payload_truncated: bool = False
+    key_truncated: bool = False  # True: ``key`` is only the key's first bytes

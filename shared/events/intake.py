@@ -278,9 +278,18 @@ class ComplaintFinding(Part):
 
 
 class ClientRecord(ClientDetails):
-    """The client as carried in ``intake.submitted``: the details plus the chain's id."""
+    """The client as carried in ``intake.submitted``: the details plus the chain's id.
+
+    For a returning client these are the details on record, never the intake's own:
+    a change the intake states waits to be confirmed (the intake service's
+    ``contact-changes``); only a withdrawal of consent applies at once."""
 
     client_id: str
+    possible_duplicate_of: list[str] = Field(
+        default_factory=list,
+        description="clients sharing this client's e-mail or phone under another name or "
+        "date of birth: kept apart until staff merge them (client.merged)",
+    )
 
 
 class IntakeSubmitted(EventData):

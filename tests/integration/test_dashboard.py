@@ -242,6 +242,7 @@ async def test_dead_letter_inspected_and_replayed_once(
     failing = StreamProcessor(
         service="analytics",
         chain_id="northwest-nmt",
+        locations=[location],
         handlers={},
         publisher=publisher,
         processed=None,  # type: ignore[arg-type]

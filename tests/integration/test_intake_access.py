@@ -28,6 +28,7 @@ ANA = {"Authorization": "Bearer demo-therapist-ana"}  # therapist at beaverton
 CHLOE = {"Authorization": "Bearer demo-therapist-chloe"}  # therapist at brooklyn
 OPS = {"Authorization": "Bearer demo-ops"}
 LIMITED = {"Authorization": "Bearer test-limited-frontdesk"}
+ADMIN_BROOKLYN = {"Authorization": "Bearer test-admin-brooklyn"}
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,9 @@ def chain_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "rate_limit_per_minute": 6,
             "rate_limit_burst": 3,
         }
+    )
+    chain["api_keys"].append(
+        {"key": "test-admin-brooklyn", "role": "admin", "locations": ["brooklyn"]}
     )
     path = tmp_path_factory.mktemp("chain") / "chain.yaml"
     path.write_text(yaml.safe_dump(chain))
@@ -86,17 +90,21 @@ async def test_a_returning_client_keeps_their_id_and_staff_in_scope_see_them(
     view = await intake.get(f"/v1/clients/{first}", headers=BEAVERTON)
     assert view.status_code == 200
     body = view.json()
-    assert body["client"]["client_id"] == first and body["client"]["phone"] == phone
+    # a returning client's record is not overwritten: the new phone waits for a front desk
+    assert body["client"]["client_id"] == first and body["client"]["phone"] is None
+    assert [c["proposed"]["phone"] for c in body["contact_changes"]] == [phone]
     assert body["locations"] == ["beaverton"] and len(body["intakes"]) == 2
     assert (await intake.get(f"/v1/clients/{first}", headers=BROOKLYN)).status_code == 404
     assert (await intake.get(f"/v1/clients/{first}", headers=OPS)).status_code == 200
     assert (await intake.get(f"/v1/clients/{first}")).status_code == 401
 
-    # the same phone at another location of the chain is the same client
-    moved = await submitted(intake, document("brooklyn", phone=phone), BROOKLYN)
+    # the same name and e-mail at another location of the chain is the same client, and
+    # that location sees what was recorded there, not the whole history
+    moved = await submitted(intake, document("brooklyn", email=email), BROOKLYN)
     assert moved == first
     seen = await intake.get(f"/v1/clients/{first}", headers=BROOKLYN)
-    assert seen.status_code == 200 and seen.json()["locations"] == ["beaverton", "brooklyn"]
+    assert seen.status_code == 200 and seen.json()["locations"] == ["brooklyn"]
+    assert len(seen.json()["intakes"]) == 1 and seen.json()["contact_changes"] == []
     assert (await intake.get(f"/v1/clients/{uuid.uuid4()}", headers=OPS)).status_code == 404
 
 
@@ -157,7 +165,13 @@ async def test_a_therapist_records_an_assessment(
 async def test_every_endpoint_with_an_id_hides_other_locations_records(
     intake: httpx.AsyncClient,
 ) -> None:
-    client_id = await submitted(
+    email = f"scope-{uuid.uuid4().hex[:8]}@example.com"
+    client_id = await submitted(intake, document(email=email), BEAVERTON)
+    changed = await intake.post(
+        "/v1/intakes", json=document(email=email, phone="+15035550111"), headers=BEAVERTON
+    )
+    change = changed.json()["contact_change_id"]
+    other = await submitted(
         intake, document(email=f"scope-{uuid.uuid4().hex[:8]}@example.com"), BEAVERTON
     )
     created = await intake.post(
@@ -195,6 +209,27 @@ async def test_every_endpoint_with_an_id_hides_other_locations_records(
             f"/v1/clients/{client_id}/assessments",
             assessment,
             CHLOE,
+        ),
+        (
+            "POST",
+            "/v1/clients/{client_id}/merge",
+            f"/v1/clients/{client_id}/merge",
+            {"merged_client_id": other},
+            ADMIN_BROOKLYN,
+        ),
+        (
+            "POST",
+            "/v1/clients/{client_id}/contact-changes/{change_id}/confirm",
+            f"/v1/clients/{client_id}/contact-changes/{change}/confirm",
+            None,
+            BROOKLYN,
+        ),
+        (
+            "POST",
+            "/v1/clients/{client_id}/contact-changes/{change_id}/decline",
+            f"/v1/clients/{client_id}/contact-changes/{change}/decline",
+            None,
+            BROOKLYN,
         ),
     ]
     spec = (await intake.get("/openapi.json")).json()
@@ -248,7 +283,7 @@ async def test_the_openapi_document_covers_codes_errors_and_examples(
         if path.startswith("/v1/")
         for method, op in item.items()
     ]
-    assert len(operations) == 7
+    assert len(operations) == 11
     for path, method, op in operations:
         assert op.get("description") or op.get("summary"), (path, method)
         for code in ("401", "422", "429"):

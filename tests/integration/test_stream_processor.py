@@ -66,6 +66,7 @@ def processor(publisher: Publisher, processed: ProcessedEvents, handler: object)
     return StreamProcessor(
         service=f"stream-test-{uuid.uuid4().hex[:6]}",
         chain_id="northwest-nmt",
+        locations=["beaverton"],
         handlers={"plan.completed": handler},  # type: ignore[dict-item]
         publisher=publisher,
         processed=processed,

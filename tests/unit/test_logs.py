@@ -201,6 +201,8 @@ async def test_concurrent_work_keeps_its_own_context(captured: Captured) -> None
 
 
 class FakePublisher:
+    max_message_bytes = 1_048_576
+
     def __init__(self) -> None:
         self.published: list[Outgoing] = []
 
@@ -237,6 +239,7 @@ def consumer(handler: Any) -> tuple[StreamProcessor, FakePublisher]:
     processor = StreamProcessor(
         service="planner",
         chain_id="northwest-nmt",
+        locations=["beaverton"],
         handlers={"plan.completed": handler, "intake.submitted": handler},
         publisher=publisher,  # type: ignore[arg-type]
         processed=FakeProcessed(),  # type: ignore[arg-type]

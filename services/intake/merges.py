@@ -1,0 +1,224 @@
+"""Merging two clients found to be one person (admin): ``client.merged`` on
+``clinic.intake``, then the retired record folded into the survivor.
+
+The merge's id is derived from the pair, so a repeat is recognised: once recorded, the
+same merge answers as before and publishes nothing. While one is under way both ids are
+held (60 s), so two merges of one client never interleave. The event is published before
+the directory changes (202 means it is on the broker), as assessments are; a failure
+after the publish leaves the hold to lapse, and a retry publishes the same event id
+again, which every consumer dedupes.
+
+After the merge the retired id is an alias of the survivor (``<ns>:clients:<chain>:alias``):
+reads and assessments under it reach the survivor, its handles and names find the
+survivor, and its intakes, assessments and pending changes are the survivor's. The
+survivor's details stand."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, status
+from pydantic import AwareDatetime, BaseModel, Field
+
+from services.intake.clients import ClientDirectory
+from services.intake.matching import KnownClient, joined, known_from
+from shared.auth import Principal
+from shared.envelope import Trace, derived_id
+from shared.events.intake import ClientMerged, ClientRecord
+from shared.routes import publish_or_503
+from shared.runtime import Runtime
+
+HOLD_MS = 60_000
+
+_HOLD = """
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+_RELEASE = """
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end
+"""
+
+# ARGV: shared prefix, own prefix, survivor, retired, survivor's profile, survivor's
+# details, merge record, the retired client's handles...
+_FOLD = """
+local shared, own, s, r = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local function k(id, part) return own .. ':' .. id .. ':' .. part end
+for _, part in ipairs({'intakes', 'assessments', 'changes'}) do
+  local flat = redis.call('HGETALL', k(r, part))
+  for i = 1, #flat, 2 do redis.call('HSETNX', k(s, part), flat[i], flat[i + 1]) end
+end
+redis.call('SUNIONSTORE', k(s, 'locations'), k(s, 'locations'), k(r, 'locations'))
+for i = 8, #ARGV do
+  redis.call('SREM', shared .. ':by:' .. ARGV[i], r)
+  redis.call('SADD', shared .. ':by:' .. ARGV[i], s)
+end
+local retired = redis.call('SMEMBERS', k(r, 'merged'))
+retired[#retired + 1] = r
+for _, id in ipairs(retired) do
+  redis.call('HSET', shared .. ':alias', id, s)
+  redis.call('SADD', k(s, 'merged'), id)
+end
+for _, part in ipairs({'intakes', 'assessments', 'changes', 'locations', 'merged', 'profile',
+                       'details'}) do
+  redis.call('DEL', k(r, part))
+end
+redis.call('SET', k(s, 'profile'), ARGV[5])
+redis.call('SET', k(s, 'details'), ARGV[6])
+redis.call('HSET', own .. ':merges', r, ARGV[7])
+local a, b = s, r
+if b < a then a, b = b, a end
+redis.call('HDEL', own .. ':duplicates', a .. '|' .. b)
+return 1
+"""
+
+
+class MergeInput(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    merged_client_id: str = Field(
+        min_length=1, max_length=100, description="the client to retire into this one"
+    )
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class MergeAccepted(BaseModel):
+    merge_id: str
+    client_id: str = Field(description="the surviving client")
+    merged_client_id: str = Field(description="the retired client, now an alias")
+    location_ids: list[str]
+    merged_at: AwareDatetime
+
+
+async def merge(
+    runtime: Runtime, principal: Principal, survivor: str, request: MergeInput
+) -> MergeAccepted:
+    """Retire ``request.merged_client_id`` into ``survivor``: 404 for a client unknown or
+    out of the key's scope, 409 for a self-merge or a client already merged elsewhere."""
+    retired = request.merged_client_id
+    if retired == survivor:
+        raise HTTPException(status.HTTP_409_CONFLICT, "a client cannot be merged into itself")
+    directory = ClientDirectory(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id)
+    redis = directory.redis
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hget(directory.key("merges"), retired)
+        pipe.hmget(directory.shared_key("alias"), [survivor, retired])
+        for cid in (survivor, retired):
+            pipe.get(directory.key(cid, "details"))
+            pipe.get(directory.key(cid, "profile"))
+            pipe.smembers(directory.key(cid, "locations"))
+        (
+            done,
+            aliases,
+            s_details,
+            s_profile,
+            s_locs,
+            r_details,
+            r_profile,
+            r_locs,
+        ) = await pipe.execute()
+    if done is not None:
+        record = MergeAccepted.model_validate_json(done)
+        _in_scope(principal, record.location_ids)
+        if record.client_id != survivor:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"client {retired} was merged into another client"
+            )
+        return record
+    for cid, survived_by in zip((survivor, retired), aliases, strict=True):
+        if survived_by:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"client {cid} was merged into {survived_by}; merge into that client",
+            )
+    if s_details is None or r_details is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    _in_scope(principal, list(s_locs))
+    _in_scope(principal, list(r_locs))
+    now = runtime.clock.now()
+    merge_id = derived_id("client.merge", survivor, retired)
+    accepted = MergeAccepted(
+        merge_id=merge_id,
+        client_id=survivor,
+        merged_client_id=retired,
+        location_ids=sorted(set(s_locs) | set(r_locs)),
+        merged_at=now,
+    )
+    holds = [directory.key("merging", survivor), directory.key("merging", retired)]
+    if not await redis.eval(_HOLD, 2, *holds, merge_id, HOLD_MS):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "a merge of one of these clients is under way; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    try:
+        await _publish(runtime, principal, accepted, reason=request.reason)
+        survivor_record = ClientRecord.model_validate_json(s_details)
+        retired_record = ClientRecord.model_validate_json(r_details)
+        profile = joined(
+            _known(survivor, survivor_record, s_profile), _known(retired, retired_record, r_profile)
+        )
+        retired_known = _known(retired, retired_record, r_profile)
+        cleaned = survivor_record.model_copy(
+            update={
+                "possible_duplicate_of": [
+                    c for c in survivor_record.possible_duplicate_of if c != retired
+                ]
+            }
+        )
+        await redis.eval(
+            _FOLD,
+            0,
+            directory.shared_key(),
+            directory.key(),
+            survivor,
+            retired,
+            profile.model_dump_json(),
+            cleaned.model_dump_json(),
+            accepted.model_dump_json(),
+            *[f"email:{v}" for v in retired_known.emails],
+            *[f"phone:{v}" for v in retired_known.phones],
+        )
+    finally:
+        await redis.eval(_RELEASE, 2, *holds, merge_id)
+    return accepted
+
+
+async def _publish(
+    runtime: Runtime, principal: Principal, accepted: MergeAccepted, *, reason: str | None
+) -> None:
+    event = ClientMerged(
+        merge_id=accepted.merge_id,
+        client_id=accepted.client_id,
+        merged_client_id=accepted.merged_client_id,
+        location_ids=accepted.location_ids,
+        merged_by=principal.key_id,
+        reason=reason,
+        merged_at=accepted.merged_at,
+    )
+    outgoing = runtime.outgoing(
+        event,
+        key=accepted.client_id,
+        subject=accepted.client_id,
+        event_id=derived_id("client.merged", accepted.merge_id),
+        trace=Trace(chainid=runtime.chain.chain.id, correlationid=accepted.merge_id),
+        time=accepted.merged_at,
+    )
+    await publish_or_503(
+        runtime,
+        [outgoing],
+        "the event broker did not confirm the merge, so nothing was merged; retry",
+    )
+
+
+def _known(client_id: str, record: ClientRecord, profile: str | None) -> KnownClient:
+    if profile:
+        return KnownClient.model_validate_json(profile)
+    return known_from(client_id, record)
+
+
+def _in_scope(principal: Principal, locations: list[str]) -> None:
+    if not any(principal.reaches(loc) for loc in locations):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
