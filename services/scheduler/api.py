@@ -91,8 +91,7 @@ async def client_visits(
     runtime = runtime_of(request)
     store = CalendarStore(runtime.redis, runtime.keys)
     survivor = await store.aliases.resolve(client_id)
-    # a released visit was a waitlist offer that closed: never the client's visit
-    visits = [(v, s) for v, s in await store.client_visits(survivor) if s != "released"]
+    visits = in_scope(principal, await store.client_visits(survivor), lambda f: f[0].location_id)
     return ClientVisits(
         client_id=survivor,
         visits=[
@@ -103,7 +102,9 @@ async def client_visits(
                 ).isoformat(),
                 status=state,
             )
-            for v, state in in_scope(principal, visits, lambda found: found[0].location_id)
+            for v, state in visits
+            # a released visit was a waitlist offer that closed: never the client's visit
+            if state != "released"
         ],
     )
 
