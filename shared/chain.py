@@ -90,6 +90,8 @@ class Policy(_Config):
     slot_step_minutes: int = Field(default=30, ge=5, le=120)
     # how long a waiting client holds a freed slot offered to them
     waitlist_hold: timedelta = timedelta(hours=2)
+    # how long after its visit a link in a message still opens (shared/links.py)
+    link_valid_after_visit: timedelta = timedelta(days=30)
 
 
 class PolicyOverride(_Config):
@@ -106,6 +108,7 @@ class PolicyOverride(_Config):
     late_cancel_window: timedelta | None = None
     slot_step_minutes: int | None = Field(default=None, ge=5, le=120)
     waitlist_hold: timedelta | None = None
+    link_valid_after_visit: timedelta | None = None
 
 
 class ChainInfo(_Config):

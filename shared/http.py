@@ -1,24 +1,32 @@
 """The HTTP face every service shares: health, readiness, metrics, request metrics,
-and one log line per request with the route's context bound (shared/logs.py)."""
+security headers, and one log line per request with the route's context bound
+(shared/logs.py)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import traceback
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
-import fastapi.routing
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from starlette.routing import BaseRoute, Match
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import logs
+from shared.body_limit import BodyLimit
+from shared.guard import AuthFirst, routes_of
+from shared.headers import security_headers
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 log = logs.get_logger(__name__)
@@ -31,9 +39,17 @@ CALLER_ID = re.compile(r"[\w.:-]{1,128}")
 
 
 def service_app(
-    *, service: str, title: str, description: str, lifespan: Lifespan, version: str = "1"
+    *,
+    service: str,
+    title: str,
+    description: str,
+    lifespan: Lifespan,
+    max_body_bytes: int = 256 * 1024,
+    version: str = "1",
 ) -> FastAPI:
-    """A FastAPI app with /healthz, /readyz and /metrics; set ``app.state.readiness``."""
+    """A FastAPI app with /healthz, /readyz and /metrics behind the front door: request
+    metrics and headers, then the body limit, then keys checked before bodies are read
+    (shared/guard.py). Set ``app.state.readiness``."""
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
 
     @app.get("/healthz", tags=["operations"])
@@ -67,60 +83,114 @@ def service_app(
             headers={"Retry-After": "5"},
         )
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        started = time.perf_counter()
-        route, params = _route_of(request)
-        context = {"service": service, "method": request.method, "route": route}
-        context |= _caller_ids(request)
-        if isinstance(params.get("location_id"), str):
-            context["location_id"] = params["location_id"]
-        with logs.bound(**context):
-            try:
-                response = await call_next(request)
-            except Exception:
-                log.warning("request failed", status=500, duration_ms=_ms_since(started))
-                raise
-            HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
-            HTTP_SECONDS.labels(service, request.method, route).observe(
-                time.perf_counter() - started
-            )
-            log.log(
-                logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
-                "request handled",
-                status=response.status_code,
-                duration_ms=_ms_since(started),
-            )
-        return response
-
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(AuthFirst)
+    app.add_middleware(FrontDoor, service=service)  # outermost: sees every answer
     return app
 
 
-def _route_of(request: Request) -> tuple[str, dict[str, Any]]:
+class FrontDoor:
+    """Counts and times every answer (``clinicflow_http_requests_total``), the 401s,
+    413s and 500s of the layers inside included; logs one line per request; adds the
+    security headers (shared/headers.py); answers an unhandled error as JSON 500."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        route, params = _route_of(scope)
+        method = scope["method"]
+        context = {"service": self.service, "method": method, "route": route}
+        context |= _caller_ids(Headers(scope=scope))
+        if isinstance(params.get("location_id"), str):
+            context["location_id"] = params["location_id"]
+        status = 500
+        responded = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal status, responded
+            if message["type"] == "http.response.start":
+                status, responded = message["status"], True
+                headers = MutableHeaders(scope=message)
+                for name, value in security_headers(
+                    scope["path"], headers.get("content-type"), set(headers.keys())
+                ):
+                    headers.append(name, value)
+            await send(message)
+
+        with logs.bound(**context):
+            try:
+                await self.app(scope, receive, guarded_send)
+            except Exception as exc:
+                status = 500
+                # the type and where it was raised, never the message: it may hold a record
+                log.error(
+                    "request failed",
+                    status=500,
+                    error=type(exc).__name__,
+                    where=_raised_at(exc),
+                    duration_ms=_ms_since(started),
+                )
+                if responded:
+                    raise  # the answer is half sent: the server drops the connection
+                await _internal_error(guarded_send)
+            else:
+                log.log(
+                    logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
+                    "request handled",
+                    status=status,
+                    duration_ms=_ms_since(started),
+                )
+            finally:
+                HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+                HTTP_SECONDS.labels(self.service, method, route).observe(
+                    time.perf_counter() - started
+                )
+
+
+def _raised_at(exc: BaseException) -> list[str]:
+    """The innermost frames of ``exc``'s traceback as ``file:line function``."""
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    return [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames]
+
+
+async def _internal_error(send: Send) -> None:
+    body = json.dumps({"detail": "internal error; it has been logged"}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _route_of(scope: Scope) -> tuple[str, dict[str, Any]]:
     """The route pattern (``/v1/clients/{client_id}/plan``), never the raw path with
     ids, and the path parameters it takes from the path."""
-    for route in _routes(request.app.router.routes):
-        match, child = route.matches(request.scope)
+    for route in routes_of(scope["app"]):
+        match, child = route.matches(scope)
         if match == Match.FULL:
             template = getattr(route, "path_format", None) or getattr(route, "path", None)
             return str(template or "unmatched"), dict(child.get("path_params", {}))
     return "unmatched", {}
 
 
-def _routes(routes: Sequence[BaseRoute]) -> Iterable[Any]:
-    """Every route with its full path: FastAPI releases that keep included routers
-    whole (rather than copying their routes into the app) list them through
-    ``iter_route_contexts``; earlier ones hold the copies in ``routes``."""
-    contexts = getattr(fastapi.routing, "iter_route_contexts", None)
-    return contexts(routes) if contexts is not None else routes
-
-
-def _caller_ids(request: Request) -> dict[str, str]:
+def _caller_ids(headers: Headers) -> dict[str, str]:
     """``X-Request-ID`` and ``X-Correlation-ID`` as the caller sent them, when they
     look like ids; anything else is not copied into a log line."""
     ids = {}
     for header, key in (("x-request-id", "request_id"), ("x-correlation-id", "correlation_id")):
-        value = request.headers.get(header)
+        value = headers.get(header)
         if value is not None and CALLER_ID.fullmatch(value):
             ids[key] = value
     return ids

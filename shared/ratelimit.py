@@ -1,4 +1,5 @@
-"""Per-API-key rate limiting in Redis with GCRA (the generic cell rate algorithm).
+"""Per-API-key rate limiting, and the allowance of failed keys per client address, in
+Redis with GCRA (the generic cell rate algorithm).
 
 GCRA keeps one value per caller: the *theoretical arrival time* (TAT) at which the
 caller's next request would be exactly on schedule. Each allowed request pushes the TAT
@@ -30,10 +31,12 @@ import redis.asyncio as aioredis
 # KEYS[1] the caller's TAT key
 # ARGV[1] emission interval in microseconds (may be fractional)
 # ARGV[2] burst (requests allowed at once)
+# ARGV[3] '1' to spend a request, '0' to only ask whether one would be allowed
 # returns {allowed 0|1, retry_after in microseconds (ceil), remaining}
 _GCRA = """
 local emission = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local spend = ARGV[3] == '1'
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 
@@ -46,6 +49,9 @@ local new_tat = tat + emission
 local allow_at = new_tat - burst * emission
 if now < allow_at then
     return {0, math.ceil(allow_at - now), 0}
+end
+if not spend then
+    return {1, 0, math.floor((now - allow_at) / emission)}
 end
 
 redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
@@ -81,9 +87,17 @@ class RateLimiter:
     async def take(self, key: str, limit: Limit) -> Decision:
         """Spend one request of ``limit`` for ``key``, the full Redis key of the caller's TAT
         (build it with :class:`shared.redis_store.Keys` so deployments never share one)."""
+        return await self._decide(key, limit, spend=True)
+
+    async def peek(self, key: str, limit: Limit) -> Decision:
+        """Whether ``take`` would allow a request now, spending nothing (for allowances
+        spent only by some outcomes, such as failed API keys)."""
+        return await self._decide(key, limit, spend=False)
+
+    async def _decide(self, key: str, limit: Limit, *, spend: bool) -> Decision:
         emission_us = 60_000_000 / limit.per_minute
         allowed, retry_after_us, remaining = await self._script(
-            keys=[key], args=[repr(emission_us), limit.burst]
+            keys=[key], args=[repr(emission_us), limit.burst, "1" if spend else "0"]
         )
         return Decision(
             allowed=bool(int(allowed)),

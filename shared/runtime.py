@@ -31,15 +31,11 @@ from shared.lag import report_lag
 from shared.redis_store import Keys, ProcessedEvents, connect
 from shared.settings import CommonSettings
 from shared.streams import Handler, StreamProcessor, attach_agents
+from shared.strength import weak_keys
 from shared.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
-
-
-# keys and secrets that ship with the repository: the demo chain's and the
-# placeholders of deploy/k8s, which a chain replaces before going live
-NOT_REAL = ("demo-", "change-me")
 
 
 class StartupError(RuntimeError):
@@ -72,7 +68,7 @@ class Foundations:
         except (ChainConfigError, ClockSpecError) as exc:
             raise StartupError(str(exc)) from exc
         if settings.env == "production":
-            demo = [k.name or k.role for k in chain.api_keys if k.key.startswith(NOT_REAL)]
+            demo = weak_keys(chain)
             if demo:
                 raise StartupError(f"demo or placeholder API keys refused in production: {demo}")
         return cls(service=service, settings=settings, chain=chain, clock=clock)

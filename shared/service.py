@@ -13,7 +13,6 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from shared.body_limit import BodyLimit
 from shared.http import service_app
 from shared.metrics import READY
 from shared.ratelimit import Limit, RateLimiter
@@ -57,13 +56,19 @@ def build_service(
                     await stopped(task)
 
     app = service_app(
-        service=service, title=f"clinicflow {service}", description=description, lifespan=lifespan
+        service=service,
+        title=f"clinicflow {service}",
+        description=description,
+        lifespan=lifespan,
+        max_body_bytes=settings.max_body_bytes,
     )
     app.state.chain = base.chain
     app.state.rate_limit = Limit(
         per_minute=settings.api_rate_limit_per_minute, burst=settings.api_rate_limit_burst
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.failed_key_limit = Limit(
+        per_minute=settings.api_failed_keys_per_minute, burst=settings.api_failed_keys_burst
+    )
     for router in routers:
         app.include_router(router)
     return app

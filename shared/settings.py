@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.strength import weakness
+
 DEV_LINK_SECRET = "clinicflow-development-link-secret"
 DEFAULT_CHAIN_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "dev" / "chain.yaml"
 
@@ -74,6 +76,19 @@ class CommonSettings(BaseSettings):
         default=600, ge=1, validation_alias="API_RATE_LIMIT_PER_MINUTE"
     )
     api_rate_limit_burst: int = Field(default=60, ge=1, validation_alias="API_RATE_LIMIT_BURST")
+    api_failed_keys_per_minute: int = Field(
+        default=10,
+        ge=1,
+        validation_alias="API_FAILED_KEYS_PER_MINUTE",
+        description="unknown API keys one client address may send per minute, sustained",
+    )
+    api_failed_keys_burst: int = Field(
+        default=20,
+        ge=1,
+        validation_alias="API_FAILED_KEYS_BURST",
+        description="unknown API keys one client address may send at once; past the "
+        "allowance every request from it that needs a key gets 429 with Retry-After",
+    )
     link_secret: SecretStr = Field(
         default=SecretStr(DEV_LINK_SECRET),
         min_length=16,
@@ -92,8 +107,10 @@ class CommonSettings(BaseSettings):
                     "in production (the demo chain ships demo keys)"
                 )
             secret = self.link_secret.get_secret_value()
-            if secret == DEV_LINK_SECRET or secret.startswith("change-me"):
+            if secret == DEV_LINK_SECRET:
                 raise ValueError("CLINICFLOW_LINK_SECRET must be set in production")
+            if (reason := weakness(secret)) is not None:
+                raise ValueError(f"CLINICFLOW_LINK_SECRET is too weak for production: {reason}")
         return self
 
 

@@ -26,17 +26,16 @@ class Links:
     offer: str  # {offer_id} {action} {sig}
     checkin: str  # {notification_id} {sig}
 
-    def visit(self, visit_id: str) -> str:
-        return self.confirm.format(
-            visit_id=visit_id, sig=links.sign(self.secret, "visit", visit_id)
-        )
+    def visit(self, visit_id: str, *, expires: datetime) -> str:
+        sig = links.sign(self.secret, "visit", visit_id, expires=expires)
+        return self.confirm.format(visit_id=visit_id, sig=sig)
 
-    def offer_action(self, offer_id: str, action: str) -> str:
-        sig = links.sign(self.secret, "offer", offer_id)
+    def offer_action(self, offer_id: str, action: str, *, expires: datetime) -> str:
+        sig = links.sign(self.secret, "offer", offer_id, expires=expires)
         return self.offer.format(offer_id=offer_id, action=action, sig=sig)
 
-    def checkin_reply(self, notification_id: str) -> str:
-        sig = links.sign(self.secret, "checkin", notification_id)
+    def checkin_reply(self, notification_id: str, *, expires: datetime) -> str:
+        sig = links.sign(self.secret, "checkin", notification_id, expires=expires)
         return self.checkin.format(notification_id=notification_id, sig=sig)
 
 
@@ -61,11 +60,14 @@ def context_for(
     stretches = [
         messages.StretchText(name=s["name"], how=s["how"]) for s in home.get("stretches", [])
     ]
+    # links expire a policy period after the visit they belong to (shared/links.py)
+    valid_after = chain.policy_for(record["location_id"]).link_valid_after_visit
     if kind == "reminder":
+        start = _at(given["visit_start"])
         return messages.ReminderContext(
             clinic=clinic,
-            visit_start=_at(given["visit_start"]),
-            confirm_url=urls.visit(record["visit_id"]),
+            visit_start=start,
+            confirm_url=urls.visit(record["visit_id"], expires=start + valid_after),
         )
     if kind == "aftercare":
         policy = chain.policy_for(record["location_id"])
@@ -84,16 +86,19 @@ def context_for(
         return messages.CheckinContext(
             clinic=clinic,
             visit_start=_at(given["completed_at"]),
-            reply_url=urls.checkin_reply(record["notification_id"]),
+            reply_url=urls.checkin_reply(
+                record["notification_id"], expires=_at(given["completed_at"]) + valid_after
+            ),
         )
     if kind == "waitlist_offer":
         offer_id = given["offer_id"]
+        start = _at(given["visit_start"])
         return messages.WaitlistOfferContext(
             clinic=clinic,
-            visit_start=_at(given["visit_start"]),
+            visit_start=start,
             hold_until=_at(given["hold_until"]),
-            accept_url=urls.offer_action(offer_id, "accept"),
-            decline_url=urls.offer_action(offer_id, "decline"),
+            accept_url=urls.offer_action(offer_id, "accept", expires=start + valid_after),
+            decline_url=urls.offer_action(offer_id, "decline", expires=start + valid_after),
         )
     if kind == "plan_summary":
         return messages.PlanSummaryContext(

@@ -135,12 +135,6 @@ class Outcome:
 
 
 async def complete(runtime: Runtime, principal: Principal, visit_id: str, outcome: Outcome) -> Done:
-    def authorize(visit: VisitBooked) -> None:
-        if principal.role == "therapist" and principal.therapist_id != visit.therapist_id:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, "only the visit's therapist may complete it"
-            )
-
     async def decide(visit: VisitBooked, state: VisitStatus, now: datetime) -> _Decision:
         _must_be_booked(visit, state, "completed")
         if (refusal := operations.completion_refusal(visit, now=now)) is not None:
@@ -171,7 +165,6 @@ async def complete(runtime: Runtime, principal: Principal, visit_id: str, outcom
             **dataclasses.asdict(outcome),
             "trigger_points": [tp.model_dump(mode="json") for tp in outcome.trigger_points],
         },
-        authorize=authorize,
     )
 
 
@@ -192,6 +185,8 @@ async def reschedule(
         held = await store.intervals(visit.location_id, start=now, end=now + policy.horizon)
         known = await plan_needs(store, visit.plan_id)
         needs = known.scheduling if known is not None else SchedulingNeeds()
+        if principal.role == "therapist":  # their own visit stays theirs when it moves
+            needs = needs.model_copy(update={"therapist_id": principal.therapist_id})
         placed = operations.reschedule(
             visit,
             plan_visits=others,
@@ -236,6 +231,24 @@ async def reschedule(
 # --- the shared command flow -----------------------------------------------------------
 
 
+# what each command does to a visit, for the therapist rule's answer
+VERBS = {
+    "cancel": "cancel",
+    "no_show": "record a no-show for",
+    "complete": "complete",
+    "reschedule": "reschedule",
+}
+
+
+def authorize(principal: Principal, visit: VisitBooked, command: str) -> None:
+    """A therapist's key changes only the therapist's own visits (403 otherwise);
+    front desk, admin and service keys change any visit at their locations."""
+    if principal.role == "therapist" and principal.therapist_id != visit.therapist_id:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"only the visit's therapist may {VERBS[command]} it"
+        )
+
+
 @dataclass(frozen=True)
 class _Decision:
     event: EventData
@@ -255,7 +268,6 @@ async def _run(
     decide: Decide,
     *,
     request: Mapping[str, object],
-    authorize: Callable[[VisitBooked], None] | None = None,
 ) -> Done:
     """Decide under the location's lock and apply; a once-only command that was
     already carried out answers its first result if ``request`` is the same."""
@@ -263,8 +275,7 @@ async def _run(
     found = await store.visit(visit_id)
     if found is None or not principal.reaches(found[0].location_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-    if authorize is not None:
-        authorize(found[0])
+    authorize(principal, found[0], command)
     asked = json.dumps(request, sort_keys=True, default=str)
     for attempt in range(ATTEMPTS):
         async with redis_lock(runtime.redis, store.location_lock_key(found[0].location_id)):

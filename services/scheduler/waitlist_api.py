@@ -86,9 +86,17 @@ def _view(record: OfferRecord, booked: list[str]) -> OfferView:
     )
 
 
-async def _reach(request: Request, sig: str | None, offer_id: str) -> Callable[[str], bool]:
-    """Who may act on the offer: its signed link, or a key of a role that changes visits."""
-    locations = await may_open(request, sig, "offer", offer_id, roles=CHANGERS)
+async def _reach(
+    request: Request, sig: str | None, offer_id: str, *, acts: bool = False
+) -> Callable[[str], bool]:
+    """Who may act on the offer: its signed link (not once the offered visit is
+    cancelled, when ``acts``), or a key of a role that changes visits."""
+    visit_id = None
+    if acts and sig is not None:
+        runtime = runtime_of(request)
+        record = await load_offer(CalendarStore(runtime.redis, runtime.keys), offer_id)
+        visit_id = record.offer.visit_id if record is not None else None
+    locations = await may_open(request, sig, "offer", offer_id, roles=CHANGERS, acts_on=visit_id)
     return lambda location_id: reaches(locations, location_id)
 
 
@@ -114,14 +122,14 @@ def _answer(answer: offer_commands.Answer, response: Response) -> OfferView:
     "/waitlist-offers/{offer_id}/accept",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OfferView,
-    responses=errors(401, 403, 404, 409, 429, 503),
+    responses=errors(401, 403, 404, 409, 410, 429, 503),
 )
 async def accept_offer(
     offer_id: str, request: Request, response: Response, sig: Sig = None
 ) -> OfferView:
     """Take the offered slot while the hold lasts: books the visit and the rest of the
     plan after it. 409 when the hold has lapsed or the offer closed."""
-    reach = await _reach(request, sig, offer_id)
+    reach = await _reach(request, sig, offer_id, acts=True)
     answer = await offer_commands.accept(runtime_of(request), offer_id, reach=reach)
     return _answer(answer, response)
 
@@ -130,13 +138,13 @@ async def accept_offer(
     "/waitlist-offers/{offer_id}/decline",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OfferView,
-    responses=errors(401, 403, 404, 409, 429),
+    responses=errors(401, 403, 404, 409, 410, 429),
 )
 async def decline_offer(
     offer_id: str, request: Request, response: Response, sig: Sig = None
 ) -> OfferView:
     """Let the slot go to the next waiting client; the plan keeps its place."""
-    reach = await _reach(request, sig, offer_id)
+    reach = await _reach(request, sig, offer_id, acts=True)
     answer = await offer_commands.decline(runtime_of(request), offer_id, reach=reach)
     return _answer(answer, response)
 

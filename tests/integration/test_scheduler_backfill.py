@@ -100,7 +100,7 @@ def at(text: str) -> datetime:
 
 def sig(clinic: Scheduler, offer_id: str) -> str:
     secret = clinic.runtime.base.settings.link_secret.get_secret_value()
-    return links.sign(secret, "offer", offer_id)
+    return links.sign(secret, "offer", offer_id, expires=START + timedelta(days=180))
 
 
 async def three_plans(clinic: Scheduler) -> tuple[PlanCreated, PlanCreated, PlanCreated]:

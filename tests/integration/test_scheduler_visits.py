@@ -49,6 +49,7 @@ from tests.support import SettableClock, TopicLog
 pytestmark = pytest.mark.integration
 
 START = datetime(2027, 3, 1, 16, tzinfo=UTC)  # a Monday, 08:00 in Beaverton
+LINKS_UNTIL = START + timedelta(days=180)  # signed links in these tests outlive them
 FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
 BROOKLYN = {"Authorization": "Bearer demo-frontdesk-brooklyn"}
 ADMIN = {"Authorization": "Bearer demo-admin"}
@@ -437,10 +438,10 @@ async def test_calendar_files_open_with_a_key_or_a_signed_link(scheduler: Schedu
 
     secret = scheduler.runtime.base.settings.link_secret.get_secret_value()
     signed = await scheduler.http.get(
-        path, params={"sig": links.sign(secret, "visit", visit.visit_id)}
+        path, params={"sig": links.sign(secret, "visit", visit.visit_id, expires=LINKS_UNTIL)}
     )
     assert signed.status_code == 200 and signed.content == with_key.content
-    other = links.sign(secret, "visit", visits[1].visit_id)  # a link to another visit
+    other = links.sign(secret, "visit", visits[1].visit_id, expires=LINKS_UNTIL)  # another visit
     assert (await scheduler.http.get(path, params={"sig": other})).status_code == 401
     assert (await scheduler.http.get(path, headers=BROOKLYN)).status_code == 404
 
@@ -449,7 +450,7 @@ async def test_calendar_files_open_with_a_key_or_a_signed_link(scheduler: Schedu
     )
     feed = await scheduler.http.get(
         f"/v1/clients/{plan.client_id}/calendar.ics",
-        params={"sig": links.sign(secret, "client", plan.client_id)},
+        params={"sig": links.sign(secret, "client", plan.client_id, expires=LINKS_UNTIL)},
     )
     assert feed.status_code == 200
     events = icalendar.Calendar.from_ical(feed.content).walk("VEVENT")

@@ -415,13 +415,14 @@ async def test_caller_ids_that_are_not_ids_are_not_copied_and_probes_log_at_debu
     assert_no_phi(captured.text)
 
 
-async def test_a_request_that_raises_is_logged_as_failed_and_the_error_propagates(
+async def test_a_request_that_raises_is_logged_as_failed_and_answered_as_json_500(
     captured: Captured, http: httpx.AsyncClient
 ) -> None:
-    with pytest.raises(RuntimeError):
-        await http.get("/v1/broken")
+    answer = await http.get("/v1/broken")
+    assert answer.status_code == 500 and "detail" in answer.json()
     (failed,) = captured.find("request failed")
     assert failed["status"] == 500 and failed["route"] == "/v1/broken"
+    assert failed["error"] == "RuntimeError" and failed["where"]
     assert structlog.contextvars.get_contextvars() == {}
 
 

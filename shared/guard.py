@@ -1,0 +1,96 @@
+"""Authentication before the body: an ASGI middleware that verifies the API key of a
+route that needs one before the route reads its body.
+
+FastAPI reads and validates a request's body before it resolves the route's
+dependencies, so a request without a key but with a broken body would learn about
+its body (422) instead of being told to authenticate (401). Here the route a request
+matches is looked up first; when that route depends on ``current_principal``, the key
+is verified (401, 429) and the principal left in the scope, where the dependency
+finds it. Routes that do not take the dependency (health, signed links, provider
+webhooks) pass untouched and check what they accept themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import fastapi.routing
+from fastapi import HTTPException
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.datastructures import Headers
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.auth import PRINCIPAL, authenticate, current_principal
+
+# the limits live in Redis: without it no key can be checked, and the caller may retry
+STATE_STORE_DOWN = HTTPException(
+    503, "the state store (Redis) did not answer; retry shortly", headers={"Retry-After": "5"}
+)
+
+
+class AuthFirst:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._needs_key: dict[int, bool] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._route_needs_key(scope):
+            address = scope["client"][0] if scope.get("client") else ""
+            try:
+                scope[PRINCIPAL] = await authenticate(
+                    scope["app"].state, Headers(scope=scope), address
+                )
+            except HTTPException as refused:
+                await _answer(send, refused)
+                return
+            except (RedisConnectionError, RedisTimeoutError):
+                await _answer(send, STATE_STORE_DOWN)
+                return
+        await self.app(scope, receive, send)
+
+    def _route_needs_key(self, scope: Scope) -> bool:
+        for route in routes_of(scope["app"]):
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                dependant = getattr(route, "dependant", None)
+                if dependant is None:
+                    return False
+                known = self._needs_key.get(id(dependant))
+                if known is None:
+                    known = self._needs_key[id(dependant)] = _depends_on(
+                        dependant, current_principal
+                    )
+                return known
+        return False  # unmatched (404) or another method (405): the router answers
+
+
+def routes_of(app: Any) -> Iterable[Any]:
+    """Every route of ``app`` with its full path (see ``_routes``)."""
+    return _routes(app.router.routes)
+
+
+def _routes(routes: Sequence[BaseRoute]) -> Iterable[Any]:
+    """Every route with its full path: FastAPI releases that keep included routers
+    whole (rather than copying their routes into the app) list them through
+    ``iter_route_contexts``; earlier ones hold the copies in ``routes``."""
+    contexts = getattr(fastapi.routing, "iter_route_contexts", None)
+    return contexts(routes) if contexts is not None else routes
+
+
+def _depends_on(dependant: Any, call: Callable[..., Any]) -> bool:
+    """Whether ``call`` is among the dependencies of a route, at any depth."""
+    return any(
+        sub.call is call or _depends_on(sub, call) for sub in getattr(dependant, "dependencies", [])
+    )
+
+
+async def _answer(send: Send, refused: HTTPException) -> None:
+    body = json.dumps({"detail": refused.detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (refused.headers or {}).items()]
+    await send({"type": "http.response.start", "status": refused.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
