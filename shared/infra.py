@@ -176,10 +176,17 @@ def _kafka(env: dict[str, str], base: Path, deadline_s: float) -> Iterator[tuple
 
 
 @contextmanager
-def embedded_broker(port: int, workdir: Path, *, deadline_s: float = 30.0) -> Iterator[str]:
-    """A Tansu broker on ``port`` until exit; yields its bootstrap address."""
+def embedded_broker(
+    port: int, workdir: Path, *, deadline_s: float = 30.0, advertised_port: int | None = None
+) -> Iterator[str]:
+    """A Tansu broker on ``port`` until exit; yields its bootstrap address.
+    ``advertised_port`` makes clients reach it through another port (a test's proxy)."""
     url = f"tcp://127.0.0.1:{port}"
-    argv = [_tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
+    argv = [
+        _tansu_binary(),
+        *("broker", "--listener-url", url, "--advertised-listener-url", advertised),
+    ]
     log.info("starting embedded Tansu broker on 127.0.0.1:%d", port)
     with _spawned(argv, workdir / f"tansu-{port}.log") as process:
         bootstrap = f"127.0.0.1:{port}"

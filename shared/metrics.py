@@ -59,6 +59,16 @@ READY = Gauge(
     "(broker, redis, consuming), else 0; what /readyz answers, for alerting",
     ["service", "check"],
 )
+OUTBOX_PENDING = Gauge(
+    "clinicflow_outbox_pending",
+    "Accepted events stored in a service's outbox and not yet acknowledged by the broker",
+    ["service"],
+)
+OUTBOX_OLDEST_S = Gauge(
+    "clinicflow_outbox_oldest_seconds",
+    "How long the oldest event in a service's outbox has waited for the broker",
+    ["service"],
+)
 HTTP_REQUESTS = Counter(
     "clinicflow_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
 )

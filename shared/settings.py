@@ -120,6 +120,18 @@ class IntakeSettings(CommonSettings):
         default=256 * 1024, ge=1024, validation_alias="INTAKE_MAX_BODY_BYTES"
     )
     session_ttl_s: float = Field(default=72 * 3600, gt=0, validation_alias="INTAKE_SESSION_TTL_S")
+    publish_wait_s: float = Field(
+        default=2.0,
+        gt=0,
+        validation_alias="INTAKE_PUBLISH_WAIT_S",
+        description="how long a submit waits for the broker before the outbox relay takes over",
+    )
+    duplicate_window_s: float = Field(
+        default=24 * 3600,
+        gt=0,
+        validation_alias="INTAKE_DUPLICATE_WINDOW_S",
+        description="the same document from the same key within this window is one intake",
+    )
 
 
 class PlannerSettings(CommonSettings):

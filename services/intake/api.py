@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 
 from services.intake.docs import INTAKE_EXAMPLE, errors
-from services.intake.idempotency import Replay, fingerprint_of, reserved
+from services.intake.idempotency import IDEMPOTENCY_TTL_S, Replay, fingerprint_of, reserved
 from services.intake.submission import IntakeAccepted, accept
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.envelope import derived_id
@@ -43,23 +43,37 @@ async def submit_intake(
         ),
     ] = None,
 ) -> IntakeAccepted:
-    """Submit a whole intake; 202 once ``intake.submitted`` is durably on the broker."""
+    """Submit a whole intake; 202 once it is stored with its ``intake.submitted``
+    (on the broker, or in the outbox the relay empties). Without an
+    ``Idempotency-Key``, the same document from the same key within
+    ``INTAKE_DUPLICATE_WINDOW_S`` is the same intake: a client retrying after a lost
+    answer never creates a second one."""
     require_role(principal, *WRITERS)
     runtime = runtime_of(request)
     check_location(runtime, principal, document.location_id, field=("body", "location_id"))
-    if not idempotency_key:
-        return await accept(runtime, document, intake_id=str(uuid.uuid4()))
-    key = runtime.keys("idempotency", principal.key_id, idempotency_key)
-    # derived from the key: a retry after an unconfirmed send reuses the intake id, so
-    # even an event the broker kept after all is recognised downstream as the same intake
-    intake_id = derived_id("intake", principal.key_id, idempotency_key)
+    body = document.model_dump_json()
+    fingerprint = fingerprint_of(body)
+    if idempotency_key:
+        key = runtime.keys("idempotency", principal.key_id, idempotency_key)
+        # derived from the key: a retry reuses the intake id
+        intake_id = derived_id("intake", principal.key_id, idempotency_key)
+        ttl_s = IDEMPOTENCY_TTL_S
+    else:
+        key = runtime.keys("intake-document", principal.key_id, fingerprint)
+        intake_id = str(uuid.uuid4())
+        ttl_s = int(getattr(runtime.base.settings, "duplicate_window_s", 86_400))
     try:
-        async with reserved(runtime.redis, key, fingerprint_of(document.model_dump_json())) as held:
-            accepted = await accept(runtime, document, intake_id=intake_id)
-            await held.complete(accepted.model_dump(mode="json"))
+        async with reserved(runtime.redis, key, fingerprint, ttl_s=ttl_s) as held:
+            return await accept(
+                runtime,
+                document,
+                intake_id=intake_id,
+                answered=lambda pipe, answer: held.complete_on(
+                    pipe, answer.model_dump(mode="json")
+                ),
+            )
     except Replay as replay:
         return IntakeAccepted.model_validate(replay.response)
-    return accepted
 
 
 def check_location(

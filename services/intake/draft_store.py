@@ -24,7 +24,9 @@ import redis.asyncio as aioredis
 from services.intake.drafts import SECTIONS, Section
 
 State = Literal["draft", "submitting", "submitted"]
-SUBMIT_LEASE_MS = 60_000  # longer than a submit can take (broker send timeout included)
+# longer than a submit's Redis work and its bounded wait for the broker
+# (INTAKE_PUBLISH_WAIT_S); a retry after a crashed submit takes over once it lapses
+SUBMIT_LEASE_MS = 10_000
 
 _PATCH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
@@ -208,6 +210,14 @@ class DraftStore:
             stored: dict[str, Any] = json.loads(answer[1])
             return stored
         return None
+
+    def submitted_on(self, pipe: Any, session_id: str, submission: dict[str, Any]) -> None:
+        """Queue the submitted state and its answer on ``pipe``, the transaction that
+        stores the intake: a session is submitted exactly when its intake is stored."""
+        pipe.hset(
+            self._key(session_id),
+            mapping={"state": "submitted", "submission": json.dumps(submission)},
+        )
 
     async def end_submit(self, session_id: str, submission: dict[str, Any] | None) -> None:
         """Record the answer of a submit, or (``None``) hand the draft back for editing."""

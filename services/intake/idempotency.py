@@ -1,9 +1,11 @@
 """``Idempotency-Key`` for intake submission: a retried request gets the first
 answer, and two concurrent requests with one key never both publish.
 
-The key is reserved (SET NX) before anything is published; the reservation
-becomes the stored answer on success and is released on failure, so a retry
-after a 503 is handled afresh."""
+The key is reserved (SET NX) before anything is stored; the reservation becomes
+the stored answer in the same transaction that stores what the request created
+(``complete_on``), and is released on failure, so a retry after a 503 is handled
+afresh. A reservation left by a process that died lapses after a few seconds,
+and the retry takes over."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import redis.asyncio as aioredis
 from fastapi import HTTPException, status
 
 IDEMPOTENCY_TTL_S = 7 * 86_400
-PENDING_TTL_S = 60  # longer than one submission can take
+PENDING_TTL_S = 10  # longer than one submission's Redis work and its bounded broker wait
 
 
 class Replay(Exception):
@@ -29,14 +31,23 @@ class Replay(Exception):
 
 
 class Reservation:
-    def __init__(self, redis: aioredis.Redis, key: str, fingerprint: str) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, key: str, fingerprint: str, *, ttl_s: int = IDEMPOTENCY_TTL_S
+    ) -> None:
         self._redis = redis
         self._key = key
         self._fingerprint = fingerprint
+        self._ttl_s = ttl_s
+
+    def _record(self, response: dict[str, Any]) -> str:
+        return json.dumps({"state": "done", "fingerprint": self._fingerprint, "response": response})
 
     async def complete(self, response: dict[str, Any]) -> None:
-        record = {"state": "done", "fingerprint": self._fingerprint, "response": response}
-        await self._redis.set(self._key, json.dumps(record), ex=IDEMPOTENCY_TTL_S)
+        await self._redis.set(self._key, self._record(response), ex=self._ttl_s)
+
+    def complete_on(self, pipe: Any, response: dict[str, Any]) -> None:
+        """Queue the stored answer on ``pipe``, the transaction of the work it answers."""
+        pipe.set(self._key, self._record(response), ex=self._ttl_s)
 
 
 def fingerprint_of(body: str) -> str:
@@ -44,8 +55,11 @@ def fingerprint_of(body: str) -> str:
 
 
 @asynccontextmanager
-async def reserved(redis: aioredis.Redis, key: str, fingerprint: str) -> AsyncIterator[Reservation]:
-    """Hold ``key`` for this request; raises ``Replay`` or 409 when it is taken."""
+async def reserved(
+    redis: aioredis.Redis, key: str, fingerprint: str, *, ttl_s: int = IDEMPOTENCY_TTL_S
+) -> AsyncIterator[Reservation]:
+    """Hold ``key`` for this request; raises ``Replay`` or 409 when it is taken.
+    The stored answer is kept ``ttl_s``."""
     pending = json.dumps({"state": "pending", "fingerprint": fingerprint})
     if not await redis.set(key, pending, nx=True, ex=PENDING_TTL_S):
         stored = await redis.get(key)
@@ -64,7 +78,7 @@ async def reserved(redis: aioredis.Redis, key: str, fingerprint: str) -> AsyncIt
                 headers={"Retry-After": "1"},
             )
         raise Replay(previous["response"])
-    reservation = Reservation(redis, key, fingerprint)
+    reservation = Reservation(redis, key, fingerprint, ttl_s=ttl_s)
     try:
         yield reservation
     except BaseException:

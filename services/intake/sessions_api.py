@@ -166,8 +166,9 @@ async def patch_session(
 async def submit_session(
     session_id: str, principal: CurrentPrincipal, request: Request
 ) -> IntakeAccepted:
-    """Submit the draft: 202 once ``intake.submitted`` is on the broker. A repeated
-    submit answers the same; a 503 leaves the draft as it was, ready for a retry."""
+    """Submit the draft: 202 once the intake and its ``intake.submitted`` are stored
+    (on the broker, or in the outbox the relay empties). A repeated submit answers
+    the same; a 503 leaves the draft as it was, ready for a retry."""
     runtime = runtime_of(request)
     require_role(principal, *WRITERS)
     store = _store(runtime)
@@ -187,11 +188,18 @@ async def submit_session(
             raise RequestValidationError([_missing_error(item) for item in document])
         # derived from the session: a retry after an unconfirmed send is the same intake
         intake_id = derived_id("intake-session", session_id)
-        accepted = await accept(runtime, document, intake_id=intake_id, loc=("draft",))
+        accepted = await accept(
+            runtime,
+            document,
+            intake_id=intake_id,
+            loc=("draft",),
+            answered=lambda pipe, answer: store.submitted_on(
+                pipe, session_id, answer.model_dump(mode="json")
+            ),
+        )
     except BaseException:
-        await store.end_submit(session_id, None)
+        await store.end_submit(session_id, None)  # only a draft still submitting goes back
         raise
-    await store.end_submit(session_id, accepted.model_dump(mode="json"))
     return accepted
 
 

@@ -1,10 +1,19 @@
-"""Accepting an intake: screen it, name the client, hand ``intake.submitted`` to
-the broker, and only then remember it. Both the whole-document endpoint and a
-session's submit come through here, so they give the same result."""
+"""Accepting an intake: screen it, name the client, then store the intake, its
+``intake.submitted`` in the outbox and the caller's answer in one Redis
+transaction, and only then answer 202. Both the whole-document endpoint and a
+session's submit come through here, so they give the same result.
+
+202 therefore means accepted: the event is on the broker, or in the outbox that
+the relay empties into it (shared/outbox.py). 503 means nothing was stored, so
+nothing will be published. The one window left is Redis itself: a transaction
+applied whose reply was lost answers 503; a retry (the same session, the same
+Idempotency-Key, or the same document from the same key) answers that intake."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
@@ -20,14 +29,13 @@ from shared.events.intake import (
     IntakeSubmitted,
     Screening,
 )
+from shared.outbox import Outbox, epoch_ms
 from shared.pain import condition_for, nerve_signs
-from shared.routes import publish_or_503
 from shared.runtime import Runtime
 
-NOT_CONFIRMED = (
-    "the event broker did not confirm the intake, so it was not accepted; retry - a retry of "
-    "a session's submit, or with the same Idempotency-Key, never creates a second intake"
-)
+# queues the caller's stored answer (a session's submission, an idempotent reply)
+# on the transaction that stores the intake, so the two never part
+Answered = Callable[[Any, "IntakeAccepted"], None]
 
 
 class IntakeAccepted(BaseModel):
@@ -73,11 +81,21 @@ def findings_for(
     ]
 
 
+def intake_outbox(runtime: Runtime) -> Outbox:
+    return Outbox(runtime.redis, runtime.keys, service=runtime.service)
+
+
 async def accept(
-    runtime: Runtime, document: IntakeDocument, *, intake_id: str, loc: tuple[str, ...] = ("body",)
+    runtime: Runtime,
+    document: IntakeDocument,
+    *,
+    intake_id: str,
+    loc: tuple[str, ...] = ("body",),
+    answered: Answered | None = None,
 ) -> IntakeAccepted:
-    """202-worthy only once the broker acknowledged ``intake.submitted`` (else 503);
-    ``loc`` prefixes the field paths of a 422."""
+    """Store the intake with its event and ``answered``'s writes, all or nothing;
+    then publish, waiting at most ``INTAKE_PUBLISH_WAIT_S`` (the relay takes over
+    after). ``loc`` prefixes the field paths of a 422."""
     now = runtime.clock.now()
     today = now.astimezone(runtime.chain.location(document.location_id).zone).date()
     found = problems(document, chain=runtime.chain, today=today)
@@ -114,9 +132,7 @@ async def accept(
         ),
         time=now,
     )
-    await publish_or_503(runtime, [outgoing], NOT_CONFIRMED)
-    await directory.record_intake(event, identity)
-    return IntakeAccepted(
+    accepted = IntakeAccepted(
         intake_id=intake_id,
         client_id=client_id,
         screening=screening,
@@ -124,3 +140,14 @@ async def accept(
         possible_duplicate=bool(identity.possible_duplicates),
         contact_change_id=identity.contact_change_id(intake_id),
     )
+    outbox = intake_outbox(runtime)
+    async with runtime.redis.pipeline(transaction=True) as pipe:
+        await directory.record_intake(event, identity, pipe=pipe)
+        oldest = outbox.stage(pipe, [outgoing], now_ms=epoch_ms())
+        if answered is not None:
+            answered(pipe, accepted)
+        results = await pipe.execute()
+    staged = Outbox.staged([outgoing], results[oldest])
+    wait_s = float(getattr(runtime.base.settings, "publish_wait_s", 2.0))
+    await outbox.publish_staged(runtime.publisher, [outgoing], staged, wait_s=wait_s)
+    return accepted

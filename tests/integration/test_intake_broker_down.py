@@ -1,26 +1,28 @@
-"""Nothing accepted is lost while the broker is down.
+"""Nothing accepted is lost, and nothing refused is published, whatever the broker does.
 
-The intake service answers 202 only once the broker acknowledged
-``intake.submitted``. This module runs the intake app against a broker of its
-own (never the session's), stops that broker, and proves:
+An accepted intake is stored in Redis with its ``intake.submitted`` in the outbox
+before the 202 (shared/outbox.py); the relay publishes what the broker did not take
+at once. These tests run the intake app against a broker of its own (never the
+session's) and prove, from the topic:
 
-* a session submit answers 503 quickly (within the send timeout plus the
-  publisher's margin), with a clear ``detail`` and a ``Retry-After`` header,
-  and the draft stays a complete, untouched draft ready for a retry;
-* ``POST /v1/intakes`` with an ``Idempotency-Key`` answers 503 too;
-* once the broker is back (on the same port, topics created anew - it keeps
-  nothing across a restart) the producer reconnects by itself, the same
-  requests answer 202, and each intake is on the topic exactly once: the send
-  that failed while the broker was down was not delivered later by a retry in
-  the Kafka client, so a 503 really means "not accepted".
+* with the broker unreachable (a TCP proxy in between, cut), a session submit and
+  ``POST /v1/intakes`` still answer 202 within the bounded publish wait; a repeat
+  (same session, same Idempotency-Key, or the same document without a key)
+  answers the same intake; the outbox gauge shows the backlog; once the broker is
+  reachable again each intake is on the topic as exactly one event,
+  byte-identical wherever repeated;
+* with the connection cut by a TCP proxy while submits are in flight, every 202
+  has exactly one event on the topic and every 503 none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import Awaitable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -31,21 +33,24 @@ import pytest
 from services.intake.app import build_app
 from services.intake.docs import INTAKE_EXAMPLE
 from shared.infra import Infra, embedded_broker, free_port
-from shared.kafka import SEND_TIMEOUT_MARGIN_S, ensure_topics
+from shared.kafka import ensure_topics
 from tests.support import TopicLog, in_process_service, intake_settings
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
 FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
+PUBLISH_WAIT_S = 1.0
 SEND_TIMEOUT_S = 2.0
-# the publisher's backstop fires at send timeout + margin; allow a little for the rest
-UNAVAILABLE_WITHIN_S = SEND_TIMEOUT_S + SEND_TIMEOUT_MARGIN_S + 1.0
+ANSWERED_WITHIN_S = PUBLISH_WAIT_S + 2.0  # the bounded wait, and the request's own work
 RECOVERY_DEADLINE_S = 30.0
 
 COMPLAINT = {"region": "neck", "side": "left", "intensity": 5, "onset": "2026-09-01"}
 
 
-async def start_broker(stack: ExitStack, port: int, workdir: Path) -> str:
+async def start_broker(
+    stack: ExitStack, port: int, workdir: Path, *, advertised_port: int | None = None
+) -> str:
     """Start a broker on ``port`` held by ``stack``, with the public topics.
 
     ``embedded_broker`` probes the broker with ``asyncio.run``, so it is entered
@@ -53,28 +58,11 @@ async def start_broker(stack: ExitStack, port: int, workdir: Path) -> str:
 
     def started() -> str:
         workdir.mkdir(parents=True, exist_ok=True)
-        return stack.enter_context(embedded_broker(port, workdir))
+        return stack.enter_context(embedded_broker(port, workdir, advertised_port=advertised_port))
 
     bootstrap = await asyncio.to_thread(started)
     await ensure_topics(bootstrap)
     return bootstrap
-
-
-async def until_accepted(
-    send: Callable[[], Awaitable[httpx.Response]], *, timeout: float = RECOVERY_DEADLINE_S
-) -> tuple[httpx.Response, int]:
-    """Retry ``send`` until it answers 202; the answer and how many 503s came first."""
-    deadline = time.monotonic() + timeout
-    unavailable = 0
-    while True:
-        answer = await send()
-        if answer.status_code == 202:
-            return answer, unavailable
-        assert answer.status_code == 503, answer.text
-        unavailable += 1
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still 503 after {timeout:.0f} s: {answer.text}")
-        await asyncio.sleep(0.2)
 
 
 async def timed(send: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
@@ -83,128 +71,201 @@ async def timed(send: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]
     return answer, time.monotonic() - started
 
 
-def assert_unavailable(answer: httpx.Response, elapsed: float) -> None:
-    assert answer.status_code == 503, answer.text
-    assert "broker did not confirm" in answer.json()["detail"]
-    assert "retry" in answer.json()["detail"]
-    assert int(answer.headers["Retry-After"]) > 0
-    assert elapsed < UNAVAILABLE_WITHIN_S, f"503 took {elapsed:.1f} s"
+def document_for(email: str) -> dict[str, Any]:
+    return {**INTAKE_EXAMPLE, "client": {**INTAKE_EXAMPLE["client"], "email": email, "phone": None}}
 
 
-async def test_nothing_accepted_is_lost_while_the_broker_is_down(
+def events_by_id(log: TopicLog, correlation: str) -> dict[str, set[bytes]]:
+    """The ``intake.submitted`` records of one intake: event id -> the distinct values."""
+    found: dict[str, set[bytes]] = defaultdict(set)
+    for record in log.records:
+        if record.topic != "clinic.intake" or record.value is None:
+            continue
+        event = json.loads(record.value)
+        if event.get("type") == "intake.submitted" and event.get("correlationid") == correlation:
+            found[event["id"]].add(record.value)
+    return found
+
+
+def assert_one_event(log: TopicLog, correlation: str) -> dict[str, Any]:
+    """Exactly one event for the intake; a record repeated by the relay is byte-identical."""
+    found = events_by_id(log, correlation)
+    assert len(found) == 1, f"{correlation}: {len(found)} distinct events"
+    [(event_id, values)] = found.items()
+    assert len(values) == 1, f"{event_id} was republished with other bytes"
+    return next(iter(log.events(id=event_id)))
+
+
+def settings_for(infra: Infra, namespace: str, bootstrap: str) -> Any:
+    return intake_settings(
+        infra, namespace, KAFKA_BOOTSTRAP_SERVERS=bootstrap, INTAKE_PUBLISH_WAIT_S=PUBLISH_WAIT_S
+    )
+
+
+async def test_an_intake_accepted_while_the_broker_is_unreachable_reaches_it_once(
     infra: Infra, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # read by the nested KafkaTuning settings, so it must be set before they are built
     monkeypatch.setenv("KAFKA_SEND_TIMEOUT_S", str(SEND_TIMEOUT_S))
-    port = free_port()
+    broker_port = free_port()
+    proxy = await TcpProxy("127.0.0.1", broker_port).start()
     with ExitStack() as broker:
-        bootstrap = await start_broker(broker, port, tmp_path / "before")
-        async with in_process_service(
-            build_app, intake_settings(infra, namespace, KAFKA_BOOTSTRAP_SERVERS=bootstrap)
-        ) as http:
-            # -- a complete draft, and a whole document for POST /v1/intakes
+        await start_broker(broker, broker_port, tmp_path, advertised_port=proxy.port)
+        settings = settings_for(infra, namespace, proxy.address)
+        async with in_process_service(build_app, settings) as http:
             created = await http.post(
                 "/v1/intake-sessions", json={"location_id": "beaverton"}, headers=FRONT_DESK
             )
             assert created.status_code == 201, created.text
-            session = created.json()["session_id"]
-            url = f"/v1/intake-sessions/{session}"
+            url = f"/v1/intake-sessions/{created.json()['session_id']}"
             client = {"name": "Kim Outage", "email": f"kim-{uuid.uuid4().hex[:8]}@example.com"}
-            sections: list[dict[str, Any]] = [
+            for section in (
                 {"client": client},
                 {"complaints": [COMPLAINT]},
                 {"health": {}},
                 {"consent": {"treatment": True}},
-            ]
-            for section in sections:
+            ):
                 patched = await http.patch(url, json=section, headers=FRONT_DESK)
                 assert patched.status_code == 200, patched.text
             before = (await http.get(url, headers=FRONT_DESK)).json()
-            assert before["complete"] is True and before["state"] == "draft"
-
-            document = {
-                **INTAKE_EXAMPLE,
-                "client": {
-                    **INTAKE_EXAMPLE["client"],
-                    "email": f"jo-{uuid.uuid4().hex[:8]}@example.com",
-                    "phone": None,
-                },
-            }
+            keyed_document = document_for(f"jo-{uuid.uuid4().hex[:8]}@example.com")
+            keyless_document = document_for(f"al-{uuid.uuid4().hex[:8]}@example.com")
             keyed = {**FRONT_DESK, "Idempotency-Key": f"outage-{uuid.uuid4().hex}"}
 
             def submit() -> Awaitable[httpx.Response]:
                 return http.post(f"{url}/submit", headers=FRONT_DESK)
 
-            def post_document() -> Awaitable[httpx.Response]:
-                return http.post("/v1/intakes", json=document, headers=keyed)
+            def post(
+                document: dict[str, Any], headers: dict[str, str]
+            ) -> Awaitable[httpx.Response]:
+                return http.post("/v1/intakes", json=document, headers=headers)
 
-            # -- the broker goes away; the app keeps running
-            await asyncio.to_thread(broker.close)
+            # -- the broker becomes unreachable; the app keeps running and keeps accepting
+            await proxy.cut()
 
-            refused, elapsed = await timed(submit())
-            assert_unavailable(refused, elapsed)
-            print(f"\nsession submit: 503 after {elapsed:.2f} s")
+            answers = []
+            for send in (submit, lambda: post(keyed_document, keyed)):
+                accepted, elapsed = await timed(send())
+                assert accepted.status_code == 202, accepted.text
+                assert elapsed < ANSWERED_WITHIN_S, f"202 took {elapsed:.1f} s"
+                answers.append(accepted.json())
+            keyless, _ = await timed(post(keyless_document, FRONT_DESK))
+            assert keyless.status_code == 202, keyless.text
+            answers.append(keyless.json())
+            session_answer, keyed_answer, keyless_answer = answers
 
-            after = (await http.get(url, headers=FRONT_DESK)).json()
-            assert after["state"] == "draft"
-            assert after["complete"] is True and after["missing"] == []
-            assert after["draft"] == before["draft"]
-            assert after["section_revisions"] == before["section_revisions"]
-            assert after["revision"] == before["revision"]
-            assert after["submission"] is None
+            view = (await http.get(url, headers=FRONT_DESK)).json()
+            assert view["state"] == "submitted" and view["submission"] == session_answer
+            assert view["draft"] == before["draft"]
+            # every kind of repeat answers the same intake, broker or not
+            assert (await submit()).json() == session_answer
+            assert (await post(keyed_document, keyed)).json() == keyed_answer
+            assert (await post(keyless_document, FRONT_DESK)).json() == keyless_answer
+            assert len({a["intake_id"] for a in answers}) == 3
 
-            refused, elapsed = await timed(post_document())
-            assert_unavailable(refused, elapsed)
-            print(f"POST /v1/intakes: 503 after {elapsed:.2f} s")
+            async def waiting() -> float:
+                text = (await http.get("/metrics")).text
+                for line in text.splitlines():
+                    if line.startswith('clinicflow_outbox_pending{service="intake"}'):
+                        return float(line.split()[-1])
+                return 0.0
 
-            # -- the broker comes back on the same port, empty
-            down_at = time.monotonic()
-            assert await start_broker(broker, port, tmp_path / "after") == bootstrap
-            print(f"broker back after {time.monotonic() - down_at:.2f} s")
-            log = await TopicLog(bootstrap).start()
+            deadline = time.monotonic() + 10
+            while await waiting() < 3:
+                assert time.monotonic() < deadline, "the outbox gauge never showed the backlog"
+                await asyncio.sleep(0.1)
+
+            # -- the broker is reachable again; the relay empties the outbox
+            log = await TopicLog(f"127.0.0.1:{broker_port}").start()
+            await proxy.restore()
             try:
-                recovering = time.monotonic()
-                accepted, retries = await until_accepted(submit)
-                print(
-                    f"session submit: 202 {time.monotonic() - recovering:.2f} s after the "
-                    f"restart ({retries} more 503s)"
-                )
-                answer = accepted.json()
-                intake_id = answer["intake_id"]
-
-                view = (await http.get(url, headers=FRONT_DESK)).json()
-                assert view["state"] == "submitted"
-                assert view["submission"] == answer
-                assert view["draft"] == before["draft"]
-                again = await submit()
-                assert again.status_code == 202, again.text
-                assert again.json() == answer
-
-                # POST /v1/intakes: the retry with the same key is handled afresh
-                document_accepted, _ = await until_accepted(post_document)
-                document_answer = document_accepted.json()
-                replay = await post_document()
-                assert replay.status_code == 202 and replay.json() == document_answer
-                assert document_answer["intake_id"] != intake_id
-
-                # Both 503'd sends used the same key (client) as their retries, so the
-                # same partition: had the client kept the failed batch to deliver later, it
-                # would be on the topic ahead of the retry that was just acknowledged.
-                def published(correlation: str) -> Callable[[], list[dict[str, Any]]]:
-                    return lambda: log.events(type="intake.submitted", correlationid=correlation)
-
-                for correlation in (intake_id, document_answer["intake_id"]):
-                    await log.wait_for(published(correlation), timeout=RECOVERY_DEADLINE_S)
+                for answer in answers:
+                    await log.wait_for(
+                        lambda a=answer: events_by_id(log, a["intake_id"]),
+                        timeout=RECOVERY_DEADLINE_S,
+                    )
                 await log.caught_up()
-                submitted = log.events(type="intake.submitted", correlationid=intake_id)
-                assert len(submitted) == 1, submitted
-                assert submitted[0]["data"]["client"]["client_id"] == answer["client_id"]
-                assert submitted[0]["data"]["client"]["email"] == client["email"]
-                assert submitted[0]["data"]["findings"] == answer["findings"]
-                documented = log.events(
-                    type="intake.submitted", correlationid=document_answer["intake_id"]
-                )
-                assert len(documented) == 1, documented
-                assert documented[0]["data"]["client"]["email"] == document["client"]["email"]
+                for answer, email in zip(
+                    answers,
+                    (
+                        client["email"],
+                        keyed_document["client"]["email"],
+                        keyless_document["client"]["email"],
+                    ),
+                    strict=True,
+                ):
+                    event = assert_one_event(log, answer["intake_id"])
+                    assert event["data"]["client"]["client_id"] == answer["client_id"]
+                    assert event["data"]["client"]["email"] == email
+                    assert event["data"]["findings"] == answer["findings"]
+                deadline = time.monotonic() + 10
+                while await waiting() > 0:
+                    assert time.monotonic() < deadline, "the outbox gauge never emptied"
+                    await asyncio.sleep(0.1)
             finally:
                 await log.stop()
+                await proxy.stop()
+
+
+async def test_a_broker_cut_during_submits_leaves_one_event_per_202_and_none_per_503(
+    infra: Infra, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KAFKA_SEND_TIMEOUT_S", str(SEND_TIMEOUT_S))
+    broker_port = free_port()
+    proxy = await TcpProxy("127.0.0.1", broker_port).start()
+    marker = uuid.uuid4().hex[:8]
+    with ExitStack() as broker:
+        await start_broker(broker, broker_port, tmp_path, advertised_port=proxy.port)
+        log = await TopicLog(f"127.0.0.1:{broker_port}").start()
+        try:
+            async with in_process_service(
+                build_app, settings_for(infra, namespace, proxy.address)
+            ) as http:
+                outcomes: list[tuple[int, dict[str, Any]]] = []
+
+                async def submitter(worker: int, count: int) -> None:
+                    for n in range(count):
+                        email = f"cut-{marker}-{worker}-{n}@example.com"
+                        answer = await http.post(
+                            "/v1/intakes", json=document_for(email), headers=FRONT_DESK
+                        )
+                        assert answer.status_code in (202, 503), answer.text
+                        outcomes.append((answer.status_code, answer.json()))
+                        for threshold, reached in milestones.items():
+                            if len(outcomes) >= threshold:
+                                reached.set()
+
+                # cut after 8 answers, restore after 24: submits are in flight at both
+                milestones = {8: asyncio.Event(), 24: asyncio.Event()}
+
+                async def partition() -> None:
+                    await milestones[8].wait()
+                    await proxy.cut()
+                    await milestones[24].wait()
+                    await proxy.restore()
+
+                await asyncio.wait_for(
+                    asyncio.gather(partition(), *(submitter(w, 10) for w in range(4))),
+                    timeout=120,
+                )
+                assert proxy.cut_count == 1
+                accepted = [body["intake_id"] for status, body in outcomes if status == 202]
+                print(f"\n{len(accepted)} x 202, {len(outcomes) - len(accepted)} x 503")
+                for intake_id in accepted:
+                    await log.wait_for(
+                        lambda i=intake_id: events_by_id(log, i), timeout=RECOVERY_DEADLINE_S
+                    )
+                await log.caught_up()
+                for intake_id in accepted:
+                    assert_one_event(log, intake_id)
+                ours = {
+                    event["correlationid"]
+                    for event in log.events(type="intake.submitted")
+                    if event["data"]["client"].get("email", "").startswith(f"cut-{marker}-")
+                }
+                assert ours == set(accepted), (
+                    "an intake answered 503 (or never answered) is on the topic"
+                )
+        finally:
+            await log.stop()
+            await proxy.stop()

@@ -1,0 +1,176 @@
+"""A transactional outbox: events written to Redis in the same transaction as the
+state change they report, then published, and re-published by a relay until the
+broker acknowledges them.
+
+Why: "accepted" must have one meaning. Publishing first and storing after can
+answer 503 for an event the broker kept (the acknowledgement was lost); storing
+first and publishing after can lose the event in a crash. With the outbox, the
+state change and its events land together or not at all, and everything that
+landed reaches the broker: now, or from the relay.
+
+- ``stage`` queues the entries on the caller's MULTI/EXEC pipeline. The same
+  pipeline reads the oldest pending entries, so the caller learns, in the same
+  round trip, whether anything older is still waiting (``Staged.behind``).
+- ``publish_staged`` publishes the caller's own entries at once when nothing
+  older waits (the common case), with a bounded wait. When older entries wait
+  (the broker was down), it leaves them all to the relay, which publishes oldest
+  first: events of one client keep their order.
+- ``relay`` runs in every instance; a short lease lets one relay at a time.
+
+An entry holds the encoded envelope, so a republished event is byte-identical
+to the first. The relay can publish an entry twice (acknowledged, then the
+process died before removing it): the event id is the same, and consumers
+skip an id they handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from shared.codec import decode_envelope, encode
+from shared.kafka import Outgoing, Publisher, PublishError
+from shared.metrics import OUTBOX_OLDEST_S, OUTBOX_PENDING
+from shared.redis_store import Keys
+
+log = logging.getLogger(__name__)
+
+PEEK = 64  # how many of the oldest entries a stage reads back
+RELAY_BATCH = 200
+RELAY_INTERVAL_S = 0.5
+RELAY_LEASE_MS = 5_000
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What one stage wrote, and whether older entries were still waiting then."""
+
+    event_ids: tuple[str, ...]
+    behind: bool
+
+
+def entry_of(item: Outgoing) -> str:
+    return json.dumps({"key": item.key, "envelope": encode(item.envelope).decode()})
+
+
+def item_of(raw: str) -> Outgoing:
+    entry = json.loads(raw)
+    return Outgoing(key=entry["key"], envelope=decode_envelope(entry["envelope"].encode()))
+
+
+class Outbox:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, service: str) -> None:
+        self._redis = redis
+        self._entries = keys("outbox")
+        self._due = keys("outbox-due")
+        self._lease = keys("outbox-relay")
+        self._service = service
+
+    def stage(self, pipe: Any, items: Sequence[Outgoing], *, now_ms: int) -> int:
+        """Queue ``items`` on the MULTI pipeline ``pipe``; returns the index of the
+        pipeline result that ``staged`` reads (the oldest pending entries)."""
+        for offset, item in enumerate(items):
+            pipe.hset(self._entries, item.envelope.id, entry_of(item))
+            # NX: a retry of the same event keeps its first place in the queue
+            pipe.zadd(self._due, {item.envelope.id: now_ms + offset}, nx=True)
+        pipe.zrange(self._due, 0, PEEK - 1)
+        return len(pipe.command_stack) - 1
+
+    @staticmethod
+    def staged(items: Sequence[Outgoing], oldest: Sequence[str]) -> Staged:
+        """Read ``stage``'s result: ``behind`` when an entry not of ``items`` comes first."""
+        mine = tuple(item.envelope.id for item in items)
+        first = list(oldest[: len(mine)])
+        return Staged(event_ids=mine, behind=first != list(mine))
+
+    async def publish_staged(
+        self, publisher: Publisher, items: Sequence[Outgoing], staged: Staged, *, wait_s: float
+    ) -> bool:
+        """Publish the staged ``items`` unless older entries wait; True once acknowledged.
+        False leaves them to the relay (nothing is lost either way)."""
+        if staged.behind:
+            return False
+        try:
+            await asyncio.wait_for(publisher.publish(items), timeout=wait_s)
+        except (PublishError, TimeoutError) as exc:
+            log.warning("outbox: %d event(s) left for the relay: %r", len(items), exc)
+            return False
+        await self.delivered(staged.event_ids)
+        return True
+
+    async def delivered(self, event_ids: Sequence[str]) -> None:
+        if not event_ids:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._entries, *event_ids)
+            pipe.zrem(self._due, *event_ids)
+            await pipe.execute()
+
+    async def pending(self, limit: int = RELAY_BATCH) -> list[Outgoing]:
+        """The oldest entries still to publish, in order."""
+        ids = [str(i) for i in await self._redis.zrange(self._due, 0, limit - 1)]
+        if not ids:
+            return []
+        raw = await self._redis.hmget(self._entries, ids)
+        orphans = [event_id for event_id, value in zip(ids, raw, strict=True) if value is None]
+        if orphans:  # removed by another instance between the two reads
+            await self._redis.zrem(self._due, *orphans)
+        return [item_of(str(value)) for value in raw if value is not None]
+
+    async def relay_once(self, publisher: Publisher, *, owner: str) -> int:
+        """One round of the relay, if this instance holds the lease; events published."""
+        if not await self._hold_lease(owner):
+            return 0
+        items = await self.pending()
+        if not items:
+            return 0
+        await publisher.publish(items)
+        await self.delivered([item.envelope.id for item in items])
+        return len(items)
+
+    async def report(self, *, now_ms: int) -> None:
+        """Keep the outbox gauges current: how many events wait, and for how long."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(self._due)
+            pipe.zrange(self._due, 0, 0, withscores=True)
+            count, oldest = await pipe.execute()
+        OUTBOX_PENDING.labels(self._service).set(int(count))
+        age = (now_ms - float(oldest[0][1])) / 1000 if oldest else 0.0
+        OUTBOX_OLDEST_S.labels(self._service).set(max(0.0, age))
+
+    async def _hold_lease(self, owner: str) -> bool:
+        if await self._redis.set(self._lease, owner, nx=True, px=RELAY_LEASE_MS):
+            return True
+        if await self._redis.get(self._lease) == owner:
+            await self._redis.pexpire(self._lease, RELAY_LEASE_MS)
+            return True
+        return False
+
+
+async def relay(
+    outbox: Outbox, publisher: Publisher, *, interval_s: float = RELAY_INTERVAL_S
+) -> None:
+    """Publish what waits in ``outbox``, oldest first, until cancelled."""
+    owner = uuid.uuid4().hex
+    while True:
+        try:
+            await outbox.report(now_ms=epoch_ms())
+            await outbox.relay_once(publisher, owner=owner)
+        except PublishError as exc:
+            log.warning("outbox relay: the broker did not acknowledge; retrying: %r", exc)
+        except Exception:  # keep relaying: the next round retries what failed
+            log.exception("outbox relay round failed")
+        await asyncio.sleep(interval_s)
+
+
+def epoch_ms() -> int:
+    """Queue order is by the real clock (not the simulated one): it orders sends."""
+    return int(time.time() * 1000)
