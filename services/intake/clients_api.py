@@ -13,7 +13,12 @@ from services.intake.api import check_location
 from services.intake.clients import ChangeDecided, ClientDirectory, ClientView
 from services.intake.contact_changes import ContactChange
 from services.intake.docs import errors
-from services.intake.duplicates import DuplicatePair, possible_duplicates
+from services.intake.duplicates import (
+    DuplicatePair,
+    KeepApartInput,
+    keep_apart,
+    possible_duplicates,
+)
 from services.intake.idempotency import Replay, fingerprint_of, reserved
 from services.intake.merges import MergeAccepted, MergeInput, merge
 from shared.auth import CurrentPrincipal, Principal, require_role
@@ -76,6 +81,31 @@ async def read_client(client_id: str, principal: CurrentPrincipal, request: Requ
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     return view
+
+
+@router.post(
+    "/{client_id}/keep-apart",
+    response_model=DuplicatePair,
+    responses=errors(401, 403, 404, 413, 422, 429),
+)
+async def keep_clients_apart(
+    client_id: str, body: KeepApartInput, principal: CurrentPrincipal, request: Request
+) -> DuplicatePair:
+    """The two flagged clients are different people (a family sharing a phone): the pair
+    leaves the list of possible duplicates and is not raised again."""
+    require_role(principal, "frontdesk", "admin")
+    runtime = runtime_of(request)
+    kept = await keep_apart(
+        _directory(runtime),
+        client_id,
+        body.other_client_id,
+        by=principal.key_id,
+        at=runtime.clock.now(),
+        reaches=principal.reaches,
+    )
+    if kept is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return kept
 
 
 @router.post(

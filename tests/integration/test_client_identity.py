@@ -91,6 +91,16 @@ async def test_a_family_sharing_a_phone_are_two_clients(
     elsewhere = (await intake.get("/v1/clients/possible-duplicates", headers=BROOKLYN)).json()
     assert all(mum["client_id"] not in {c["client_id"] for c in p["clients"]} for p in elsewhere)
 
+    # the desk knows them: two people; the pair leaves the list and is not raised again
+    apart = f"/v1/clients/{dad['client_id']}/keep-apart"
+    other = {"other_client_id": mum["client_id"]}
+    assert (await intake.post(apart, json=other, headers=BROOKLYN)).status_code == 404
+    kept = await intake.post(apart, json=other, headers=BEAVERTON)
+    assert kept.status_code == 200 and kept.json()["kept_apart"] is True
+    await submit(intake, BEAVERTON, name=f"Ben {family}", phone=shared)
+    listed = (await intake.get("/v1/clients/possible-duplicates", headers=BEAVERTON)).json()
+    assert all(mum["client_id"] not in {c["client_id"] for c in p["clients"]} for p in listed)
+
 
 async def test_another_locations_desk_typing_a_known_email_gets_a_new_client(
     intake: httpx.AsyncClient, topics: TopicLog

@@ -212,6 +212,13 @@ async def test_every_endpoint_with_an_id_hides_other_locations_records(
         ),
         (
             "POST",
+            "/v1/clients/{client_id}/keep-apart",
+            f"/v1/clients/{client_id}/keep-apart",
+            {"other_client_id": other},
+            BROOKLYN,
+        ),
+        (
+            "POST",
             "/v1/clients/{client_id}/merge",
             f"/v1/clients/{client_id}/merge",
             {"merged_client_id": other},
@@ -283,7 +290,7 @@ async def test_the_openapi_document_covers_codes_errors_and_examples(
         if path.startswith("/v1/")
         for method, op in item.items()
     ]
-    assert len(operations) == 11
+    assert len(operations) == 12
     for path, method, op in operations:
         assert op.get("description") or op.get("summary"), (path, method)
         for code in ("401", "422", "429"):
