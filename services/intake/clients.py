@@ -24,16 +24,14 @@ import redis.asyncio as aioredis
 from fastapi import HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
 
 from services.intake.contact_changes import (
     ContactChange,
     ProposedDetails,
-    confirmed,
     proposed_by,
     with_withdrawals,
 )
-from services.intake.matching import KnownClient, PossibleDuplicate, decide, handles_of, joined
+from services.intake.matching import KnownClient, PossibleDuplicate, decide, handles_of
 from services.intake.matching import known_from as known_from_details
 from shared.envelope import derived_id
 from shared.events.intake import AssessmentRecorded, ClientDetails, ClientRecord, IntakeSubmitted
@@ -297,73 +295,6 @@ class ClientDirectory:
                 (c for c in pending if reaches(c.location_id)), key=lambda c: c.recorded_at
             ),
         )
-
-    async def decide_change(
-        self, client_id: str, change_id: str, *, confirm: bool, by: str, at: datetime
-    ) -> ContactChange | None:
-        """Confirm (apply to the record, and let matching know the new handles) or
-        decline a pending change; None when there is no such change. Deciding it again
-        the same way answers the change as it stands; the other way is ``ChangeDecided``."""
-        details_key, changes_key = self.key(client_id, "details"), self.key(client_id, "changes")
-        profile_key = self.key(client_id, "profile")
-        async with self._redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(details_key, changes_key, profile_key)
-                    raw_change = await pipe.hget(changes_key, change_id)
-                    raw_details = await pipe.get(details_key)
-                    raw_profile = await pipe.get(profile_key)
-                    if raw_change is None or raw_details is None:
-                        return None
-                    change = ContactChange.model_validate_json(raw_change)
-                    wanted = "confirmed" if confirm else "declined"
-                    if change.status != "pending":
-                        if change.status == wanted:
-                            return change
-                        raise ChangeDecided(change)
-                    decided = change.model_copy(
-                        update={"status": wanted, "decided_at": at, "decided_by": by}
-                    )
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.hset(changes_key, change_id, decided.model_dump_json())
-                    if confirm:
-                        self._queue_confirmed(
-                            pipe,
-                            client_id,
-                            change,
-                            raw_details=str(raw_details),
-                            raw_profile=None if raw_profile is None else str(raw_profile),
-                        )
-                    await pipe.execute()
-                    return decided
-                except WatchError:
-                    continue
-
-    def _queue_confirmed(
-        self,
-        pipe: Pipeline,
-        client_id: str,
-        change: ContactChange,
-        *,
-        raw_details: str,
-        raw_profile: str | None,
-    ) -> None:
-        record = confirmed(ClientRecord.model_validate_json(raw_details), change.proposed)
-        known = known_from_details(client_id, record)
-        if raw_profile:
-            known = joined(known, KnownClient.model_validate_json(raw_profile))
-        pipe.set(self.key(client_id, "details"), record.model_dump_json())
-        pipe.set(self.key(client_id, "profile"), known.model_dump_json())
-        for handle, value in handles_of(record):
-            pipe.sadd(self.shared_key("by", f"{handle}:{value}"), client_id)
-
-
-class ChangeDecided(Exception):
-    """The change was already decided the other way."""
-
-    def __init__(self, change: ContactChange) -> None:
-        super().__init__(f"this change was already {change.status}")
-        self.change = change
 
 
 def _new_record(

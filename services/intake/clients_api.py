@@ -10,7 +10,8 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from services.intake.api import check_location
-from services.intake.clients import ChangeDecided, ClientDirectory, ClientView
+from services.intake.change_decisions import ChangeDecided, decide_change
+from services.intake.clients import ClientDirectory, ClientView
 from services.intake.contact_changes import ContactChange
 from services.intake.docs import errors
 from services.intake.duplicates import (
@@ -159,7 +160,8 @@ async def _decide(
     if view is None or change_id not in {c.change_id for c in view.contact_changes}:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     try:
-        decided = await directory.decide_change(
+        decided = await decide_change(
+            directory,
             view.client.client_id,
             change_id,
             confirm=confirm,

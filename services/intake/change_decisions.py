@@ -1,0 +1,83 @@
+"""A front desk decides a pending contact change (``contact_changes.py`` says why it
+waits for one): confirmed, the record takes it and matching learns the new handles
+(the old ones still find the client); declined, the record stays as it is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
+
+from services.intake.clients import ClientDirectory
+from services.intake.contact_changes import ContactChange, confirmed
+from services.intake.matching import KnownClient, handles_of, joined, known_from
+from shared.events.intake import ClientRecord
+
+
+class ChangeDecided(Exception):
+    """The change was already decided the other way."""
+
+    def __init__(self, change: ContactChange) -> None:
+        super().__init__(f"this change was already {change.status}")
+        self.change = change
+
+
+async def decide_change(
+    directory: ClientDirectory,
+    client_id: str,
+    change_id: str,
+    *,
+    confirm: bool,
+    by: str,
+    at: datetime,
+) -> ContactChange | None:
+    """Confirm or decline a pending change; None when there is no such change. Deciding
+    it again the same way answers the change as it stands; the other way is
+    ``ChangeDecided``. Optimistic: the record, its profile and its changes are watched."""
+    details_key, changes_key = (
+        directory.key(client_id, "details"),
+        directory.key(client_id, "changes"),
+    )
+    profile_key = directory.key(client_id, "profile")
+    async with directory.redis.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                await pipe.watch(details_key, changes_key, profile_key)
+                raw_change = await pipe.hget(changes_key, change_id)
+                raw_details = await pipe.get(details_key)
+                raw_profile = await pipe.get(profile_key)
+                if raw_change is None or raw_details is None:
+                    return None
+                change = ContactChange.model_validate_json(raw_change)
+                wanted = "confirmed" if confirm else "declined"
+                if change.status != "pending":
+                    if change.status == wanted:
+                        return change
+                    raise ChangeDecided(change)
+                decided = change.model_copy(
+                    update={"status": wanted, "decided_at": at, "decided_by": by}
+                )
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.hset(changes_key, change_id, decided.model_dump_json())
+                if confirm:
+                    recorded = ClientRecord.model_validate_json(raw_details)
+                    profile = None if raw_profile is None else str(raw_profile)
+                    record = confirmed(recorded, change.proposed)
+                    _queue_record(directory, pipe, record, raw_profile=profile)
+                await pipe.execute()
+                return decided
+            except WatchError:
+                continue
+
+
+def _queue_record(
+    directory: ClientDirectory, pipe: Pipeline, record: ClientRecord, *, raw_profile: str | None
+) -> None:
+    known = known_from(record.client_id, record)
+    if raw_profile:
+        known = joined(known, KnownClient.model_validate_json(raw_profile))
+    pipe.set(directory.key(record.client_id, "details"), record.model_dump_json())
+    pipe.set(directory.key(record.client_id, "profile"), known.model_dump_json())
+    for handle, value in handles_of(record):
+        pipe.sadd(directory.shared_key("by", f"{handle}:{value}"), record.client_id)
