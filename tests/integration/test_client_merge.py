@@ -82,7 +82,7 @@ class Clinic:
         """Hand ``data`` to every service that consumes its type, then what they
         produce to theirs, until nothing new comes out; every envelope produced."""
         produced: list[Envelope] = []
-        queue = [_envelope(data, self.clock.now(), event_id=event_id)]
+        queue = [envelope_of(data, self.clock.now(), event_id=event_id)]
         while queue:
             envelope = queue.pop(0)
             for service in (self.planner, self.scheduler, self.notifier):
@@ -98,7 +98,7 @@ class Clinic:
         return await service.http.get(path, headers=headers)
 
 
-def _envelope(data: EventData, now: datetime, *, event_id: str | None) -> Envelope:
+def envelope_of(data: EventData, now: datetime, *, event_id: str | None) -> Envelope:
     return wrap(
         data,
         event_id=event_id or str(uuid.uuid4()),
@@ -159,12 +159,12 @@ async def clinic_on(infra: Infra, tmp_path: Path) -> AsyncIterator[Clinic]:
     services: dict[str, Service] = {}
     async with AsyncExitStack() as stack:
         for name, app in apps.items():
-            services[name] = await stack.enter_async_context(_serving(app, clock, factories[name]))
+            services[name] = await stack.enter_async_context(serving(app, clock, factories[name]))
         yield Clinic(**services, clock=clock, outbox=outbox)
 
 
 @asynccontextmanager
-async def _serving(app: FastAPI, clock: SettableClock, factory: Any) -> AsyncIterator[Service]:
+async def serving(app: FastAPI, clock: SettableClock, factory: Any) -> AsyncIterator[Service]:
     async with app.router.lifespan_context(app):
         runtime: Runtime = app.state.runtime
         runtime.base.clock = clock
