@@ -24,7 +24,7 @@ from shared.infra import Infra
 from shared.service import build_service
 from shared.settings import PlannerSettings
 from tests.conftest import DEMO_CHAIN
-from tests.integration.test_client_merge import START, Service, envelope_of, serving, an_intake
+from tests.integration.test_client_merge import START, Service, an_intake, envelope_of, serving
 from tests.support import SettableClock
 
 pytestmark = pytest.mark.integration
