@@ -18,7 +18,7 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from fastapi import HTTPException, status
@@ -68,6 +68,7 @@ for _, id in ipairs(ids) do
   out[#out + 1] = id
   out[#out + 1] = redis.call('GET', own .. ':' .. id .. ':profile') or ''
   out[#out + 1] = redis.call('GET', own .. ':' .. id .. ':details') or ''
+  out[#out + 1] = table.concat(redis.call('SMEMBERS', own .. ':' .. id .. ':locations'), ',')
 end
 return out
 """
@@ -111,10 +112,19 @@ class Identity(BaseModel):
     returning: bool
     possible_duplicates: tuple[PossibleDuplicate, ...] = ()
     proposed: ProposedDetails | None = Field(default=None, description="for a returning client")
+    duplicate_locations: tuple[str, ...] = Field(
+        default=(), description="where the possibly duplicated clients have records"
+    )
 
     @property
     def client_id(self) -> str:
         return self.client.client_id
+
+    def possible_duplicate_at(self, location_id: str) -> bool:
+        """Whether a possibly duplicated client has a record at ``location_id``: the
+        intake's own location is told, so another location's clients stay unseen
+        (staff reaching both find the pair in the list of possible duplicates)."""
+        return location_id in self.duplicate_locations
 
     def contact_change_id(self, intake_id: str) -> str | None:
         """The id of the pending change this intake states, if it states one."""
@@ -152,6 +162,7 @@ class ClientDirectory:
         handles = [f"{handle}:{value}" for handle, value in handles_of(client)]
         new_id = str(uuid.uuid4())
         flags: tuple[PossibleDuplicate, ...] = ()
+        seen_at: tuple[str, ...] = ()
         expected = ""
         for _ in range(RESOLVE_ATTEMPTS if handles else 0):
             record = _new_record(new_id, client, flags)
@@ -168,13 +179,21 @@ class ClientDirectory:
                 ]
             )
             if reply[0] == "claimed":
-                return Identity(client=record, returning=False, possible_duplicates=flags)
-            found = [str(v) for v in reply[1::3]]
+                return Identity(
+                    client=record,
+                    returning=False,
+                    possible_duplicates=flags,
+                    duplicate_locations=seen_at,
+                )
+            found = [str(v) for v in reply[1::4]]
             candidates = _candidates(reply[1:])
-            decision = decide(client, [known for known, _ in candidates.values()])
+            decision = decide(client, [c.known for c in candidates.values()])
             flags = decision.possible_duplicates
+            seen_at = tuple(
+                sorted({loc for f in flags for loc in candidates[f.client_id].locations})
+            )
             if decision.client_id is not None:
-                recorded = candidates[decision.client_id][1]
+                recorded = candidates[decision.client_id].record
                 effective = with_withdrawals(recorded, client).model_copy(
                     update={"possible_duplicate_of": [f.client_id for f in flags]}
                 )
@@ -183,6 +202,7 @@ class ClientDirectory:
                     returning=True,
                     possible_duplicates=flags,
                     proposed=proposed_by(recorded, client),
+                    duplicate_locations=seen_at,
                 )
             expected = ",".join(found)  # sorted by the script
         if not handles:
@@ -307,12 +327,20 @@ def _new_record(
     )
 
 
-def _candidates(flat: list[Any]) -> dict[str, tuple[KnownClient, ClientRecord]]:
-    """The found clients with what matching knows and the record; a client recorded
-    before profiles existed is known by its record, and one with neither is skipped."""
-    found: dict[str, tuple[KnownClient, ClientRecord]] = {}
-    for i in range(0, len(flat), 3):
+class Candidate(NamedTuple):
+    known: KnownClient
+    record: ClientRecord
+    locations: tuple[str, ...]
+
+
+def _candidates(flat: list[Any]) -> dict[str, Candidate]:
+    """The found clients with what matching knows, the record and where it has records;
+    a client recorded before profiles existed is known by its record, and one with
+    neither is skipped."""
+    found: dict[str, Candidate] = {}
+    for i in range(0, len(flat), 4):
         client_id, profile, details = str(flat[i]), flat[i + 1], flat[i + 2]
+        locations = tuple(str(flat[i + 3]).split(",")) if flat[i + 3] else ()
         if not details:
             continue
         record = ClientRecord.model_validate_json(details)
@@ -321,5 +349,5 @@ def _candidates(flat: list[Any]) -> dict[str, tuple[KnownClient, ClientRecord]]:
             if profile
             else known_from_details(client_id, record)
         )
-        found[client_id] = (known, record)
+        found[client_id] = Candidate(known, record, locations)
     return found

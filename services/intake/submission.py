@@ -53,8 +53,9 @@ class IntakeAccepted(BaseModel):
     )
     possible_duplicate: bool = Field(
         default=False,
-        description="another client has this e-mail or phone under another name or date of "
-        "birth; kept apart (GET /v1/clients/possible-duplicates, merge by an admin)",
+        description="a client seen at this location has this e-mail or phone under another "
+        "name or date of birth; kept apart (GET /v1/clients/possible-duplicates, merge by an "
+        "admin)",
     )
     contact_change_id: str | None = Field(
         default=None,
@@ -137,7 +138,7 @@ async def accept(
         client_id=client_id,
         screening=screening,
         findings=findings,
-        possible_duplicate=bool(identity.possible_duplicates),
+        possible_duplicate=identity.possible_duplicate_at(document.location_id),
         contact_change_id=identity.contact_change_id(intake_id),
     )
     outbox = intake_outbox(runtime)

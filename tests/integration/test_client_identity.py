@@ -122,7 +122,16 @@ async def test_another_locations_desk_typing_a_known_email_gets_a_new_client(
         intake, BROOKLYN, "brooklyn", name="Riley Stone", email=email, date_of_birth="1990-09-09"
     )
     ids = {first["client_id"], typed["client_id"], namesake["client_id"]}
-    assert len(ids) == 3 and typed["possible_duplicate"] and namesake["possible_duplicate"]
+    assert len(ids) == 3
+    # Brooklyn is not told that Beaverton has a client with this e-mail; the second
+    # Brooklyn record is told about the first, which Brooklyn itself recorded
+    assert (typed["possible_duplicate"], namesake["possible_duplicate"]) == (False, True)
+    carried = await client_in_event(topics, typed["intake_id"])
+    assert carried["possible_duplicate_of"] == [first["client_id"]]
+    pairs = (await intake.get("/v1/clients/possible-duplicates", headers=ADMIN)).json()
+    assert {typed["client_id"], first["client_id"]} in [
+        {c["client_id"] for c in p["clients"]} for p in pairs
+    ]
 
     # nothing crosses: Brooklyn cannot read the first client, whose record is untouched
     assert (
@@ -136,7 +145,6 @@ async def test_another_locations_desk_typing_a_known_email_gets_a_new_client(
     assert (
         await intake.get(f"/v1/clients/{typed['client_id']}", headers=BEAVERTON)
     ).status_code == 404
-    carried = await client_in_event(topics, typed["intake_id"])
     assert carried["client_id"] == typed["client_id"] and carried["phone"] == stranger_phone
     await topics.caught_up()
     firsts = topics.events(type="intake.submitted", subject=first["client_id"])
@@ -216,7 +224,7 @@ async def test_an_admin_merges_two_records_of_one_person(
     kept = await submit(intake, BEAVERTON, name="Samuel Lee", email=email)
     twin = await submit(intake, BROOKLYN, "brooklyn", name="Sam Lee", email=email, phone=mobile)
     survivor, retired = kept["client_id"], twin["client_id"]
-    assert survivor != retired and twin["possible_duplicate"]
+    assert survivor != retired and not twin["possible_duplicate"]
     url = f"/v1/clients/{survivor}/merge"
     body = {"merged_client_id": retired, "reason": "one person, nickname at Brooklyn"}
 
