@@ -285,16 +285,23 @@ class ClientDirectory:
         members: Any = await self._redis.smembers(self.key(client_id, "locations"))
         return sorted(members)
 
-    async def view(self, client_id: str, *, reaches: Callable[[str], bool]) -> ClientView | None:
-        """What a key reaching ``reaches`` may see: the intakes, assessments and pending
-        changes recorded at its locations, and the details only when one is in scope."""
-        client_id = await self.canonical(client_id)
+    async def _records(self, client_id: str) -> list[Any]:
+        """The alias (if merged) and what is recorded under ``client_id``, in one round trip."""
         async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self.shared_key("alias"), client_id)
             pipe.get(self.key(client_id, "details"))
             pipe.hvals(self.key(client_id, "intakes"))
             pipe.hvals(self.key(client_id, "assessments"))
             pipe.hvals(self.key(client_id, "changes"))
-            details, intakes, assessments, changes = await pipe.execute()
+            records: list[Any] = await pipe.execute()
+        return records
+
+    async def view(self, client_id: str, *, reaches: Callable[[str], bool]) -> ClientView | None:
+        """What a key reaching ``reaches`` may see: the intakes, assessments and pending
+        changes recorded at its locations, and the details only when one is in scope."""
+        survivor, details, intakes, assessments, changes = await self._records(client_id)
+        if survivor:  # merged: one more round trip, for the survivor's records
+            _, details, intakes, assessments, changes = await self._records(str(survivor))
         if details is None:
             return None
         seen = [IntakeSummary.model_validate_json(raw) for raw in intakes]
