@@ -18,20 +18,21 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from redis.asyncio.client import Pipeline
 
+from services.intake.client_index import FIND_SCRIPT, candidates_from, new_record
 from services.intake.contact_changes import (
     ContactChange,
     ProposedDetails,
     proposed_by,
     with_withdrawals,
 )
-from services.intake.matching import KnownClient, PossibleDuplicate, decide, handles_of
+from services.intake.matching import PossibleDuplicate, decide, handles_of
 from services.intake.matching import known_from as known_from_details
 from shared.envelope import derived_id
 from shared.events.intake import AssessmentRecorded, ClientDetails, ClientRecord, IntakeSubmitted
@@ -39,39 +40,6 @@ from shared.redis_store import Keys
 from shared.vocabulary import ScreeningOutcome
 
 RESOLVE_ATTEMPTS = 5  # each retry means another intake claimed one of the handles meanwhile
-
-# One round trip: the clients recorded with any of the handles (aliases followed, and the
-# one-id-per-handle keys of earlier versions read too) with what is known about each, or -
-# when exactly ``expected`` are found - the new client claimed on every handle. Two
-# submissions of one new person thus get one id: the second finds the first's claim.
-_FIND = """
-local shared, own, expected, new_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local ids, seen = {}, {}
-local function add(id)
-  id = redis.call('HGET', shared .. ':alias', id) or id
-  if not seen[id] then seen[id] = true; ids[#ids + 1] = id end
-end
-for i = 7, #ARGV do
-  for _, id in ipairs(redis.call('SMEMBERS', shared .. ':by:' .. ARGV[i])) do add(id) end
-  local legacy = redis.call('GET', shared .. ':' .. ARGV[i])
-  if legacy then add(legacy) end
-end
-table.sort(ids)
-if table.concat(ids, ',') == expected then
-  for i = 7, #ARGV do redis.call('SADD', shared .. ':by:' .. ARGV[i], new_id) end
-  redis.call('SET', own .. ':' .. new_id .. ':details', ARGV[5])
-  redis.call('SET', own .. ':' .. new_id .. ':profile', ARGV[6])
-  return {'claimed'}
-end
-local out = {'known'}
-for _, id in ipairs(ids) do
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('GET', own .. ':' .. id .. ':profile') or ''
-  out[#out + 1] = redis.call('GET', own .. ':' .. id .. ':details') or ''
-  out[#out + 1] = table.concat(redis.call('SMEMBERS', own .. ':' .. id .. ':locations'), ',')
-end
-return out
-"""
 
 
 class IntakeSummary(BaseModel):
@@ -142,7 +110,7 @@ class ClientDirectory:
         self._redis = redis
         self._keys = keys
         self._chain_id = chain_id
-        self._find = redis.register_script(_FIND)
+        self._find = redis.register_script(FIND_SCRIPT)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -165,7 +133,7 @@ class ClientDirectory:
         seen_at: tuple[str, ...] = ()
         expected = ""
         for _ in range(RESOLVE_ATTEMPTS if handles else 0):
-            record = _new_record(new_id, client, flags)
+            record = new_record(new_id, client, flags)
             profile = known_from_details(new_id, client)
             reply = await self._find(
                 args=[
@@ -186,7 +154,7 @@ class ClientDirectory:
                     duplicate_locations=seen_at,
                 )
             found = [str(v) for v in reply[1::4]]
-            candidates = _candidates(reply[1:])
+            candidates = candidates_from(reply[1:])
             decision = decide(client, [c.known for c in candidates.values()])
             flags = decision.possible_duplicates
             seen_at = tuple(
@@ -206,7 +174,7 @@ class ClientDirectory:
                 )
             expected = ",".join(found)  # sorted by the script
         if not handles:
-            return Identity(client=_new_record(new_id, client, ()), returning=False)
+            return Identity(client=new_record(new_id, client, ()), returning=False)
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "the client directory kept changing while naming this client; retry",
@@ -322,39 +290,3 @@ class ClientDirectory:
                 (c for c in pending if reaches(c.location_id)), key=lambda c: c.recorded_at
             ),
         )
-
-
-def _new_record(
-    client_id: str, client: ClientDetails, flags: tuple[PossibleDuplicate, ...]
-) -> ClientRecord:
-    return ClientRecord(
-        client_id=client_id,
-        possible_duplicate_of=[f.client_id for f in flags],
-        **client.model_dump(),
-    )
-
-
-class Candidate(NamedTuple):
-    known: KnownClient
-    record: ClientRecord
-    locations: tuple[str, ...]
-
-
-def _candidates(flat: list[Any]) -> dict[str, Candidate]:
-    """The found clients with what matching knows, the record and where it has records;
-    a client recorded before profiles existed is known by its record, and one with
-    neither is skipped."""
-    found: dict[str, Candidate] = {}
-    for i in range(0, len(flat), 4):
-        client_id, profile, details = str(flat[i]), flat[i + 1], flat[i + 2]
-        locations = tuple(str(flat[i + 3]).split(",")) if flat[i + 3] else ()
-        if not details:
-            continue
-        record = ClientRecord.model_validate_json(details)
-        known = (
-            KnownClient.model_validate_json(profile)
-            if profile
-            else known_from_details(client_id, record)
-        )
-        found[client_id] = Candidate(known, record, locations)
-    return found
