@@ -32,6 +32,8 @@ def decode_envelope(raw: bytes | None) -> Envelope:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DecodeError(f"value is not JSON: {exc}") from exc
+    except RecursionError as exc:  # arrays or objects nested thousands deep
+        raise DecodeError("value is not JSON this reads: nested too deeply") from exc
     try:
         return Envelope.model_validate(document)
     except ValidationError as exc:

@@ -136,6 +136,9 @@ async def inspect(
         "key": dead.key,
         "payload_encoding": dead.payload_encoding,
         "payload": _readable(dead),
+        "payload_truncated": dead.payload_truncated,
+        "payload_bytes": dead.payload_bytes,
+        "payload_sha256": dead.payload_sha256,
     }
 
 
@@ -154,6 +157,11 @@ async def replay(
     that failed on it is named: the record goes to all of them; a repeat is a 409."""
     require_role(principal, "admin")
     dead = await _dead_letter(request, principal, dead_letter_id)
+    if dead.payload_truncated:  # sending the beginning of a record would be a new poison
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"only the beginning of this record was kept; it is at {dead.position}",
+        )
     store = _store(request)
     if dead.position in await store.replayed([dead.position]):
         raise HTTPException(status.HTTP_409_CONFLICT, "this record was replayed already")

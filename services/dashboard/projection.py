@@ -50,6 +50,10 @@ class DeadLetter:
     location: str
     correlation_id: str | None
     original_type: str | None  # the type inside the payload, when it is readable
+    # True: ``payload`` is only the record's beginning (the whole did not fit a dead letter)
+    payload_truncated: bool = False
+    payload_bytes: int | None = None  # the whole record value's size and SHA-256
+    payload_sha256: str | None = None
 
     @property
     def position(self) -> str:
@@ -141,6 +145,9 @@ def _dead_letter(
         location=location,
         correlation_id=_text(envelope.get("correlationid")),
         original_type=_text(inner.get("type")) if inner else None,
+        payload_truncated=data.get("payload_truncated") is True,
+        payload_bytes=_integer(data["payload_bytes"]) if "payload_bytes" in data else None,
+        payload_sha256=_text(data.get("payload_sha256")),
     )
 
 
@@ -149,7 +156,7 @@ def _json_object(value: bytes | None) -> dict[str, Any] | None:
         return None
     try:
         found = json.loads(value)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deeply: unreadable
         return None
     return found if isinstance(found, dict) else None
 

@@ -15,9 +15,10 @@ from aiokafka import errors
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.dashboard.projection import observe
 from shared.admission import refusal
 from shared.broker_errors import publish_failure_kind
-from shared.codec import DecodeError, decode_data, encode, wrap
+from shared.codec import DecodeError, decode_data, decode_envelope, encode, wrap
 from shared.deadletters import (
     MAX_ERROR_CHARS,
     MAX_KEY_BYTES,
@@ -288,3 +289,10 @@ def test_an_unknown_schema_version_is_not_read() -> None:
         decode_data(other)
     assert json.loads(encode(event))["dataschema"].endswith("plan.completed:v1")
     assert decode_data(event).location_id == "beaverton"  # type: ignore[attr-defined]
+
+
+def test_json_nested_too_deeply_is_a_decode_error_not_a_crash() -> None:
+    nested = b"[" * 1_000_000
+    with pytest.raises(DecodeError, match="nested too deeply"):
+        decode_envelope(nested)
+    assert observe("clinic.intake", nested, timestamp_ms=0).type == "undecodable"
