@@ -45,7 +45,12 @@ MEANINGS: Final[dict[int, str]] = {
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the given error codes, with their shape and meaning."""
+    """OpenAPI ``responses`` for the given error codes, with their shape and meaning.
+
+    A route that validates its input (422) also answers 400 for a body that cannot be
+    decoded at all (not UTF-8 JSON): FastAPI refuses it before validation."""
+    if 422 in codes and 400 not in codes:
+        codes = (400, *codes)
     return {
         code: {
             "model": ValidationErrorBody if code == 422 else ErrorBody,

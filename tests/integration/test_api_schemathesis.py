@@ -1,0 +1,164 @@
+"""Every service's HTTP API, fuzzed from its own OpenAPI document with schemathesis:
+valid and invalid requests, without a key and with the admin key, against each
+service served by uvicorn on the run's broker and Redis. No request may get a 5xx,
+and every answer must match the schema the document gives for its status.
+
+The consuming services are served with their routes only (their consumers have tests
+of their own, and would join the consumer groups of the end-to-end stack); intake is
+its whole app. Examples are bounded: a few per operation, mode and key."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from services.dashboard import api as dashboard_api
+from services.dashboard.probes import Prober
+from services.intake.app import build_app as build_intake
+from services.notifier import api as notifier_api
+from services.planner import api as planner_api
+from services.scheduler import api as scheduler_api
+from services.scheduler import calendar_api, waitlist_api
+from shared.infra import Infra
+from shared.service import build_service
+from shared.settings import (
+    DashboardSettings,
+    NotifierSettings,
+    PlannerSettings,
+    SchedulerSettings,
+)
+from tests.conftest import DEMO_CHAIN
+from tests.support import intake_settings, served
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = 6  # per operation, generation mode and key
+ADMIN = {"Authorization": "Bearer demo-admin"}
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+]
+# server-sent events never end; the stream has its own test (test_dashboard.py)
+ENDLESS = {("GET", "/v1/stream")}
+
+
+def _common(infra: Infra, namespace: str) -> dict[str, Any]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
+        "REDIS_URL": infra.redis_url,
+        "CLINICFLOW_REDIS_NAMESPACE": namespace,
+        "CLINICFLOW_CHAIN_CONFIG": str(DEMO_CHAIN),
+        "CLINICFLOW_ENV": "test",
+        "API_RATE_LIMIT_PER_MINUTE": 600_000,
+        "API_RATE_LIMIT_BURST": 100_000,
+    }
+
+
+def _routes_only(service: str, routers: list[Any]) -> Callable[[Any], FastAPI]:
+    def build(settings: Any) -> FastAPI:
+        return build_service(
+            service=service, settings=settings, description=f"{service} under test", routers=routers
+        )
+
+    return build
+
+
+def _dashboard(settings: DashboardSettings) -> FastAPI:
+    app = _routes_only("dashboard", [dashboard_api.router])(settings)
+    app.state.prober = Prober({}, settings.poll_interval_s)
+    app.state.flow_window_minutes = settings.flow_window_minutes
+    return app
+
+
+def services(infra: Infra, namespace: str) -> dict[str, tuple[Callable[[Any], FastAPI], Any]]:
+    common = _common(infra, namespace)
+    return {
+        "intake": (build_intake, intake_settings(infra, namespace, **common)),
+        "planner": (_routes_only("planner", [planner_api.router]), PlannerSettings(**common)),
+        "scheduler": (
+            _routes_only(
+                "scheduler", [scheduler_api.router, calendar_api.router, waitlist_api.router]
+            ),
+            SchedulerSettings(**common),
+        ),
+        "notifier": (_routes_only("notifier", [notifier_api.router]), NotifierSettings(**common)),
+        "dashboard": (_dashboard, DashboardSettings(**common)),
+    }
+
+
+@dataclass
+class Findings:
+    requests: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def fuzz(base_url: str, findings: Findings) -> None:
+    """Every operation of the service at ``base_url``: positive and negative cases,
+    without and with a key; each failing check is recorded once per operation."""
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if (operation.method.upper(), operation.path) in ENDLESS:
+            continue
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            for headers in ({}, ADMIN):
+                _fuzz_operation(operation, mode, headers, base_url, findings)
+
+
+def _fuzz_operation(
+    operation: Any,
+    mode: GenerationMode,
+    headers: dict[str, str],
+    base_url: str,
+    findings: Findings,
+) -> None:
+    label = f"{operation.method.upper()} {operation.path} [{mode.value}, key={bool(headers)}]"
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: Any) -> None:
+        findings.requests += 1
+        case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS, timeout=30)
+
+    try:
+        run()
+    except Unsatisfiable:
+        pass  # nothing to make invalid (no parameters, or strings that take anything)
+    except (Exception, BaseExceptionGroup) as failure:  # keep going: report every one
+        findings.failures.append(f"{label}: {str(failure)[:1500]}")
+
+
+@pytest.mark.parametrize("name", ["intake", "planner", "scheduler", "notifier", "dashboard"])
+async def test_no_input_yields_a_server_error_or_breaks_the_schema(infra: Infra, name: str) -> None:
+    build, service_settings = services(infra, f"test-fuzz-{uuid.uuid4().hex[:8]}")[name]
+    findings = Findings()
+    async with served(build, service_settings) as url:
+        # schemathesis is synchronous (requests): it runs beside the server's event loop
+        await asyncio.to_thread(fuzz, url, findings)
+    assert findings.requests > 0
+    assert not findings.failures, "\n\n".join(findings.failures)
