@@ -93,7 +93,7 @@ class TopicLog:
         for record in self.records:
             try:
                 event = record.event
-            except (ValueError, AssertionError):
+            except (ValueError, AssertionError, RecursionError):  # poison records, tombstones
                 continue
             if all(event.get(k) == v for k, v in match.items()):
                 found.append(event)
