@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import uuid
 from datetime import UTC, datetime
@@ -128,3 +129,35 @@ async def test_a_poison_record_on_each_topic_is_dead_lettered_and_the_flow_goes_
     finally:
         await redis.aclose()
     assert not stack.dead()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"locationid": "atlantis"}, "unknown location 'atlantis'"),
+        ({"chainid": "another-chain"}, "foreign chain 'another-chain'"),
+        (
+            {"dataschema": "urn:clinicflow:schema:intake.submitted:v2"},
+            "unknown dataschema 'urn:clinicflow:schema:intake.submitted:v2'",
+        ),
+    ],
+)
+async def test_an_intake_no_service_can_read_correctly_is_dead_lettered_by_each_reader(
+    stack: Stack,
+    topics: TopicLog,
+    producer: AIOKafkaProducer,
+    change: dict[str, str],
+    reason: str,
+) -> None:
+    client_id = str(uuid.uuid4())
+    unreadable = {**json.loads(intake(client_id)), **change}
+    sent = await producer.send_and_wait(
+        "clinic.intake", key=client_id.encode(), value=json.dumps(unreadable).encode()
+    )
+    position = ("clinic.intake", sent.partition, sent.offset)
+    # the planner and the notifier read intake.submitted (the scheduler does not)
+    for service in ("planner", "notifier"):
+        found = await topics.wait_for(lambda s=service: letter(topics, s, position), timeout=60)
+        assert reason in found[0]["error"]
+        assert found[0]["payload_truncated"] is False
+    assert not topics.for_client("plan.created", client_id)
