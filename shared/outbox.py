@@ -106,6 +106,16 @@ class Outbox:
         await self.delivered(staged.event_ids)
         return True
 
+    async def publish_stored(
+        self, publisher: Publisher, items: Sequence[Outgoing], *, wait_s: float
+    ) -> bool:
+        """``publish_staged`` for items a transaction of the caller's staged without
+        reading the queue back (one more round trip; for the less frequent writes)."""
+        oldest = [str(i) for i in await self._redis.zrange(self._due, 0, PEEK - 1)]
+        return await self.publish_staged(
+            publisher, items, self.staged(items, oldest), wait_s=wait_s
+        )
+
     async def delivered(self, event_ids: Sequence[str]) -> None:
         if not event_ids:
             return

@@ -40,7 +40,12 @@ INTAKE = TopicSpec(
     name="clinic.intake",
     key="client_id",
     partitions=6,
-    event_types=("intake.submitted", "assessment.recorded", "client.merged"),
+    event_types=(
+        "intake.submitted",
+        "assessment.recorded",
+        "client.merged",
+        "client.updated",
+    ),
     description="Intakes submitted at the front desk or by integrations; therapist assessments.",
 )
 PLANS = TopicSpec(

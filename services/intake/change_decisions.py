@@ -4,6 +4,7 @@ waits for one): confirmed, the record takes it and matching learns the new handl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from redis.asyncio.client import Pipeline
@@ -31,10 +32,12 @@ async def decide_change(
     confirm: bool,
     by: str,
     at: datetime,
+    published: Callable[[Pipeline, ClientRecord], None] | None = None,
 ) -> ContactChange | None:
     """Confirm or decline a pending change; None when there is no such change. Deciding
     it again the same way answers the change as it stands; the other way is
-    ``ChangeDecided``. Optimistic: the record, its profile and its changes are watched."""
+    ``ChangeDecided``. Optimistic: the record, its profile and its changes are watched.
+    ``published`` queues, in the same transaction, what a confirmed record announces."""
     details_key, changes_key = (
         directory.key(client_id, "details"),
         directory.key(client_id, "changes"),
@@ -65,6 +68,8 @@ async def decide_change(
                     profile = None if raw_profile is None else str(raw_profile)
                     record = confirmed(recorded, change.proposed)
                     _queue_record(directory, pipe, record, raw_profile=profile)
+                    if published is not None:
+                        published(pipe, record)
                 await pipe.execute()
                 return decided
             except WatchError:

@@ -228,21 +228,18 @@ class ClientDirectory:
             }
             pipe.hsetnx(self.key("duplicates"), "|".join(pair), json.dumps(entry))
 
-    async def record_assessment(self, event: AssessmentRecorded) -> None:
+    def record_assessment(self, event: AssessmentRecorded, *, pipe: Pipeline) -> None:
+        """Queue an accepted assessment on ``pipe``, the transaction that stages its event."""
         summary = AssessmentSummary(
             assessment_id=event.assessment_id,
             location_id=event.location_id,
             therapist_id=event.therapist_id,
             recorded_at=event.recorded_at,
         )
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                self.key(event.client_id, "assessments"),
-                event.assessment_id,
-                summary.model_dump_json(),
-            )
-            pipe.sadd(self.key(event.client_id, "locations"), event.location_id)
-            await pipe.execute()
+        pipe.hset(
+            self.key(event.client_id, "assessments"), event.assessment_id, summary.model_dump_json()
+        )
+        pipe.sadd(self.key(event.client_id, "locations"), event.location_id)
 
     async def canonical(self, client_id: str) -> str:
         """The surviving id of a merged client, else the id itself."""

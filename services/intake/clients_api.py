@@ -4,7 +4,9 @@ merges, contact changes waiting for a front desk, and the therapist's assessment
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel, Field
@@ -22,10 +24,19 @@ from services.intake.duplicates import (
 )
 from services.intake.idempotency import Replay, fingerprint_of, reserved
 from services.intake.merges import MergeAccepted, MergeInput, merge
+from services.intake.submission import intake_outbox
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.envelope import Trace, derived_id
-from shared.events.intake import AssessmentRecorded, ShortText, TriggerPoint
-from shared.routes import publish_or_503, runtime_of, visible
+from shared.events.intake import (
+    AssessmentRecorded,
+    ClientRecord,
+    ClientUpdated,
+    ShortText,
+    TriggerPoint,
+)
+from shared.kafka import Outgoing
+from shared.outbox import Outbox, epoch_ms
+from shared.routes import runtime_of, visible
 from shared.runtime import Runtime
 from shared.vocabulary import Role
 
@@ -157,8 +168,19 @@ async def _decide(
     runtime = runtime_of(request)
     directory = _directory(runtime)
     view = await directory.view(client_id, reaches=principal.reaches)
-    if view is None or change_id not in {c.change_id for c in view.contact_changes}:
+    pending = {c.change_id: c for c in (view.contact_changes if view else [])}
+    if view is None or change_id not in pending:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    now = runtime.clock.now()
+    announced: list[Outgoing] = []
+
+    def publish_record(pipe: Any, record: ClientRecord) -> None:
+        """``client.updated`` in the outbox, in the transaction that confirms the change:
+        the notifier then reaches the client where the front desk confirmed."""
+        announced[:] = [_updated(runtime, principal, pending[change_id], record, now)]
+        outbox.stage(pipe, announced, now_ms=epoch_ms())
+
+    outbox = intake_outbox(runtime)
     try:
         decided = await decide_change(
             directory,
@@ -166,13 +188,48 @@ async def _decide(
             change_id,
             confirm=confirm,
             by=principal.key_id,
-            at=runtime.clock.now(),
+            at=now,
+            published=publish_record,
         )
     except ChangeDecided as done:
         raise HTTPException(status.HTTP_409_CONFLICT, str(done)) from done
     if decided is None:  # merged away meanwhile
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    if announced:
+        await outbox.publish_stored(runtime.publisher, announced, wait_s=_publish_wait(runtime))
     return decided
+
+
+def _updated(
+    runtime: Runtime,
+    principal: Principal,
+    change: ContactChange,
+    record: ClientRecord,
+    now: datetime,
+) -> Outgoing:
+    event = ClientUpdated(
+        change_id=change.change_id,
+        client=record,
+        location_id=change.location_id,
+        changed_by=principal.key_id,
+        changed_at=now,
+    )
+    return runtime.outgoing(
+        event,
+        key=record.client_id,
+        subject=record.client_id,
+        event_id=derived_id("client.updated", change.change_id),
+        trace=Trace(
+            chainid=runtime.chain.chain.id,
+            correlationid=change.intake_id,
+            locationid=change.location_id,
+        ),
+        time=now,
+    )
+
+
+def _publish_wait(runtime: Runtime) -> float:
+    return float(getattr(runtime.base.settings, "publish_wait_s", 2.0))
 
 
 @router.post(
@@ -202,11 +259,18 @@ async def record_assessment(
     body = f"{client_id}\x1f{assessment.model_dump_json()}"
     try:
         async with reserved(runtime.redis, key, fingerprint_of(body)) as held:
-            accepted = await _record(runtime, principal, client_id, assessment, assessment_id)
-            await held.complete(accepted.model_dump(mode="json"))
+            return await _record(
+                runtime,
+                principal,
+                client_id,
+                assessment,
+                assessment_id,
+                answered=lambda pipe, answer: held.complete_on(
+                    pipe, answer.model_dump(mode="json")
+                ),
+            )
     except Replay as replay:
         return AssessmentAccepted.model_validate(replay.response)
-    return accepted
 
 
 async def _record(
@@ -215,7 +279,10 @@ async def _record(
     client_id: str,
     assessment: AssessmentInput,
     assessment_id: str,
+    answered: Callable[[Any, AssessmentAccepted], None] | None = None,
 ) -> AssessmentAccepted:
+    """Store the assessment with its event in the outbox (and ``answered``'s writes)
+    in one transaction, then publish: the intake's order of acceptance."""
     if principal.therapist_id is None:  # the chain config guarantees one for therapist keys
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this key names no therapist")
     now = runtime.clock.now()
@@ -238,13 +305,19 @@ async def _record(
         ),
         time=now,
     )
-    await publish_or_503(
-        runtime,
-        [outgoing],
-        "the event broker did not confirm the assessment, so it was not recorded; retry",
+    accepted = AssessmentAccepted(assessment_id=assessment_id)
+    outbox = intake_outbox(runtime)
+    async with runtime.redis.pipeline(transaction=True) as pipe:
+        _directory(runtime).record_assessment(event, pipe=pipe)
+        oldest = outbox.stage(pipe, [outgoing], now_ms=epoch_ms())
+        if answered is not None:
+            answered(pipe, accepted)
+        results = await pipe.execute()
+    staged = Outbox.staged([outgoing], results[oldest])
+    await outbox.publish_staged(
+        runtime.publisher, [outgoing], staged, wait_s=_publish_wait(runtime)
     )
-    await _directory(runtime).record_assessment(event)
-    return AssessmentAccepted(assessment_id=assessment_id)
+    return accepted
 
 
 def _directory(runtime: Runtime) -> ClientDirectory:

@@ -3,10 +3,9 @@
 
 The merge's id is derived from the pair, so a repeat is recognised: once recorded, the
 same merge answers as before and publishes nothing. While one is under way both ids are
-held (60 s), so two merges of one client never interleave. The event is published before
-the directory changes (202 means it is on the broker), as assessments are; a failure
-after the publish leaves the hold to lapse, and a retry publishes the same event id
-again, which every consumer dedupes.
+held (60 s), so two merges of one client never interleave. The fold of the directory
+and ``client.merged`` in the outbox are one transaction (shared/outbox.py), so 202 means
+both happened and the event is on the broker or will be; 503 means neither.
 
 After the merge the retired id is an alias of the survivor (``<ns>:clients:<chain>:alias``):
 reads and assessments under it reach the survivor, its handles and names find the
@@ -20,10 +19,12 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from services.intake.clients import ClientDirectory
 from services.intake.matching import KnownClient, joined, known_from
+from services.intake.submission import intake_outbox
 from shared.auth import Principal
 from shared.envelope import Trace, derived_id
 from shared.events.intake import ClientMerged, ClientRecord
-from shared.routes import publish_or_503
+from shared.kafka import Outgoing
+from shared.outbox import Outbox, epoch_ms
 from shared.runtime import Runtime
 
 HOLD_MS = 60_000
@@ -154,7 +155,7 @@ async def merge(
             headers={"Retry-After": "1"},
         )
     try:
-        await _publish(runtime, principal, accepted, reason=request.reason)
+        merged = _merged(runtime, principal, accepted, reason=request.reason)
         survivor_record = ClientRecord.model_validate_json(s_details)
         retired_record = ClientRecord.model_validate_json(r_details)
         profile = joined(
@@ -168,27 +169,36 @@ async def merge(
                 ]
             }
         )
-        await redis.eval(
-            _FOLD,
-            0,
-            directory.shared_key(),
-            directory.key(),
-            survivor,
-            retired,
-            profile.model_dump_json(),
-            cleaned.model_dump_json(),
-            accepted.model_dump_json(),
-            *[f"email:{v}" for v in retired_known.emails],
-            *[f"phone:{v}" for v in retired_known.phones],
+        outbox = intake_outbox(runtime)
+        # the fold and its event land together: 202 means both, 503 neither
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.eval(
+                _FOLD,
+                0,
+                directory.shared_key(),
+                directory.key(),
+                survivor,
+                retired,
+                profile.model_dump_json(),
+                cleaned.model_dump_json(),
+                accepted.model_dump_json(),
+                *[f"email:{v}" for v in retired_known.emails],
+                *[f"phone:{v}" for v in retired_known.phones],
+            )
+            oldest = outbox.stage(pipe, [merged], now_ms=epoch_ms())
+            results = await pipe.execute()
+        wait_s = float(getattr(runtime.base.settings, "publish_wait_s", 2.0))
+        await outbox.publish_staged(
+            runtime.publisher, [merged], Outbox.staged([merged], results[oldest]), wait_s=wait_s
         )
     finally:
         await redis.eval(_RELEASE, 2, *holds, merge_id)
     return accepted
 
 
-async def _publish(
+def _merged(
     runtime: Runtime, principal: Principal, accepted: MergeAccepted, *, reason: str | None
-) -> None:
+) -> Outgoing:
     event = ClientMerged(
         merge_id=accepted.merge_id,
         client_id=accepted.client_id,
@@ -198,18 +208,13 @@ async def _publish(
         reason=reason,
         merged_at=accepted.merged_at,
     )
-    outgoing = runtime.outgoing(
+    return runtime.outgoing(
         event,
         key=accepted.client_id,
         subject=accepted.client_id,
         event_id=derived_id("client.merged", accepted.merge_id),
         trace=Trace(chainid=runtime.chain.chain.id, correlationid=accepted.merge_id),
         time=accepted.merged_at,
-    )
-    await publish_or_503(
-        runtime,
-        [outgoing],
-        "the event broker did not confirm the merge, so nothing was merged; retry",
     )
 
 

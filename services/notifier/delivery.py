@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from services.notifier.timing import in_quiet_hours
 from shared.chain import parse_quiet_hours
+from shared.events.intake import ClientRecord
 from shared.vocabulary import Channel
 
 SuppressionReason = Literal["no_consent", "sms_stopped", "no_contact_data", "no_channel"]
@@ -92,6 +93,36 @@ def route(
         return Suppressed("no_channel", "no channel is configured for what the client allows")
     return Suppressed(
         "no_contact_data", "the client opted in, but gave no address for that channel"
+    )
+
+
+def contact_from(
+    record: ClientRecord,
+    *,
+    client_id: str,
+    location_id: str,
+    known: Contact | None,
+    confirmed: bool,
+) -> Contact:
+    """The contact a client record leaves. An intake of a known client (``confirmed``
+    False) only withdraws consent: what it states beyond that waits for a front desk
+    (services/intake/contact_changes.py), and the client's own opt-ins here stand. A
+    change the front desk confirmed (``client.updated``) takes effect whole. A STOP
+    texted earlier, and the client's own quiet hours, are kept either way."""
+    stated = Consent(email=record.contact_consent.email, sms=record.contact_consent.sms)
+    if known is not None and not confirmed:
+        stated = Consent(
+            email=known.consent.email and stated.email, sms=known.consent.sms and stated.sms
+        )
+    return Contact(
+        client_id=client_id,
+        location_id=known.location_id if known is not None else location_id,
+        language=record.language,
+        email=record.email,
+        phone=record.phone,
+        consent=stated,
+        sms_stopped=still_stopped(known, sms_consent=stated.sms),
+        quiet_hours=known.quiet_hours if known is not None else None,
     )
 
 

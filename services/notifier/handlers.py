@@ -1,7 +1,9 @@
 """Notifier wiring for incoming events: what each one arms, re-times or cancels.
 
-- ``intake.submitted``: the client's contact details and per-channel consent
-  (a STOP texted earlier and the client's own quiet hours are kept).
+- ``intake.submitted``: the client's contact details and per-channel consent; for
+  a known client the intake only withdraws consent (a STOP texted earlier, the
+  client's own opt-ins and quiet hours are kept).
+- ``client.updated``: a change the front desk confirmed takes effect whole.
 - ``plan.created``: the plan summary; every plan version is remembered for the
   aftercare it shapes (stretches, self-massage, FMM breathing practice).
 - ``plan.declined``: the referral notice (never its reasons).
@@ -29,14 +31,13 @@ from datetime import datetime
 from typing import Any
 
 from services.notifier.delivery import (
-    Consent,
     Contact,
     Route,
     Suppressed,
     after_quiet_hours,
+    contact_from,
     merged_contact,
     route,
-    still_stopped,
 )
 from services.notifier.store import NotificationStore
 from services.notifier.timing import offset_label, reminder_times
@@ -44,6 +45,7 @@ from shared.aliases import ClientAliases, following_merges
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import (
     ClientMerged,
+    ClientUpdated,
     EventData,
     IntakeSubmitted,
     NotificationCancelled,
@@ -251,16 +253,12 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         client = data.client
         survivor = await aliases.resolve(client.client_id)
         known = await store.contact(survivor)
-        consent = client.contact_consent
-        given = Contact(
+        given = contact_from(
+            client,
             client_id=survivor,
             location_id=data.location_id,
-            language=client.language,
-            email=client.email,
-            phone=client.phone,
-            consent=Consent(email=consent.email, sms=consent.sms),
-            sms_stopped=still_stopped(known, sms_consent=consent.sms),
-            quiet_hours=known.quiet_hours if known else None,
+            known=known,
+            confirmed=False,
         )
         if survivor != client.client_id:  # an intake of a client merged since
             given = merged_contact(known, given, client_id=survivor) or given
@@ -373,6 +371,22 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         )
         return [offer]
 
+    async def on_updated(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        """A change the front desk confirmed: the client is reached as it says from now."""
+        if not isinstance(data, ClientUpdated):
+            raise Rejected(f"expected client.updated, got {type(data).__name__}")
+        known = await store.contact(data.client.client_id)
+        await store.save_contact(
+            contact_from(
+                data.client,
+                client_id=data.client.client_id,
+                location_id=data.location_id,
+                known=known,
+                confirmed=True,
+            )
+        )
+        return []
+
     async def on_merged(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, ClientMerged):
             raise Rejected(f"expected client.merged, got {type(data).__name__}")
@@ -384,6 +398,7 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
 
     by_type: dict[str, Handler] = {
         "intake.submitted": on_intake,
+        "client.updated": on_updated,
         "plan.created": on_plan,
         "plan.revised": on_plan,
         "plan.declined": on_declined,

@@ -5,6 +5,7 @@ from shared.events.deadletter import RecordDeadLettered
 from shared.events.intake import (
     AssessmentRecorded,
     ClientMerged,
+    ClientUpdated,
     IntakeDocument,
     IntakeSubmitted,
 )
@@ -33,6 +34,7 @@ EVENT_MODELS: dict[str, type[EventData]] = {
         IntakeSubmitted,
         AssessmentRecorded,
         ClientMerged,
+        ClientUpdated,
         PlanCreated,
         PlanRevised,
         PlanDeclined,
@@ -60,6 +62,7 @@ __all__ = [
     "BookingWaitlisted",
     "CheckinReplied",
     "ClientMerged",
+    "ClientUpdated",
     "EventData",
     "IntakeDocument",
     "IntakeSubmitted",

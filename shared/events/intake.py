@@ -354,3 +354,17 @@ class ClientMerged(EventData):
     merged_by: str = Field(description="the staff key's id (a digest, never the key)")
     reason: str | None = Field(default=None, max_length=500)
     merged_at: AwareDatetime
+
+
+class ClientUpdated(EventData):
+    """A known client's details changed by a staff decision (a contact change an
+    intake brought, confirmed at the front desk): ``client`` is the record as it now
+    stands. Keyed by ``client.client_id``."""
+
+    event_type = "client.updated"
+
+    change_id: str
+    client: ClientRecord
+    location_id: str = Field(description="where the change was confirmed")
+    changed_by: str = Field(description="the staff key's id (a digest, never the key)")
+    changed_at: AwareDatetime

@@ -191,6 +191,18 @@ async def test_a_returning_clients_new_details_wait_for_the_front_desk(
     assert (await intake.post(confirm, headers=BEAVERTON)).json()["status"] == "confirmed"
     declined = await intake.post(f"{client_url}/contact-changes/{change_id}/decline", headers=ADMIN)
     assert declined.status_code == 409
+    # the confirmation is announced once, with the record as it now stands, so the
+    # notifier reaches the client at the confirmed phone
+    updated = await topics.wait_for(
+        lambda: topics.events(type="client.updated", subject=first["client_id"])
+    )
+    await topics.caught_up()
+    updated = topics.events(type="client.updated", subject=first["client_id"])
+    assert len(updated) == 1
+    record = updated[0]["data"]["client"]
+    assert (record["phone"], record["language"]) == (new_phone, "es")
+    assert updated[0]["data"]["change_id"] == change_id
+    assert updated[0]["locationid"] == "beaverton"
 
     view = (await intake.get(client_url, headers=BEAVERTON)).json()
     assert (view["client"]["phone"], view["client"]["language"]) == (new_phone, "es")

@@ -179,7 +179,9 @@ async def clinic(infra: Infra, tmp_path: Path) -> AsyncIterator[Clinic]:
         yield running
 
 
-def an_intake(name: str, location_id: str, *, email: str, onset: date) -> IntakeSubmitted:
+def an_intake(
+    name: str, location_id: str, *, email: str, onset: date, submitted_at: datetime = START
+) -> IntakeSubmitted:
     return IntakeSubmitted(
         intake_id=f"merge-{name}-{uuid.uuid4().hex[:6]}",
         client=ClientRecord(
@@ -193,7 +195,7 @@ def an_intake(name: str, location_id: str, *, email: str, onset: date) -> Intake
         health=Health(),
         screening=Screening(outcome="clear"),
         preferences=Preferences(),
-        submitted_at=START,
+        submitted_at=submitted_at,
     )
 
 
@@ -235,7 +237,13 @@ async def test_a_merge_moves_plan_visits_and_messages_and_later_events_follow(
     # the survivor came to Beaverton; the retired record is the same person at Brooklyn,
     # whose plan came later (so it is the current one after the merge)
     kept = an_intake("kept", "beaverton", email="sam@example.com", onset=date(2026, 6, 1))
-    gone = an_intake("gone", "brooklyn", email="sam.old@example.com", onset=date(2026, 7, 1))
+    gone = an_intake(
+        "gone",
+        "brooklyn",
+        email="sam.old@example.com",
+        onset=date(2026, 7, 1),
+        submitted_at=START + timedelta(minutes=5),
+    )
     survivor, retired = kept.client.client_id, gone.client.client_id
     first = await clinic.flow(kept)
     clinic.clock.at = START + timedelta(minutes=5)

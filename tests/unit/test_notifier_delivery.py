@@ -17,6 +17,7 @@ from services.notifier.delivery import (
     Route,
     Suppressed,
     after_quiet_hours,
+    contact_from,
     next_attempt,
     route,
     still_stopped,
@@ -24,6 +25,7 @@ from services.notifier.delivery import (
     texted_stop,
     with_preferences,
 )
+from shared.events.intake import ClientRecord, ContactConsent
 
 LA = ZoneInfo("America/Los_Angeles")
 EVERYTHING = {"email", "sms", "webhook", "console"}
@@ -148,3 +150,37 @@ def test_stop_start_and_the_front_desk_change_consent_as_the_client_said() -> No
     assert kept_off.sms_stopped and kept_off.quiet_hours == "22:00-07:00"
     opted_in = with_preferences(stopped, email=False, sms=True, quiet_hours=None)
     assert not opted_in.sms_stopped and opted_in.consent == Consent(email=False, sms=True)
+
+
+def test_an_intake_of_a_known_client_only_withdraws_consent_and_a_confirmed_change_applies() -> (
+    None
+):
+    known = Contact(
+        client_id="c-1",
+        location_id="beaverton",
+        email="jo@example.com",
+        phone="+15035550100",
+        consent=Consent(email=False, sms=True),  # the client opted out of e-mail themselves
+        quiet_hours="20:00-09:00",
+    )
+    stated = ClientRecord(
+        client_id="c-1",
+        name="Jo",
+        email="jo@example.com",
+        phone="+15035550100",
+        contact_consent=ContactConsent(email=True, sms=False),
+    )
+    from_intake = contact_from(
+        stated, client_id="c-1", location_id="brooklyn", known=known, confirmed=False
+    )
+    # the e-mail opt-in the intake carries grants nothing; its SMS withdrawal applies
+    assert from_intake.consent == Consent(email=False, sms=False)
+    assert (from_intake.location_id, from_intake.quiet_hours) == ("beaverton", "20:00-09:00")
+    confirmed = contact_from(
+        stated, client_id="c-1", location_id="brooklyn", known=known, confirmed=True
+    )
+    assert confirmed.consent == Consent(email=True, sms=False)
+    first = contact_from(
+        stated, client_id="c-1", location_id="brooklyn", known=None, confirmed=False
+    )
+    assert first.consent == Consent(email=True, sms=False) and first.location_id == "brooklyn"
