@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -72,6 +74,14 @@ def service_app(
     async def metrics() -> Response:
         """Prometheus exposition."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's 422, written so that any input can be echoed: a body that is not
+        UTF-8 (shown with replacement characters), a lone surrogate (ASCII escapes)."""
+        errors = jsonable_encoder(exc.errors(), custom_encoder={bytes: _readable_bytes})
+        body = json.dumps({"detail": errors}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)
@@ -151,6 +161,10 @@ class FrontDoor:
                 HTTP_SECONDS.labels(self.service, method, route).observe(
                     time.perf_counter() - started
                 )
+
+
+def _readable_bytes(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
 def _raised_at(exc: BaseException) -> list[str]:

@@ -168,7 +168,7 @@ def _twiml(text: str | None) -> Response:
 @router.post(
     "/sms/inbound",
     response_class=Response,
-    responses={200: {"content": {TWIML: {}}}, **errors(403, 413, 429)},
+    responses={200: {"content": {TWIML: {}}}, **errors(400, 403, 413, 429)},
 )
 async def sms_inbound(request: Request) -> Response:
     """The SMS provider's webhook for messages from clients (Twilio's form post,
@@ -178,7 +178,11 @@ async def sms_inbound(request: Request) -> Response:
     settings = runtime.base.settings
     token = getattr(settings, "sms_auth_token", None)
     url = getattr(settings, "sms_inbound_url", None)
-    pairs = parse_qsl((await request.body()).decode(), keep_blank_values=True)
+    try:
+        form = (await request.body()).decode()
+    except UnicodeDecodeError as exc:  # the provider posts UTF-8; anything else is not it
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the form is not UTF-8") from exc
+    pairs = parse_qsl(form, keep_blank_values=True)
     params = dict(pairs)
     signature = request.headers.get("X-Twilio-Signature", "")
     if (

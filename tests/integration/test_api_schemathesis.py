@@ -10,11 +10,13 @@ its whole app. Examples are bounded: a few per operation, mode and key."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -162,3 +164,43 @@ async def test_no_input_yields_a_server_error_or_breaks_the_schema(infra: Infra,
         await asyncio.to_thread(fuzz, url, findings)
     assert findings.requests > 0
     assert not findings.failures, "\n\n".join(findings.failures)
+
+
+NASTY_BODIES: list[tuple[str, bytes]] = [
+    ("application/json", b"\xff\xfe\x00\x80 not utf-8"),
+    ("application/json", b'{"a": "\\ud800"}'),  # a lone surrogate
+    ("application/json", b"[" * 5000),
+    ("application/x-www-form-urlencoded", b"\xff=\xfe&%zz=%"),
+    ("multipart/form-data", b"--x\r\n\xff"),  # no boundary
+    ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data\r\n\r\n\xff"),
+    ("text/plain; charset=utf-7", b"+AGEAYgBj-"),
+    ("", b"\x00\x01\x02"),
+]
+ODD_QUERY = "?sig=%FF%FE%00&date=%ZZ&from=\u2603&limit=-1&location=%00"
+
+
+@pytest.mark.parametrize("name", ["intake", "planner", "scheduler", "notifier", "dashboard"])
+async def test_hand_made_malformed_requests_get_a_json_4xx(infra: Infra, name: str) -> None:
+    """Every operation, every method it has, with bodies no generator thinks of:
+    not UTF-8, lone surrogates, deep nesting, broken forms, odd content types."""
+    build, service_settings = services(infra, f"test-fuzz-{uuid.uuid4().hex[:8]}")[name]
+    async with served(build, service_settings) as url, httpx.AsyncClient(base_url=url) as http:
+        document = (await http.get("/openapi.json")).json()
+        for path, methods in document["paths"].items():
+            concrete = re.sub(r"\{[^}]+\}", "x%E2%98%83", path)
+            for method in methods:
+                if (method.upper(), path) in ENDLESS:
+                    continue
+                for key in ({}, ADMIN):
+                    for content_type, body in NASTY_BODIES:
+                        headers = {
+                            **key,
+                            **({"content-type": content_type} if content_type else {}),
+                        }
+                        answer = await http.request(
+                            method.upper(), concrete + ODD_QUERY, content=body, headers=headers
+                        )
+                        where = f"{method.upper()} {path} {content_type!r} key={bool(key)}"
+                        assert answer.status_code < 500, (where, answer.text)
+                        if answer.status_code >= 400:
+                            assert "detail" in answer.json(), (where, answer.text)
