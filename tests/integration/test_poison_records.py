@@ -25,7 +25,7 @@ from shared.events import EventData, PlanCompleted
 from shared.infra import Infra
 from shared.kafka import Outgoing, Publisher, ensure_topics
 from shared.redis_store import Keys, ProcessedEvents
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, KafkaTuning
 from shared.streams import RawRecord, StreamProcessor
 from tests.support import TopicLog
 
@@ -246,3 +246,45 @@ async def test_events_of_types_this_service_does_not_read_are_counted_and_skippe
     assert consumer.next_offsets[("clinic.plans", 2)] == offset + 1
     await log.caught_up()
     assert not letters_of(log, consumer.service, ("clinic.plans", 2, offset))
+
+
+class OverstatedLimit(Publisher):
+    """A publisher that believes in a larger limit than its producer (and so the
+    broker) keeps: what a topic with a lower ``max.message.bytes`` looks like."""
+
+    @property
+    def max_message_bytes(self) -> int:
+        return 1_048_576
+
+
+async def test_a_dead_letter_the_broker_still_refuses_is_sent_in_its_smallest_form(
+    parts: tuple[Publisher, ProcessedEvents, TopicLog, AIOKafkaProducer], infra: Infra
+) -> None:
+    _, processed, log, _ = parts
+    settings = CommonSettings(
+        KAFKA_BOOTSTRAP_SERVERS=infra.kafka_bootstrap_servers,
+        REDIS_URL=infra.redis_url,
+        kafka=KafkaTuning(max_message_bytes=200_000),
+    )
+    publisher = OverstatedLimit(settings, client_id="poison-test-small")
+    await publisher.start()
+    try:
+        handled: list[str] = []
+        consumer = processor(publisher, processed, handled)
+        value = os.urandom(500_000)
+        offset = int(uuid.uuid4().int % 10**9)
+        async with asyncio.timeout(60):
+            await consumer.process(RawRecord("clinic.visits", 0, offset, b"c-small", value))
+            await consumer.process(
+                RawRecord("clinic.visits", 0, offset + 1, b"c-small", encode(completed("c")))
+            )
+    finally:
+        await publisher.stop()
+    assert len(handled) == 1
+    letters = await log.wait_for(
+        lambda: letters_of(log, consumer.service, ("clinic.visits", 0, offset))
+    )
+    data = letters[0]["data"]
+    assert data["payload"] == "" and data["payload_truncated"] is True
+    assert data["payload_bytes"] == 500_000
+    assert data["payload_sha256"] == hashlib.sha256(value).hexdigest()
