@@ -10,6 +10,7 @@ import json
 import os
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -85,9 +86,7 @@ async def test_a_poison_record_on_each_topic_is_dead_lettered_and_the_flow_goes_
     for topic, services in CONSUMERS.items():
         position = (topic, placed[topic].partition, placed[topic].offset)
         for service in services:
-            found = await topics.wait_for(
-                lambda s=service, p=position: letter(topics, s, p), timeout=90
-            )
+            found = await topics.wait_for(partial(letter, topics, service, position), timeout=90)
             data = found[0]
             assert data["payload_truncated"] is True
             assert data["payload_bytes"] == POISON_BYTES
@@ -157,7 +156,7 @@ async def test_an_intake_no_service_can_read_correctly_is_dead_lettered_by_each_
     position = ("clinic.intake", sent.partition, sent.offset)
     # the planner and the notifier read intake.submitted (the scheduler does not)
     for service in ("planner", "notifier"):
-        found = await topics.wait_for(lambda s=service: letter(topics, s, position), timeout=60)
+        found = await topics.wait_for(partial(letter, topics, service, position), timeout=60)
         assert reason in found[0]["error"]
         assert found[0]["payload_truncated"] is False
     assert not topics.for_client("plan.created", client_id)
