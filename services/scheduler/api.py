@@ -120,7 +120,10 @@ def _command(path: str) -> Callable[[Route], Route]:
         path,
         status_code=status.HTTP_202_ACCEPTED,
         response_model=CommandResult,
-        responses=errors(401, 403, 404, 409, 413, 422, 429, 503),
+        responses={
+            200: {"model": CommandResult, "description": "a repeat: the first request's result"},
+            **errors(401, 403, 404, 409, 413, 422, 429, 503),
+        },
     )
 
 

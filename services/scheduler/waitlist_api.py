@@ -6,7 +6,7 @@ the client can answer from the message itself."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -45,6 +45,10 @@ class OfferView(BaseModel):
     hold_until: AwareDatetime
     closed_at: AwareDatetime | None = None
     booked: list[str] = []  # visit ids booked on acceptance, the offered one first
+
+
+# accept and decline answer 200 with the offer when they repeat the first answer
+REPEAT: dict[str, Any] = {"model": OfferView, "description": "a repeat of the first answer"}
 
 
 class WaitingPlan(BaseModel):
@@ -122,7 +126,7 @@ def _answer(answer: offer_commands.Answer, response: Response) -> OfferView:
     "/waitlist-offers/{offer_id}/accept",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OfferView,
-    responses=errors(401, 403, 404, 409, 410, 429, 503),
+    responses={200: REPEAT, **errors(401, 403, 404, 409, 410, 429, 503)},
 )
 async def accept_offer(
     offer_id: str, request: Request, response: Response, sig: Sig = None
@@ -138,7 +142,7 @@ async def accept_offer(
     "/waitlist-offers/{offer_id}/decline",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OfferView,
-    responses=errors(401, 403, 404, 409, 410, 429),
+    responses={200: REPEAT, **errors(401, 403, 404, 409, 410, 429)},
 )
 async def decline_offer(
     offer_id: str, request: Request, response: Response, sig: Sig = None

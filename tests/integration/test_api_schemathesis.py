@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +33,17 @@ from schemathesis.specs.openapi.checks import (
 from services.dashboard import api as dashboard_api
 from services.dashboard.probes import Prober
 from services.intake.app import build_app as build_intake
+from services.intake.docs import INTAKE_EXAMPLE
 from services.notifier import api as notifier_api
 from services.planner import api as planner_api
 from services.scheduler import api as scheduler_api
 from services.scheduler import calendar_api, waitlist_api
+from services.scheduler.handlers import handlers as scheduler_handlers
+from shared.codec import wrap
+from shared.envelope import Trace
+from shared.events import VisitBooked
 from shared.infra import Infra
+from shared.runtime import Runtime
 from shared.service import build_service
 from shared.settings import (
     DashboardSettings,
@@ -46,12 +52,14 @@ from shared.settings import (
     SchedulerSettings,
 )
 from tests.conftest import DEMO_CHAIN
+from tests.integration.test_scheduler_visits import a_plan
 from tests.support import intake_settings, served
 
 pytestmark = pytest.mark.integration
 
 EXAMPLES = 6  # per operation, generation mode and key
 ADMIN = {"Authorization": "Bearer demo-admin"}
+FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
 CHECKS = [
     not_a_server_error,
     response_schema_conformance,
@@ -106,15 +114,62 @@ def services(infra: Infra, namespace: str) -> dict[str, tuple[Callable[[Any], Fa
     }
 
 
+Seeds = dict[str, str]  # path parameter -> the id of a record that exists
+
+
+async def seed_intake(http: httpx.AsyncClient, app: FastAPI) -> Seeds:
+    """A client, through the intake API as a front desk would."""
+    answer = await http.post("/v1/intakes", json=INTAKE_EXAMPLE, headers=FRONT_DESK)
+    assert answer.status_code == 202, answer.text
+    return {"client_id": answer.json()["client_id"], "location_id": "beaverton"}
+
+
+async def seed_scheduler(http: httpx.AsyncClient, app: FastAPI) -> Seeds:
+    """A plan's booked visits, handed to the scheduler as its consumer would."""
+    runtime: Runtime = app.state.runtime
+    plan = a_plan("fuzz")
+    cause = wrap(
+        plan,
+        event_id=str(uuid.uuid4()),
+        service="planner",
+        subject=plan.plan_id,
+        trace=Trace(chainid=runtime.chain.chain.id, correlationid=plan.plan_id),
+        time=runtime.clock.now(),
+    )
+    published = await scheduler_handlers(runtime)[plan.event_type](cause, plan)
+    events = [o.envelope.model_dump(mode="json") for o in published]
+    visits = [VisitBooked.model_validate(e["data"]) for e in events if e["type"] == "visit.booked"]
+    assert visits, "the plan booked no visit"
+    return {
+        "visit_id": visits[0].visit_id,
+        "plan_id": plan.plan_id,
+        "client_id": plan.client_id,
+        "location_id": "beaverton",
+    }
+
+
+async def seed_location(http: httpx.AsyncClient, app: FastAPI) -> Seeds:
+    return {"location_id": "beaverton"}
+
+
+SEEDS: dict[str, Callable[[httpx.AsyncClient, FastAPI], Awaitable[Seeds]]] = {
+    "intake": seed_intake,
+    "scheduler": seed_scheduler,
+}
+
+
 @dataclass
 class Findings:
     requests: int = 0
     failures: list[str] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)  # answers of the API, by status
 
 
-def fuzz(base_url: str, findings: Findings) -> None:
+def fuzz(base_url: str, seeds: Seeds, findings: Findings) -> None:
     """Every operation of the service at ``base_url``: positive and negative cases,
-    without and with a key; each failing check is recorded once per operation."""
+    without and with a key, and positive cases with the key on the records in
+    ``seeds`` (so that answers other than errors are checked against the schema
+    too); each failing check is recorded once per operation."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -123,6 +178,11 @@ def fuzz(base_url: str, findings: Findings) -> None:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             for headers in ({}, ADMIN):
                 _fuzz_operation(operation, mode, headers, base_url, findings)
+        known = {n: seeds[n] for n in re.findall(r"\{(\w+)\}", operation.path) if n in seeds}
+        if known:
+            _fuzz_operation(
+                operation, GenerationMode.POSITIVE, ADMIN, base_url, findings, path=known
+            )
 
 
 def _fuzz_operation(
@@ -131,8 +191,11 @@ def _fuzz_operation(
     headers: dict[str, str],
     base_url: str,
     findings: Findings,
+    *,
+    path: Seeds | None = None,
 ) -> None:
-    label = f"{operation.method.upper()} {operation.path} [{mode.value}, key={bool(headers)}]"
+    label = f"{operation.method.upper()} {operation.path} [{mode.value}, key={bool(headers)}"
+    label += f", records={sorted(path)}]" if path else "]"
 
     @settings(
         max_examples=EXAMPLES,
@@ -142,10 +205,14 @@ def _fuzz_operation(
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path))
     def run(case: Any) -> None:
         findings.requests += 1
-        case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS, timeout=30)
+        answer = case.call_and_validate(
+            base_url=base_url, headers=headers, checks=CHECKS, timeout=30
+        )
+        if operation.path.startswith("/v1/"):  # the API, not health and metrics
+            findings.statuses[answer.status_code] = findings.statuses.get(answer.status_code, 0) + 1
 
     try:
         run()
@@ -158,12 +225,21 @@ def _fuzz_operation(
 @pytest.mark.parametrize("name", ["intake", "planner", "scheduler", "notifier", "dashboard"])
 async def test_no_input_yields_a_server_error_or_breaks_the_schema(infra: Infra, name: str) -> None:
     build, service_settings = services(infra, f"test-fuzz-{uuid.uuid4().hex[:8]}")[name]
+    built: list[FastAPI] = []
+
+    def keep(settings: Any) -> FastAPI:
+        built.append(build(settings))
+        return built[0]
+
     findings = Findings()
-    async with served(build, service_settings) as url:
+    async with served(keep, service_settings) as url, httpx.AsyncClient(base_url=url) as http:
+        seeds = await SEEDS.get(name, seed_location)(http, built[0])
         # schemathesis is synchronous (requests): it runs beside the server's event loop
-        await asyncio.to_thread(fuzz, url, findings)
+        await asyncio.to_thread(fuzz, url, seeds, findings)
     assert findings.requests > 0
     assert not findings.failures, "\n\n".join(findings.failures)
+    if name in SEEDS:  # the records were found: answers other than errors were checked too
+        assert any(200 <= status < 300 for status in findings.statuses), findings.statuses
 
 
 NASTY_BODIES: list[tuple[str, bytes]] = [
