@@ -351,6 +351,8 @@ def test_the_alert_rules_cover_what_operators_watch() -> None:
     watched = {
         "ClinicflowConsumerLagHigh": {"clinicflow_consumer_lag"},
         "ClinicflowDeadLettersIncreasing": {"clinicflow_deadletters_total"},
+        "ClinicflowDeadLettersUnsent": {"clinicflow_deadletters_unsent_total"},
+        "ClinicflowOutboxBacklog": {"clinicflow_outbox_oldest_seconds"},
         "ClinicflowNotificationsFailing": {"clinicflow_notifications_total"},
         "ClinicflowInstanceDown": {"up"},
         "ClinicflowServiceMissing": {"up"},
