@@ -64,6 +64,12 @@ OUTBOX_PENDING = Gauge(
     "Accepted events stored in a service's outbox and not yet acknowledged by the broker",
     ["service"],
 )
+OUTBOX_REFUSED = Counter(
+    "clinicflow_outbox_refused_total",
+    "Accepted events the broker refused for good (too large, invalid topic, not authorised); "
+    "parked in the service's outbox-refused hash for ops, not retried",
+    ["service", "topic"],
+)
 OUTBOX_OLDEST_S = Gauge(
     "clinicflow_outbox_oldest_seconds",
     "How long the oldest event in a service's outbox has waited for the broker",

@@ -15,7 +15,10 @@ landed reaches the broker: now, or from the relay.
   older waits (the common case), with a bounded wait. When older entries wait
   (the broker was down), it leaves them all to the relay, which publishes oldest
   first: events of one client keep their order.
-- ``relay`` runs in every instance; a short lease lets one relay at a time.
+- ``relay`` runs in every instance; a short lease lets one relay at a time. An
+  event the broker refuses for good (``PublishRejected``: too large, an invalid
+  topic, not authorised) would block every event behind it, so it is parked in
+  ``outbox-refused`` with the reason, logged and counted, and the relay goes on.
 
 An entry holds the encoded envelope, so a republished event is byte-identical
 to the first. The relay can publish an entry twice (acknowledged, then the
@@ -37,8 +40,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from shared.codec import decode_envelope, encode
-from shared.kafka import Outgoing, Publisher, PublishError
-from shared.metrics import OUTBOX_OLDEST_S, OUTBOX_PENDING
+from shared.kafka import Outgoing, Publisher, PublishError, PublishRejected
+from shared.metrics import OUTBOX_OLDEST_S, OUTBOX_PENDING, OUTBOX_REFUSED
 from shared.redis_store import Keys
 
 log = logging.getLogger(__name__)
@@ -67,11 +70,17 @@ def item_of(raw: str) -> Outgoing:
 
 
 class Outbox:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, *, service: str) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, *, service: str, ms_per_score: float = 1.0
+    ) -> None:
+        """``ms_per_score``: what one unit of a queue score is in milliseconds (the
+        scheduler's calendar script stages with epoch seconds)."""
         self._redis = redis
+        self._ms_per_score = ms_per_score
         self._entries = keys("outbox")
         self._due = keys("outbox-due")
         self._lease = keys("outbox-relay")
+        self._refused = keys("outbox-refused")
         self._service = service
 
     def stage(self, pipe: Any, items: Sequence[Outgoing], *, now_ms: int) -> int:
@@ -100,7 +109,7 @@ class Outbox:
             return False
         try:
             await asyncio.wait_for(publisher.publish(items), timeout=wait_s)
-        except (PublishError, TimeoutError) as exc:
+        except (PublishError, TimeoutError) as exc:  # a refusal too: the relay parks it
             log.warning("outbox: %d event(s) left for the relay: %r", len(items), exc)
             return False
         await self.delivered(staged.event_ids)
@@ -140,11 +149,35 @@ class Outbox:
         if not await self._hold_lease(owner):
             return 0
         items = await self.pending()
-        if not items:
-            return 0
-        await publisher.publish(items)
-        await self.delivered([item.envelope.id for item in items])
-        return len(items)
+        done: list[str] = []
+        try:
+            for item in items:
+                try:
+                    await publisher.publish([item])
+                except PublishRejected as refused:
+                    await self.park(item, refused)
+                    continue
+                done.append(item.envelope.id)
+        finally:  # what was acknowledged leaves the queue, even when a later send failed
+            await self.delivered(done)
+        return len(done)
+
+    async def park(self, item: Outgoing, refused: PublishRejected) -> None:
+        """Take an event the broker refuses for good out of the queue, keeping it
+        and the reason for ops (``outbox-refused``)."""
+        log.error(
+            "outbox: the broker refused %s %s for good (%s); parked",
+            item.envelope.type,
+            item.envelope.id,
+            refused.reason,
+        )
+        parked = json.dumps({"entry": entry_of(item), "reason": str(refused)})
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._refused, item.envelope.id, parked)
+            pipe.hdel(self._entries, item.envelope.id)
+            pipe.zrem(self._due, item.envelope.id)
+            await pipe.execute()
+        OUTBOX_REFUSED.labels(self._service, refused.topic).inc()
 
     async def report(self, *, now_ms: int) -> None:
         """Keep the outbox gauges current: how many events wait, and for how long."""
@@ -153,7 +186,7 @@ class Outbox:
             pipe.zrange(self._due, 0, 0, withscores=True)
             count, oldest = await pipe.execute()
         OUTBOX_PENDING.labels(self._service).set(int(count))
-        age = (now_ms - float(oldest[0][1])) / 1000 if oldest else 0.0
+        age = (now_ms - float(oldest[0][1]) * self._ms_per_score) / 1000 if oldest else 0.0
         OUTBOX_OLDEST_S.labels(self._service).set(max(0.0, age))
 
     async def _hold_lease(self, owner: str) -> bool:

@@ -7,7 +7,6 @@ duplicate consumers already skip."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -15,6 +14,8 @@ from collections.abc import Sequence
 from services.scheduler.store import CalendarStore
 from shared.codec import decode_envelope, encode
 from shared.kafka import Outgoing, PublishError
+from shared.outbox import Outbox
+from shared.outbox import relay as relay_outbox
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,7 @@ async def deliver(runtime: Runtime, store: CalendarStore, items: Sequence[Outgoi
 
 
 async def relay(runtime: Runtime) -> None:
-    """Publish what is still in the outbox, oldest first, until the service stops."""
-    store = CalendarStore(runtime.redis, runtime.keys)
-    while True:
-        try:
-            pending = await store.pending_outbox()
-            if pending:
-                items = [unstaged(raw) for _, raw in pending]
-                await deliver(runtime, store, items)
-        except Exception:  # keep relaying: the next round retries what failed
-            log.exception("outbox relay round failed")
-        await asyncio.sleep(RELAY_INTERVAL_S)
+    """Publish what is still in the outbox, oldest first, until the service stops; an
+    event the broker refuses for good is parked, not retried (shared/outbox.py)."""
+    outbox = Outbox(runtime.redis, runtime.keys, service=runtime.service, ms_per_score=1000.0)
+    await relay_outbox(outbox, runtime.publisher, interval_s=RELAY_INTERVAL_S)
