@@ -14,16 +14,16 @@ the survivor's id."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from shared.envelope import Envelope
-from shared.events import EventData, IntakeSubmitted
+from shared.events import ClientMerged, EventData, IntakeSubmitted
 from shared.kafka import Outgoing
 from shared.redis_store import Keys
-from shared.streams import Handler
+from shared.streams import Handler, Rejected
 
 
 def client_of(data: EventData) -> str | None:
@@ -105,3 +105,23 @@ def following_merges(
         event_type: handler if event_type in except_types else resolving(handler)
         for event_type, handler in handlers.items()
     }
+
+
+Move = Callable[[ClientMerged, str, str], Awaitable[None]]
+
+
+def merge_follower(aliases: ClientAliases, move: Move) -> Handler:
+    """The ``client.merged`` handler of a service: ``move(event, retired, survivor)``
+    (each id resolved through earlier merges), unless both already resolve to one
+    client, which makes a redelivered or repeated merge change nothing."""
+
+    async def on_merged(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        if not isinstance(data, ClientMerged):
+            raise Rejected(f"expected client.merged, got {type(data).__name__}")
+        survivor = await aliases.resolve(data.client_id)
+        retired = await aliases.resolve(data.merged_client_id)
+        if retired != survivor:
+            await move(data, retired, survivor)
+        return []
+
+    return on_merged

@@ -41,7 +41,7 @@ from services.notifier.delivery import (
 )
 from services.notifier.store import NotificationStore
 from services.notifier.timing import offset_label, reminder_times
-from shared.aliases import ClientAliases, following_merges
+from shared.aliases import ClientAliases, following_merges, merge_follower
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import (
     ClientMerged,
@@ -387,14 +387,8 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         )
         return []
 
-    async def on_merged(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
-        if not isinstance(data, ClientMerged):
-            raise Rejected(f"expected client.merged, got {type(data).__name__}")
-        survivor = await aliases.resolve(data.client_id)
-        retired = await aliases.resolve(data.merged_client_id)
-        if retired != survivor:  # else followed already
-            await store.merge(aliases, retired=retired, survivor=survivor)
-        return []
+    async def move_merged(_: ClientMerged, retired: str, survivor: str) -> None:
+        await store.merge(aliases, retired=retired, survivor=survivor)
 
     by_type: dict[str, Handler] = {
         "intake.submitted": on_intake,
@@ -411,4 +405,4 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
     }
     # an intake resolves its client itself: a merged client's intake keeps the survivor's contact
     resolved = following_merges(aliases, by_type, except_types=("intake.submitted",))
-    return {**resolved, "client.merged": on_merged}
+    return {**resolved, "client.merged": merge_follower(aliases, move_merged)}

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from services.planner import domain, progress
 from services.planner.store import PlanStore
-from shared.aliases import ClientAliases, following_merges, rehomed
+from shared.aliases import ClientAliases, following_merges, merge_follower, rehomed
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import EventData, IntakeSubmitted, PlanCreated
 from shared.events.intake import AssessmentRecorded, ClientMerged
@@ -86,14 +86,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         await store.save(cause=envelope.id, produced=produced)
         return produced
 
-    async def on_merged(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
-        if not isinstance(data, ClientMerged):
-            raise Rejected(f"expected client.merged, got {type(data).__name__}")
-        survivor = await aliases.resolve(data.client_id)
-        retired = await aliases.resolve(data.merged_client_id)
-        if retired != survivor:  # else followed already
-            await store.merge(aliases, retired=retired, survivor=survivor)
-        return []
+    async def move_merged(_: ClientMerged, retired: str, survivor: str) -> None:
+        await store.merge(aliases, retired=retired, survivor=survivor)
 
     return {
         **following_merges(
@@ -104,7 +98,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 "assessment.recorded": replaying(AssessmentRecorded, on_assessment),
             },
         ),
-        "client.merged": on_merged,
+        "client.merged": merge_follower(aliases, move_merged),
     }
 
 

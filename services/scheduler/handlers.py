@@ -35,7 +35,7 @@ from services.scheduler.merging import follow_merge
 from services.scheduler.replan import replan
 from services.scheduler.slots import BookedInterval
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
-from shared.aliases import following_merges
+from shared.aliases import following_merges, merge_follower
 from shared.chain import Location, Policy, Therapist, WeeklyHours
 from shared.codec import decode_envelope, encode
 from shared.envelope import Envelope, Trace, derived_id
@@ -231,16 +231,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             raise Rejected(f"expected plan.declined, got {type(data).__name__}")
         return []  # a declined intake never had a plan, so nothing was booked
 
-    async def on_merged(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
-        if not isinstance(data, ClientMerged):
-            raise Rejected(f"expected client.merged, got {type(data).__name__}")
-        survivor = await store.aliases.resolve(data.client_id)
-        retired = await store.aliases.resolve(data.merged_client_id)
-        if retired != survivor:  # else followed already
-            await follow_merge(
-                runtime, retired=retired, survivor=survivor, seen_at=data.location_ids
-            )
-        return []
+    async def move_merged(merge: ClientMerged, retired: str, survivor: str) -> None:
+        await follow_merge(runtime, retired=retired, survivor=survivor, seen_at=merge.location_ids)
 
     plan_events = {
         "plan.created": on_created,
@@ -248,7 +240,10 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         "plan.completed": on_completed,
         "plan.declined": on_declined,
     }
-    return {**following_merges(store.aliases, plan_events), "client.merged": on_merged}
+    return {
+        **following_merges(store.aliases, plan_events),
+        "client.merged": merge_follower(store.aliases, move_merged),
+    }
 
 
 @dataclass(frozen=True)
