@@ -99,6 +99,16 @@ class TopicLog:
                 found.append(event)
         return found
 
+    def record_of(self, event_id: str) -> Record | None:
+        """The first record carrying the event ``event_id`` (undecodable ones skipped)."""
+        for record in self.records:
+            try:
+                if record.event.get("id") == event_id:
+                    return record
+            except (ValueError, AssertionError, RecursionError):
+                continue
+        return None
+
     def for_client(self, event_type: str, client_id: str) -> list[dict[str, Any]]:
         return [e for e in self.events(type=event_type) if e["data"].get("client_id") == client_id]
 

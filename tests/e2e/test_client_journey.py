@@ -201,9 +201,8 @@ async def test_a_contraindication_declines_the_plan_and_books_nothing(
         )
     )[0]
     assert declined["data"]["referral"]["recommended"] is True
-    record = next(
-        r for r in topics.records if r.topic == "clinic.plans" and r.event["id"] == declined["id"]
-    )
+    record = topics.record_of(declined["id"])
+    assert record is not None and record.topic == "clinic.plans"
     await wait_committed_past(
         stack.infra.kafka_bootstrap_servers,
         "clinicflow-scheduler",

@@ -261,9 +261,8 @@ async def test_an_admin_merges_two_records_of_one_person(
     assert events[0]["subject"] == survivor
     assert events[0]["data"]["merged_client_id"] == retired
     assert events[0]["data"]["reason"] == body["reason"]
-    record = next(
-        r for r in topics.records if r.value is not None and r.event["id"] == events[0]["id"]
-    )
+    record = topics.record_of(events[0]["id"])
+    assert record is not None
     assert record.topic == "clinic.intake" and record.key == survivor
     await topics.caught_up()
     assert len(topics.events(type="client.merged", correlationid=answer["merge_id"])) == 1
