@@ -288,6 +288,8 @@ def parse_cloudevent(value: bytes | None, envelope: Draft202012Validator | None)
         event = json.loads(value.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Rejected(f"value is not JSON: {exc}") from exc
+    except RecursionError as exc:  # JSON nested deeper than the parser goes
+        raise Rejected("value is not JSON this reader can parse: nested too deeply") from exc
     if not isinstance(event, dict):
         raise Rejected("not a CloudEvent: the value is not a JSON object")
     missing = [name for name in CLOUDEVENT_REQUIRED if not event.get(name)]

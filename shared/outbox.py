@@ -50,6 +50,9 @@ PEEK = 64  # how many of the oldest entries a stage reads back
 RELAY_BATCH = 200
 RELAY_INTERVAL_S = 0.5
 RELAY_LEASE_MS = 5_000
+# the relay leaves an entry this long to the request that staged it (which
+# publishes at once, waiting at most its publish wait), so the two rarely both send it
+RELAY_GRACE_MS = 3_000
 
 
 @dataclass(frozen=True)
@@ -71,12 +74,20 @@ def item_of(raw: str) -> Outgoing:
 
 class Outbox:
     def __init__(
-        self, redis: aioredis.Redis, keys: Keys, *, service: str, ms_per_score: float = 1.0
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        *,
+        service: str,
+        ms_per_score: float = 1.0,
+        grace_ms: float = RELAY_GRACE_MS,
     ) -> None:
         """``ms_per_score``: what one unit of a queue score is in milliseconds (the
-        scheduler's calendar script stages with epoch seconds)."""
+        scheduler's calendar script stages with epoch seconds); ``grace_ms``: how old
+        an entry must be before the relay takes it."""
         self._redis = redis
         self._ms_per_score = ms_per_score
+        self._grace_ms = grace_ms
         self._entries = keys("outbox")
         self._due = keys("outbox-due")
         self._lease = keys("outbox-relay")
@@ -134,8 +145,13 @@ class Outbox:
             await pipe.execute()
 
     async def pending(self, limit: int = RELAY_BATCH) -> list[Outgoing]:
-        """The oldest entries still to publish, in order."""
-        ids = [str(i) for i in await self._redis.zrange(self._due, 0, limit - 1)]
+        """The oldest entries still to publish, in order, past the grace period."""
+        if self._grace_ms > 0:
+            until = (epoch_ms() - self._grace_ms) / self._ms_per_score
+            found = await self._redis.zrangebyscore(self._due, "-inf", until, start=0, num=limit)
+        else:
+            found = await self._redis.zrange(self._due, 0, limit - 1)
+        ids = [str(i) for i in found]
         if not ids:
             return []
         raw = await self._redis.hmget(self._entries, ids)

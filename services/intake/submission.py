@@ -83,7 +83,12 @@ def findings_for(
 
 
 def intake_outbox(runtime: Runtime) -> Outbox:
-    return Outbox(runtime.redis, runtime.keys, service=runtime.service)
+    """The intake's outbox; its relay leaves an entry alone while the request that
+    staged it may still be publishing it (its publish wait, and a second)."""
+    wait_s = float(getattr(runtime.base.settings, "publish_wait_s", 2.0))
+    return Outbox(
+        runtime.redis, runtime.keys, service=runtime.service, grace_ms=(wait_s + 1) * 1000
+    )
 
 
 async def accept(

@@ -228,7 +228,7 @@ def _matches(
 ) -> bool:
     try:
         event = json.loads(value or b"")
-    except ValueError:
+    except (ValueError, RecursionError):  # poison records other tests leave on the topics
         return False
     return (
         isinstance(event, dict)
