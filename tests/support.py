@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -16,6 +17,10 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 
+from shared.codec import encode, wrap
+from shared.envelope import Trace, derived_id
+from shared.events import IntakeSubmitted
+from shared.events.intake import ClientRecord, Complaint, ContactConsent, Health, Screening
 from shared.infra import Infra, free_port
 from shared.settings import IntakeSettings
 from shared.topics import PUBLIC_TOPICS
@@ -265,3 +270,35 @@ def _started(server: Any) -> Callable[[], Awaitable[bool]]:
         return False
 
     return probe
+
+
+def intake_record(
+    client_id: str, *, name: str = "Sam Sample", email: str | None = None, region: str = "low_back"
+) -> bytes:
+    """A valid ``intake.submitted`` record value for the demo chain's Beaverton, as a
+    producer other than the intake service would write it (e-mail consent with an
+    e-mail)."""
+    intake_id = str(uuid.uuid4())
+    data = IntakeSubmitted(
+        intake_id=intake_id,
+        client=ClientRecord(
+            client_id=client_id,
+            name=name,
+            email=email,
+            contact_consent=ContactConsent(email=email is not None),
+        ),
+        location_id="beaverton",
+        complaints=[Complaint(region=region, intensity=6, qualities=["ache"], duration_weeks=4)],
+        health=Health(),
+        screening=Screening(outcome="clear"),
+        submitted_at=datetime(2027, 3, 8, 16, 30, tzinfo=UTC),
+    )
+    envelope = wrap(
+        data,
+        event_id=derived_id("intake.submitted", intake_id),
+        service="test",
+        subject=client_id,
+        trace=Trace(chainid="northwest-nmt", correlationid=intake_id, locationid="beaverton"),
+        time=data.submitted_at,
+    )
+    return encode(envelope)

@@ -3,43 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from shared.codec import encode, wrap
-from shared.envelope import Trace, derived_id
-from shared.events import IntakeSubmitted
-from shared.events.intake import ClientRecord, Complaint, Health, Screening
+from shared.envelope import derived_id
 from shared.stack import Stack
-from tests.support import TopicLog, wait_committed_past
+from tests.support import TopicLog, intake_record, wait_committed_past
 
 pytestmark = pytest.mark.e2e
-
-
-def intake_event(client_id: str) -> bytes:
-    intake_id = str(uuid.uuid4())
-    data = IntakeSubmitted(
-        intake_id=intake_id,
-        client=ClientRecord(client_id=client_id, name="Sam Sample"),
-        location_id="beaverton",
-        complaints=[
-            Complaint(region="low_back", intensity=6, qualities=["ache"], duration_weeks=4)
-        ],
-        health=Health(),
-        screening=Screening(outcome="clear"),
-        submitted_at=datetime(2027, 3, 8, 16, 30, tzinfo=UTC),
-    )
-    envelope = wrap(
-        data,
-        event_id=derived_id("intake.submitted", intake_id),
-        service="integration-test",
-        subject=client_id,
-        trace=Trace(chainid="northwest-nmt", correlationid=intake_id, locationid="beaverton"),
-        time=data.submitted_at,
-    )
-    return encode(envelope)
 
 
 async def test_a_malformed_intake_is_dead_lettered_and_the_next_record_is_planned(
@@ -50,7 +22,7 @@ async def test_a_malformed_intake_is_dead_lettered_and_the_next_record_is_planne
     bad = await producer.send_and_wait(
         "clinic.intake", key=key, value=b'{"specversion": "1.0", "type": '
     )
-    good_value = intake_event(client_id)
+    good_value = intake_record(client_id)
     good = await producer.send_and_wait("clinic.intake", key=key, value=good_value)
     assert (bad.partition, bad.offset + 1) == (good.partition, good.offset)
 
@@ -77,7 +49,7 @@ async def test_a_redelivered_intake_yields_one_plan(
     stack: Stack, topics: TopicLog, producer: AIOKafkaProducer
 ) -> None:
     client_id = str(uuid.uuid4())
-    value = intake_event(client_id)
+    value = intake_record(client_id)
     await producer.send_and_wait("clinic.intake", key=client_id.encode(), value=value)
     again = await producer.send_and_wait("clinic.intake", key=client_id.encode(), value=value)
     await wait_committed_past(

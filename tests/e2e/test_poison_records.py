@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import uuid
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -17,14 +16,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from services.dashboard.store import DashboardStore
-from shared.codec import encode, wrap
-from shared.envelope import Trace, derived_id
-from shared.events import IntakeSubmitted
-from shared.events.intake import ClientRecord, Complaint, Health, Screening
 from shared.redis_store import Keys, connect
 from shared.settings import CommonSettings
 from shared.stack import Stack
-from tests.support import TopicLog, until, wait_committed_past
+from tests.support import TopicLog, intake_record, until, wait_committed_past
 
 pytestmark = pytest.mark.e2e
 POISON_BYTES = 1_000_000
@@ -33,33 +28,6 @@ CONSUMERS = {
     "clinic.plans": ("scheduler", "notifier"),
     "clinic.visits": ("planner", "notifier"),
 }
-
-
-def intake(client_id: str) -> bytes:
-    intake_id = str(uuid.uuid4())
-    data = IntakeSubmitted(
-        intake_id=intake_id,
-        client=ClientRecord(
-            client_id=client_id,
-            name="Pat Poison",
-            email=f"{client_id}@example.com",
-            contact_consent={"email": True, "sms": False},
-        ),
-        location_id="beaverton",
-        complaints=[Complaint(region="neck", intensity=5, qualities=["ache"], duration_weeks=3)],
-        health=Health(),
-        screening=Screening(outcome="clear"),
-        submitted_at=datetime(2027, 3, 8, 16, 30, tzinfo=UTC),
-    )
-    envelope = wrap(
-        data,
-        event_id=derived_id("intake.submitted", intake_id),
-        service="e2e-test",
-        subject=client_id,
-        trace=Trace(chainid="northwest-nmt", correlationid=intake_id, locationid="beaverton"),
-        time=data.submitted_at,
-    )
-    return encode(envelope)
 
 
 def letter(topics: TopicLog, service: str, position: tuple[str, int, int]) -> Any:
@@ -81,7 +49,13 @@ async def test_a_poison_record_on_each_topic_is_dead_lettered_and_the_flow_goes_
     placed = {}
     for topic in (*CONSUMERS, "clinic.notifications"):
         placed[topic] = await producer.send_and_wait(topic, key=key, value=poison)
-    await producer.send_and_wait("clinic.intake", key=key, value=intake(client_id))
+    await producer.send_and_wait(
+        "clinic.intake",
+        key=key,
+        value=intake_record(
+            client_id, name="Pat Poison", email=f"{client_id}@example.com", region="neck"
+        ),
+    )
 
     for topic, services in CONSUMERS.items():
         position = (topic, placed[topic].partition, placed[topic].offset)
@@ -149,7 +123,7 @@ async def test_an_intake_no_service_can_read_correctly_is_dead_lettered_by_each_
     reason: str,
 ) -> None:
     client_id = str(uuid.uuid4())
-    unreadable = {**json.loads(intake(client_id)), **change}
+    unreadable = {**json.loads(intake_record(client_id)), **change}
     sent = await producer.send_and_wait(
         "clinic.intake", key=client_id.encode(), value=json.dumps(unreadable).encode()
     )
