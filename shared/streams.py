@@ -126,7 +126,10 @@ class StreamProcessor:
         started = time.perf_counter()
         try:
             outputs = await handler(envelope, data)
-        except PublishRejected as exc:  # a handler that publishes itself (under a lock)
+            await self.publisher.publish(outputs)
+        # outputs refused for good, by this publish or by a handler that publishes
+        # itself (under a lock); not marked handled, so a replay once fixed is handled
+        except PublishRejected as exc:
             await self.dead_letter(record, f"outputs of {envelope.type} refused: {exc}", envelope)
             return
         except TRANSIENT:
@@ -139,12 +142,6 @@ class StreamProcessor:
         except Exception as exc:  # a consumer must never stop on one record
             log.exception("handler failed")
             await self.dead_letter(record, f"handler error: {describe_error(exc)}", envelope)
-            return
-        try:
-            await self.publisher.publish(outputs)
-        except PublishRejected as exc:
-            # not marked handled either: once the cause is fixed, a replay is handled
-            await self.dead_letter(record, f"outputs of {envelope.type} refused: {exc}", envelope)
             return
         await self.processed.mark(envelope.id)
         elapsed = time.perf_counter() - started
