@@ -33,7 +33,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +50,7 @@ PEEK = 64  # how many of the oldest entries a stage reads back
 RELAY_BATCH = 200
 RELAY_INTERVAL_S = 0.5
 RELAY_LEASE_MS = 5_000
-# the relay leaves an entry this long to the request that staged it (which
-# publishes at once, waiting at most its publish wait), so the two rarely both send it
-RELAY_GRACE_MS = 3_000
+PUBLISH_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -79,15 +77,19 @@ class Outbox:
         keys: Keys,
         *,
         service: str,
+        publish_wait_s: float = PUBLISH_WAIT_S,
         ms_per_score: float = 1.0,
-        grace_ms: float = RELAY_GRACE_MS,
+        grace_ms: float | None = None,
     ) -> None:
-        """``ms_per_score``: what one unit of a queue score is in milliseconds (the
-        scheduler's calendar script stages with epoch seconds); ``grace_ms``: how old
-        an entry must be before the relay takes it."""
+        """``publish_wait_s``: how long a request waits for the broker before it leaves
+        its events to the relay; ``ms_per_score``: what one unit of a queue score is in
+        milliseconds (the scheduler's calendar script stages with epoch seconds);
+        ``grace_ms``: how old an entry must be before the relay takes it (default: the
+        publish wait and a second, so a request still publishing is left alone)."""
         self._redis = redis
+        self._publish_wait_s = publish_wait_s
         self._ms_per_score = ms_per_score
-        self._grace_ms = grace_ms
+        self._grace_ms = (publish_wait_s + 1) * 1000 if grace_ms is None else grace_ms
         self._entries = keys("outbox")
         self._due = keys("outbox-due")
         self._lease = keys("outbox-relay")
@@ -111,30 +113,47 @@ class Outbox:
         first = list(oldest[: len(mine)])
         return Staged(event_ids=mine, behind=first != list(mine))
 
-    async def publish_staged(
-        self, publisher: Publisher, items: Sequence[Outgoing], staged: Staged, *, wait_s: float
+    async def commit(
+        self,
+        publisher: Publisher,
+        items: Sequence[Outgoing],
+        writes: Callable[[Any], Awaitable[None]],
     ) -> bool:
-        """Publish the staged ``items`` unless older entries wait; True once acknowledged.
-        False leaves them to the relay (nothing is lost either way)."""
+        """``writes`` (queued on a MULTI pipeline) and ``items`` in the outbox, in one
+        transaction; then publish them as ``publish_staged`` does."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            await writes(pipe)
+            oldest = self.stage(pipe, items, now_ms=epoch_ms())
+            results = await pipe.execute()
+        return await self.publish_staged(publisher, items, self.staged(items, results[oldest]))
+
+    async def publish_staged(
+        self,
+        publisher: Publisher,
+        items: Sequence[Outgoing],
+        staged: Staged,
+        *,
+        wait_s: float | None = None,
+    ) -> bool:
+        """Publish the staged ``items`` unless older entries wait, waiting at most
+        ``wait_s`` (default: the publish wait); True once acknowledged. False leaves
+        them to the relay (nothing is lost either way)."""
         if staged.behind:
             return False
         try:
-            await asyncio.wait_for(publisher.publish(items), timeout=wait_s)
+            wait = self._publish_wait_s if wait_s is None else wait_s
+            await asyncio.wait_for(publisher.publish(items), timeout=wait)
         except (PublishError, TimeoutError) as exc:  # a refusal too: the relay parks it
             log.warning("outbox: %d event(s) left for the relay: %r", len(items), exc)
             return False
         await self.delivered(staged.event_ids)
         return True
 
-    async def publish_stored(
-        self, publisher: Publisher, items: Sequence[Outgoing], *, wait_s: float
-    ) -> bool:
+    async def publish_stored(self, publisher: Publisher, items: Sequence[Outgoing]) -> bool:
         """``publish_staged`` for items a transaction of the caller's staged without
         reading the queue back (one more round trip; for the less frequent writes)."""
         oldest = [str(i) for i in await self._redis.zrange(self._due, 0, PEEK - 1)]
-        return await self.publish_staged(
-            publisher, items, self.staged(items, oldest), wait_s=wait_s
-        )
+        return await self.publish_staged(publisher, items, self.staged(items, oldest))
 
     async def delivered(self, event_ids: Sequence[str]) -> None:
         if not event_ids:

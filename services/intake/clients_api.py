@@ -35,7 +35,7 @@ from shared.events.intake import (
     TriggerPoint,
 )
 from shared.kafka import Outgoing
-from shared.outbox import Outbox, epoch_ms
+from shared.outbox import epoch_ms
 from shared.routes import runtime_of, visible
 from shared.runtime import Runtime
 from shared.vocabulary import Role
@@ -196,7 +196,7 @@ async def _decide(
     if decided is None:  # merged away meanwhile
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     if announced:
-        await outbox.publish_stored(runtime.publisher, announced, wait_s=_publish_wait(runtime))
+        await outbox.publish_stored(runtime.publisher, announced)
     return decided
 
 
@@ -226,10 +226,6 @@ def _updated(
         ),
         time=now,
     )
-
-
-def _publish_wait(runtime: Runtime) -> float:
-    return float(getattr(runtime.base.settings, "publish_wait_s", 2.0))
 
 
 @router.post(
@@ -306,17 +302,13 @@ async def _record(
         time=now,
     )
     accepted = AssessmentAccepted(assessment_id=assessment_id)
-    outbox = intake_outbox(runtime)
-    async with runtime.redis.pipeline(transaction=True) as pipe:
+
+    async def writes(pipe: Any) -> None:
         _directory(runtime).record_assessment(event, pipe=pipe)
-        oldest = outbox.stage(pipe, [outgoing], now_ms=epoch_ms())
         if answered is not None:
             answered(pipe, accepted)
-        results = await pipe.execute()
-    staged = Outbox.staged([outgoing], results[oldest])
-    await outbox.publish_staged(
-        runtime.publisher, [outgoing], staged, wait_s=_publish_wait(runtime)
-    )
+
+    await intake_outbox(runtime).commit(runtime.publisher, [outgoing], writes)
     return accepted
 
 

@@ -14,6 +14,8 @@ survivor's details stand."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import HTTPException, status
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -24,7 +26,6 @@ from shared.auth import Principal
 from shared.envelope import Trace, derived_id
 from shared.events.intake import ClientMerged, ClientRecord
 from shared.kafka import Outgoing
-from shared.outbox import Outbox, epoch_ms
 from shared.runtime import Runtime
 
 HOLD_MS = 60_000
@@ -169,9 +170,12 @@ async def merge(
                 ]
             }
         )
-        outbox = intake_outbox(runtime)
-        # the fold and its event land together: 202 means both, 503 neither
-        async with redis.pipeline(transaction=True) as pipe:
+        retired_handles = [
+            *[f"email:{v}" for v in retired_known.emails],
+            *[f"phone:{v}" for v in retired_known.phones],
+        ]
+
+        async def fold(pipe: Any) -> None:
             pipe.eval(
                 _FOLD,
                 0,
@@ -182,15 +186,11 @@ async def merge(
                 profile.model_dump_json(),
                 cleaned.model_dump_json(),
                 accepted.model_dump_json(),
-                *[f"email:{v}" for v in retired_known.emails],
-                *[f"phone:{v}" for v in retired_known.phones],
+                *retired_handles,
             )
-            oldest = outbox.stage(pipe, [merged], now_ms=epoch_ms())
-            results = await pipe.execute()
-        wait_s = float(getattr(runtime.base.settings, "publish_wait_s", 2.0))
-        await outbox.publish_staged(
-            runtime.publisher, [merged], Outbox.staged([merged], results[oldest]), wait_s=wait_s
-        )
+
+        # the fold and its event land together: 202 means both, 503 neither
+        await intake_outbox(runtime).commit(runtime.publisher, [merged], fold)
     finally:
         await redis.eval(_RELEASE, 2, *holds, merge_id)
     return accepted

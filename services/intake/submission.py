@@ -29,7 +29,7 @@ from shared.events.intake import (
     IntakeSubmitted,
     Screening,
 )
-from shared.outbox import Outbox, epoch_ms
+from shared.outbox import PUBLISH_WAIT_S, Outbox
 from shared.pain import condition_for, nerve_signs
 from shared.runtime import Runtime
 
@@ -83,12 +83,9 @@ def findings_for(
 
 
 def intake_outbox(runtime: Runtime) -> Outbox:
-    """The intake's outbox; its relay leaves an entry alone while the request that
-    staged it may still be publishing it (its publish wait, and a second)."""
-    wait_s = float(getattr(runtime.base.settings, "publish_wait_s", 2.0))
-    return Outbox(
-        runtime.redis, runtime.keys, service=runtime.service, grace_ms=(wait_s + 1) * 1000
-    )
+    """The intake's outbox, with the request's publish wait (``INTAKE_PUBLISH_WAIT_S``)."""
+    wait_s = float(getattr(runtime.base.settings, "publish_wait_s", PUBLISH_WAIT_S))
+    return Outbox(runtime.redis, runtime.keys, service=runtime.service, publish_wait_s=wait_s)
 
 
 async def accept(
@@ -146,14 +143,11 @@ async def accept(
         possible_duplicate=identity.possible_duplicate_at(document.location_id),
         contact_change_id=identity.contact_change_id(intake_id),
     )
-    outbox = intake_outbox(runtime)
-    async with runtime.redis.pipeline(transaction=True) as pipe:
+
+    async def writes(pipe: Any) -> None:
         await directory.record_intake(event, identity, pipe=pipe)
-        oldest = outbox.stage(pipe, [outgoing], now_ms=epoch_ms())
         if answered is not None:
             answered(pipe, accepted)
-        results = await pipe.execute()
-    staged = Outbox.staged([outgoing], results[oldest])
-    wait_s = float(getattr(runtime.base.settings, "publish_wait_s", 2.0))
-    await outbox.publish_staged(runtime.publisher, [outgoing], staged, wait_s=wait_s)
+
+    await intake_outbox(runtime).commit(runtime.publisher, [outgoing], writes)
     return accepted
