@@ -32,8 +32,7 @@ from services.intake.contact_changes import (
     proposed_by,
     with_withdrawals,
 )
-from services.intake.matching import PossibleDuplicate, decide, handles_of
-from services.intake.matching import known_from as known_from_details
+from services.intake.matching import PossibleDuplicate, decide, handles_of, known_from
 from shared.envelope import derived_id
 from shared.events.intake import AssessmentRecorded, ClientDetails, ClientRecord, IntakeSubmitted
 from shared.redis_store import Keys
@@ -134,7 +133,7 @@ class ClientDirectory:
         expected = ""
         for _ in range(RESOLVE_ATTEMPTS if handles else 0):
             record = new_record(new_id, client, flags)
-            profile = known_from_details(new_id, client)
+            profile = known_from(new_id, client)
             reply = await self._find(
                 args=[
                     self.shared_key(),
@@ -182,19 +181,11 @@ class ClientDirectory:
         )
 
     async def record_intake(
-        self, event: IntakeSubmitted, identity: Identity, *, pipe: Pipeline | None = None
+        self, event: IntakeSubmitted, identity: Identity, *, pipe: Pipeline
     ) -> None:
-        """Remember an accepted intake (idempotent: keyed by its id), the contact change
-        it states and the duplicates it may be; with ``pipe``, only queue the writes on
-        that transaction (the caller executes it)."""
-        if pipe is not None:
-            self._queue_intake(pipe, event, identity)
-            return
-        async with self._redis.pipeline(transaction=True) as own:
-            self._queue_intake(own, event, identity)
-            await own.execute()
-
-    def _queue_intake(self, pipe: Pipeline, event: IntakeSubmitted, identity: Identity) -> None:
+        """Queue an accepted intake on ``pipe``, the transaction that stages its event
+        (idempotent: keyed by its id), with the contact change it states and the
+        duplicates it may be."""
         client_id = event.client.client_id
         summary = IntakeSummary(
             intake_id=event.intake_id,
