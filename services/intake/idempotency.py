@@ -31,19 +31,15 @@ class Replay(Exception):
 
 
 class Reservation:
-    def __init__(
-        self, redis: aioredis.Redis, key: str, fingerprint: str, *, ttl_s: int = IDEMPOTENCY_TTL_S
-    ) -> None:
-        self._redis = redis
+    """A held key; its answer is stored by the transaction of the work it answers."""
+
+    def __init__(self, key: str, fingerprint: str, *, ttl_s: int) -> None:
         self._key = key
         self._fingerprint = fingerprint
         self._ttl_s = ttl_s
 
     def _record(self, response: dict[str, Any]) -> str:
         return json.dumps({"state": "done", "fingerprint": self._fingerprint, "response": response})
-
-    async def complete(self, response: dict[str, Any]) -> None:
-        await self._redis.set(self._key, self._record(response), ex=self._ttl_s)
 
     def complete_on(self, pipe: Any, response: dict[str, Any]) -> None:
         """Queue the stored answer on ``pipe``, the transaction of the work it answers."""
@@ -78,7 +74,7 @@ async def reserved(
                 headers={"Retry-After": "1"},
             )
         raise Replay(previous["response"])
-    reservation = Reservation(redis, key, fingerprint, ttl_s=ttl_s)
+    reservation = Reservation(key, fingerprint, ttl_s=ttl_s)
     try:
         yield reservation
     except BaseException:
