@@ -15,13 +15,10 @@ import time
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
 
 from services.notifier.delivery import Contact, merged_contact
 from shared.aliases import ClientAliases
 from shared.redis_store import Keys
-
-MERGE_ATTEMPTS = 10
 
 _CLAIM = """
 local ids = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -204,16 +201,12 @@ class NotificationStore:
             self._keys("contact", survivor),
             self._keys("client-notifications", retired),
         ]
-        for _ in range(MERGE_ATTEMPTS):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(*watched)
-                    await self._queue_merge(pipe, aliases, retired=retired, survivor=survivor)
-                    await pipe.execute()
-                    return
-                except WatchError:
-                    continue
-        raise TimeoutError(f"client {retired} kept changing during its merge")
+
+        async def move(pipe: Any) -> None:
+            await self._queue_merge(pipe, aliases, retired=retired, survivor=survivor)
+
+        # redis-py's optimistic transaction: watch, read, MULTI, retried on a change
+        await self._redis.transaction(move, *watched)
 
     async def _queue_merge(
         self, pipe: Any, aliases: ClientAliases, *, retired: str, survivor: str

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
 
 from services.planner import merging
 from services.planner.progress import Progress
@@ -37,7 +36,6 @@ elseif ARGV[2] == '' and redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('
 end
 return 1
 """
-MERGE_ATTEMPTS = 10
 
 
 class PlanStore:
@@ -144,16 +142,12 @@ class PlanStore:
             for name in ("plans", "active", "active-plans")
             for client in (retired, survivor)
         ]
-        for _ in range(MERGE_ATTEMPTS):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(*watched)
-                    await self._move(pipe, aliases, retired=retired, survivor=survivor)
-                    await pipe.execute()
-                    return
-                except WatchError:
-                    continue
-        raise TimeoutError(f"client {retired} kept changing during its merge")
+
+        async def move(pipe: Any) -> None:
+            await self._move(pipe, aliases, retired=retired, survivor=survivor)
+
+        # redis-py's optimistic transaction: watch, read, MULTI, retried on a change
+        await self._redis.transaction(move, *watched)
 
     async def _move(
         self, pipe: Any, aliases: ClientAliases, *, retired: str, survivor: str
