@@ -10,9 +10,8 @@ app begins is replaced.
 
 from __future__ import annotations
 
-import json
-
 from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -34,7 +33,7 @@ class BodyLimit:
 
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+            await self._refusal()(scope, receive, send)
             return
 
         received = 0
@@ -62,7 +61,7 @@ class BodyLimit:
                 started = True
                 if exceeded:
                     refused = True
-                    await self._refuse(send)
+                    await self._refusal()(scope, receive, send)
                     return
             await send(message)
 
@@ -71,21 +70,10 @@ class BodyLimit:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._refuse(send)
+            await self._refusal()(scope, receive, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+    def _refusal(self) -> JSONResponse:
+        return JSONResponse({"detail": f"request body larger than {self.max_bytes} bytes"}, 413)
 
 
 def _content_length(scope: Scope) -> int | None:

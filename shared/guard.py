@@ -12,12 +12,12 @@ webhooks) pass untouched and check what they accept themselves.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import fastapi.routing
 from fastapi import HTTPException
+from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.datastructures import Headers
@@ -45,10 +45,10 @@ class AuthFirst:
                     scope["app"].state, Headers(scope=scope), address
                 )
             except HTTPException as refused:
-                await _answer(send, refused)
+                await answer_of(refused)(scope, receive, send)
                 return
             except (RedisConnectionError, RedisTimeoutError):
-                await _answer(send, STATE_STORE_DOWN)
+                await answer_of(STATE_STORE_DOWN)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -88,9 +88,7 @@ def _depends_on(dependant: Any, call: Callable[..., Any]) -> bool:
     )
 
 
-async def _answer(send: Send, refused: HTTPException) -> None:
-    body = json.dumps({"detail": refused.detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in (refused.headers or {}).items()]
-    await send({"type": "http.response.start", "status": refused.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+def answer_of(refused: HTTPException) -> JSONResponse:
+    """``refused`` as the JSON answer FastAPI gives it, for the layers outside its
+    exception handlers (a Starlette response is itself an ASGI app)."""
+    return JSONResponse({"detail": refused.detail}, refused.status_code, refused.headers)

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import logs
 from shared.body_limit import BodyLimit
-from shared.guard import AuthFirst, routes_of
+from shared.guard import STATE_STORE_DOWN, AuthFirst, answer_of, routes_of
 from shared.headers import security_headers
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
@@ -86,12 +86,8 @@ def service_app(
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)
     async def state_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        """Redis down is a 503 the caller can retry, not a 500."""
-        return JSONResponse(
-            {"detail": "the state store (Redis) did not answer; retry shortly"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+        """Redis down is a 503 the caller can retry, not a 500 (as before the body)."""
+        return answer_of(STATE_STORE_DOWN)
 
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(AuthFirst)
@@ -148,7 +144,8 @@ class FrontDoor:
                 )
                 if responded:
                     raise  # the answer is half sent: the server drops the connection
-                await _internal_error(guarded_send)
+                answer = JSONResponse({"detail": "internal error; it has been logged"}, 500)
+                await answer(scope, receive, guarded_send)
             else:
                 log.log(
                     logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
@@ -171,21 +168,6 @@ def _raised_at(exc: BaseException) -> list[str]:
     """The innermost frames of ``exc``'s traceback as ``file:line function``."""
     frames = traceback.extract_tb(exc.__traceback__)[-3:]
     return [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames]
-
-
-async def _internal_error(send: Send) -> None:
-    body = json.dumps({"detail": "internal error; it has been logged"}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _route_of(scope: Scope) -> tuple[str, dict[str, Any]]:
