@@ -70,8 +70,13 @@ def candidates_from(flat: list[Any]) -> dict[str, Candidate]:
         if not details:
             continue
         record = ClientRecord.model_validate_json(details)
-        known = (
-            KnownClient.model_validate_json(profile) if profile else known_from(client_id, record)
-        )
-        found[client_id] = Candidate(known, record, locations)
+        found[client_id] = Candidate(known_of(client_id, record, profile), record, locations)
     return found
+
+
+def known_of(client_id: str, record: ClientRecord, profile: str | None) -> KnownClient:
+    """What matching knows of a client: its stored profile, or (recorded before profiles
+    existed) what its record says."""
+    if profile:
+        return KnownClient.model_validate_json(profile)
+    return known_from(client_id, record)

@@ -19,13 +19,15 @@ from typing import Any
 from fastapi import HTTPException, status
 from pydantic import AwareDatetime, BaseModel, Field
 
+from services.intake.client_index import known_of
 from services.intake.clients import ClientDirectory
-from services.intake.matching import KnownClient, joined, known_from
+from services.intake.matching import joined
 from services.intake.submission import intake_outbox
 from shared.auth import Principal
 from shared.envelope import Trace, derived_id
 from shared.events.intake import ClientMerged, ClientRecord
 from shared.kafka import Outgoing
+from shared.routes import visible
 from shared.runtime import Runtime
 
 HOLD_MS = 60_000
@@ -123,7 +125,7 @@ async def merge(
         ) = await pipe.execute()
     if done is not None:
         record = MergeAccepted.model_validate_json(done)
-        _in_scope(principal, record.location_ids)
+        visible(principal, record.location_ids)
         if record.client_id != survivor:
             raise HTTPException(
                 status.HTTP_409_CONFLICT, f"client {retired} was merged into another client"
@@ -137,8 +139,8 @@ async def merge(
             )
     if s_details is None or r_details is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-    _in_scope(principal, list(s_locs))
-    _in_scope(principal, list(r_locs))
+    visible(principal, list(s_locs))
+    visible(principal, list(r_locs))
     now = runtime.clock.now()
     merge_id = derived_id("client.merge", survivor, retired)
     accepted = MergeAccepted(
@@ -159,10 +161,8 @@ async def merge(
         merged = _merged(runtime, principal, accepted, reason=request.reason)
         survivor_record = ClientRecord.model_validate_json(s_details)
         retired_record = ClientRecord.model_validate_json(r_details)
-        profile = joined(
-            _known(survivor, survivor_record, s_profile), _known(retired, retired_record, r_profile)
-        )
-        retired_known = _known(retired, retired_record, r_profile)
+        retired_known = known_of(retired, retired_record, r_profile)
+        profile = joined(known_of(survivor, survivor_record, s_profile), retired_known)
         cleaned = survivor_record.model_copy(
             update={
                 "possible_duplicate_of": [
@@ -216,14 +216,3 @@ def _merged(
         trace=Trace(chainid=runtime.chain.chain.id, correlationid=accepted.merge_id),
         time=accepted.merged_at,
     )
-
-
-def _known(client_id: str, record: ClientRecord, profile: str | None) -> KnownClient:
-    if profile:
-        return KnownClient.model_validate_json(profile)
-    return known_from(client_id, record)
-
-
-def _in_scope(principal: Principal, locations: list[str]) -> None:
-    if not any(principal.reaches(loc) for loc in locations):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
