@@ -35,7 +35,7 @@ from services.planner.domain import build_plan
 from shared.chain import Policy
 from shared.codec import wrap
 from shared.envelope import Trace
-from shared.events import EventData, IntakeSubmitted, PlanCreated, VisitBooked
+from shared.events import ClientUpdated, EventData, IntakeSubmitted, PlanCreated, VisitBooked
 from shared.events.intake import (
     ClientRecord,
     Complaint,
@@ -570,6 +570,41 @@ async def test_contact_preferences_change_what_is_sent_from_the_next_message_on(
         records = await until(settled)
         assert {(r["status"], r["reason"]) for r in records} == {("suppressed", "no_consent")}
         assert smtp.received == []
+
+
+async def test_a_later_intake_never_turns_a_clients_own_opt_out_back_on_a_confirmed_change_does(
+    infra: Infra,
+) -> None:
+    client = intake("consent", sms=True)
+    client_id = client.client.client_id
+    path = f"/v1/clients/{client_id}/contact-preferences"
+    async with notifier_on(infra, f"test-notify-{uuid.uuid4().hex[:8]}") as n:
+        await n.receive(client)
+        opted_out = await n.http.put(path, json={"email": False, "sms": True}, headers=FRONT_DESK)
+        assert opted_out.status_code == 200
+        await n.receive(client.model_copy(update={"intake_id": f"{client.intake_id}-again"}))
+        shown = (await n.http.get(path, headers=FRONT_DESK)).json()
+        assert (shown["email"], shown["sms"]) == (False, True)  # the intake granted nothing
+
+        record = client.client.model_copy(
+            update={
+                "phone": "+15035550199",
+                "contact_consent": ContactConsent(email=True, sms=False),
+            }
+        )
+        await n.receive(
+            ClientUpdated(
+                change_id="change-1",
+                client=record,
+                location_id="beaverton",
+                changed_by="desk-key-digest",
+                changed_at=START,
+            )
+        )
+        shown = (await n.http.get(path, headers=FRONT_DESK)).json()
+        assert (shown["email"], shown["sms"]) == (True, False)
+        contact = await n.store.contact(client_id)
+        assert contact is not None and contact.phone == "+15035550199"
 
 
 async def test_over_the_global_rate_messages_wait_for_the_next_minute(infra: Infra) -> None:
