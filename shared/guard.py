@@ -53,24 +53,24 @@ class AuthFirst:
         await self.app(scope, receive, send)
 
     def _route_needs_key(self, scope: Scope) -> bool:
-        for route in routes_of(scope["app"]):
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                dependant = getattr(route, "dependant", None)
-                if dependant is None:
-                    return False
-                known = self._needs_key.get(id(dependant))
-                if known is None:
-                    known = self._needs_key[id(dependant)] = _depends_on(
-                        dependant, current_principal
-                    )
-                return known
-        return False  # unmatched (404) or another method (405): the router answers
+        found = matched_route(scope)
+        dependant = getattr(found[0], "dependant", None) if found is not None else None
+        if dependant is None:
+            return False  # unmatched (404), another method (405), or not a FastAPI route
+        known = self._needs_key.get(id(dependant))
+        if known is None:
+            known = self._needs_key[id(dependant)] = _depends_on(dependant, current_principal)
+        return known
 
 
-def routes_of(app: Any) -> Iterable[Any]:
-    """Every route of ``app`` with its full path (see ``_routes``)."""
-    return _routes(app.router.routes)
+def matched_route(scope: Scope) -> tuple[Any, Scope] | None:
+    """The route of the app that ``scope`` fully matches (its full path: see ``_routes``),
+    with what the match adds to the scope (``path_params``); None when none does."""
+    for route in _routes(scope["app"].router.routes):
+        match, child = route.matches(scope)
+        if match == Match.FULL:
+            return route, child
+    return None
 
 
 def _routes(routes: Sequence[BaseRoute]) -> Iterable[Any]:

@@ -22,12 +22,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import logs
 from shared.body_limit import BodyLimit
-from shared.guard import STATE_STORE_DOWN, AuthFirst, answer_of, routes_of
+from shared.guard import STATE_STORE_DOWN, AuthFirst, answer_of, matched_route
 from shared.headers import security_headers
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
@@ -173,12 +172,12 @@ def _raised_at(exc: BaseException) -> list[str]:
 def _route_of(scope: Scope) -> tuple[str, dict[str, Any]]:
     """The route pattern (``/v1/clients/{client_id}/plan``), never the raw path with
     ids, and the path parameters it takes from the path."""
-    for route in routes_of(scope["app"]):
-        match, child = route.matches(scope)
-        if match == Match.FULL:
-            template = getattr(route, "path_format", None) or getattr(route, "path", None)
-            return str(template or "unmatched"), dict(child.get("path_params", {}))
-    return "unmatched", {}
+    found = matched_route(scope)
+    if found is None:
+        return "unmatched", {}
+    route, child = found
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(template or "unmatched"), dict(child.get("path_params", {}))
 
 
 def _caller_ids(headers: Headers) -> dict[str, str]:
