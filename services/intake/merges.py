@@ -2,8 +2,9 @@
 ``clinic.intake``, then the retired record folded into the survivor.
 
 The merge's id is derived from the pair, so a repeat is recognised: once recorded, the
-same merge answers as before and publishes nothing. While one is under way both ids are
-held (60 s), so two merges of one client never interleave. The fold of the directory
+same merge answers as before and publishes nothing. Both ids are held (shared/locks.py,
+60 s) before either is read, so two merges of one client never interleave and none acts
+on what another changed since. The fold of the directory
 and ``client.merged`` in the outbox are one transaction (shared/outbox.py), so 202 means
 both happened and the event is on the broker or will be; 503 means neither.
 
@@ -14,6 +15,8 @@ survivor's details stand."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -27,23 +30,11 @@ from shared.auth import Principal
 from shared.envelope import Trace, derived_id
 from shared.events.intake import ClientMerged, ClientRecord
 from shared.kafka import Outgoing
+from shared.locks import redis_lock
 from shared.routes import visible
 from shared.runtime import Runtime
 
-HOLD_MS = 60_000
-
-_HOLD = """
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-return 1
-"""
-
-_RELEASE = """
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
-end
-"""
+HOLD_S = 60.0
 
 # ARGV: shared prefix, own prefix, survivor, retired, survivor's profile, survivor's
 # details, merge record, the retired client's handles...
@@ -105,6 +96,39 @@ async def merge(
     if retired == survivor:
         raise HTTPException(status.HTTP_409_CONFLICT, "a client cannot be merged into itself")
     directory = ClientDirectory(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id)
+    # held before anything is read, so what the checks below read still stands at the fold
+    async with _holding(directory, survivor, retired):
+        return await _merge_held(runtime, principal, directory, survivor, request)
+
+
+@asynccontextmanager
+async def _holding(directory: ClientDirectory, *client_ids: str) -> AsyncIterator[None]:
+    """Every one of ``client_ids`` held for one merge (``HOLD_S`` at most, should the
+    process die); 409 while another merge holds one of them."""
+    async with AsyncExitStack() as held:
+        for client_id in sorted(client_ids):
+            key = directory.key("merging", client_id)
+            try:
+                await held.enter_async_context(
+                    redis_lock(directory.redis, key, lease_s=HOLD_S, wait_s=0)
+                )
+            except TimeoutError:
+                raise HTTPException(
+                    status.HTTP_409_CONFLICT,
+                    "a merge of one of these clients is under way; retry shortly",
+                    headers={"Retry-After": "1"},
+                ) from None
+        yield
+
+
+async def _merge_held(
+    runtime: Runtime,
+    principal: Principal,
+    directory: ClientDirectory,
+    survivor: str,
+    request: MergeInput,
+) -> MergeAccepted:
+    retired = request.merged_client_id
     redis = directory.redis
     async with redis.pipeline(transaction=False) as pipe:
         pipe.hget(directory.key("merges"), retired)
@@ -150,49 +174,39 @@ async def merge(
         location_ids=sorted(set(s_locs) | set(r_locs)),
         merged_at=now,
     )
-    holds = [directory.key("merging", survivor), directory.key("merging", retired)]
-    if not await redis.eval(_HOLD, 2, *holds, merge_id, HOLD_MS):
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            "a merge of one of these clients is under way; retry shortly",
-            headers={"Retry-After": "1"},
-        )
-    try:
-        merged = _merged(runtime, principal, accepted, reason=request.reason)
-        survivor_record = ClientRecord.model_validate_json(s_details)
-        retired_record = ClientRecord.model_validate_json(r_details)
-        retired_known = known_of(retired, retired_record, r_profile)
-        profile = joined(known_of(survivor, survivor_record, s_profile), retired_known)
-        cleaned = survivor_record.model_copy(
-            update={
-                "possible_duplicate_of": [
-                    c for c in survivor_record.possible_duplicate_of if c != retired
-                ]
-            }
-        )
-        retired_handles = [
-            *[f"email:{v}" for v in retired_known.emails],
-            *[f"phone:{v}" for v in retired_known.phones],
-        ]
+    merged = _merged(runtime, principal, accepted, reason=request.reason)
+    survivor_record = ClientRecord.model_validate_json(s_details)
+    retired_record = ClientRecord.model_validate_json(r_details)
+    retired_known = known_of(retired, retired_record, r_profile)
+    profile = joined(known_of(survivor, survivor_record, s_profile), retired_known)
+    cleaned = survivor_record.model_copy(
+        update={
+            "possible_duplicate_of": [
+                c for c in survivor_record.possible_duplicate_of if c != retired
+            ]
+        }
+    )
+    retired_handles = [
+        *[f"email:{v}" for v in retired_known.emails],
+        *[f"phone:{v}" for v in retired_known.phones],
+    ]
 
-        async def fold(pipe: Any) -> None:
-            pipe.eval(
-                _FOLD,
-                0,
-                directory.shared_key(),
-                directory.key(),
-                survivor,
-                retired,
-                profile.model_dump_json(),
-                cleaned.model_dump_json(),
-                accepted.model_dump_json(),
-                *retired_handles,
-            )
+    async def fold(pipe: Any) -> None:
+        pipe.eval(
+            _FOLD,
+            0,
+            directory.shared_key(),
+            directory.key(),
+            survivor,
+            retired,
+            profile.model_dump_json(),
+            cleaned.model_dump_json(),
+            accepted.model_dump_json(),
+            *retired_handles,
+        )
 
-        # the fold and its event land together: 202 means both, 503 neither
-        await intake_outbox(runtime).commit(runtime.publisher, [merged], fold)
-    finally:
-        await redis.eval(_RELEASE, 2, *holds, merge_id)
+    # the fold and its event land together: 202 means both, 503 neither
+    await intake_outbox(runtime).commit(runtime.publisher, [merged], fold)
     return accepted
 
 

@@ -289,3 +289,28 @@ async def test_an_admin_merges_two_records_of_one_person(
     assert (
         await intake.post(f"/v1/clients/{retired}/merge", json=into_retired, headers=ADMIN)
     ).status_code == 409
+
+
+async def test_concurrent_merges_of_one_client_retire_it_once(intake: httpx.AsyncClient) -> None:
+    def someone(name: str) -> dict[str, Any]:
+        return document(name=name, email=f"{unique()}@example.com")
+
+    ids = []
+    for name in ("Lee One", "Lee Two", "Lee Three"):
+        answer = await intake.post("/v1/intakes", json=someone(name), headers=BEAVERTON)
+        ids.append(answer.json()["client_id"])
+    retired, *survivors = ids
+    body = {"merged_client_id": retired}
+    answers = await asyncio.gather(
+        *(intake.post(f"/v1/clients/{s}/merge", json=body, headers=ADMIN) for s in survivors * 3)
+    )
+    won = [s for s, a in zip(survivors * 3, answers, strict=True) if a.status_code == 202]
+    assert sorted(a.status_code for a in answers if a.status_code != 202) == [409] * (6 - len(won))
+    # one survivor took the client (its repeats may answer the same merge), the other none
+    assert len(set(won)) == 1
+    view = (await intake.get(f"/v1/clients/{retired}", headers=ADMIN)).json()
+    assert view["client"]["client_id"] == won[0]
+    late = await intake.post(
+        f"/v1/clients/{next(s for s in survivors if s != won[0])}/merge", json=body, headers=ADMIN
+    )
+    assert late.status_code == 409
