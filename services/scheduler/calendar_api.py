@@ -119,24 +119,14 @@ async def plan_free_slots(
 
 
 async def may_open(
-    request: Request,
-    sig: str | None,
-    *names: str,
-    roles: Sequence[Role] = (),
-    acts_on: str | None = None,
+    request: Request, sig: str | None, *names: str, roles: Sequence[Role] = ()
 ) -> list[str] | None:
     """None when a current signature opens what ``names`` name, else the locations the
     bearer key reaches (401 without a key; 403 when ``roles`` are given and the key
-    has none of them). A link that changes the visit ``acts_on`` no longer does once
-    that visit is cancelled (410); staff keys are not refused."""
+    has none of them)."""
     runtime = runtime_of(request)
     secret = runtime.base.settings.link_secret.get_secret_value()
     if sig is not None and links.verify(secret, sig, *names, now=runtime.clock.now()):
-        found = await _store(runtime).visit(acts_on) if acts_on is not None else None
-        if found is not None and not links.may_act(found[1]):
-            raise HTTPException(
-                status.HTTP_410_GONE, "the visit was cancelled; this link no longer acts"
-            )
         return None
     principal = await current_principal(request)
     if roles:

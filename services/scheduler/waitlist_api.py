@@ -18,6 +18,7 @@ from services.scheduler.backfill import OfferRecord, OfferState, WaitingEntry, l
 from services.scheduler.backfill import plan_offer_record as _plan_offer
 from services.scheduler.calendar_api import may_open, reaches
 from services.scheduler.store import CalendarStore
+from shared import links
 from shared.auth import CurrentPrincipal, require_role
 from shared.errors import errors
 from shared.routes import runtime_of, visible
@@ -94,13 +95,18 @@ async def _reach(
     request: Request, sig: str | None, offer_id: str, *, acts: bool = False
 ) -> Callable[[str], bool]:
     """Who may act on the offer: its signed link (not once the offered visit is
-    cancelled, when ``acts``), or a key of a role that changes visits."""
-    visit_id = None
-    if acts and sig is not None:
+    cancelled, when ``acts``: 410), or a key of a role that changes visits, which is
+    not refused."""
+    locations = await may_open(request, sig, "offer", offer_id, roles=CHANGERS)
+    if acts and locations is None:
         runtime = runtime_of(request)
-        record = await load_offer(CalendarStore(runtime.redis, runtime.keys), offer_id)
-        visit_id = record.offer.visit_id if record is not None else None
-    locations = await may_open(request, sig, "offer", offer_id, roles=CHANGERS, acts_on=visit_id)
+        store = CalendarStore(runtime.redis, runtime.keys)
+        record = await load_offer(store, offer_id)
+        found = await store.visit(record.offer.visit_id) if record is not None else None
+        if found is not None and not links.may_act(found[1]):
+            raise HTTPException(
+                status.HTTP_410_GONE, "the visit was cancelled; this link no longer acts"
+            )
     return lambda location_id: reaches(locations, location_id)
 
 
