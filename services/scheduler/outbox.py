@@ -7,14 +7,12 @@ duplicate consumers already skip."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 
 from services.scheduler.store import CalendarStore
-from shared.codec import decode_envelope, encode
 from shared.kafka import Outgoing, PublishError
-from shared.outbox import Outbox
+from shared.outbox import Outbox, entry_of, item_of
 from shared.outbox import relay as relay_outbox
 from shared.runtime import Runtime
 
@@ -24,16 +22,12 @@ RELAY_INTERVAL_S = 1.0
 
 
 def staged(items: Sequence[Outgoing]) -> dict[str, str]:
-    """The outbox entries for ``items``, by event id."""
-    return {
-        item.envelope.id: json.dumps({"key": item.key, "envelope": encode(item.envelope).decode()})
-        for item in items
-    }
+    """The outbox entries for ``items``, by event id (shared/outbox.py's format, which
+    its relay reads)."""
+    return {item.envelope.id: entry_of(item) for item in items}
 
 
-def unstaged(raw: str) -> Outgoing:
-    entry = json.loads(raw)
-    return Outgoing(key=entry["key"], envelope=decode_envelope(entry["envelope"].encode()))
+unstaged = item_of
 
 
 async def deliver(runtime: Runtime, store: CalendarStore, items: Sequence[Outgoing]) -> bool:
