@@ -129,8 +129,9 @@ async def keep_clients_apart(
 async def merge_clients(
     client_id: str, body: MergeInput, principal: CurrentPrincipal, request: Request
 ) -> MergeAccepted:
-    """Retire ``merged_client_id`` into this client (admin); 202 once ``client.merged`` is
-    on the broker. The same merge again answers the first result and publishes nothing."""
+    """Retire ``merged_client_id`` into this client (admin); 202 once the merge and its
+    ``client.merged`` are stored (on the broker, or in the outbox the relay empties).
+    The same merge again answers the first result and publishes nothing."""
     require_role(principal, "admin")
     return await merge(runtime_of(request), principal, client_id, body)
 
@@ -241,7 +242,8 @@ async def record_assessment(
     request: Request,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> AssessmentAccepted:
-    """Record a therapist's assessment; 202 once ``assessment.recorded`` is on the broker."""
+    """Record a therapist's assessment; 202 once it is stored with its
+    ``assessment.recorded`` (on the broker, or in the outbox the relay empties)."""
     require_role(principal, "therapist")
     runtime = runtime_of(request)
     directory = _directory(runtime)
