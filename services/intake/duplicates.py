@@ -73,13 +73,15 @@ async def keep_apart(
     known = await _in_scope(directory, [first, second], reaches)
     if not entries or len(known) != 2:
         return None
-    async with directory.redis.pipeline(transaction=True) as pipe:
-        for field, entry in entries:
-            marked = {**entry, "kept_apart_by": by, "kept_apart_at": at.isoformat()}
-            pipe.hset(directory.key("duplicates"), field, json.dumps(marked))
-        await pipe.execute()
-    kept = [(field, {**entry, "kept_apart_by": by}) for field, entry in entries]
-    return _pair(first, second, kept, known)
+    # a repeat is answered alike and writes nothing: the first decision's who and when stand
+    fresh = [(field, entry) for field, entry in entries if "kept_apart_by" not in entry]
+    if fresh:
+        async with directory.redis.pipeline(transaction=True) as pipe:
+            for field, entry in fresh:
+                marked = {**entry, "kept_apart_by": by, "kept_apart_at": at.isoformat()}
+                pipe.hset(directory.key("duplicates"), field, json.dumps(marked))
+            await pipe.execute()
+    return _pair(first, second, entries, known).model_copy(update={"kept_apart": True})
 
 
 Entries = list[tuple[str, dict[str, Any]]]

@@ -97,6 +97,11 @@ async def test_a_family_sharing_a_phone_are_two_clients(
     assert (await intake.post(apart, json=other, headers=BROOKLYN)).status_code == 404
     kept = await intake.post(apart, json=other, headers=BEAVERTON)
     assert kept.status_code == 200 and kept.json()["kept_apart"] is True
+    # a repeat, from either side of the pair, answers alike
+    mums_side = {"other_client_id": dad["client_id"]}
+    again_apart = f"/v1/clients/{mum['client_id']}/keep-apart"
+    repeated = await intake.post(again_apart, json=mums_side, headers=BEAVERTON)
+    assert repeated.status_code == 200 and repeated.json() == kept.json()
     await submit(intake, BEAVERTON, name=f"Ben {family}", phone=shared)
     listed = (await intake.get("/v1/clients/possible-duplicates", headers=BEAVERTON)).json()
     assert all(mum["client_id"] not in {c["client_id"] for c in p["clients"]} for p in listed)
