@@ -120,6 +120,19 @@ async def test_unknown_keys_from_one_address_are_limited_and_then_so_is_every_ke
         assert other.status_code == 404  # authenticated; the client does not exist
 
 
+async def test_a_missing_key_never_counts_as_a_guess(infra: Infra) -> None:
+    settings = intake(infra, API_FAILED_KEYS_BURST=1, API_FAILED_KEYS_PER_MINUTE=1)
+    async with running(build_intake(settings), address="192.0.2.12") as caller:
+        for missing in ({}, {"Authorization": "Bearer "}, {"Authorization": "Basic abc"}):
+            for _ in range(3):
+                answer = await caller.get("/v1/clients/c-1", headers=missing)
+                assert answer.status_code == 401, (missing, answer.text)
+        guess = await caller.get("/v1/clients/c-1", headers={"Authorization": "Bearer g1"})
+        assert guess.status_code == 401  # the allowance of one failed key was untouched
+        again = await caller.get("/v1/clients/c-1", headers={"Authorization": "Bearer g2"})
+        assert again.status_code == 429
+
+
 async def test_answers_carry_the_security_headers(http: httpx.AsyncClient, infra: Infra) -> None:
     for answer in (
         await http.get("/v1/clients/c-1", headers=FRONT_DESK),
@@ -147,8 +160,8 @@ async def test_answers_carry_the_security_headers(http: httpx.AsyncClient, infra
         assert page.headers["content-security-policy"] == PAGE_POLICY
 
 
-def _count(service: str, route: str, status: str) -> float:
-    labels = {"service": service, "method": "GET", "route": route, "status": status}
+def _count(service: str, route: str, status: str, method: str = "GET") -> float:
+    labels = {"service": service, "method": method, "route": route, "status": status}
     return REGISTRY.get_sample_value("clinicflow_http_requests_total", labels) or 0.0
 
 
@@ -178,3 +191,14 @@ async def test_an_unreachable_state_store_is_a_503_before_the_body(infra: Infra)
         answer = await http.post("/v1/intakes", content=b"{", headers=FRONT_DESK)
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "5" and "Redis" in answer.json()["detail"]
+
+
+async def test_refusals_of_the_layers_inside_are_counted_under_their_route(
+    http: httpx.AsyncClient,
+) -> None:
+    before = {code: _count("intake", "/v1/intakes", code, "POST") for code in ("401", "413")}
+    unauthenticated = await http.post("/v1/intakes", content=b"{")
+    too_large = await http.post("/v1/intakes", content=b"x" * (1024 * 1024), headers=FRONT_DESK)
+    assert (unauthenticated.status_code, too_large.status_code) == (401, 413)
+    assert _count("intake", "/v1/intakes", "401", "POST") == before["401"] + 1
+    assert _count("intake", "/v1/intakes", "413", "POST") == before["413"] + 1
