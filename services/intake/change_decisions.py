@@ -11,17 +11,9 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from services.intake.clients import ClientDirectory
-from services.intake.contact_changes import ContactChange, confirmed
+from services.intake.contact_changes import ContactChange, confirmed, decided
 from services.intake.matching import KnownClient, handles_of, joined, known_from
 from shared.events.intake import ClientRecord
-
-
-class ChangeDecided(Exception):
-    """The change was already decided the other way."""
-
-    def __init__(self, change: ContactChange) -> None:
-        super().__init__(f"this change was already {change.status}")
-        self.change = change
 
 
 async def decide_change(
@@ -34,46 +26,60 @@ async def decide_change(
     at: datetime,
     published: Callable[[Pipeline, ClientRecord], None] | None = None,
 ) -> ContactChange | None:
-    """Confirm or decline a pending change; None when there is no such change. Deciding
-    it again the same way answers the change as it stands; the other way is
-    ``ChangeDecided``. Optimistic: the record, its profile and its changes are watched.
+    """Confirm or decline a pending change (``contact_changes.decided``); None when there
+    is no such change. Optimistic: the record, its profile and its changes are watched.
     ``published`` queues, in the same transaction, what a confirmed record announces."""
-    details_key, changes_key = (
-        directory.key(client_id, "details"),
-        directory.key(client_id, "changes"),
-    )
-    profile_key = directory.key(client_id, "profile")
     async with directory.redis.pipeline(transaction=True) as pipe:
         while True:
             try:
-                await pipe.watch(details_key, changes_key, profile_key)
-                raw_change = await pipe.hget(changes_key, change_id)
-                raw_details = await pipe.get(details_key)
-                raw_profile = await pipe.get(profile_key)
-                if raw_change is None or raw_details is None:
-                    return None
-                change = ContactChange.model_validate_json(raw_change)
-                wanted = "confirmed" if confirm else "declined"
-                if change.status != "pending":
-                    if change.status == wanted:
-                        return change
-                    raise ChangeDecided(change)
-                decided = change.model_copy(
-                    update={"status": wanted, "decided_at": at, "decided_by": by}
+                return await _decide_once(
+                    directory,
+                    pipe,
+                    client_id,
+                    change_id,
+                    confirm=confirm,
+                    by=by,
+                    at=at,
+                    published=published,
                 )
-                pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.hset(changes_key, change_id, decided.model_dump_json())
-                if confirm:
-                    recorded = ClientRecord.model_validate_json(raw_details)
-                    profile = None if raw_profile is None else str(raw_profile)
-                    record = confirmed(recorded, change.proposed)
-                    _queue_record(directory, pipe, record, raw_profile=profile)
-                    if published is not None:
-                        published(pipe, record)
-                await pipe.execute()
-                return decided
             except WatchError:
                 continue
+
+
+async def _decide_once(
+    directory: ClientDirectory,
+    pipe: Pipeline,
+    client_id: str,
+    change_id: str,
+    *,
+    confirm: bool,
+    by: str,
+    at: datetime,
+    published: Callable[[Pipeline, ClientRecord], None] | None,
+) -> ContactChange | None:
+    details_key = directory.key(client_id, "details")
+    changes_key = directory.key(client_id, "changes")
+    profile_key = directory.key(client_id, "profile")
+    await pipe.watch(details_key, changes_key, profile_key)
+    raw_change = await pipe.hget(changes_key, change_id)
+    raw_details = await pipe.get(details_key)
+    raw_profile = await pipe.get(profile_key)
+    if raw_change is None or raw_details is None:
+        return None
+    change = ContactChange.model_validate_json(raw_change)
+    outcome = decided(change, confirm=confirm, by=by, at=at)
+    if outcome == change:  # decided this way before: nothing to write
+        return change
+    pipe.multi()  # type: ignore[no-untyped-call]
+    pipe.hset(changes_key, change_id, outcome.model_dump_json())
+    if confirm:
+        record = confirmed(ClientRecord.model_validate_json(raw_details), change.proposed)
+        profile = None if raw_profile is None else str(raw_profile)
+        _queue_record(directory, pipe, record, raw_profile=profile)
+        if published is not None:
+            published(pipe, record)
+    await pipe.execute()
+    return outcome
 
 
 def _queue_record(

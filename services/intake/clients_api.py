@@ -12,9 +12,9 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from services.intake.api import check_location
-from services.intake.change_decisions import ChangeDecided, decide_change
+from services.intake.change_decisions import decide_change
 from services.intake.clients import ClientDirectory, ClientView
-from services.intake.contact_changes import ContactChange
+from services.intake.contact_changes import ChangeDecided, ContactChange
 from services.intake.docs import errors
 from services.intake.duplicates import (
     DuplicatePair,

@@ -61,6 +61,25 @@ class ContactChange(BaseModel):
     decided_by: str | None = Field(default=None, description="the staff key's id")
 
 
+class ChangeDecided(Exception):
+    """The change was already decided the other way."""
+
+    def __init__(self, change: ContactChange) -> None:
+        super().__init__(f"this change was already {change.status}")
+        self.change = change
+
+
+def decided(change: ContactChange, *, confirm: bool, by: str, at: datetime) -> ContactChange:
+    """``change`` confirmed (or declined) by the staff key ``by``; one already decided
+    this way stands as it was (a repeat), one decided the other way is ``ChangeDecided``."""
+    wanted: ChangeStatus = "confirmed" if confirm else "declined"
+    if change.status == wanted:
+        return change
+    if change.status != "pending":
+        raise ChangeDecided(change)
+    return change.model_copy(update={"status": wanted, "decided_at": at, "decided_by": by})
+
+
 def with_withdrawals(recorded: ClientRecord, stated: ClientDetails) -> ClientRecord:
     """The record as an intake leaves it: only the consent it withdraws changes."""
     kept = ContactConsent(

@@ -3,14 +3,17 @@ client's intake may change (services/intake/contact_changes.py)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
 from services.intake.contact_changes import (
+    ChangeDecided,
+    ContactChange,
     ProposedDetails,
     confirmed,
+    decided,
     proposed_by,
     with_withdrawals,
 )
@@ -205,3 +208,22 @@ def test_what_an_intake_states_differently_waits_and_a_confirmation_applies_it()
         stated("Ana Lopez", contact_consent={"email": True, "sms": True}),
     )
     assert asked.consent == ["sms"]
+
+
+def test_a_change_is_decided_once_and_a_repeat_answers_the_first_decision() -> None:
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    pending = ContactChange(
+        change_id="c1",
+        intake_id="i1",
+        location_id="beaverton",
+        proposed=ProposedDetails(phone="+15035550199"),
+        recorded_at=at,
+    )
+    done = decided(pending, confirm=True, by="desk", at=at)
+    assert (done.status, done.decided_by, done.decided_at) == ("confirmed", "desk", at)
+    assert done.proposed == pending.proposed
+    # the same decision again, by another key later, leaves the first one standing
+    assert decided(done, confirm=True, by="admin", at=datetime.now(UTC)) == done
+    with pytest.raises(ChangeDecided, match="already confirmed"):
+        decided(done, confirm=False, by="admin", at=at)
+    assert decided(pending, confirm=False, by="desk", at=at).status == "declined"
