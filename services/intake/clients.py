@@ -180,9 +180,7 @@ class ClientDirectory:
             headers={"Retry-After": "1"},
         )
 
-    async def record_intake(
-        self, event: IntakeSubmitted, identity: Identity, *, pipe: Pipeline
-    ) -> None:
+    def record_intake(self, event: IntakeSubmitted, identity: Identity, *, pipe: Pipeline) -> None:
         """Queue an accepted intake on ``pipe``, the transaction that stages its event
         (idempotent: keyed by its id), with the contact change it states and the
         duplicates it may be."""

@@ -145,7 +145,7 @@ async def accept(
     )
 
     async def writes(pipe: Any) -> None:
-        await directory.record_intake(event, identity, pipe=pipe)
+        directory.record_intake(event, identity, pipe=pipe)
         if answered is not None:
             answered(pipe, accepted)
 
