@@ -128,10 +128,12 @@ class ClientDirectory:
         claimed on its handles atomically so that concurrent submissions agree."""
         handles = [f"{handle}:{value}" for handle, value in handles_of(client)]
         new_id = str(uuid.uuid4())
+        if not handles:  # nothing to find them by, nor to claim
+            return Identity(client=new_record(new_id, client, ()), returning=False)
         flags: tuple[PossibleDuplicate, ...] = ()
         seen_at: tuple[str, ...] = ()
         expected = ""
-        for _ in range(RESOLVE_ATTEMPTS if handles else 0):
+        for _ in range(RESOLVE_ATTEMPTS):
             record = new_record(new_id, client, flags)
             profile = known_from(new_id, client)
             reply = await self._find(
@@ -172,8 +174,6 @@ class ClientDirectory:
                     duplicate_locations=seen_at,
                 )
             expected = ",".join(found)  # sorted by the script
-        if not handles:
-            return Identity(client=new_record(new_id, client, ()), returning=False)
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "the client directory kept changing while naming this client; retry",
