@@ -61,7 +61,8 @@ def context_for(
         messages.StretchText(name=s["name"], how=s["how"]) for s in home.get("stretches", [])
     ]
     # links expire a policy period after the visit they belong to (shared/links.py)
-    valid_after = chain.policy_for(record["location_id"]).link_valid_after_visit
+    policy = chain.policy_for(record["location_id"])
+    valid_after = policy.link_valid_after_visit
     if kind == "reminder":
         start = _at(given["visit_start"])
         return messages.ReminderContext(
@@ -70,7 +71,6 @@ def context_for(
             confirm_url=urls.visit(record["visit_id"], expires=start + valid_after),
         )
     if kind == "aftercare":
-        policy = chain.policy_for(record["location_id"])
         return messages.AftercareContext(
             clinic=clinic,
             visit_start=_at(given["completed_at"]),
@@ -83,11 +83,12 @@ def context_for(
             checkin_after_hours=int(policy.aftercare_checkin_after.total_seconds() // 3600),
         )
     if kind == "checkin":
+        completed = _at(given["completed_at"])
         return messages.CheckinContext(
             clinic=clinic,
-            visit_start=_at(given["completed_at"]),
+            visit_start=completed,
             reply_url=urls.checkin_reply(
-                record["notification_id"], expires=_at(given["completed_at"]) + valid_after
+                record["notification_id"], expires=completed + valid_after
             ),
         )
     if kind == "waitlist_offer":
