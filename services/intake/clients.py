@@ -36,6 +36,7 @@ from services.intake.matching import PossibleDuplicate, decide, handles_of, know
 from shared.envelope import derived_id
 from shared.events.intake import AssessmentRecorded, ClientDetails, ClientRecord, IntakeSubmitted
 from shared.redis_store import Keys
+from shared.runtime import Runtime
 from shared.vocabulary import ScreeningOutcome
 
 RESOLVE_ATTEMPTS = 5  # each retry means another intake claimed one of the handles meanwhile
@@ -110,6 +111,11 @@ class ClientDirectory:
         self._keys = keys
         self._chain_id = chain_id
         self._find = redis.register_script(FIND_SCRIPT)
+
+    @classmethod
+    def of(cls, runtime: Runtime) -> ClientDirectory:
+        """The directory of the chain the service runs for."""
+        return cls(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id)
 
     @property
     def redis(self) -> aioredis.Redis:

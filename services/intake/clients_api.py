@@ -81,7 +81,9 @@ async def list_possible_duplicates(
     """Pairs of clients sharing an e-mail or phone under another name or date of birth,
     where the key reaches a record of each; an admin may merge them."""
     require_role(principal, *STAFF)
-    return await possible_duplicates(_directory(runtime_of(request)), reaches=principal.reaches)
+    return await possible_duplicates(
+        ClientDirectory.of(runtime_of(request)), reaches=principal.reaches
+    )
 
 
 @router.get("/{client_id}", response_model=ClientView, responses=errors(401, 404, 422, 429))
@@ -89,7 +91,7 @@ async def read_client(client_id: str, principal: CurrentPrincipal, request: Requ
     """What was recorded about a client at the key's locations: intakes, assessments,
     contact changes, and the details when at least one of those is in scope. A merged
     client's id answers for the client it was merged into."""
-    view = await _directory(runtime_of(request)).view(client_id, reaches=principal.reaches)
+    view = await ClientDirectory.of(runtime_of(request)).view(client_id, reaches=principal.reaches)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     return view
@@ -108,7 +110,7 @@ async def keep_clients_apart(
     require_role(principal, "frontdesk", "admin")
     runtime = runtime_of(request)
     kept = await keep_apart(
-        _directory(runtime),
+        ClientDirectory.of(runtime),
         client_id,
         body.other_client_id,
         by=principal.key_id,
@@ -167,7 +169,7 @@ async def _decide(
     """Front desk or admin, at the location of the intake that brought the change."""
     require_role(principal, "frontdesk", "admin")
     runtime = runtime_of(request)
-    directory = _directory(runtime)
+    directory = ClientDirectory.of(runtime)
     view = await directory.view(client_id, reaches=principal.reaches)
     pending = {c.change_id: c for c in (view.contact_changes if view else [])}
     if view is None or change_id not in pending:
@@ -246,7 +248,7 @@ async def record_assessment(
     ``assessment.recorded`` (on the broker, or in the outbox the relay empties)."""
     require_role(principal, "therapist")
     runtime = runtime_of(request)
-    directory = _directory(runtime)
+    directory = ClientDirectory.of(runtime)
     client_id = await directory.canonical(client_id)
     visible(principal, await directory.locations(client_id))
     check_location(runtime, principal, assessment.location_id, field=("body", "location_id"))
@@ -306,13 +308,9 @@ async def _record(
     accepted = AssessmentAccepted(assessment_id=assessment_id)
 
     async def writes(pipe: Any) -> None:
-        _directory(runtime).record_assessment(event, pipe=pipe)
+        ClientDirectory.of(runtime).record_assessment(event, pipe=pipe)
         if answered is not None:
             answered(pipe, accepted)
 
     await intake_outbox(runtime).commit(runtime.publisher, [outgoing], writes)
     return accepted
-
-
-def _directory(runtime: Runtime) -> ClientDirectory:
-    return ClientDirectory(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id)

@@ -95,7 +95,7 @@ async def merge(
     retired = request.merged_client_id
     if retired == survivor:
         raise HTTPException(status.HTTP_409_CONFLICT, "a client cannot be merged into itself")
-    directory = ClientDirectory(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id)
+    directory = ClientDirectory.of(runtime)
     # held before anything is read, so what the checks below read still stands at the fold
     async with _holding(directory, survivor, retired):
         return await _merge_held(runtime, principal, directory, survivor, request)

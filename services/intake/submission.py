@@ -106,7 +106,7 @@ async def accept(
         raise RequestValidationError(
             [{"loc": (*loc, *path), "msg": msg, "type": "value_error"} for path, msg in found]
         )
-    directory = ClientDirectory(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id)
+    directory = ClientDirectory.of(runtime)
     identity = await directory.resolve(document.client)
     client_id = identity.client_id
     screening = screen(document, today=today)
