@@ -75,6 +75,11 @@ OUTBOX_OLDEST_S = Gauge(
     "How long the oldest event in a service's outbox has waited for the broker",
     ["service"],
 )
+REDIS_ROUND_TRIPS = Counter(
+    "clinicflow_redis_round_trips_total",
+    "Writes to the Redis server that wait for its answer: one command, or one pipeline",
+    ["service"],
+)
 HTTP_REQUESTS = Counter(
     "clinicflow_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
 )

@@ -145,7 +145,7 @@ async def running(
     handlers: HandlersFactory | None = None,
 ) -> AsyncIterator[Runtime]:
     settings = base.settings
-    client = connect(settings)
+    client = connect(settings, service=base.service)
     keys = Keys(settings.redis_namespace, base.service)
     publisher = Publisher(settings, client_id=f"clinicflow-{base.service}", service=base.service)
     runtime = Runtime(base=base, redis=client, keys=keys, publisher=publisher)

@@ -10,7 +10,7 @@ from shared.settings import DashboardSettings
 
 
 async def replay_dashboard(settings: DashboardSettings) -> RebuildSummary:
-    redis = connect(settings)
+    redis = connect(settings, service="dashboard")
     try:
         store = DashboardStore(redis, Keys(settings.redis_namespace, "dashboard"))
         clock = parse_clock(settings.clock, anchor=settings.clock_anchor)
