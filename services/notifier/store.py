@@ -6,17 +6,24 @@ where the last process stopped.
 A notification's status only moves forward from ``scheduled`` (to sent, failed,
 cancelled or suppressed), and every move is a compare-and-set on the status it
 was read with, so a cancel racing a send cannot be overwritten by it, nor the
-other way round."""
+other way round.
+
+Handlers cost two round trips whatever they arm: one read of who the client is
+now and how to reach them (``reach``), and one transaction of everything they
+write (``writes``, services/notifier/writes.py)."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 from services.notifier.delivery import Contact, merged_contact
+from services.notifier.writes import Writes
 from shared.aliases import ClientAliases
 from shared.redis_store import Keys
 
@@ -36,17 +43,6 @@ for _, id in ipairs(ids) do
 end
 return #ids
 """
-# KEYS: the record, due. ARGV: expected status, new record, id, due epoch or ''. The
-# in-flight claim stays until the sender has published what happened (``release``).
-_MOVE = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
-if cjson.decode(raw).status ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-else redis.call('ZREM', KEYS[2], ARGV[3]) end
-return 1
-"""
 # KEYS: the counter. ARGV: window seconds, limit. 1 when this hit is within the limit.
 _HIT = """
 local n = redis.call('INCR', KEYS[1])
@@ -56,27 +52,63 @@ return 1
 """
 
 
+@dataclass(frozen=True)
+class Reach:
+    """The client an event's client id names now (the survivor of its merges) and
+    how to reach them."""
+
+    client_id: str
+    contact: Contact | None
+
+
 class NotificationStore:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
         self._due = keys("due")
         self._inflight = keys("inflight")
-        self._move = redis.register_script(_MOVE)
         self._hit = redis.register_script(_HIT)
+
+    def writes(self) -> Writes:
+        """A transaction to queue a handler's writes on, sent by its ``commit``."""
+        return Writes(self._redis, self._keys)
 
     # --- contacts --------------------------------------------------------------------
 
+    async def reach(self, client_ids: Sequence[str]) -> dict[str, Reach]:
+        """Each of ``client_ids`` resolved through merges, with the contact of the
+        client it names: one read (the alias and the contact of each id together),
+        and a second only for ids retired by a merge, for their survivors' contacts.
+        The alias map is ``shared.aliases.ClientAliases``'s (``alias:<retired>`` ->
+        the survivor, kept flat), read here in the same round trip as the contact."""
+        ids = list(dict.fromkeys(client_ids))
+        if not ids:
+            return {}
+        queried = [k for c in ids for k in (self._keys("alias", c), self._keys("contact", c))]
+        raw = await self._redis.mget(queried)
+        found: dict[str, Reach] = {}
+        retired: dict[str, str] = {}
+        for n, client_id in enumerate(ids):
+            alias, contact = raw[2 * n], raw[2 * n + 1]
+            if alias is None:
+                found[client_id] = Reach(client_id, _contact(contact))
+            else:
+                retired[client_id] = str(alias)
+        if retired:
+            survivors = sorted(set(retired.values()))
+            contacts = await self._redis.mget([self._keys("contact", s) for s in survivors])
+            of = dict(zip(survivors, contacts, strict=True))
+            for client_id, survivor in retired.items():
+                found[client_id] = Reach(survivor, _contact(of[survivor]))
+        return found
+
     async def save_contact(self, contact: Contact) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._keys("contact", contact.client_id), contact.model_dump_json())
-            if contact.phone:
-                pipe.set(self._keys("phone", contact.phone), contact.client_id)
-            await pipe.execute()
+        writes = self.writes()
+        writes.save_contact(contact)
+        await writes.commit()
 
     async def contact(self, client_id: str) -> Contact | None:
-        raw = await self._redis.get(self._keys("contact", client_id))
-        return None if raw is None else Contact.model_validate_json(raw)
+        return _contact(await self._redis.get(self._keys("contact", client_id)))
 
     async def client_by_phone(self, phone: str) -> str | None:
         found = await self._redis.get(self._keys("phone", phone))
@@ -97,32 +129,15 @@ class NotificationStore:
 
     async def schedule(self, record: dict[str, Any], *, due_epoch: float) -> bool:
         """Store a new notification and arm its timer; False if it already exists."""
-        key = self._keys("notification", record["notification_id"])
-        if not await self._redis.set(key, json.dumps(record), nx=True):
-            return False
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.zadd(self._due, {record["notification_id"]: due_epoch})
-        pipe.zadd(
-            self._keys("client-notifications", record["client_id"]),
-            {record["notification_id"]: due_epoch},
-        )
-        if record.get("visit_id"):
-            pipe.sadd(
-                self._keys("visit-notifications", record["visit_id"]), record["notification_id"]
-            )
-        await pipe.execute()
-        return True
+        writes = self.writes()
+        writes.arm(record, due_epoch=due_epoch, logged_epoch=due_epoch)
+        return (await writes.commit()).armed[0]
 
     async def schedule_closed(self, record: dict[str, Any]) -> bool:
         """Store a notification that will not be sent (suppressed) in the client's log."""
-        key = self._keys("notification", record["notification_id"])
-        if not await self._redis.set(key, json.dumps(record), nx=True):
-            return False
-        await self._redis.zadd(
-            self._keys("client-notifications", record["client_id"]),
-            {record["notification_id"]: time.time()},
-        )
-        return True
+        writes = self.writes()
+        writes.arm(record, due_epoch=None, logged_epoch=time.time())
+        return (await writes.commit()).armed[0]
 
     async def get(self, notification_id: str) -> dict[str, Any] | None:
         raw = await self._redis.get(self._keys("notification", notification_id))
@@ -133,17 +148,9 @@ class NotificationStore:
     ) -> bool:
         """Store ``record`` if its stored status is still ``expected``; re-arm its timer
         at ``due_epoch`` (a retry) or disarm it. False: someone else moved it first."""
-        notification_id = record["notification_id"]
-        done = await self._move(
-            keys=[self._keys("notification", notification_id), self._due],
-            args=[
-                expected,
-                json.dumps(record),
-                notification_id,
-                "" if due_epoch is None else repr(due_epoch),
-            ],
-        )
-        return bool(done)
+        writes = self.writes()
+        writes.move(record, expected=expected, due_epoch=due_epoch)
+        return (await writes.commit()).moved[0]
 
     async def for_visit(self, visit_id: str) -> list[dict[str, Any]]:
         found = await self._redis.smembers(self._keys("visit-notifications", visit_id))
@@ -254,3 +261,7 @@ class NotificationStore:
         window = int(now_epoch // window_s)
         key = self._keys("rate", scope, str(window_s), str(window))
         return bool(await self._hit(keys=[key], args=[window_s * 2, limit]))
+
+
+def _contact(raw: str | bytes | None) -> Contact | None:
+    return None if raw is None else Contact.model_validate_json(raw)

@@ -1,0 +1,164 @@
+"""The writes of one notifier handler, sent to Redis as one transaction: a single
+round trip however many notifications a visit (or a run of visits) arms.
+
+Arming and moving notifications are Lua scripts rather than plain commands
+because each is conditional per notification: a record is armed only when it is
+new (a redelivered cause finds it, and must leave it and its timer alone: the
+reminder may be in flight, sent, or waiting for a retry), and moved only when its
+status is still the one it was read with. One script call carries every
+notification of a kind queued in a row; plain writes (a contact, a plan) go in
+the same MULTI, so what a handler writes lands whole or not at all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+
+from services.notifier.delivery import Contact
+from shared.redis_store import Keys
+
+# KEYS: due, then per notification its record, the client's log, the visit's set.
+# ARGV per notification: id, record, due epoch ('' when closed: logged, never armed),
+# log score, '1' when it joins the visit's set. 1 for each new record, 0 for each
+# that was there already (left as it is, with its timer).
+ARM = """
+local armed = {}
+for k = 2, #KEYS, 3 do
+  local a = 1 + 5 * (k - 2) / 3
+  local id = ARGV[a]
+  if redis.call('SET', KEYS[k], ARGV[a + 1], 'NX') then
+    redis.call('ZADD', KEYS[k + 1], ARGV[a + 3], id)
+    if ARGV[a + 2] ~= '' then redis.call('ZADD', KEYS[1], ARGV[a + 2], id) end
+    if ARGV[a + 4] == '1' then redis.call('SADD', KEYS[k + 2], id) end
+    armed[#armed + 1] = 1
+  else
+    armed[#armed + 1] = 0
+  end
+end
+return armed
+"""
+# KEYS: due, then each notification's record. ARGV per notification: expected status,
+# new record, id, due epoch or '' (disarm). 1 for each moved, 0 for each someone
+# else moved first (or that is gone). The in-flight claim stays until the sender
+# has published what happened (``NotificationStore.release``).
+MOVE = """
+local moved = {}
+for k = 2, #KEYS do
+  local a = 4 * (k - 2)
+  local raw = redis.call('GET', KEYS[k])
+  if raw and cjson.decode(raw).status == ARGV[a + 1] then
+    redis.call('SET', KEYS[k], ARGV[a + 2])
+    if ARGV[a + 4] ~= '' then redis.call('ZADD', KEYS[1], ARGV[a + 4], ARGV[a + 3])
+    else redis.call('ZREM', KEYS[1], ARGV[a + 3]) end
+    moved[#moved + 1] = 1
+  else
+    moved[#moved + 1] = 0
+  end
+end
+return moved
+"""
+_SCRIPTS = {"arm": ARM, "move": MOVE}
+Conditional = Literal["arm", "move"]
+
+
+@dataclass
+class _Run:
+    """Conditional writes of one kind queued in a row: one script call."""
+
+    kind: Conditional
+    keys: list[str]
+    args: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    armed: list[bool]  # per ``arm``, in order: False where the record existed
+    moved: list[bool]  # per ``move``, in order: False where its status had changed
+
+
+class Writes:
+    """Queue a handler's writes, then ``commit`` them in one round trip."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._due = keys("due")
+        self._queued: list[Callable[[Any], Any] | _Run] = []
+
+    def save_contact(self, contact: Contact) -> None:
+        self._plain(
+            lambda p: p.set(self._keys("contact", contact.client_id), contact.model_dump_json())
+        )
+        if contact.phone:
+            phone = self._keys("phone", contact.phone)
+            self._plain(lambda p: p.set(phone, contact.client_id))
+
+    def remember(self, kind: str, key: str, value: dict[str, Any]) -> None:
+        """Keep something a later message needs (a plan's home program)."""
+        self._plain(lambda p: p.set(self._keys(kind, key), json.dumps(value)))
+
+    def arm(self, record: dict[str, Any], *, due_epoch: float | None, logged_epoch: float) -> None:
+        """Store a new notification in the client's log and, when ``due_epoch`` is
+        given, arm its timer; a notification that exists already is left alone."""
+        notification_id = record["notification_id"]
+        visit_id = record.get("visit_id") if due_epoch is not None else None
+        run = self._run("arm")
+        record_key = self._keys("notification", notification_id)
+        visit_key = self._keys("visit-notifications", visit_id) if visit_id else record_key
+        run.keys += [record_key, self._keys("client-notifications", record["client_id"]), visit_key]
+        run.args += [
+            notification_id,
+            json.dumps(record),
+            "" if due_epoch is None else repr(due_epoch),
+            repr(due_epoch if due_epoch is not None else logged_epoch),
+            "1" if visit_id else "",
+        ]
+
+    def move(
+        self, record: dict[str, Any], *, expected: str, due_epoch: float | None = None
+    ) -> None:
+        """Store ``record`` if its stored status is still ``expected``; re-arm its timer
+        at ``due_epoch`` (a retry) or disarm it."""
+        notification_id = record["notification_id"]
+        run = self._run("move")
+        run.keys.append(self._keys("notification", notification_id))
+        run.args += [
+            expected,
+            json.dumps(record),
+            notification_id,
+            "" if due_epoch is None else repr(due_epoch),
+        ]
+
+    async def commit(self) -> Outcome:
+        """Send everything queued as one transaction (a lone command needs none)."""
+        outcome = Outcome(armed=[], moved=[])
+        if not self._queued:
+            return outcome
+        async with self._redis.pipeline(transaction=len(self._queued) > 1) as pipe:
+            for item in self._queued:
+                if isinstance(item, _Run):
+                    pipe.eval(_SCRIPTS[item.kind], len(item.keys), *item.keys, *item.args)
+                else:
+                    item(pipe)
+            results = await pipe.execute()
+        for item, result in zip(self._queued, results, strict=True):
+            if isinstance(item, _Run):
+                done = [bool(flag) for flag in result]
+                (outcome.armed if item.kind == "arm" else outcome.moved).extend(done)
+        self._queued = []
+        return outcome
+
+    def _plain(self, command: Callable[[Any], Any]) -> None:
+        self._queued.append(command)
+
+    def _run(self, kind: Conditional) -> _Run:
+        last = self._queued[-1] if self._queued else None
+        if isinstance(last, _Run) and last.kind == kind:
+            return last
+        run = _Run(kind=kind, keys=[self._due])
+        self._queued.append(run)
+        return run
