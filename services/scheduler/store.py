@@ -1,7 +1,7 @@
 """The scheduler's calendar in Redis.
 
 Every change to the calendar - booking a plan, rescheduling, cancelling,
-completing - is one ``CalendarChange`` applied by one Lua script, which first
+completing - is one ``CalendarChange`` applied by one Lua script (``scripts.APPLY``), which first
 checks every interval it would hold against what is already held (per
 therapist, per room, per client) and writes nothing when any overlaps. That
 check, not the per-location lock the handlers also take, is what makes double
@@ -36,12 +36,14 @@ freed slots by when their offer round is due.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
 
 import redis.asyncio as aioredis
 
+from services.scheduler.scripts import APPLY
 from services.scheduler.slots import BookedInterval
 from shared.aliases import ClientAliases
 from shared.events import VisitBooked
@@ -77,104 +79,23 @@ class CalendarChange:
     due: dict[str, datetime | None] = field(default_factory=dict)
 
 
-_APPLY = """
-local p = ARGV[1]
-local span = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local change = cjson.decode(ARGV[4])
-local function k(...) return p .. ':' .. table.concat({...}, ':') end
-local function busy(h)
-  return {k('busy', 'therapist', h.therapist_id),
-          k('busy', 'room', h.location_id, tostring(h.room)),
-          k('busy', 'client', h.client_id)}
-end
-for id, was in pairs(change.expect) do
-  local now_status = redis.call('HGET', k('visit-status'), id) or 'booked'
-  if now_status ~= was[1] then return {'stale', id, now_status} end
-  local raw = redis.call('HGET', k('held'), id)
-  local holds = now_status == 'booked' or now_status == 'offered'
-  if holds and (not raw or math.abs(cjson.decode(raw).start - was[2]) > 0.001) then
-    return {'stale', id, 'moved'}
-  end
-end
-local moving = {}
-for id, _ in pairs(change.free) do moving[id] = true end
-for _, h in ipairs(change.hold) do moving[h.visit_id] = true end
--- check: no new interval overlaps a held one (other than those this change moves or frees)
-for i, h in ipairs(change.hold) do
-  for _, set in ipairs(busy(h)) do
-    local near = redis.call('ZRANGEBYSCORE', set, '(' .. (h.start - span), '(' .. h['end'])
-    for _, other in ipairs(near) do
-      if not moving[other] then
-        local o = cjson.decode(redis.call('HGET', k('held'), other))
-        if o['end'] > h.start then return {'overlap', h.visit_id, other} end
-      end
-    end
-  end
-  for j = 1, i - 1 do
-    local o = change.hold[j]
-    if o.start < h['end'] and h.start < o['end'] and (o.therapist_id == h.therapist_id
-        or o.client_id == h.client_id
-        or (o.location_id == h.location_id and o.room == h.room)) then
-      return {'overlap', h.visit_id, o.visit_id}
-    end
-  end
-end
--- write
-local function unhold(id)
-  local raw = redis.call('HGET', k('held'), id)
-  if not raw then return end
-  local o = cjson.decode(raw)
-  for _, set in ipairs(busy(o)) do redis.call('ZREM', set, id) end
-  redis.call('ZREM', k('location-visits', o.location_id), id)
-  redis.call('HDEL', k('held'), id)
-end
-for id, status in pairs(change.free) do
-  unhold(id)
-  redis.call('HSET', k('visit-status'), id, status)
-end
-for _, h in ipairs(change.hold) do
-  unhold(h.visit_id)
-  local visit = h.json
-  h.json = nil  -- the visit itself lives at visit:<id>; held keeps only its interval
-  redis.call('HSET', k('held'), h.visit_id, cjson.encode(h))
-  for _, set in ipairs(busy(h)) do redis.call('ZADD', set, h.start, h.visit_id) end
-  redis.call('ZADD', k('location-visits', h.location_id), h.start, h.visit_id)
-  redis.call('ZADD', k('client-visits', h.client_id), h.start, h.visit_id)
-  redis.call('SET', k('visit', h.visit_id), visit)
-  redis.call('HSET', k('visit-status'), h.visit_id, 'booked')
-end
-for id, status in pairs(change.status) do redis.call('HSET', k('visit-status'), id, status) end
-for key, value in pairs(change.records) do redis.call('SET', k('record', key), value) end
-for _, w in ipairs(change.waiting) do
-  if w[3] then redis.call('HSET', k('waiting', w[1]), w[2], w[3])
-  else redis.call('HDEL', k('waiting', w[1]), w[2]) end
-end
-for id, at in pairs(change.due) do
-  if at then redis.call('ZADD', k('offers-due'), at, id)
-  else redis.call('ZREM', k('offers-due'), id) end
-end
-for id, raw in pairs(change.outbox) do
-  redis.call('HSET', k('outbox'), id, raw)
-  redis.call('ZADD', k('outbox-due'), now, id)
-end
-return {'ok'}
-"""
-
-
 class CalendarStore:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
-        self._apply = redis.register_script(_APPLY)
+        self._apply = redis.register_script(APPLY)
         self.aliases = ClientAliases(redis, keys)
 
     def location_lock_key(self, location_id: str) -> str:
         return self._keys("lock", "location", location_id)
 
-    async def apply(self, change: CalendarChange, *, now: datetime) -> None:
+    async def apply(
+        self, change: CalendarChange, *, now: datetime, unlock: tuple[str, str] | None = None
+    ) -> None:
         """Apply ``change`` atomically; ``Overlap`` (and nothing written) if any interval
-        it holds overlaps one already held for the same therapist, room or client."""
+        it holds overlaps one already held for the same therapist, room or client.
+        ``unlock``: a lock (key, holder's token) the same script lets go, whatever the
+        outcome, so holding the location's lock costs no round trip of its own."""
         payload = {
             "hold": [_held(v) for v in change.hold],
             # cjson encodes an empty table as an object either way
@@ -194,8 +115,16 @@ class CalendarStore:
             },
         }
         prefix = self._keys("")[:-1]
+        lock, token = unlock if unlock is not None else ("", "")
         result = await self._apply(
-            args=[prefix, LONGEST_VISIT.total_seconds(), now.timestamp(), json.dumps(payload)]
+            args=[
+                prefix,
+                LONGEST_VISIT.total_seconds(),
+                now.timestamp(),
+                json.dumps(payload),
+                lock,
+                token,
+            ]
         )
         if result and result[0] == "overlap":
             raise Overlap(f"visit {result[1]} overlaps visit {result[2]}")
@@ -241,11 +170,7 @@ class CalendarStore:
             return []
         raw = await self._redis.mget([self._keys("visit", vid) for vid in visit_ids])
         statuses = await self._redis.hmget(self._keys("visit-status"), visit_ids)
-        return [
-            (VisitBooked.model_validate_json(item), _status(status))
-            for item, status in zip(raw, statuses, strict=True)
-            if item
-        ]
+        return visits_of(raw, statuses)
 
     async def client_visits(self, client_id: str) -> list[tuple[VisitBooked, VisitStatus]]:
         """Every visit of the client in start order; a client id retired by a merge
@@ -300,6 +225,23 @@ class CalendarStore:
             pipe.hdel(self._keys("outbox"), *event_ids)
             pipe.zrem(self._keys("outbox-due"), *event_ids)
             await pipe.execute()
+
+
+def visits_of(
+    raw: Sequence[object], statuses: Sequence[object]
+) -> list[tuple[VisitBooked, VisitStatus]]:
+    """Visits read as ``visit:<id>`` values with their ``visit-status`` fields (in the
+    same order), leaving out ids with no visit."""
+    return [
+        (VisitBooked.model_validate_json(str(item)), _status(status))
+        for item, status in zip(raw, statuses, strict=True)
+        if item
+    ]
+
+
+def interval_from(raw: str) -> BookedInterval:
+    """An interval as the ``held`` hash keeps it."""
+    return _interval(json.loads(raw))
 
 
 def _held(visit: VisitBooked) -> dict[str, object]:

@@ -1,0 +1,213 @@
+"""The scheduler's two Lua scripts, and why each is one.
+
+``APPLY`` is the calendar change (``store.CalendarChange``): the check-and-reserve
+that rules out double booking, and the writes that go with it. It has to be one
+script: Redis runs scripts one at a time, so no other instance's write can land
+between checking an interval against what is held and holding it. Everything
+else it does it does in as few commands as the data allows - the held intervals
+near the new ones read with one HMGET, each kind of write one command for the
+whole change (one HSET for the intervals, one MSET for the visits, one ZADD per
+sorted set) - so the time the server is blocked grows with the visits of the
+change, not with the commands per visit.
+
+``BEGIN`` is what a plan event reads before it decides: what it produced before
+(a redelivery stops there, taking no lock), else the location's lock and, as of
+the moment the lock was taken, the client's survivor and the intervals held at
+the location. It is a script only to be one round trip (the intervals are two
+dependent reads) and so that a replay does not take the lock; it checks nothing
+the booking relies on, ``APPLY`` does.
+"""
+
+from __future__ import annotations
+
+# KEYS: the event's record, the location's lock, the client's alias, the location's
+# visits by start, the held intervals. ARGV: lock token, lease (ms), the range of
+# starts to read. Answers {'done', record, alias}, {'locked'} or {'ok', alias, held...}.
+BEGIN = """
+local alias = redis.call('GET', KEYS[3]) or ''
+local done = redis.call('GET', KEYS[1])
+if done then return {'done', done, alias} end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'locked'} end
+local answer = {'ok', alias}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[4], ARGV[3], ARGV[4])
+for i = 1, #ids, 1000 do
+  local found = redis.call('HMGET', KEYS[5], unpack(ids, i, math.min(i + 999, #ids)))
+  for j = 1, #found do
+    if found[j] then answer[#answer + 1] = found[j] end
+  end
+end
+return answer
+"""
+
+# KEYS: the lock to let go when holding it. ARGV: the holder's token.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# ARGV: key prefix, longest visit (s), now (epoch s), the change (JSON), and the
+# location's lock and its holder's token ('' when the caller holds it elsewhere),
+# let go whatever the outcome. Answers {'ok'}, {'overlap', id, other} or
+# {'stale', id, why}; nothing is written unless it is {'ok'}.
+APPLY = """
+local p = ARGV[1]
+local span = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local change = cjson.decode(ARGV[4])
+local lock, token = ARGV[5], ARGV[6]
+local function k(...) return p .. ':' .. table.concat({...}, ':') end
+local function finish(answer)
+  if lock ~= '' and redis.call('GET', lock) == token then redis.call('DEL', lock) end
+  return answer
+end
+local function busy(h)
+  return {k('busy', 'therapist', h.therapist_id),
+          k('busy', 'room', h.location_id, tostring(h.room)),
+          k('busy', 'client', h.client_id)}
+end
+-- run command(head..., items...) in slices: Lua's unpack has a stack limit
+local function sliced(command, head, items)
+  for i = 1, #items, 1000 do
+    local args = {unpack(head)}
+    for j = i, math.min(i + 999, #items) do args[#args + 1] = items[j] end
+    redis.call(command, unpack(args))
+  end
+end
+local function hmget(key, ids)
+  local found = {}
+  for i = 1, #ids, 1000 do
+    local slice = {unpack(ids, i, math.min(i + 999, #ids))}
+    local raw = redis.call('HMGET', key, unpack(slice))
+    for j, id in ipairs(slice) do found[id] = raw[j] end
+  end
+  return found
+end
+local function listed(map)
+  local out = {}
+  for key, _ in pairs(map) do out[#out + 1] = key end
+  return out
+end
+local function append(list, ...) for _, v in ipairs({...}) do list[#list + 1] = v end end
+local function push(map, key, ...)
+  map[key] = map[key] or {}
+  append(map[key], ...)
+end
+
+-- what the change was computed from has not moved since
+local expected = listed(change.expect)
+if #expected > 0 then
+  local statuses, intervals = hmget(k('visit-status'), expected), hmget(k('held'), expected)
+  for _, id in ipairs(expected) do
+    local was, status = change.expect[id], statuses[id] or 'booked'
+    if status ~= was[1] then return finish({'stale', id, status}) end
+    local raw = intervals[id]
+    if (status == 'booked' or status == 'offered')
+        and (not raw or math.abs(cjson.decode(raw).start - was[2]) > 0.001) then
+      return finish({'stale', id, 'moved'})
+    end
+  end
+end
+
+-- check: no new interval overlaps a held one (other than those this change moves or
+-- frees): a held visit starting less than the longest visit before the new one ends
+local moving = {}
+for id, _ in pairs(change.free) do moving[id] = true end
+for _, h in ipairs(change.hold) do moving[h.visit_id] = true end
+local near, wanted = {}, {}
+for i, h in ipairs(change.hold) do
+  near[i] = {}
+  for _, set in ipairs(busy(h)) do
+    local found = redis.call('ZRANGEBYSCORE', set, '(' .. (h.start - span), '(' .. h['end'])
+    for _, other in ipairs(found) do
+      if not moving[other] then
+        near[i][#near[i] + 1] = other
+        wanted[other] = true
+      end
+    end
+  end
+end
+for id, _ in pairs(moving) do wanted[id] = true end
+local held = {}
+for id, raw in pairs(hmget(k('held'), listed(wanted))) do
+  if raw then held[id] = cjson.decode(raw) end
+end
+for i, h in ipairs(change.hold) do
+  for _, other in ipairs(near[i]) do
+    local o = held[other]
+    if o and o['end'] > h.start then return finish({'overlap', h.visit_id, other}) end
+  end
+  for j = 1, i - 1 do
+    local o = change.hold[j]
+    if o.start < h['end'] and h.start < o['end'] and (o.therapist_id == h.therapist_id
+        or o.client_id == h.client_id
+        or (o.location_id == h.location_id and o.room == h.room)) then
+      return finish({'overlap', h.visit_id, o.visit_id})
+    end
+  end
+end
+
+-- write: what moves or is freed leaves its place first, then every hold takes its
+-- own (the last hold of an id wins, as when applied one after another)
+local removed, added, unheld = {}, {}, {}
+for id, _ in pairs(moving) do
+  local o = held[id]
+  if o then
+    for _, set in ipairs(busy(o)) do push(removed, set, id) end
+    push(removed, k('location-visits', o.location_id), id)
+    unheld[#unheld + 1] = id
+  end
+end
+local placed, order = {}, {}
+for _, h in ipairs(change.hold) do
+  if not placed[h.visit_id] then order[#order + 1] = h.visit_id end
+  placed[h.visit_id] = h
+end
+local statuses = {}  -- later kinds win: freed, then held (booked), then status
+for id, status in pairs(change.free) do statuses[id] = status end
+local intervals, visits = {}, {}
+for _, id in ipairs(order) do
+  local h = placed[id]
+  visits[#visits + 1] = k('visit', id)
+  visits[#visits + 1] = h.json
+  h.json = nil  -- the visit itself lives at visit:<id>; held keeps only its interval
+  intervals[#intervals + 1] = id
+  intervals[#intervals + 1] = cjson.encode(h)
+  for _, set in ipairs(busy(h)) do push(added, set, h.start, id) end
+  push(added, k('location-visits', h.location_id), h.start, id)
+  push(added, k('client-visits', h.client_id), h.start, id)
+  statuses[id] = 'booked'
+end
+for id, status in pairs(change.status) do statuses[id] = status end
+for set, ids in pairs(removed) do sliced('ZREM', {set}, ids) end
+sliced('HDEL', {k('held')}, unheld)
+sliced('HSET', {k('held')}, intervals)
+for set, members in pairs(added) do sliced('ZADD', {set}, members) end
+sliced('MSET', {}, visits)
+local status_pairs = {}
+for id, status in pairs(statuses) do append(status_pairs, id, status) end
+sliced('HSET', {k('visit-status')}, status_pairs)
+local records = {}
+for key, value in pairs(change.records) do append(records, k('record', key), value) end
+sliced('MSET', {}, records)
+local waiting, leaving = {}, {}
+for _, w in ipairs(change.waiting) do
+  if w[3] then push(waiting, k('waiting', w[1]), w[2], w[3])
+  else push(leaving, k('waiting', w[1]), w[2]) end
+end
+for key, entries in pairs(waiting) do sliced('HSET', {key}, entries) end
+for key, plans in pairs(leaving) do sliced('HDEL', {key}, plans) end
+local due, done = {}, {}
+for id, at in pairs(change.due) do
+  if at then append(due, at, id) else append(done, id) end
+end
+sliced('ZADD', {k('offers-due')}, due)
+sliced('ZREM', {k('offers-due')}, done)
+local entries, queued = {}, {}
+for id, raw in pairs(change.outbox) do
+  append(entries, id, raw)
+  append(queued, now, id)
+end
+sliced('HSET', {k('outbox')}, entries)
+sliced('ZADD', {k('outbox-due')}, queued)
+return finish({'ok'})
+"""
