@@ -1,11 +1,13 @@
 """Reads every public topic into the dashboard's read model.
 
 The dashboard is not a consumer group member: it assigns itself every partition
-and keeps its own offsets in Redis, in the same transaction as the counts
+and keeps its own offsets in Redis, written with the counts in one step
 (``store.py``). One instance projects at a time (a lease in Redis); any number
-serve pages. ``rebuild`` is ``clinicflow replay``: the same fold from offset 0
-into a new generation, made current once it reached the end the topics had
-when it began.
+serve pages. Records are gathered for up to ``GATHER_S`` after the first one of a
+write arrived, so a trickle costs a write per ``GATHER_S`` rather than one per
+fetch (the pages redraw every 2 s), and a busy chain a write per ``BATCH_RECORDS``.
+``rebuild`` is ``clinicflow replay``: the same fold from offset 0 into a new
+generation, made current once it reached the end the topics had when it began.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from services.dashboard.fold import Positioned
 from services.dashboard.projection import observe
-from services.dashboard.store import DashboardStore, LeaseLost, Positioned, minute_of
+from services.dashboard.store import BatchRefused, DashboardStore, Lease, minute_of
 from shared.clock import Clock
 from shared.settings import CommonSettings
 from shared.topics import PUBLIC_TOPICS
@@ -29,7 +31,15 @@ from shared.topics import PUBLIC_TOPICS
 log = logging.getLogger(__name__)
 
 LEASE_S = 15.0
+RENEW_S = LEASE_S / 5  # an idle projector renews this often; a write renews it too
 BATCH_RECORDS = 1000
+GATHER_S = 0.5
+FIRST_WAIT_MS = 500
+# A rebuild finds the history fetched ahead (a batch fills at once) and stops at
+# the first empty fetch past it: waiting longer gains nothing, since the live
+# projection carries on from the offsets the rebuild stored.
+REBUILD_WAIT_MS = 200
+REBUILD_GATHER_S = 0.1
 # fetches a rebuild makes past the end offsets it started with; the embedded broker
 # can report an end short of records it acknowledged in multi-record batches
 CATCH_UP_FETCHES = 20
@@ -91,9 +101,28 @@ def _positioned(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Positio
     ]
 
 
-async def _fetch(consumer: AIOKafkaConsumer, timeout_ms: int) -> list[Positioned]:
-    batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=BATCH_RECORDS)
-    return _positioned([r for records in batches.values() for r in records])
+async def _gather(
+    consumer: AIOKafkaConsumer, *, first_wait_ms: int = FIRST_WAIT_MS, gather_s: float = GATHER_S
+) -> list[Positioned]:
+    """The records of one write: whatever comes within ``first_wait_ms``, and then
+    what else comes within ``gather_s`` of that, up to ``BATCH_RECORDS``."""
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    until: float | None = None
+    while len(records) < BATCH_RECORDS:
+        if until is None:
+            wait_ms = first_wait_ms
+        else:
+            wait_ms = int((until - time.monotonic()) * 1000)
+            if wait_ms <= 0:
+                break
+        batches = await consumer.getmany(
+            timeout_ms=wait_ms, max_records=BATCH_RECORDS - len(records)
+        )
+        if not batches:
+            break
+        records += [r for found in batches.values() for r in found]
+        until = until or time.monotonic() + gather_s
+    return _positioned(records)
 
 
 def _keep_from(clock: Clock, window_minutes: int) -> int:
@@ -109,39 +138,47 @@ async def project(
     clock: Clock,
     window_minutes: int,
 ) -> None:
-    """Keep the current generation up to date, while holding the lease, until cancelled."""
-    redis = store.redis
-    token = uuid.uuid4().hex
+    """Keep the current generation up to date, while holding the lease, until cancelled.
+
+    A write that fails or is refused (``BatchRefused``) leaves the fetched records
+    unwritten: the consumer starts again from the offsets stored with the counts."""
+    lease = Lease(lease_key, uuid.uuid4().hex, int(LEASE_S * 1000))
     consumer: AIOKafkaConsumer | None = None
     generation = 0
+    renewed = 0.0
     try:
         while True:
             try:
-                if not await _hold(redis, lease_key, token):
-                    if consumer is not None:
-                        await consumer.stop()
-                        consumer = None
-                    await asyncio.sleep(LEASE_S / 5)
-                    continue
-                current = await store.generation()
-                if consumer is None or current != generation:
-                    if consumer is not None:
-                        await consumer.stop()
-                    generation = current
+                if consumer is None:
+                    generation = await store.hold(lease)
+                    if not generation:
+                        await asyncio.sleep(RENEW_S)
+                        continue
+                    renewed = time.monotonic()
                     consumer = _consumer(settings)
                     await consumer.start()
                     await _assign(consumer, await store.offsets(generation))
-                batch = await _fetch(consumer, timeout_ms=500)
-                await store.add(
-                    generation,
-                    batch,
-                    keep_from_minute=_keep_from(clock, window_minutes),
-                    lease=(lease_key, token),
-                )
+                batch = await _gather(consumer)
+                if batch:
+                    await store.add(
+                        generation,
+                        batch,
+                        keep_from_minute=_keep_from(clock, window_minutes),
+                        lease=lease,
+                    )
+                    renewed = time.monotonic()
+                elif time.monotonic() - renewed >= RENEW_S:
+                    if await store.hold(lease) != generation:  # lost, or a rebuild switched
+                        await _quietly_stop(consumer)
+                        consumer = None
+                    renewed = time.monotonic()
             except asyncio.CancelledError:
                 raise
-            except LeaseLost:
-                generation = 0  # re-read the offsets: whoever held the lease moved them
+            except BatchRefused as refused:
+                log.info("dashboard batch not written, reading the stored offsets: %s", refused)
+                if consumer is not None:
+                    await _quietly_stop(consumer)
+                    consumer = None
             except Exception as exc:  # broker or Redis away: start over from stored offsets
                 log.warning("dashboard projection interrupted, resuming: %r", exc)
                 if consumer is not None:
@@ -151,7 +188,7 @@ async def project(
     finally:
         if consumer is not None:
             await _quietly_stop(consumer)
-        await redis.eval(_RELEASE, 1, lease_key, token)
+        await store.release(lease)
 
 
 async def rebuild(
@@ -168,7 +205,9 @@ async def rebuild(
         ends = await consumer.end_offsets(partitions)  # the history there is now
         extra = 0
         while True:
-            batch = await _fetch(consumer, timeout_ms=500)
+            batch = await _gather(
+                consumer, first_wait_ms=REBUILD_WAIT_MS, gather_s=REBUILD_GATHER_S
+            )
             await store.add(generation, batch, keep_from_minute=_keep_from(clock, window_minutes))
             records += len(batch)
             behind = [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
@@ -189,27 +228,8 @@ async def rebuild(
     )
 
 
-async def _hold(redis: aioredis.Redis, key: str, token: str) -> bool:
-    """Take or renew the projection lease."""
-    return bool(await redis.eval(_HOLD, 1, key, token, int(LEASE_S * 1000)))
-
-
 async def _quietly_stop(consumer: AIOKafkaConsumer) -> None:
     try:
         await consumer.stop()
     except Exception as exc:
         log.debug("dashboard consumer stop: %r", exc)
-
-
-_HOLD = """
-local holder = redis.call('get', KEYS[1])
-if holder == false or holder == ARGV[1] then
-  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""

@@ -1,9 +1,15 @@
 """The dashboard's read model in Redis, kept per generation.
 
-Each batch of records is added up in one transaction together with the offsets
-it reached, so a restart resumes exactly where the counts stop: nothing counted
-twice, nothing missed. ``clinicflow replay`` folds the topics from offset 0
-into a new generation and then makes it current; the old one is deleted.
+A batch of records is written by one Lua script: the counts, the lists, the dead
+letters and the offsets the batch reached, together, or nothing. Redis runs a
+script with no other command in between, and refuses a writing script as a whole
+when it is out of memory (the ``#!lua`` line), so a restart resumes exactly where
+the counts stop. The same script refuses a batch that does not follow what is
+stored (``BatchRefused``): from an instance that no longer holds the projection
+lease, into a generation a rebuild replaced, or starting before the stored offsets
+(its records, or some, are counted already). ``clinicflow replay`` folds the
+topics from offset 0 into a new generation and then makes it current; the old one
+is deleted.
 
 Layout under ``<namespace>:dashboard:``:
   generation                      the current generation number
@@ -24,47 +30,66 @@ Layout under ``<namespace>:dashboard:``:
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
 
-from services.dashboard.projection import PROBLEMS, DeadLetter, Observation
+from services.dashboard.fold import Fold, Positioned, fold
+from services.dashboard.projection import DeadLetter
 from services.dashboard.views import ReadModel
 from shared.redis_store import Keys
 
+__all__ = ["BatchRefused", "DashboardStore", "Lease", "LeaseLost", "Positioned", "minute_of"]
+
 PROBLEMS_KEPT = 200
 DEAD_LETTERS_KEPT = 500  # listed per page; every one stays inspectable by id
+SCAN_COUNT = 10_000
 
 
 @dataclass(frozen=True)
-class Positioned:
-    """An observation and where its record sits."""
+class Lease:
+    """The right to project the live generation: ``key`` holds ``token`` for ``ms``."""
 
-    topic: str
-    partition: int
-    offset: int
-    observation: Observation
+    key: str
+    token: str
+    ms: int
 
 
-class LeaseLost(RuntimeError):
-    """Another instance holds the projection lease: this batch was not written."""
+class BatchRefused(RuntimeError):
+    """The batch was not written: it does not follow what is stored. Read the
+    generation and its offsets again and fetch from there."""
+
+
+class LeaseLost(BatchRefused):
+    """Another instance holds the projection lease."""
+
+
+class GenerationMoved(BatchRefused):
+    """A rebuild made another generation current."""
+
+
+class OffsetsMoved(BatchRefused):
+    """The stored offsets are past the batch's beginning: some of it is counted already."""
+
+
+_REFUSALS: dict[int, type[BatchRefused]] = {0: LeaseLost, -1: GenerationMoved, -2: OffsetsMoved}
 
 
 class DashboardStore:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+        self._apply = redis.register_script(_APPLY)
+        self._hold = redis.register_script(_HOLD)
 
     @property
     def redis(self) -> aioredis.Redis:
         return self._redis
 
-    # -- generations ---------------------------------------------------------
+    # -- generations and the lease -------------------------------------------
 
     async def generation(self) -> int:
         raw = await self._redis.get(self._keys("generation"))
@@ -86,11 +111,24 @@ class DashboardStore:
         switched = bool(await self._redis.eval(_SWITCH, 1, self._keys("generation"), generation))
         current = await self.generation()
         prefix = self._keys("g", "")
-        async for key in self._redis.scan_iter(match=self._keys("g", "*"), count=500):
+        old: list[str] = []
+        # a large COUNT: the server walks its whole keyspace either way, in fewer answers
+        async for key in self._redis.scan_iter(match=self._keys("g", "*"), count=SCAN_COUNT):
             number = str(key).removeprefix(prefix).split(":", 1)[0]
             if number.isdigit() and int(number) < current:
-                await self._redis.delete(key)
+                old.append(key)
+        for start in range(0, len(old), SCAN_COUNT):
+            await self._redis.unlink(*old[start : start + SCAN_COUNT])
         return switched
+
+    async def hold(self, lease: Lease) -> int:
+        """Take or renew ``lease``: the current generation while it is held, else 0
+        (one round trip, so a renewal also notices a rebuild's switch)."""
+        keys = [lease.key, self._keys("generation")]
+        return int(await self._hold(keys=keys, args=[lease.token, lease.ms]))
+
+    async def release(self, lease: Lease) -> None:
+        await self._redis.eval(_RELEASE, 1, lease.key, lease.token)
 
     def _g(self, generation: int, *parts: str) -> str:
         return self._keys("g", str(generation), *parts)
@@ -111,82 +149,64 @@ class DashboardStore:
         batch: Sequence[Positioned],
         *,
         keep_from_minute: int,
-        lease: tuple[str, str] | None = None,
+        lease: Lease | None = None,
     ) -> None:
-        """Add up a batch and record its offsets in one transaction. Per-minute flow
-        is kept from ``keep_from_minute`` (epoch minutes) on. With ``lease`` (key,
-        token) the write happens only while this instance holds the lease."""
+        """Add up a batch and record its offsets, in one round trip. Per-minute flow
+        is kept from ``keep_from_minute`` (epoch minutes) on. With ``lease`` (the live
+        projection) the batch is written only while this instance holds the lease and
+        ``generation`` is current, and the write renews the lease. Raises
+        ``BatchRefused`` and writes nothing when the batch does not follow what is stored."""
         if not batch:
             return
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if lease is not None:
-                await pipe.watch(lease[0])
-                if await pipe.get(lease[0]) != lease[1]:
-                    raise LeaseLost(lease[0])
-                pipe.multi()  # type: ignore[no-untyped-call]
-            self._stage(pipe, generation, batch, keep_from_minute)
-            try:
-                await pipe.execute()
-            except WatchError as exc:
-                raise LeaseLost(lease[0] if lease else "") from exc
+        script = _Script()
+        header: dict[str, Any] = {
+            "offsets": script.key(self._g(generation, "offsets")),
+            "minutes": script.key(self._g(generation, "minutes")),
+            "flow_prefix": self._g(generation, "flow", ""),
+            "keep_from": str(keep_from_minute),
+            "kept": str(PROBLEMS_KEPT),
+        }
+        if lease is not None:
+            header |= {
+                "lease": script.key(lease.key),
+                "token": lease.token,
+                "lease_ms": str(lease.ms),
+                "generation": script.key(self._keys("generation")),
+                "current": str(generation),
+            }
+        self._stage(script, generation, fold(batch, keep_from_minute=keep_from_minute))
+        answer = int(await self._apply(keys=script.keys, args=[script.payload(header)]))
+        if answer != 1:
+            raise _REFUSALS[answer](f"batch of {len(batch)} records refused ({answer})")
 
-    def _stage(
-        self, pipe: Any, generation: int, batch: Sequence[Positioned], keep_from_minute: int
-    ) -> None:
-        g = generation
-        totals: Counter[str] = Counter()
-        flow: Counter[tuple[int, str]] = Counter()
-        bookings: Counter[str] = Counter()
-        notifications: Counter[str] = Counter()
-        offsets: dict[str, int] = {}
-        for item in batch:
-            seen = item.observation
-            totals[f"{seen.location}|{item.topic}|{seen.type}"] += 1
-            if seen.minute >= keep_from_minute:
-                flow[(seen.minute, f"{seen.location}|{item.topic}")] += 1
-            if seen.booking:
-                bookings[f"{seen.location}|{seen.booking}"] += 1
-            if fact := seen.notification:
-                notifications[f"{seen.location}|{fact.status}|{fact.kind}|{fact.channel}"] += 1
-                if fact.status in PROBLEMS:
-                    problem = {
-                        **fact.__dict__,
-                        "at": fact.at.isoformat(),
-                        "location": seen.location,
-                    }
-                    for key in self._scopes(g, "problems", seen.location):
-                        pipe.lpush(key, json.dumps(problem))
-                        pipe.ltrim(key, 0, PROBLEMS_KEPT - 1)
-            if dead := seen.dead_letter:
-                pipe.set(self._g(g, "deadletter", dead.id), json.dumps(dead.to_json()))
-                for key in self._scopes(g, "deadletters", dead.location):
-                    pipe.zadd(key, {dead.id: dead.failed_at.timestamp()})
-            offsets[f"{item.topic}|{item.partition}"] = item.offset + 1
-        for field, n in totals.items():
-            pipe.hincrby(self._g(g, "totals"), field, n)
-        for (minute, field), n in flow.items():
-            pipe.hincrby(self._g(g, "flow", str(minute)), field, n)
-            pipe.zadd(self._g(g, "minutes"), {str(minute): minute})
-        for field, n in bookings.items():
-            pipe.hincrby(self._g(g, "bookings"), field, n)
-        for field, n in notifications.items():
-            pipe.hincrby(self._g(g, "notifications"), field, n)
-        pipe.hset(self._g(g, "offsets"), mapping=offsets)
-        self._stage_prune(pipe, g, keep_from_minute)
+    def _stage(self, script: _Script, g: int, batch: Fold) -> None:
+        for name, counts in (
+            ("totals", batch.totals),
+            ("bookings", batch.bookings),
+            ("notifications", batch.notifications),
+        ):
+            target = script.key(self._g(g, name))
+            script.hincrby += [[target, field, str(n)] for field, n in counts.items()]
+        minutes = script.key(self._g(g, "minutes"))
+        for (minute, field), n in batch.flow.items():
+            script.hincrby.append([script.key(self._g(g, "flow", str(minute))), field, str(n)])
+            script.zadd.append([minutes, str(minute), str(minute)])
+        for location, problem in batch.problems:
+            for key in self._scopes(g, "problems", location):
+                script.lpush.append([script.key(key), problem])
+        script.ltrim = sorted({target for target, _ in script.lpush})
+        for dead in batch.dead_letters:
+            body = json.dumps(dead.to_json())
+            script.set.append([script.key(self._g(g, "deadletter", dead.id)), body])
+            for key in self._scopes(g, "deadletters", dead.location):
+                script.zadd.append([script.key(key), repr(dead.failed_at.timestamp()), dead.id])
+        script.partitions = list(batch.first)
+        script.first = [str(batch.first[where]) for where in script.partitions]
+        script.next = [part for item in batch.next.items() for part in (item[0], str(item[1]))]
 
     def _scopes(self, generation: int, name: str, location: str) -> tuple[str, str]:
         """The chain's list and the location's: each page reads its own."""
         return self._g(generation, name), self._g(generation, name, location)
-
-    def _stage_prune(self, pipe: Any, generation: int, before_minute: int) -> None:
-        """Flow minutes older than the window go (a Lua step: which ones is read in Redis)."""
-        pipe.eval(
-            _PRUNE,
-            1,
-            self._g(generation, "minutes"),
-            before_minute,
-            self._g(generation, "flow", ""),
-        )
 
     async def claim_replay(self, position: str, *, lapse_s: int = 60) -> bool:
         """The right to replay the record at ``position`` for a while; False when taken."""
@@ -254,16 +274,91 @@ class DashboardStore:
         return {i: json.loads(raw) for i, raw in zip(wanted, found, strict=True) if raw}
 
 
+class _Script:
+    """One batch's writes for ``_APPLY``: every key it touches is declared, and an
+    operation names its key by its place among them."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self._places: dict[str, int] = {}
+        self.hincrby: list[list[Any]] = []
+        self.zadd: list[list[Any]] = []
+        self.lpush: list[list[Any]] = []
+        self.ltrim: list[int] = []
+        self.set: list[list[Any]] = []
+        self.partitions: list[str] = []
+        self.first: list[str] = []
+        self.next: list[str] = []
+
+    def key(self, name: str) -> int:
+        """``name``'s place in KEYS (Lua counts from 1)."""
+        if name not in self._places:
+            self.keys.append(name)
+            self._places[name] = len(self.keys)
+        return self._places[name]
+
+    def payload(self, header: dict[str, Any]) -> str:
+        return json.dumps(
+            {
+                **header,
+                "hincrby": self.hincrby,
+                "zadd": self.zadd,
+                "lpush": self.lpush,
+                "ltrim": self.ltrim,
+                "set": self.set,
+                "partitions": self.partitions,
+                "first": self.first,
+                "next": self.next,
+            }
+        )
+
+
+# One batch: check it follows what is stored, then write it all. Returns 1 when
+# written; 0 the lease is another's, -1 the generation is no longer current, -2 the
+# stored offsets are past the batch's first record (it, or part of it, is counted).
+# Every number travels as a string: Lua's own numbers would round large ones.
+_APPLY = """#!lua
+local b = cjson.decode(ARGV[1])
+if b.lease then
+  if redis.call('get', KEYS[b.lease]) ~= b.token then return 0 end
+  if (redis.call('get', KEYS[b.generation]) or '1') ~= b.current then return -1 end
+end
+local offsets = KEYS[b.offsets]
+for i, where in ipairs(b.partitions) do
+  local stored = redis.call('hget', offsets, where)
+  if stored and tonumber(stored) > tonumber(b.first[i]) then return -2 end
+end
+for _, op in ipairs(b.hincrby) do redis.call('hincrby', KEYS[op[1]], op[2], op[3]) end
+for _, op in ipairs(b.zadd) do redis.call('zadd', KEYS[op[1]], op[2], op[3]) end
+for _, op in ipairs(b.set) do redis.call('set', KEYS[op[1]], op[2]) end
+for _, op in ipairs(b.lpush) do redis.call('lpush', KEYS[op[1]], op[2]) end
+for _, place in ipairs(b.ltrim) do redis.call('ltrim', KEYS[place], 0, tonumber(b.kept) - 1) end
+redis.call('hset', offsets, unpack(b.next))
+-- flow minutes older than the window go (which ones is read here)
+local minutes = KEYS[b.minutes]
+local old = redis.call('zrangebyscore', minutes, '-inf', '(' .. b.keep_from)
+for _, minute in ipairs(old) do redis.call('del', b.flow_prefix .. minute) end
+if #old > 0 then redis.call('zremrangebyscore', minutes, '-inf', '(' .. b.keep_from) end
+if b.lease then redis.call('set', KEYS[b.lease], b.token, 'PX', b.lease_ms) end
+return 1
+"""
+# Take or renew the lease; the current generation when held, else 0.
+_HOLD = """
+local holder = redis.call('get', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return tonumber(redis.call('get', KEYS[2]) or '1')
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
 _SWITCH = """
 local current = tonumber(redis.call('get', KEYS[1]) or '1')
 if tonumber(ARGV[1]) > current then redis.call('set', KEYS[1], ARGV[1]) return 1 end
 return 0
-"""
-_PRUNE = """
-local old = redis.call('zrangebyscore', KEYS[1], '-inf', '(' .. ARGV[1])
-for _, minute in ipairs(old) do redis.call('del', ARGV[2] .. minute) end
-if #old > 0 then redis.call('zremrangebyscore', KEYS[1], '-inf', '(' .. ARGV[1]) end
-return #old
 """
 
 
