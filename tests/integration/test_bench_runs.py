@@ -1,10 +1,13 @@
-"""The chain booking bench still runs (its numbers are read by people, not asserted)."""
+"""The benches still run (their numbers are read by people, not asserted)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from bench import chain_booking, dashboard_replay
+from bench import chain_booking, dashboard_replay, pipeline
+from bench._report import PROCESSES, SERVICES
 from shared.infra import Infra
 
 pytestmark = pytest.mark.integration
@@ -26,3 +29,32 @@ async def test_the_dashboard_replay_bench_reports_a_row(infra: Infra) -> None:
     published, read = (int(x) for x in row.split()[:2])
     assert published == 30
     assert read >= 30  # the run's other tests share the broker
+
+
+def test_the_pipeline_bench_processes_every_intake_and_tabulates_both_systems(
+    tmp_path: Path,
+) -> None:
+    report = pipeline.run(pipeline.QUICK, workdir=tmp_path, log=lambda line: None)
+    (stack,), bare = report.stacks, report.bare
+    for figures in (stack, bare):
+        assert figures.processed == figures.intakes == pipeline.QUICK.intakes
+        assert set(figures.cpu_ms) == set(PROCESSES)  # the broker's pid was found
+        assert figures.steady == round(pipeline.QUICK.latency_rate * pipeline.QUICK.latency_s)
+        assert None not in (*figures.first_visit_ms, *figures.last_visit_ms)
+        assert [p.sent for p in figures.api] == [40]  # 20 req/s for 2 s
+    # this checkout counts its Redis round trips; the bare pipeline has no Redis
+    assert all(stack.round_trips[name] is not None for name in SERVICES)
+    assert set(bare.round_trips.values()) == {0.0}
+    # the bare pipeline has the stack's shape
+    assert (report.fanout.visits, report.fanout.reminders) == (
+        round(stack.visits),
+        round(stack.reminders),
+    )
+    assert bare.visits == report.fanout.visits
+    assert report.fanout.plan_bytes == round(stack.sizes["plan.created"])
+    header, _, *rows = report.table.splitlines()
+    assert header.count("|") == 5  # figure, the stack, bare, their ratio
+    labels = [row.split("|")[1].strip() for row in rows]
+    assert "CPU ms per intake: broker" in labels
+    assert "Redis round trips per intake: all" in labels
+    assert "202 -> last visit.booked p50 ms" in labels
