@@ -9,12 +9,18 @@ state change and its events land together or not at all, and everything that
 landed reaches the broker: now, or from the relay.
 
 - ``stage`` queues the entries on the caller's MULTI/EXEC pipeline. The same
-  pipeline reads the oldest pending entries, so the caller learns, in the same
-  round trip, whether anything older is still waiting (``Staged.behind``).
-- ``publish_staged`` publishes the caller's own entries at once when nothing
-  older waits (the common case), with a bounded wait. When older entries wait
-  (the broker was down), it leaves them all to the relay, which publishes oldest
-  first: events of one client keep their order.
+  pipeline reads the oldest pending entries with the record key of each, so the
+  caller learns, in the same round trip, whether an older event of one of its
+  keys is still waiting (``Staged.behind``).
+- ``publish_staged`` publishes the caller's own entries at once, all sends in
+  flight together and awaited once, with a bounded wait: the common case. When
+  an older event of the same key waits, or this process's last publish failed
+  (the broker is away), it leaves them to the relay, which publishes oldest
+  first: events of one client keep their order. Older events of other keys
+  (concurrent requests still publishing theirs) hold nobody up.
+- Published entries leave the queue with the next transaction that stages, or
+  a moment later when none comes (``SETTLE_DELAY_S``); the request does not wait
+  for that. Until then this process does not count them as waiting.
 - ``relay`` runs in every instance; a short lease lets one relay at a time. An
   event the broker refuses for good (``PublishRejected``: too large, an invalid
   topic, not authorised) would block every event behind it, so it is parked in
@@ -33,7 +39,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,14 +57,53 @@ RELAY_BATCH = 200
 RELAY_INTERVAL_S = 0.5
 RELAY_LEASE_MS = 5_000
 PUBLISH_WAIT_S = 2.0
+SETTLE_DELAY_S = 0.05  # published entries still queued are removed at the latest after this
+
+# Lua: the oldest ``n`` queued ids with the record key of each (the entries hash
+# holds them as ``entry_of`` writes them, key first); '' for an id whose entry is gone
+# (another instance removed it). Other scripts that stage include it too.
+OLDEST_WITH_KEYS_LUA = """
+local function oldest_with_keys(due, entries, n, out)
+  for _, id in ipairs(redis.call('ZRANGE', due, 0, n - 1)) do
+    local raw = redis.call('HGET', entries, id)
+    local key = ''
+    if raw then
+      key = string.match(raw, '^{"key": "([^"\\\\]*)", ') or cjson.decode(raw)['key']
+    end
+    out[#out + 1] = id
+    out[#out + 1] = key
+  end
+  return out
+end
+"""
+_PEEK = OLDEST_WITH_KEYS_LUA + "return oldest_with_keys(KEYS[1], KEYS[2], tonumber(ARGV[1]), {})"
 
 
 @dataclass(frozen=True)
 class Staged:
-    """What one stage wrote, and whether older entries were still waiting then."""
+    """What one stage wrote, and whether an older entry of one of its keys was still
+    waiting then."""
 
     event_ids: tuple[str, ...]
     behind: bool
+
+
+def behind_older(
+    items: Sequence[Outgoing], oldest: Sequence[str], *, settled: Collection[str] = ()
+) -> bool:
+    """Whether ``items`` must wait for the relay: ``oldest`` (the queue's first ids,
+    each followed by its record key, as ``stage`` reads them) holds an older entry of
+    one of their keys that is not known ``settled`` (published, still queued), or
+    does not reach them at all (more older entries than one read returns)."""
+    mine = {item.envelope.id for item in items}
+    keys = {item.key for item in items}
+    for position in range(0, len(oldest) - 1, 2):
+        event_id, key = str(oldest[position]), str(oldest[position + 1])
+        if event_id in mine:
+            return False
+        if key in keys and event_id not in settled:
+            return True
+    return bool(mine)
 
 
 def entry_of(item: Outgoing) -> str:
@@ -95,37 +140,66 @@ class Outbox:
         self._lease = keys("outbox-relay")
         self._refused = keys("outbox-refused")
         self._service = service
+        self._settled: set[str] = set()  # published, still queued
+        self._sweeper: asyncio.Task[None] | None = None
+        self._broker_failed = False  # this outbox's last publish was not acknowledged
 
     def stage(self, pipe: Any, items: Sequence[Outgoing], *, now_ms: int) -> int:
         """Queue ``items`` on the MULTI pipeline ``pipe``; returns the index of the
         pipeline result that ``staged`` reads (the oldest pending entries)."""
+        self.stage_writes(pipe, items, now_ms=now_ms)
+        pipe.eval(_PEEK, 2, self._due, self._entries, PEEK)
+        return len(pipe.command_stack) - 1
+
+    def stage_writes(self, pipe: Any, items: Sequence[Outgoing], *, now_ms: int) -> None:
+        """``stage`` without the read, for a caller that reads the queue itself
+        (``peek_args``); also removes entries this process published since."""
         for offset, item in enumerate(items):
             pipe.hset(self._entries, item.envelope.id, entry_of(item))
             # NX: a retry of the same event keeps its first place in the queue
             pipe.zadd(self._due, {item.envelope.id: now_ms + offset}, nx=True)
-        pipe.zrange(self._due, 0, PEEK - 1)
-        return len(pipe.command_stack) - 1
+        settled = self.settled_now()
+        if settled:
+            pipe.hdel(self._entries, *settled)
+            pipe.zrem(self._due, *settled)
+
+    def peek_args(self) -> tuple[str, str, int]:
+        """The queue, the entries and how many of the oldest a stage reads: for a
+        script that stages and reads like ``stage`` (``_PEEK``'s answer)."""
+        return self._due, self._entries, PEEK
 
     @staticmethod
-    def staged(items: Sequence[Outgoing], oldest: Sequence[str]) -> Staged:
-        """Read ``stage``'s result: ``behind`` when an entry not of ``items`` comes first."""
+    def staged(
+        items: Sequence[Outgoing], oldest: Sequence[str], *, settled: Collection[str] = ()
+    ) -> Staged:
+        """Read ``stage``'s result (``behind_older``)."""
         mine = tuple(item.envelope.id for item in items)
-        first = list(oldest[: len(mine)])
-        return Staged(event_ids=mine, behind=first != list(mine))
+        return Staged(event_ids=mine, behind=behind_older(items, oldest, settled=settled))
+
+    def staged_now(self, items: Sequence[Outgoing], oldest: Sequence[str]) -> Staged:
+        """``staged``, with what this process published and has not removed yet."""
+        return self.staged(items, oldest, settled=self._settled)
 
     async def commit(
         self,
         publisher: Publisher,
         items: Sequence[Outgoing],
         writes: Callable[[Any], Awaitable[None]],
+        *,
+        applied: Callable[[], None] | None = None,
     ) -> bool:
         """``writes`` (queued on a MULTI pipeline) and ``items`` in the outbox, in one
-        transaction; then publish them as ``publish_staged`` does."""
+        transaction (``applied`` is called once it is); then publish them as
+        ``publish_staged`` does."""
         async with self._redis.pipeline(transaction=True) as pipe:
             await writes(pipe)
+            removed = self.settled_now()
             oldest = self.stage(pipe, items, now_ms=epoch_ms())
             results = await pipe.execute()
-        return await self.publish_staged(publisher, items, self.staged(items, results[oldest]))
+        self.removed(removed)
+        if applied is not None:
+            applied()
+        return await self.publish_staged(publisher, items, self.staged_now(items, results[oldest]))
 
     async def publish_staged(
         self,
@@ -135,25 +209,57 @@ class Outbox:
         *,
         wait_s: float | None = None,
     ) -> bool:
-        """Publish the staged ``items`` unless older entries wait, waiting at most
-        ``wait_s`` (default: the publish wait); True once acknowledged. False leaves
-        them to the relay (nothing is lost either way)."""
-        if staged.behind:
+        """Publish the staged ``items`` (all sends in flight, awaited once) unless an
+        older entry of theirs waits or the broker was away at the last try, waiting at
+        most ``wait_s`` (default: the publish wait); True once acknowledged. False
+        leaves them to the relay (nothing is lost either way)."""
+        if staged.behind or self._broker_failed:
             return False
         try:
-            wait = self._publish_wait_s if wait_s is None else wait_s
-            await asyncio.wait_for(publisher.publish(items), timeout=wait)
+            async with asyncio.timeout(self._publish_wait_s if wait_s is None else wait_s):
+                await publisher.publish(items)
         except (PublishError, TimeoutError) as exc:  # a refusal too: the relay parks it
+            self._broker_failed = not isinstance(exc, PublishRejected)
             log.warning("outbox: %d event(s) left for the relay: %r", len(items), exc)
             return False
-        await self.delivered(staged.event_ids)
+        self._broker_failed = False
+        self.settle(staged.event_ids)
         return True
 
     async def publish_stored(self, publisher: Publisher, items: Sequence[Outgoing]) -> bool:
         """``publish_staged`` for items a transaction of the caller's staged without
         reading the queue back (one more round trip; for the less frequent writes)."""
-        oldest = [str(i) for i in await self._redis.zrange(self._due, 0, PEEK - 1)]
-        return await self.publish_staged(publisher, items, self.staged(items, oldest))
+        due, entries, peek = self.peek_args()
+        oldest = [str(v) for v in await self._redis.eval(_PEEK, 2, due, entries, peek)]
+        return await self.publish_staged(publisher, items, self.staged_now(items, oldest))
+
+    def settle(self, event_ids: Sequence[str]) -> None:
+        """``event_ids`` were published: they leave the queue with the next stage, or
+        after ``SETTLE_DELAY_S`` when none comes."""
+        self._settled.update(event_ids)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep())
+
+    def settled_now(self) -> tuple[str, ...]:
+        """What ``stage_writes`` removes if called now; pass it to ``removed`` once the
+        transaction is applied."""
+        return tuple(sorted(self._settled))
+
+    def removed(self, event_ids: Sequence[str]) -> None:
+        """A transaction that removed ``event_ids`` (``stage_writes``) was applied."""
+        self._settled.difference_update(event_ids)
+
+    async def _sweep(self) -> None:
+        while self._settled:
+            await asyncio.sleep(SETTLE_DELAY_S)
+            settled = tuple(self._settled)
+            if not settled:
+                return
+            try:
+                await self.delivered(settled)
+            except Exception as exc:  # left queued: the relay publishes them again, same ids
+                log.warning("outbox: %d published event(s) left queued: %r", len(settled), exc)
+            self.removed(settled)
 
     async def delivered(self, event_ids: Sequence[str]) -> None:
         if not event_ids:
@@ -192,7 +298,11 @@ class Outbox:
                 except PublishRejected as refused:
                     await self.park(item, refused)
                     continue
+                except PublishError:
+                    self._broker_failed = True
+                    raise
                 done.append(item.envelope.id)
+                self._broker_failed = False
         finally:  # what was acknowledged leaves the queue, even when a later send failed
             await self.delivered(done)
         return len(done)

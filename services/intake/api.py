@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 
 from services.intake.docs import INTAKE_EXAMPLE, errors
-from services.intake.idempotency import IDEMPOTENCY_TTL_S, Replay, fingerprint_of, reserved
+from services.intake.idempotency import IDEMPOTENCY_TTL_S, Replay, Reservation, fingerprint_of
 from services.intake.submission import IntakeAccepted, accept
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.envelope import derived_id
@@ -62,18 +62,21 @@ async def submit_intake(
         key = runtime.keys("intake-document", principal.key_id, fingerprint)
         intake_id = str(uuid.uuid4())
         ttl_s = int(getattr(runtime.base.settings, "duplicate_window_s", 86_400))
+    held = Reservation(key, fingerprint, ttl_s=ttl_s)
     try:
-        async with reserved(runtime.redis, key, fingerprint, ttl_s=ttl_s) as held:
-            return await accept(
-                runtime,
-                document,
-                intake_id=intake_id,
-                answered=lambda pipe, answer: held.complete_on(
-                    pipe, answer.model_dump(mode="json")
-                ),
-            )
+        return await accept(
+            runtime,
+            document,
+            intake_id=intake_id,
+            answered=lambda pipe, answer: held.complete_on(pipe, answer.model_dump(mode="json")),
+            guard=held,
+        )
     except Replay as replay:
         return IntakeAccepted.model_validate(replay.response)
+    except BaseException:
+        # taken by this request (a refusal raises before): a retry is handled afresh
+        await held.release(runtime.redis)
+        raise
 
 
 def check_location(

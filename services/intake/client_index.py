@@ -1,6 +1,7 @@
 """The chain's client index in Redis, as matching reads it: one script finds every
-client recorded with an intake's handles (or claims them for a new client), and
-what it answers is turned back into candidates for ``matching.decide``."""
+client recorded with an intake's handles (or claims them for a new client, storing
+its intake with the claim), and what it answers is turned back into candidates
+for ``matching.decide``."""
 
 from __future__ import annotations
 
@@ -8,39 +9,72 @@ from typing import Any, NamedTuple
 
 from services.intake.matching import KnownClient, PossibleDuplicate, known_from
 from shared.events.intake import ClientDetails, ClientRecord
+from shared.outbox import OLDEST_WITH_KEYS_LUA
 
-# One round trip: the clients recorded with any of the handles (aliases followed, and the
-# one-id-per-handle keys of earlier versions read too) with what is known about each, or -
-# when exactly ``expected`` are found - the new client claimed on every handle. Two
-# submissions of one new person thus get one id: the second finds the first's claim.
-FIND_SCRIPT = """
-local shared, own, expected, new_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+# One round trip for an intake: the guard (an Idempotency-Key or document key held
+# with SET NX; '' for none) or, when another request holds it, what that stored;
+# then the clients recorded with any of the handles (aliases followed, and the
+# one-id-per-handle keys of earlier versions read too) with what is known about
+# each, or - when exactly ``expected`` are found - the new client claimed on every
+# handle. Two submissions of one new person thus get one id: the second finds the
+# first's claim. With the claim come the writes of the new client's intake (its
+# records, the caller's answer, its events in the outbox), so a new client's
+# intake is stored whole in this same round trip, followed by the outbox's oldest
+# entries (shared/outbox.py).
+#
+# ARGV: guard key, guard value, guard ttl, shared prefix, own prefix, expected,
+# new id, record, profile, handle count n, n handles, the outbox queue, its
+# entries, how many to read back, then each write as its argument count and its
+# arguments (none: the claim alone).
+ADMIT_SCRIPT = (
+    OLDEST_WITH_KEYS_LUA
+    + """
+local guard = ARGV[1]
+if guard ~= '' and not redis.call('SET', guard, ARGV[2], 'NX', 'EX', tonumber(ARGV[3])) then
+  return {'taken', redis.call('GET', guard) or ''}
+end
+local shared, own, expected, new_id = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local handles = tonumber(ARGV[10])
+local last = 10 + handles
 local ids, seen = {}, {}
 local function add(id)
   id = redis.call('HGET', shared .. ':alias', id) or id
   if not seen[id] then seen[id] = true; ids[#ids + 1] = id end
 end
-for i = 7, #ARGV do
+for i = 11, last do
   for _, id in ipairs(redis.call('SMEMBERS', shared .. ':by:' .. ARGV[i])) do add(id) end
   local legacy = redis.call('GET', shared .. ':' .. ARGV[i])
   if legacy then add(legacy) end
 end
 table.sort(ids)
-if table.concat(ids, ',') == expected then
-  for i = 7, #ARGV do redis.call('SADD', shared .. ':by:' .. ARGV[i], new_id) end
-  redis.call('SET', own .. ':' .. new_id .. ':details', ARGV[5])
-  redis.call('SET', own .. ':' .. new_id .. ':profile', ARGV[6])
-  return {'claimed'}
+if table.concat(ids, ',') ~= expected then
+  local out = {'known'}
+  for _, id in ipairs(ids) do
+    out[#out + 1] = id
+    out[#out + 1] = redis.call('GET', own .. ':' .. id .. ':profile') or ''
+    out[#out + 1] = redis.call('GET', own .. ':' .. id .. ':details') or ''
+    out[#out + 1] = table.concat(redis.call('SMEMBERS', own .. ':' .. id .. ':locations'), ',')
+  end
+  return out
 end
-local out = {'known'}
-for _, id in ipairs(ids) do
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('GET', own .. ':' .. id .. ':profile') or ''
-  out[#out + 1] = redis.call('GET', own .. ':' .. id .. ':details') or ''
-  out[#out + 1] = table.concat(redis.call('SMEMBERS', own .. ':' .. id .. ':locations'), ',')
+if handles > 0 then
+  for i = 11, last do redis.call('SADD', shared .. ':by:' .. ARGV[i], new_id) end
+  redis.call('SET', own .. ':' .. new_id .. ':details', ARGV[8])
+  redis.call('SET', own .. ':' .. new_id .. ':profile', ARGV[9])
+end
+local i = last + 4
+while i <= #ARGV do
+  local argc = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + argc))
+  i = i + argc + 1
+end
+local out = {'claimed'}
+if ARGV[last + 3] ~= '' then
+  oldest_with_keys(ARGV[last + 1], ARGV[last + 2], tonumber(ARGV[last + 3]), out)
 end
 return out
 """
+)
 
 
 def new_record(

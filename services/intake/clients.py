@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import json
 import uuid
+import weakref
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, NoReturn, Protocol
 
 import redis.asyncio as aioredis
 from fastapi import HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from redis.asyncio.client import Pipeline
 
-from services.intake.client_index import FIND_SCRIPT, candidates_from, new_record
+from services.intake.client_index import ADMIT_SCRIPT, candidates_from, new_record
 from services.intake.contact_changes import (
     ContactChange,
     ProposedDetails,
@@ -40,6 +41,37 @@ from shared.runtime import Runtime
 from shared.vocabulary import ScreeningOutcome
 
 RESOLVE_ATTEMPTS = 5  # each retry means another intake claimed one of the handles meanwhile
+
+# queues on a pipeline what an intake writes once its client is known
+Writes = Callable[[Pipeline], None]
+
+
+class Guard(Protocol):
+    """A key the naming script takes with SET NX first (an Idempotency-Key)."""
+
+    def guard(self) -> tuple[str, str, int]: ...
+
+    def refused(self, stored: str | None) -> NoReturn: ...
+
+    def taken(self) -> None: ...
+
+    def answered(self) -> None: ...
+
+
+class NewClientIntake(NamedTuple):
+    """What to store in the round trip that claims a new client: ``writes(identity)``
+    for that client, and the outbox queue to read back (``Outbox.peek_args``)."""
+
+    writes: Callable[[Identity], Writes]
+    peek: tuple[str, str, int]
+
+
+class Resolved(NamedTuple):
+    """The client an intake names; ``oldest`` is the outbox's read-back (``None``
+    when ``NewClientIntake.writes`` were not stored: the client was known)."""
+
+    identity: Identity
+    oldest: list[str] | None
 
 
 class IntakeSummary(BaseModel):
@@ -105,17 +137,27 @@ def contact_change_id(intake_id: str) -> str:
     return derived_id("contact-change", intake_id)
 
 
+_DIRECTORIES: weakref.WeakKeyDictionary[aioredis.Redis, ClientDirectory] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class ClientDirectory:
     def __init__(self, redis: aioredis.Redis, keys: Keys, *, chain_id: str) -> None:
         self._redis = redis
         self._keys = keys
         self._chain_id = chain_id
-        self._find = redis.register_script(FIND_SCRIPT)
+        self._admit = redis.register_script(ADMIT_SCRIPT)
 
     @classmethod
     def of(cls, runtime: Runtime) -> ClientDirectory:
-        """The directory of the chain the service runs for."""
-        return cls(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id)
+        """The directory of the chain the service runs for (one per runtime: built at
+        its first use)."""
+        found = _DIRECTORIES.get(runtime.redis)
+        if found is None:
+            found = cls(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id)
+            _DIRECTORIES[runtime.redis] = found
+        return found
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -129,37 +171,58 @@ class ClientDirectory:
         """A key of the chain's client index: handles, aliases (no parts: the prefix)."""
         return self._keys.shared("clients", self._chain_id, *parts)
 
-    async def resolve(self, client: ClientDetails) -> Identity:
+    async def resolve(
+        self,
+        client: ClientDetails,
+        *,
+        guard: Guard | None = None,
+        new_client: NewClientIntake | None = None,
+    ) -> Resolved:
         """The client an intake's details name (``matching.decide``), else a new one,
-        claimed on its handles atomically so that concurrent submissions agree."""
+        claimed on its handles atomically so that concurrent submissions agree; with
+        ``new_client``, a new client's intake is stored in that same round trip.
+        ``guard`` is taken first (its ``refused`` raises when another holds it)."""
         handles = [f"{handle}:{value}" for handle, value in handles_of(client)]
         new_id = str(uuid.uuid4())
-        if not handles:  # nothing to find them by, nor to claim
-            return Identity(client=new_record(new_id, client, ()), returning=False)
+        held = guard.guard() if guard is not None else ("", "", 0)
         flags: tuple[PossibleDuplicate, ...] = ()
         seen_at: tuple[str, ...] = ()
         expected = ""
         for _ in range(RESOLVE_ATTEMPTS):
             record = new_record(new_id, client, flags)
-            profile = known_from(new_id, client)
-            reply = await self._find(
+            fresh = Identity(
+                client=record,
+                returning=False,
+                possible_duplicates=flags,
+                duplicate_locations=seen_at,
+            )
+            stored: list[Any] = ["", "", ""]
+            if new_client is not None:
+                stored = [*new_client.peek, *self._flattened(new_client.writes(fresh))]
+            profile = known_from(new_id, client) if handles else None
+            reply = await self._admit(
                 args=[
+                    *held,
                     self.shared_key(),
                     self.key(),
                     expected,
                     new_id,
-                    record.model_dump_json(),
-                    profile.model_dump_json(),
+                    record.model_dump_json() if handles else "",
+                    profile.model_dump_json() if profile is not None else "",
+                    len(handles),
                     *handles,
+                    *stored,
                 ]
             )
+            if reply[0] == "taken":
+                assert guard is not None  # only a guard is ever taken
+                guard.refused(str(reply[1]) or None)
+            if guard is not None and held[0]:
+                guard.taken()
+            held = ("", "", 0)  # ours from here on
             if reply[0] == "claimed":
-                return Identity(
-                    client=record,
-                    returning=False,
-                    possible_duplicates=flags,
-                    duplicate_locations=seen_at,
-                )
+                oldest = [str(v) for v in reply[1:]] if new_client is not None else None
+                return Resolved(fresh, oldest)
             found = [str(v) for v in reply[1::4]]
             candidates = candidates_from(reply[1:])
             decision = decide(client, [c.known for c in candidates.values()])
@@ -172,19 +235,31 @@ class ClientDirectory:
                 effective = with_withdrawals(recorded, client).model_copy(
                     update={"possible_duplicate_of": [f.client_id for f in flags]}
                 )
-                return Identity(
+                returning = Identity(
                     client=effective,
                     returning=True,
                     possible_duplicates=flags,
                     proposed=proposed_by(recorded, client),
                     duplicate_locations=seen_at,
                 )
+                return Resolved(returning, None)
             expected = ",".join(found)  # sorted by the script
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "the client directory kept changing while naming this client; retry",
             headers={"Retry-After": "1"},
         )
+
+    def _flattened(self, writes: Writes) -> list[Any]:
+        """``writes`` as the script takes them: each command's argument count, then
+        its arguments (queued on a pipeline that is never sent)."""
+        pipe = self._redis.pipeline(transaction=False)
+        writes(pipe)
+        flat: list[Any] = []
+        for args, _ in pipe.command_stack:
+            flat.append(len(args))
+            flat.extend(args)
+        return flat
 
     def record_intake(self, event: IntakeSubmitted, identity: Identity, *, pipe: Pipeline) -> None:
         """Queue an accepted intake on ``pipe``, the transaction that stages its event

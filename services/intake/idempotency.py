@@ -5,7 +5,11 @@ The key is reserved (SET NX) before anything is stored; the reservation becomes
 the stored answer in the same transaction that stores what the request created
 (``complete_on``), and is released on failure, so a retry after a 503 is handled
 afresh. A reservation left by a process that died lapses after a few seconds,
-and the retry takes over."""
+and the retry takes over.
+
+``reserved`` takes the key in a round trip of its own; an intake takes it in the
+script that names its client instead (``Reservation.guard`` and ``refused``:
+client_index.py), so a new client's intake is one round trip."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import redis.asyncio as aioredis
 from fastapi import HTTPException, status
@@ -33,10 +37,35 @@ class Replay(Exception):
 class Reservation:
     """A held key; its answer is stored by the transaction of the work it answers."""
 
-    def __init__(self, key: str, fingerprint: str, *, ttl_s: int) -> None:
+    def __init__(self, key: str, fingerprint: str, *, ttl_s: int, held: bool = False) -> None:
         self._key = key
         self._fingerprint = fingerprint
         self._ttl_s = ttl_s
+        self._held = held  # taken by this request
+        self._answered = False  # the answer is stored: the key is never released then
+
+    def guard(self) -> tuple[str, str, int]:
+        """The key, its pending value and that value's expiry, for a script that
+        takes the key with SET NX."""
+        return self._key, pending_record(self._fingerprint), PENDING_TTL_S
+
+    def refused(self, stored: str | None) -> NoReturn:
+        """The key was held already, with ``stored``: the first answer (``Replay``), or 409."""
+        refuse(stored, self._fingerprint)
+
+    def taken(self) -> None:
+        """The script took the key for this request."""
+        self._held = True
+
+    def answered(self) -> None:
+        """The transaction holding ``complete_on``'s answer was applied."""
+        self._answered = True
+
+    async def release(self, redis: aioredis.Redis) -> None:
+        """Let a retry take the key afresh when this request took it and stored no
+        answer (a key another request holds, or an answer stored, stays)."""
+        if self._held and not self._answered:
+            await redis.delete(self._key)
 
     def _record(self, response: dict[str, Any]) -> str:
         return json.dumps({"state": "done", "fingerprint": self._fingerprint, "response": response})
@@ -50,33 +79,42 @@ def fingerprint_of(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def pending_record(fingerprint: str) -> str:
+    return json.dumps({"state": "pending", "fingerprint": fingerprint})
+
+
+def refuse(stored: str | None, fingerprint: str) -> NoReturn:
+    """What a request finding its key taken gets: 409 for another body or while the
+    first request is still at work, else the first answer (``Replay``)."""
+    # a reservation that expired between taking and reading reads as still pending
+    previous: dict[str, Any] = (
+        json.loads(stored) if stored else {"state": "pending", "fingerprint": fingerprint}
+    )
+    if previous["fingerprint"] != fingerprint:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "Idempotency-Key reused with a different request body"
+        )
+    if previous["state"] != "done":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "a request with this Idempotency-Key is still being processed; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    raise Replay(previous["response"])
+
+
 @asynccontextmanager
 async def reserved(
     redis: aioredis.Redis, key: str, fingerprint: str, *, ttl_s: int = IDEMPOTENCY_TTL_S
 ) -> AsyncIterator[Reservation]:
     """Hold ``key`` for this request; raises ``Replay`` or 409 when it is taken.
     The stored answer is kept ``ttl_s``."""
-    pending = json.dumps({"state": "pending", "fingerprint": fingerprint})
-    if not await redis.set(key, pending, nx=True, ex=PENDING_TTL_S):
+    if not await redis.set(key, pending_record(fingerprint), nx=True, ex=PENDING_TTL_S):
         stored = await redis.get(key)
-        # a reservation that expired between the two calls reads as still pending
-        previous: dict[str, Any] = (
-            json.loads(stored) if stored else {"state": "pending", "fingerprint": fingerprint}
-        )
-        if previous["fingerprint"] != fingerprint:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, "Idempotency-Key reused with a different request body"
-            )
-        if previous["state"] != "done":
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-                headers={"Retry-After": "1"},
-            )
-        raise Replay(previous["response"])
-    reservation = Reservation(key, fingerprint, ttl_s=ttl_s)
+        refuse(None if stored is None else str(stored), fingerprint)
+    reservation = Reservation(key, fingerprint, ttl_s=ttl_s, held=True)
     try:
         yield reservation
     except BaseException:
-        await redis.delete(key)
+        await reservation.release(redis)
         raise

@@ -1,6 +1,8 @@
 """Accepting an intake: screen it, name the client, then store the intake, its
 ``intake.submitted`` in the outbox and the caller's answer in one Redis
-transaction, and only then answer 202. Both the whole-document endpoint and a
+transaction, and only then answer 202. A new client's intake is stored by the
+script that claims the client (client_index.py): one round trip; a returning
+client's in a transaction after the script named them. Both the whole-document endpoint and a
 session's submit come through here, so they give the same result.
 
 202 therefore means accepted: the event is on the broker, or in the outbox that
@@ -11,15 +13,17 @@ Idempotency-Key, or the same document from the same key) answers that intake."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import redis.asyncio as aioredis
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from services.intake.checks import problems
-from services.intake.clients import ClientDirectory
+from services.intake.clients import ClientDirectory, Guard, Identity, NewClientIntake, Writes
 from services.intake.screening import screen
 from shared.body_map import assess_first
 from shared.envelope import Trace, derived_id
@@ -29,7 +33,8 @@ from shared.events.intake import (
     IntakeSubmitted,
     Screening,
 )
-from shared.outbox import PUBLISH_WAIT_S, Outbox
+from shared.kafka import Outgoing
+from shared.outbox import PUBLISH_WAIT_S, Outbox, epoch_ms
 from shared.pain import condition_for, nerve_signs
 from shared.runtime import Runtime
 
@@ -82,10 +87,18 @@ def findings_for(
     ]
 
 
+_OUTBOXES: weakref.WeakKeyDictionary[aioredis.Redis, Outbox] = weakref.WeakKeyDictionary()
+
+
 def intake_outbox(runtime: Runtime) -> Outbox:
-    """The intake's outbox, with the request's publish wait (``INTAKE_PUBLISH_WAIT_S``)."""
-    wait_s = float(getattr(runtime.base.settings, "publish_wait_s", PUBLISH_WAIT_S))
-    return Outbox(runtime.redis, runtime.keys, service=runtime.service, publish_wait_s=wait_s)
+    """The intake's outbox, with the request's publish wait (``INTAKE_PUBLISH_WAIT_S``);
+    one per runtime, so it knows what this process published (shared/outbox.py)."""
+    found = _OUTBOXES.get(runtime.redis)
+    if found is None:
+        wait_s = float(getattr(runtime.base.settings, "publish_wait_s", PUBLISH_WAIT_S))
+        found = Outbox(runtime.redis, runtime.keys, service=runtime.service, publish_wait_s=wait_s)
+        _OUTBOXES[runtime.redis] = found
+    return found
 
 
 async def accept(
@@ -95,10 +108,13 @@ async def accept(
     intake_id: str,
     loc: tuple[str, ...] = ("body",),
     answered: Answered | None = None,
+    guard: Guard | None = None,
 ) -> IntakeAccepted:
     """Store the intake with its event and ``answered``'s writes, all or nothing;
     then publish, waiting at most ``INTAKE_PUBLISH_WAIT_S`` (the relay takes over
-    after). ``loc`` prefixes the field paths of a 422."""
+    after). ``loc`` prefixes the field paths of a 422. ``guard`` (an idempotency
+    reservation) is taken in the first round trip; the caller releases it when
+    this raises."""
     now = runtime.clock.now()
     today = now.astimezone(runtime.chain.location(document.location_id).zone).date()
     found = problems(document, chain=runtime.chain, today=today)
@@ -107,47 +123,87 @@ async def accept(
             [{"loc": (*loc, *path), "msg": msg, "type": "value_error"} for path, msg in found]
         )
     directory = ClientDirectory.of(runtime)
-    identity = await directory.resolve(document.client)
-    client_id = identity.client_id
+    outbox = intake_outbox(runtime)
     screening = screen(document, today=today)
     findings = findings_for(document, screening, today=today)
-    event = IntakeSubmitted(
-        intake_id=intake_id,
-        client=identity.client,
-        location_id=document.location_id,
-        complaints=document.complaints,
-        health=document.health,
-        goals=document.goals,
-        preferences=document.preferences,
-        history=document.history,
-        consent=document.consent,
-        findings=findings,
-        screening=screening,
-        submitted_at=now,
-    )
-    outgoing = runtime.outgoing(
-        event,
-        key=client_id,
-        subject=client_id,
-        event_id=derived_id("intake.submitted", intake_id),
-        trace=Trace(
-            chainid=runtime.chain.chain.id, correlationid=intake_id, locationid=event.location_id
+    prepared: dict[str, tuple[Outgoing, IntakeAccepted, IntakeSubmitted]] = {}
+
+    def prepare(identity: Identity) -> tuple[Outgoing, IntakeAccepted, IntakeSubmitted]:
+        """The event and the answer of the intake of ``identity``'s client."""
+        event = IntakeSubmitted(
+            intake_id=intake_id,
+            client=identity.client,
+            location_id=document.location_id,
+            complaints=document.complaints,
+            health=document.health,
+            goals=document.goals,
+            preferences=document.preferences,
+            history=document.history,
+            consent=document.consent,
+            findings=findings,
+            screening=screening,
+            submitted_at=now,
+        )
+        client_id = identity.client_id
+        outgoing = runtime.outgoing(
+            event,
+            key=client_id,
+            subject=client_id,
+            event_id=derived_id("intake.submitted", intake_id),
+            trace=Trace(
+                chainid=runtime.chain.chain.id,
+                correlationid=intake_id,
+                locationid=event.location_id,
+            ),
+            time=now,
+        )
+        accepted = IntakeAccepted(
+            intake_id=intake_id,
+            client_id=client_id,
+            screening=screening,
+            findings=findings,
+            possible_duplicate=identity.possible_duplicate_at(document.location_id),
+            contact_change_id=identity.contact_change_id(intake_id),
+        )
+        prepared[client_id] = (outgoing, accepted, event)
+        return outgoing, accepted, event
+
+    def writes_of(identity: Identity, *, staged: bool) -> Writes:
+        outgoing, accepted, event = prepare(identity)
+
+        def queue(pipe: Any) -> None:
+            directory.record_intake(event, identity, pipe=pipe)
+            if answered is not None:
+                answered(pipe, accepted)
+            if staged:
+                outbox.stage_writes(pipe, [outgoing], now_ms=epoch_ms())
+
+        return queue
+
+    removed = outbox.settled_now()
+    resolved = await directory.resolve(
+        document.client,
+        guard=guard,
+        new_client=NewClientIntake(
+            writes=lambda identity: writes_of(identity, staged=True), peek=outbox.peek_args()
         ),
-        time=now,
     )
-    accepted = IntakeAccepted(
-        intake_id=intake_id,
-        client_id=client_id,
-        screening=screening,
-        findings=findings,
-        possible_duplicate=identity.possible_duplicate_at(document.location_id),
-        contact_change_id=identity.contact_change_id(intake_id),
-    )
+    identity = resolved.identity
+    if resolved.oldest is not None:  # a new client: stored with the claim
+        outbox.removed(removed)
+        if guard is not None:
+            guard.answered()
+        outgoing, accepted, _ = prepared[identity.client_id]
+        staged = outbox.staged_now([outgoing], resolved.oldest)
+        await outbox.publish_staged(runtime.publisher, [outgoing], staged)
+        return accepted
+    queue = writes_of(identity, staged=False)
+    outgoing, accepted, _ = prepared[identity.client_id]
 
     async def writes(pipe: Any) -> None:
-        directory.record_intake(event, identity, pipe=pipe)
-        if answered is not None:
-            answered(pipe, accepted)
+        queue(pipe)
 
-    await intake_outbox(runtime).commit(runtime.publisher, [outgoing], writes)
+    await outbox.commit(
+        runtime.publisher, [outgoing], writes, applied=guard.answered if guard else None
+    )
     return accepted
