@@ -25,7 +25,12 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
+from services.dashboard.projector import rebuild
+from services.dashboard.store import DashboardStore
+from shared.clock import parse_clock
 from shared.infra import local_infra
+from shared.redis_store import Keys, connect
+from shared.settings import DashboardSettings
 from shared.stack import Stack, free_ports, running_stack
 
 CHAIN = Path(__file__).resolve().parent.parent / "deploy" / "dev" / "chain.yaml"
@@ -78,7 +83,27 @@ async def settled(http: httpx.AsyncClient, url: str, *, quiet_s: float = 5.0) ->
         await asyncio.sleep(0.5)
 
 
-async def measure(stack: Stack, intakes: int, every_s: float) -> list[str]:
+async def recounted(stack: Stack, namespace: str) -> tuple[int, int]:
+    """The live projection's record count, and a rebuild's from offset 0 (what
+    ``clinicflow replay`` finds on the topics): equal when nothing was counted twice
+    or missed."""
+    settings = DashboardSettings(
+        KAFKA_BOOTSTRAP_SERVERS=stack.infra.kafka_bootstrap_servers,
+        REDIS_URL=stack.infra.redis_url,
+        CLINICFLOW_REDIS_NAMESPACE=namespace,
+    )
+    redis = connect(settings)
+    try:
+        store = DashboardStore(redis, Keys(namespace, "dashboard"))
+        live = (await store.read(await store.generation(), [], None)).totals
+        summary = await rebuild(settings, store, clock=parse_clock("system"), window_minutes=60)
+        rebuilt = (await store.read(summary.generation, [], None)).totals
+    finally:
+        await redis.aclose()
+    return sum(live.values()), sum(rebuilt.values())
+
+
+async def measure(stack: Stack, namespace: str, intakes: int, every_s: float) -> list[str]:
     dashboard = stack.urls["dashboard"]
     async with httpx.AsyncClient(timeout=30) as http:
         await settled(http, dashboard)
@@ -98,6 +123,7 @@ async def measure(stack: Stack, intakes: int, every_s: float) -> list[str]:
         records = await settled(http, dashboard) - before_records
         spent = await round_trips(http, dashboard) - before
         seconds = time.monotonic() - started
+    live, rebuilt = await recounted(stack, namespace)
     idle = idle_rate * seconds
     return [
         f"intakes {intakes}, one every {every_s:.1f} s; {records} records projected "
@@ -105,6 +131,7 @@ async def measure(stack: Stack, intakes: int, every_s: float) -> list[str]:
         f"dashboard round trips: {spent:.0f} in all, {spent / intakes:.1f} per intake",
         f"of which idle (lease, empty fetches, readiness; {idle_rate:.2f}/s): {idle:.0f}",
         f"beyond idle: {(spent - idle) / intakes:.1f} per intake",
+        f"records counted live {live}, by a rebuild from offset 0 {rebuilt}",
     ]
 
 
@@ -134,7 +161,8 @@ def main() -> None:
             extra_env=extra,
             log_dir=Path(workdir),
         ) as stack:
-            for line in asyncio.run(measure(stack, args.intakes, args.every)):
+            namespace = extra["CLINICFLOW_REDIS_NAMESPACE"]
+            for line in asyncio.run(measure(stack, namespace, args.intakes, args.every)):
                 print(line)
         asyncio.run(forget(infra.redis_url, extra["CLINICFLOW_REDIS_NAMESPACE"]))
 
