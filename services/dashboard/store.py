@@ -47,6 +47,9 @@ __all__ = ["BatchRefused", "DashboardStore", "Lease", "LeaseLost", "Positioned",
 PROBLEMS_KEPT = 200
 DEAD_LETTERS_KEPT = 500  # listed per page; every one stays inspectable by id
 SCAN_COUNT = 10_000
+# dead letters one script carries at most (a batch of cut 1 MB records is split):
+# a script's argument has to fit Redis's bulk limit, and a long script holds up the server
+WRITE_BYTES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -151,13 +154,23 @@ class DashboardStore:
         keep_from_minute: int,
         lease: Lease | None = None,
     ) -> None:
-        """Add up a batch and record its offsets, in one round trip. Per-minute flow
-        is kept from ``keep_from_minute`` (epoch minutes) on. With ``lease`` (the live
-        projection) the batch is written only while this instance holds the lease and
-        ``generation`` is current, and the write renews the lease. Raises
-        ``BatchRefused`` and writes nothing when the batch does not follow what is stored."""
-        if not batch:
-            return
+        """Add up a batch and record its offsets, in one round trip (a batch carrying
+        more than ``WRITE_BYTES`` of dead letters in a few, each with the offsets it
+        reached). Per-minute flow is kept from ``keep_from_minute`` (epoch minutes) on.
+        With ``lease`` (the live projection) the batch is written only while this
+        instance holds the lease and ``generation`` is current, and the write renews
+        the lease. Raises ``BatchRefused`` when the batch does not follow what is
+        stored; what was refused is not written."""
+        for part in _parts(batch):
+            await self._write(generation, part, keep_from_minute, lease)
+
+    async def _write(
+        self,
+        generation: int,
+        batch: Sequence[Positioned],
+        keep_from_minute: int,
+        lease: Lease | None,
+    ) -> None:
         script = _Script()
         header: dict[str, Any] = {
             "offsets": script.key(self._g(generation, "offsets")),
@@ -360,6 +373,17 @@ local current = tonumber(redis.call('get', KEYS[1]) or '1')
 if tonumber(ARGV[1]) > current then redis.call('set', KEYS[1], ARGV[1]) return 1 end
 return 0
 """
+
+
+def _parts(batch: Sequence[Positioned]) -> Iterable[Sequence[Positioned]]:
+    """``batch`` cut after the record that brings its dead letters to ``WRITE_BYTES``."""
+    start, carried = 0, 0
+    for end, item in enumerate(batch, start=1):
+        dead = item.observation.dead_letter
+        carried += len(dead.payload) if dead else 0
+        if carried >= WRITE_BYTES or end == len(batch):
+            yield batch[start:end]
+            start, carried = end, 0
 
 
 def _split3(field: str) -> tuple[str, str, str]:

@@ -20,6 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import REGISTRY
 
+from services.dashboard import store as dashboard_store
 from services.dashboard.fold import Positioned
 from services.dashboard.projection import observe
 from services.dashboard.projector import project
@@ -193,6 +194,42 @@ async def test_a_batch_that_does_not_follow_what_is_stored_is_not_written(
     assert await store.hold(lease) == newer
     assert await totals(store, location) == {}  # the new generation holds nothing yet
     assert await store.offsets(1) == {}  # the old one is gone, and was not written again
+
+
+def dead_letter(location: str, n: int) -> tuple[str, bytes]:
+    data = {
+        "source_topic": "clinic.visits",
+        "partition": 0,
+        "offset": n,
+        "key": "c-1",
+        "error": "handler error",
+        "payload": "x" * 1000,
+        "payload_encoding": "utf-8",
+        "service": "notifier",
+        "failed_at": datetime.now(UTC).isoformat(),
+    }
+    envelope = {"type": "record.deadlettered", "id": f"d-{location}-{n}", "locationid": location}
+    return "clinic.deadletter", json.dumps({**envelope, "data": data}).encode()
+
+
+async def test_a_batch_heavy_with_dead_letters_is_written_in_parts_each_with_its_offsets(
+    counted: tuple[DashboardStore, str], location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, service = counted
+    monkeypatch.setattr(dashboard_store, "WRITE_BYTES", 2000)  # two dead letters a part
+    batch = positioned([dead_letter(location, n) for n in range(5)], start=0)
+    await store.redis.ping()
+    before = round_trips(service)
+    await store.add(1, batch, keep_from_minute=0)
+    assert 3 <= round_trips(service) - before <= 3 + 2  # three parts; a script load at most
+    assert await totals(store, location) == {f"{location}|clinic.deadletter|record.deadlettered": 5}
+    assert (await store.offsets(1))[("clinic.deadletter", 0)] == 5
+    listed = (await store.read(1, [], location)).dead_letters
+    assert sorted(d.id for d in listed) == [f"d-{location}-{n}" for n in range(5)]
+    # a retry of the whole batch after the second part: nothing counted twice
+    with pytest.raises(OffsetsMoved):
+        await store.add(1, batch, keep_from_minute=0)
+    assert await totals(store, location) == {f"{location}|clinic.deadletter|record.deadlettered": 5}
 
 
 class AnswerLost(DashboardStore):
