@@ -95,19 +95,18 @@ def observe(topic: str, value: bytes | None, *, timestamp_ms: int) -> Observatio
     at = _instant(envelope.get("time")) or fallback
     data = envelope.get("data") if isinstance(envelope.get("data"), dict) else {}
     assert isinstance(data, dict)
-    observation = Observation(topic=topic, type=kind, location=location, at=at)
-    if kind in BOOKING_OUTCOMES:
-        return _with(observation, booking=BOOKING_OUTCOMES[kind])
-    if kind.startswith("notification."):
-        return _with(observation, notification=_notification(kind, data, at))
-    if kind == "record.deadlettered":
-        dead = _dead_letter(envelope, data, location, at)
-        return _with(observation, dead_letter=dead) if dead else observation
-    return observation
-
-
-def _with(observation: Observation, **changes: Any) -> Observation:
-    return Observation(**{**observation.__dict__, **changes})
+    # built once: a replay observes every record of the topics' history
+    return Observation(
+        topic=topic,
+        type=kind,
+        location=location,
+        at=at,
+        booking=BOOKING_OUTCOMES.get(kind),
+        notification=_notification(kind, data, at) if kind.startswith("notification.") else None,
+        dead_letter=(
+            _dead_letter(envelope, data, location, at) if kind == "record.deadlettered" else None
+        ),
+    )
 
 
 def _notification(kind: str, data: dict[str, Any], at: datetime) -> NotificationFact:
