@@ -213,11 +213,8 @@ def close_offer(
     change.due[record.slot_id] = now
 
 
-async def withdraw_offer(
-    store: CalendarStore, change: CalendarChange, plan_id: str, *, now: datetime
-) -> None:
-    """The plan changed (revised, completed): its open offer no longer stands."""
-    offer_id = await store.record(plan_offer_record(plan_id))
-    record = await load_offer(store, offer_id) if offer_id else None
+def withdraw_offer(change: CalendarChange, record: OfferRecord | None, *, now: datetime) -> None:
+    """The plan changed (revised, completed): its offer (``record``, as read with the
+    plan's state), if still open, no longer stands."""
     if record is not None and record.state == "open":
         close_offer(change, record, "withdrawn", now=now)

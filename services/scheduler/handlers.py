@@ -10,14 +10,16 @@
 - ``plan.declined``: nothing was booked for it; nothing to do.
 - ``client.merged``: the retired client's visits become the survivor's
   (``merging.py``); plan events that still name the retired id are handled
-  under the survivor (``shared.aliases.following_merges``).
+  under the survivor, resolved by the read that takes the location's lock.
 
-Each handler computes under the location's lock and applies the result with
-one ``CalendarChange``, whose overlap check is what rules out double booking
-(see ``store.py``); an ``Overlap`` means another instance wrote first, so the
-handler reads the calendar again and computes afresh. What a plan event
-produced is stored with the change, so a redelivered event republishes the
-same events (same ids) and changes nothing.
+Each plan event costs two round trips when nothing competes: one script takes
+the location's lock and reads what the decision needs (``plan_reads.begin``; a
+revision or completion also reads its plan's visits, ``plan_reads.plan_state``),
+and one applies the result as one ``CalendarChange`` and lets the lock go. The
+change's overlap check is what rules out double booking (see ``store.py``); an
+``Overlap`` means another instance wrote first, so the handler reads the calendar
+again and computes afresh. What a plan event produced is stored with the change,
+so a redelivered event republishes the same events (same ids) and changes nothing.
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ from services.scheduler import backfill, operations
 from services.scheduler.booking import book_plan
 from services.scheduler.commands import PlanNeeds, needs_record, trace_record
 from services.scheduler.merging import follow_merge
+from services.scheduler.plan_reads import PlanReads, Replay, Turn
 from services.scheduler.replan import replan
-from services.scheduler.slots import BookedInterval
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
-from shared.aliases import following_merges, merge_follower
+from shared.aliases import merge_follower
 from shared.chain import Location, Policy, Therapist, WeeklyHours
 from shared.codec import decode_envelope, encode
 from shared.envelope import Envelope, Trace, derived_id
@@ -43,7 +45,6 @@ from shared.events import ClientMerged, EventData, PlanCreated, VisitBooked
 from shared.events.plans import PlanCompleted, PlanData, PlanDeclined, PlanRevised
 from shared.events.visits import BookingWaitlisted, VisitCancelled
 from shared.kafka import Outgoing
-from shared.locks import redis_lock
 from shared.runtime import Runtime
 from shared.streams import Handler, Rejected
 
@@ -51,57 +52,80 @@ ATTEMPTS = 3
 TOOK_PLACE = ("booked", "completed", "no_show")  # with a start in the past
 
 Fact = VisitBooked | BookingWaitlisted | VisitCancelled
-Decide = Callable[[datetime], Awaitable[tuple[list[Fact], CalendarChange]]]
+A = TypeVar("A", PlanCreated, PlanRevised, PlanCompleted)
+Decide = Callable[[A, Turn, datetime], Awaitable[tuple[list[Fact], CalendarChange]]]
 
 
 def handlers(runtime: Runtime) -> Mapping[str, Handler]:
     store = CalendarStore(runtime.redis, runtime.keys)
-
-    def trace_of(envelope: Envelope, location_id: str) -> Trace:
-        return Trace.following(envelope, locationid=location_id)
+    reads = PlanReads(runtime.redis, runtime.keys)
 
     async def produce(
-        envelope: Envelope, about: PlanData | PlanCompleted, *, key: str, decide: Decide
+        envelope: Envelope, about: A, *, key: str, decide: Decide[A]
     ) -> Sequence[Outgoing]:
         """Decide under the lock of the plan's location and apply; replay what ``key``
-        produced before."""
-        location_id, client_id = about.location_id, about.client_id
+        produced before. ``about`` is handled under the client it names now."""
+        location_id = about.location_id
+        horizon = runtime.chain.policy_for(location_id).horizon
         for attempt in range(ATTEMPTS):
-            async with redis_lock(runtime.redis, store.location_lock_key(location_id)):
-                already = await store.record(key)
-                if already is not None:
-                    return [
-                        Outgoing(key=client_id, envelope=decode_envelope(raw.encode()))
-                        for raw in json.loads(already)
-                    ]
-                now = runtime.clock.now()
-                facts, change = await decide(now)
-                trace = trace_of(envelope, location_id)
-                events = [
-                    runtime.outgoing(
-                        fact,
-                        key=client_id,
-                        subject=_subject(fact),
-                        event_id=derived_id(fact.event_type, key, _part(fact)),
-                        trace=trace,
-                        time=now,
-                    )
-                    for fact in facts
+            now = runtime.clock.now()
+            turn = await reads.begin(
+                record=key,
+                location_id=location_id,
+                client_id=about.client_id,
+                start=now,
+                end=now + horizon,
+            )
+            if isinstance(turn, Replay):
+                return [
+                    Outgoing(key=turn.client_id, envelope=decode_envelope(raw.encode()))
+                    for raw in json.loads(turn.produced)
                 ]
-                for fact, event in zip(facts, events, strict=True):
-                    if isinstance(fact, VisitBooked):
-                        change.records[trace_record(fact.visit_id)] = json.dumps(
-                            {"correlationid": trace.correlationid, "causationid": event.envelope.id}
-                        )
-                change.records[key] = json.dumps([encode(e.envelope).decode() for e in events])
-                try:
-                    await store.apply(change, now=now)
-                except Overlap:
-                    if attempt == ATTEMPTS - 1:
-                        raise
-                    continue
+            try:
+                subject = _named(about, turn.client_id)
+                facts, change = await decide(subject, turn, now)
+                events = _events(envelope, subject, facts, change, key=key, now=now)
+                await store.apply(change, now=now, unlock=turn.lock)
+            except Overlap:  # the script let the lock go
+                if attempt == ATTEMPTS - 1:
+                    raise
+                continue
+            except BaseException:
+                await reads.release(turn)
+                raise
             return events
         raise AssertionError("unreachable")
+
+    def _events(
+        envelope: Envelope,
+        about: PlanData | PlanCompleted,
+        facts: list[Fact],
+        change: CalendarChange,
+        *,
+        key: str,
+        now: datetime,
+    ) -> list[Outgoing]:
+        """The events of ``facts``, stored with ``change`` as what ``key`` produced,
+        with the trace each booked visit's later commands follow."""
+        trace = Trace.following(envelope, locationid=about.location_id)
+        events = [
+            runtime.outgoing(
+                fact,
+                key=about.client_id,
+                subject=_subject(fact),
+                event_id=derived_id(fact.event_type, key, _part(fact)),
+                trace=trace,
+                time=now,
+            )
+            for fact in facts
+        ]
+        for fact, event in zip(facts, events, strict=True):
+            if isinstance(fact, VisitBooked):
+                change.records[trace_record(fact.visit_id)] = json.dumps(
+                    {"correlationid": trace.correlationid, "causationid": event.envelope.id}
+                )
+        change.records[key] = json.dumps([encode(e.envelope).decode() for e in events])
+        return events
 
     def calendar(plan: PlanData) -> Calendar:
         return Calendar(
@@ -109,14 +133,6 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             runtime.chain.staff_at(plan.location_id),
             runtime.chain.policy_for(plan.location_id),
         )
-
-    async def held(
-        plan: PlanData, now: datetime, *, without: frozenset[str] = frozenset()
-    ) -> list[BookedInterval]:
-        """The location's held intervals from now to the horizon, ``without`` some visits."""
-        policy = runtime.chain.policy_for(plan.location_id)
-        found = await store.intervals(plan.location_id, start=now, end=now + policy.horizon)
-        return [i for i in found if i.visit_id not in without]
 
     def clinic_cancel(
         change: CalendarChange, visits: Sequence[VisitBooked], now: datetime, reason: str
@@ -134,16 +150,16 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         return cancelled
 
     async def on_created(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
-        plan = _plan(runtime, data, PlanCreated)
-
-        async def decide(now: datetime) -> tuple[list[Fact], CalendarChange]:
+        async def decide(
+            plan: PlanCreated, turn: Turn, now: datetime
+        ) -> tuple[list[Fact], CalendarChange]:
             at = calendar(plan)
             outcome = book_plan(
                 plan,
                 location=at.location,
                 therapists=at.therapists,
                 policy=at.policy,
-                existing=await held(plan, now),
+                existing=turn.intervals,
                 now=now,
             )
             change = CalendarChange(
@@ -154,21 +170,19 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             backfill.set_waiting(change, plan, outcome.waitlisted, now=now)
             return [*outcome.booked, *outcome.waitlisted], change
 
-        return await produce(
-            envelope,
-            plan,
-            key=f"{plan.plan_id}:{plan.version}",
-            decide=decide,
-        )
+        plan = _plan(runtime, data, PlanCreated)
+        return await produce(envelope, plan, key=f"{plan.plan_id}:{plan.version}", decide=decide)
 
     async def on_revised(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
-        plan = _plan(runtime, data, PlanRevised)
-
-        async def decide(now: datetime) -> tuple[list[Fact], CalendarChange]:
-            visits = await store.plan_visits(plan.client_id, plan.plan_id)
+        async def decide(
+            plan: PlanRevised, turn: Turn, now: datetime
+        ) -> tuple[list[Fact], CalendarChange]:
+            found = await reads.plan_state(turn.client_id, plan.plan_id, plan.location_id)
+            visits = found.visits
             coming = [v for v, state in visits if state == "booked" and v.start > now]
             offered = {v.visit_id for v, state in visits if state == "offered"}
             started = [v for v, state in visits if v.start <= now and state in TOOK_PLACE]
+            moving = {v.visit_id for v in coming} | offered
             at = calendar(plan)
             result = replan(
                 plan,
@@ -177,9 +191,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 location=at.location,
                 therapists=at.therapists,
                 policy=at.policy,
-                existing=await held(
-                    plan, now, without=frozenset({v.visit_id for v in coming} | offered)
-                ),
+                existing=[i for i in turn.intervals if i.visit_id not in moving],
                 now=now,
             )
             change = CalendarChange(
@@ -189,17 +201,13 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             reason = f"plan {plan.plan_id} revised to version {plan.version}"
             cancelled = clinic_cancel(change, result.cancel, now, reason)
             backfill.remember_plan(change, plan, correlationid=envelope.correlationid)
-            await backfill.withdraw_offer(store, change, plan.plan_id, now=now)
-            since = await backfill.waiting_since(store, plan.location_id, plan.plan_id)
+            backfill.withdraw_offer(change, found.offer, now=now)
+            since = found.waiting_since
             backfill.set_waiting(change, plan, result.waitlisted, now=now, since=since)
             return [*cancelled, *result.book, *result.waitlisted], change
 
-        return await produce(
-            envelope,
-            plan,
-            key=f"{plan.plan_id}:{plan.version}",
-            decide=decide,
-        )
+        plan = _plan(runtime, data, PlanRevised)
+        return await produce(envelope, plan, key=f"{plan.plan_id}:{plan.version}", decide=decide)
 
     async def on_completed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, PlanCompleted):
@@ -207,24 +215,18 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         if not runtime.chain.has_location(data.location_id):
             raise Rejected(f"unknown location {data.location_id!r}")
 
-        async def decide(now: datetime) -> tuple[list[Fact], CalendarChange]:
-            coming = [
-                v
-                for v, s in await store.plan_visits(data.client_id, data.plan_id)
-                if s == "booked" and v.start > now
-            ]
-            change = CalendarChange(waiting={(data.location_id, data.plan_id): None})
-            reason = f"plan {data.plan_id} completed ({data.outcome})"
+        async def decide(
+            done: PlanCompleted, turn: Turn, now: datetime
+        ) -> tuple[list[Fact], CalendarChange]:
+            state = await reads.plan_state(turn.client_id, done.plan_id, done.location_id)
+            coming = [v for v, s in state.visits if s == "booked" and v.start > now]
+            change = CalendarChange(waiting={(done.location_id, done.plan_id): None})
+            reason = f"plan {done.plan_id} completed ({done.outcome})"
             cancelled = clinic_cancel(change, coming, now, reason)
-            await backfill.withdraw_offer(store, change, data.plan_id, now=now)
+            backfill.withdraw_offer(change, state.offer, now=now)
             return list(cancelled), change
 
-        return await produce(
-            envelope,
-            data,
-            key=f"{data.plan_id}:completed",
-            decide=decide,
-        )
+        return await produce(envelope, data, key=f"{data.plan_id}:completed", decide=decide)
 
     async def on_declined(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, PlanDeclined):
@@ -234,14 +236,11 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
     async def move_merged(merge: ClientMerged, retired: str, survivor: str) -> None:
         await follow_merge(runtime, retired=retired, survivor=survivor, seen_at=merge.location_ids)
 
-    plan_events = {
+    return {
         "plan.created": on_created,
         "plan.revised": on_revised,
         "plan.completed": on_completed,
         "plan.declined": on_declined,
-    }
-    return {
-        **following_merges(store.aliases, plan_events),
         "client.merged": merge_follower(store.aliases, move_merged),
     }
 
@@ -264,6 +263,13 @@ def _plan(runtime: Runtime, data: EventData, expected: type[P]) -> P:
     if not runtime.chain.has_location(data.location_id):
         raise Rejected(f"unknown location {data.location_id!r}")
     return data
+
+
+def _named(about: A, client_id: str) -> A:
+    """``about`` under the client it names now (the survivor of a merge)."""
+    if about.client_id == client_id:
+        return about
+    return about.model_copy(update={"client_id": client_id})
 
 
 def _subject(fact: Fact) -> str:

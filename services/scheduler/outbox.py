@@ -44,9 +44,7 @@ async def deliver(runtime: Runtime, store: CalendarStore, items: Sequence[Outgoi
 async def relay(runtime: Runtime) -> None:
     """Publish what is still in the outbox, oldest first, until the service stops; an
     event the broker refuses for good is parked, not retried (shared/outbox.py)."""
-    # the calendar script stages with the shared clock's epoch seconds, which a
-    # simulated clock moves ahead of the real one: no grace period by score here
-    outbox = Outbox(
-        runtime.redis, runtime.keys, service=runtime.service, ms_per_score=1000.0, grace_ms=0
-    )
+    # the calendar script stages as shared/outbox.py does (real-clock ms), so the
+    # relay's grace period leaves an event to the command or offer publishing it
+    outbox = Outbox(runtime.redis, runtime.keys, service=runtime.service)
     await relay_outbox(outbox, runtime.publisher, interval_s=RELAY_INTERVAL_S)

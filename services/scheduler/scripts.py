@@ -45,14 +45,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# ARGV: key prefix, longest visit (s), now (epoch s), the change (JSON), and the
+# ARGV: key prefix, longest visit (s), the real clock (epoch ms, which orders the
+# outbox), the change (JSON), and the
 # location's lock and its holder's token ('' when the caller holds it elsewhere),
 # let go whatever the outcome. Answers {'ok'}, {'overlap', id, other} or
 # {'stale', id, why}; nothing is written unless it is {'ok'}.
 APPLY = """
 local p = ARGV[1]
 local span = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
+local queued_at = tonumber(ARGV[3])
 local change = cjson.decode(ARGV[4])
 local lock, token = ARGV[5], ARGV[6]
 local function k(...) return p .. ':' .. table.concat({...}, ':') end
@@ -202,12 +203,14 @@ for id, at in pairs(change.due) do
 end
 sliced('ZADD', {k('offers-due')}, due)
 sliced('ZREM', {k('offers-due')}, done)
+-- the outbox as shared/outbox.py stages: by the real clock in ms, in the change's
+-- order, NX (a retry of the same event keeps its first place in the queue)
 local entries, queued = {}, {}
-for id, raw in pairs(change.outbox) do
-  append(entries, id, raw)
-  append(queued, now, id)
+for offset, item in ipairs(change.outbox) do
+  append(entries, item[1], item[2])
+  append(queued, queued_at + offset - 1, item[1])
 end
 sliced('HSET', {k('outbox')}, entries)
-sliced('ZADD', {k('outbox-due')}, queued)
+sliced('ZADD', {k('outbox-due'), 'NX'}, queued)
 return finish({'ok'})
 """

@@ -47,6 +47,7 @@ from services.scheduler.scripts import APPLY
 from services.scheduler.slots import BookedInterval
 from shared.aliases import ClientAliases
 from shared.events import VisitBooked
+from shared.outbox import epoch_ms
 from shared.redis_store import Keys
 
 LOOKBACK = timedelta(days=1)  # a visit that started before "now" may still be running
@@ -95,14 +96,17 @@ class CalendarStore:
         """Apply ``change`` atomically; ``Overlap`` (and nothing written) if any interval
         it holds overlaps one already held for the same therapist, room or client.
         ``unlock``: a lock (key, holder's token) the same script lets go, whatever the
-        outcome, so holding the location's lock costs no round trip of its own."""
+        outcome, so holding the location's lock costs no round trip of its own.
+        ``now`` is the shared clock's time of the decision the change carries; its
+        events queue in the outbox by the real clock, as every outbox's do, so the
+        relay's grace period leaves them to the caller publishing them."""
         payload = {
             "hold": [_held(v) for v in change.hold],
             # cjson encodes an empty table as an object either way
             "free": change.free or {},
             "status": change.status or {},
             "records": change.records or {},
-            "outbox": change.outbox or {},
+            "outbox": [[event_id, raw] for event_id, raw in change.outbox.items()],
             "expect": {
                 vid: [state, start.timestamp()] for vid, (state, start) in change.expect.items()
             },
@@ -120,7 +124,7 @@ class CalendarStore:
             args=[
                 prefix,
                 LONGEST_VISIT.total_seconds(),
-                now.timestamp(),
+                epoch_ms(),
                 json.dumps(payload),
                 lock,
                 token,
