@@ -83,6 +83,8 @@ local function hmget(key, ids)
   end
   return found
 end
+-- exclusive score bounds, exact (Lua's own number formatting keeps 14 digits)
+local function exclusive(x) return string.format('(%.17g', x) end
 local function listed(map)
   local out = {}
   for key, _ in pairs(map) do out[#out + 1] = key end
@@ -110,21 +112,47 @@ if #expected > 0 then
 end
 
 -- check: no new interval overlaps a held one (other than those this change moves or
--- frees): a held visit starting less than the longest visit before the new one ends
+-- frees): candidates are held visits of the same therapist, room or client starting
+-- less than the longest visit before the new one, and before it ends
 local moving = {}
 for id, _ in pairs(change.free) do moving[id] = true end
 for _, h in ipairs(change.hold) do moving[h.visit_id] = true end
 local near, wanted = {}, {}
+local function consider(i, other)
+  if not moving[other] then
+    near[i][#near[i] + 1] = other
+    wanted[other] = true
+  end
+end
+-- a client holds few visits: each client's are read once, over the whole change
+local spans, of_client = {}, {}
+for _, h in ipairs(change.hold) do
+  local set = busy(h)[3]
+  local s = spans[set]
+  if s then
+    s[1], s[2] = math.min(s[1], h.start - span), math.max(s[2], h['end'])
+  else
+    spans[set] = {h.start - span, h['end']}
+  end
+end
+for set, s in pairs(spans) do
+  local lo, hi = exclusive(s[1]), exclusive(s[2])
+  local found = redis.call('ZRANGEBYSCORE', set, lo, hi, 'WITHSCORES')
+  of_client[set] = {}
+  for j = 1, #found, 2 do
+    of_client[set][#of_client[set] + 1] = {found[j], tonumber(found[j + 1])}
+  end
+end
 for i, h in ipairs(change.hold) do
   near[i] = {}
-  for _, set in ipairs(busy(h)) do
-    local found = redis.call('ZRANGEBYSCORE', set, '(' .. (h.start - span), '(' .. h['end'])
-    for _, other in ipairs(found) do
-      if not moving[other] then
-        near[i][#near[i] + 1] = other
-        wanted[other] = true
-      end
-    end
+  local sets = busy(h)
+  for n = 1, 2 do  -- the therapist's and the room's, around this visit only
+    local lo, hi = exclusive(h.start - span), exclusive(h['end'])
+    local found = redis.call('ZRANGEBYSCORE', sets[n], lo, hi)
+    for _, other in ipairs(found) do consider(i, other) end
+  end
+  for _, member in ipairs(of_client[sets[3]]) do
+    if member[2] > h.start - span and member[2] < h['end'] then consider(i, member[1]) end
   end
 end
 for id, _ in pairs(moving) do wanted[id] = true end
