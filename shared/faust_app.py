@@ -14,6 +14,9 @@ from faust.transport.drivers import aiokafka as faust_kafka
 
 from shared.settings import CommonSettings
 
+COMMIT_INTERVAL_S = 0.5
+COMMIT_EVERY_NEVER = 2**31  # the per-count commit in faust's fetch loop never triggers
+
 
 class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
@@ -53,8 +56,10 @@ def create_faust_app(service: str, settings: CommonSettings) -> faust.App:
         broker_session_timeout=kafka.session_timeout_s,
         broker_heartbeat_interval=kafka.heartbeat_interval_s,
         broker_request_timeout=max(kafka.request_timeout_s, kafka.session_timeout_s),
-        broker_commit_every=1,
-        broker_commit_interval=0.5,
+        # offsets are committed by the timer alone, of records the stream processor
+        # acknowledged (shared/streams.py): one commit per interval, not per record
+        broker_commit_every=COMMIT_EVERY_NEVER,
+        broker_commit_interval=COMMIT_INTERVAL_S,
         topic_allow_declare=False,
         store="memory://",
     )

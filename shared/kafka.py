@@ -109,20 +109,55 @@ class Publisher:
         await self._producer.stop()
 
     async def publish(self, items: Iterable[Outgoing]) -> None:
-        """Send in order and wait for every acknowledgement; a failure raises
-        ``PublishRejected`` when it is permanent, else ``PublishError``."""
-        for item in items:
+        """Send every item with the sends in flight together and wait for every
+        acknowledgement; the first failure in ``items`` order raises
+        ``PublishRejected`` when it is permanent, else ``PublishError``.
+
+        Records of one partition keep their order: the producer has one request in
+        flight per broker and retries a failed one ahead of those behind it."""
+        for failure in await self.publish_each(items):
+            if failure is not None:
+                raise failure
+
+    async def publish_each(self, items: Iterable[Outgoing]) -> list[PublishError | None]:
+        """Like ``publish``, but returns what became of each item (``None``: acknowledged)."""
+        pending: list[Outgoing] = list(items)
+        if not pending:
+            return []
+        sends: list[asyncio.Future[object] | PublishError] = []
+        for item in pending:
             try:
-                await asyncio.wait_for(
-                    self._producer.send_and_wait(
+                sends.append(
+                    await self._producer.send(
                         item.topic, key=item.key.encode(), value=encode(item.envelope)
-                    ),
-                    # a backstop: the batch's own expiry normally answers first
-                    timeout=self._settings.kafka.send_timeout_s + SEND_TIMEOUT_MARGIN_S,
+                    )
                 )
-            except (KafkaError, TimeoutError) as exc:
-                raise publish_failure(exc, item.topic) from exc
-            metrics.published(self._service, item.topic, item.envelope)
+            except KafkaError as exc:  # refused before it left: too large, unknown topic
+                sends.append(publish_failure(exc, item.topic))
+        futures = [send for send in sends if isinstance(send, asyncio.Future)]
+        if futures:
+            # a backstop: the batch's own expiry normally answers first
+            await asyncio.wait(
+                futures, timeout=self._settings.kafka.send_timeout_s + SEND_TIMEOUT_MARGIN_S
+            )
+        results: list[PublishError | None] = []
+        for item, send in zip(pending, sends, strict=True):
+            results.append(self._outcome(item, send))
+        return results
+
+    def _outcome(
+        self, item: Outgoing, send: asyncio.Future[object] | PublishError
+    ) -> PublishError | None:
+        if isinstance(send, PublishError):
+            return send
+        if not send.done() or send.cancelled():
+            send.cancel()
+            return publish_failure(TimeoutError("no acknowledgement in time"), item.topic)
+        failure = send.exception()
+        if failure is not None:
+            return publish_failure(failure, item.topic)
+        metrics.published(self._service, item.topic, item.envelope)
+        return None
 
     async def send_raw(
         self, topic: str, *, key: bytes | None, value: bytes | None
