@@ -4,17 +4,22 @@ Each handled event's outputs are stored under its id together with the state
 they leave, so a redelivered event republishes exactly what it produced the
 first time: no new version, no second completion.
 
+An event costs two round trips (an assessment three): one read that holds the
+replay check, the client's survivor and what the rule reads first
+(``store.PlanStore.first_read``), and one transaction that stores the outcome.
+
 ``client.merged``: the retired client's plan records move to the survivor
 (``store.PlanStore.merge``); events that still name the retired id are handled
-under the survivor (``shared.aliases.following_merges``)."""
+under the survivor, found by that first read."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from services.planner import domain, progress
-from services.planner.store import PlanStore
-from shared.aliases import ClientAliases, following_merges, merge_follower, rehomed
+from services.planner.progress import Progress
+from services.planner.store import FirstRead, PlanStore
+from shared.aliases import ClientAliases, client_of, merge_follower, rehomed
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import EventData, IntakeSubmitted, PlanCreated
 from shared.events.intake import AssessmentRecorded, ClientMerged
@@ -24,29 +29,46 @@ from shared.kafka import Outgoing
 from shared.runtime import Runtime
 from shared.streams import Handler, Rejected
 
-Rule = Callable[[Envelope, EventData], Awaitable[list[EventData]]]
-"""Decides what an event produces and stores it with the state it leaves."""
+Rule = Callable[[Envelope, EventData, FirstRead], Awaitable[list[EventData]]]
+"""Decides what an event produces (under the client it names now, from what its
+first read found) and stores it with the state it leaves."""
 
 
 def handlers(runtime: Runtime) -> Mapping[str, Handler]:
     store = PlanStore(runtime.redis, runtime.keys)
     aliases = ClientAliases(runtime.redis, runtime.keys)
 
-    def replaying(expected: type[EventData], rule: Rule) -> Handler:
+    def replaying(
+        expected: type[EventData],
+        rule: Rule,
+        *,
+        active: bool = False,
+        plan_of: Callable[[EventData], str] | None = None,
+    ) -> Handler:
         """The handler for ``expected``: what a redelivered event produced before, else
-        what ``rule`` decides now, as outgoing events caused by the envelope."""
+        what ``rule`` decides now, as outgoing events caused by the envelope. The replay
+        check, the client's survivor and what the rule reads first (``active``: the
+        client's current plan; ``plan_of``: the plan the event names) are one read."""
 
         async def handle(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
             if not isinstance(data, expected):
                 raise Rejected(f"expected {expected.event_type}, got {type(data).__name__}")
-            produced = await store.produced_by(envelope.id)
+            named = client_of(data)
+            assert named is not None  # every event the planner consumes names its client
+            read = await store.first_read(
+                cause=envelope.id,
+                client_id=named,
+                active=active,
+                plan_id=None if plan_of is None else plan_of(data),
+            )
+            produced = read.produced
             if produced is None:
-                produced = await rule(envelope, data)
+                produced = await rule(envelope, rehomed(data, read.client_id), read)
             return [_outgoing(runtime, envelope, event) for event in produced]
 
         return handle
 
-    async def on_intake(envelope: Envelope, data: EventData) -> list[EventData]:
+    async def on_intake(envelope: Envelope, data: EventData, _: FirstRead) -> list[EventData]:
         assert isinstance(data, IntakeSubmitted)  # checked by ``replaying``
         if not runtime.chain.has_location(data.location_id):
             raise Rejected(f"unknown location {data.location_id!r}")
@@ -55,33 +77,41 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         await store.save(cause=envelope.id, produced=[decision], intake=data if planned else None)
         return [decision]
 
-    async def on_visit_completed(envelope: Envelope, data: EventData) -> list[EventData]:
+    async def on_visit_completed(
+        envelope: Envelope, data: EventData, read: FirstRead
+    ) -> list[EventData]:
         assert isinstance(data, VisitCompleted)
-        stored = await store.current(data.plan_id)
+        stored = read.plan
         if stored is None:
             raise Rejected(f"visit {data.visit_id} names an unknown plan {data.plan_id!r}")
         # the plan of a client merged while this outcome was on its way
-        plan = rehomed(stored, await aliases.resolve(stored.client_id))
+        owner = (
+            read.client_id
+            if stored.client_id in (read.named, read.client_id)
+            else await aliases.resolve(stored.client_id)
+        )
+        plan = rehomed(stored, owner)
         assert isinstance(plan, PlanData)
         change, moved = progress.next_step(
             plan,
-            progress.recorded(await store.progress(plan.plan_id), data),
+            progress.recorded(read.progress or Progress(plan_id=plan.plan_id), data),
             now=runtime.clock.now(),
         )
         produced: list[EventData] = [] if change is None else [change]
         await store.save(cause=envelope.id, produced=produced, progress=moved)
         return produced
 
-    async def on_assessment(envelope: Envelope, data: EventData) -> list[EventData]:
+    async def on_assessment(
+        envelope: Envelope, data: EventData, read: FirstRead
+    ) -> list[EventData]:
         assert isinstance(data, AssessmentRecorded)
-        plan = await _active_plan(store, data.client_id)
-        intake = None if plan is None else await store.intake(plan.plan_id)
         revised = None
-        if plan is not None and intake is not None:
-            done = (await store.progress(plan.plan_id)).sessions_done
-            revised = domain.revise_for_assessment(
-                plan, intake, data, sessions_done=done, now=runtime.clock.now()
-            )
+        if read.active_plan_id is not None:
+            plan, intake, done = await store.plan_parts(read.active_plan_id)
+            if plan is not None and intake is not None:
+                revised = domain.revise_for_assessment(
+                    plan, intake, data, sessions_done=done.sessions_done, now=runtime.clock.now()
+                )
         produced: list[EventData] = [] if revised is None else [revised]
         await store.save(cause=envelope.id, produced=produced)
         return produced
@@ -90,16 +120,16 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         await store.merge(aliases, retired=retired, survivor=survivor)
 
     return {
-        **following_merges(
-            aliases,
-            {
-                "intake.submitted": replaying(IntakeSubmitted, on_intake),
-                "visit.completed": replaying(VisitCompleted, on_visit_completed),
-                "assessment.recorded": replaying(AssessmentRecorded, on_assessment),
-            },
-        ),
+        "intake.submitted": replaying(IntakeSubmitted, on_intake),
+        "visit.completed": replaying(VisitCompleted, on_visit_completed, plan_of=_completed_plan),
+        "assessment.recorded": replaying(AssessmentRecorded, on_assessment, active=True),
         "client.merged": merge_follower(aliases, move_merged),
     }
+
+
+def _completed_plan(data: EventData) -> str:
+    assert isinstance(data, VisitCompleted)  # checked by ``replaying`` before
+    return data.plan_id
 
 
 def _outgoing(runtime: Runtime, cause: Envelope, event: EventData) -> Outgoing:
@@ -111,8 +141,3 @@ def _outgoing(runtime: Runtime, cause: Envelope, event: EventData) -> Outgoing:
         event_id=derived_id(event.event_type, cause.id),
         trace=Trace.following(cause, locationid=str(data["location_id"])),
     )
-
-
-async def _active_plan(store: PlanStore, client_id: str) -> PlanData | None:
-    plan_id = await store.active_plan_id(client_id)
-    return None if plan_id is None else await store.current(plan_id)

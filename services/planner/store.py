@@ -12,6 +12,7 @@ was (see the restart test)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,17 +39,65 @@ return 1
 """
 
 
+@dataclass(frozen=True)
+class FirstRead:
+    """What handling an event starts from (``PlanStore.first_read``)."""
+
+    produced: list[EventData] | None  # what the event produced, if it was handled
+    client_id: str  # the client the event names now: the survivor of a merge
+    named: str  # the client id the event itself names
+    active_plan_id: str | None  # the client's current plan, when asked for
+    plan: PlanData | None  # the current version of the plan asked for
+    progress: Progress | None  # and its progress, if any was recorded
+
+
 class PlanStore:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
 
-    async def produced_by(self, event_id: str) -> list[EventData] | None:
-        """What handling ``event_id`` produced before, if it was handled."""
-        raw = await self._redis.get(self._keys("produced", event_id))
-        if raw is None:
-            return None
-        return [EVENT_MODELS[item["type"]].model_validate(item["data"]) for item in json.loads(raw)]
+    async def first_read(
+        self, *, cause: str, client_id: str, active: bool = False, plan_id: str | None = None
+    ) -> FirstRead:
+        """What handling ``cause`` starts from, in one MGET (one more GET when the
+        client was merged and its active plan is asked for): what the event produced if
+        it was handled, the client ``client_id`` names now, and as asked the client's
+        active plan id and the current version and progress of ``plan_id``."""
+        keys = [self._keys("produced", cause), self._keys("alias", client_id)]  # the alias
+        if active:  # map of shared.aliases.ClientAliases
+            keys.append(self._keys("active", client_id))
+        if plan_id is not None:
+            keys += [self._keys("current", plan_id), self._keys("progress", plan_id)]
+        values = await self._redis.mget(keys)
+        produced, alias = values[0], values[1]
+        survivor = client_id if alias is None else str(alias)
+        active_plan = values[2] if active else None
+        if active and alias is not None:  # a merge moved the active plan to the survivor
+            active_plan = await self._redis.get(self._keys("active", survivor))
+        current, progress = values[-2:] if plan_id is not None else (None, None)
+        return FirstRead(
+            produced=None if produced is None else _events(produced),
+            client_id=survivor,
+            named=client_id,
+            active_plan_id=None if active_plan is None else str(active_plan),
+            plan=None if current is None else _plan(current),
+            progress=None if progress is None else Progress.model_validate_json(progress),
+        )
+
+    async def plan_parts(
+        self, plan_id: str
+    ) -> tuple[PlanData | None, IntakeSubmitted | None, Progress]:
+        """The current version of a plan, the intake behind it and its progress, in one
+        MGET."""
+        keys = [self._keys(name, plan_id) for name in ("current", "intake", "progress")]
+        current, intake, progress = await self._redis.mget(keys)
+        return (
+            None if current is None else _plan(current),
+            None if intake is None else IntakeSubmitted.model_validate_json(intake),
+            Progress(plan_id=plan_id)
+            if progress is None
+            else Progress.model_validate_json(progress),
+        )
 
     async def save(
         self,
@@ -106,19 +155,11 @@ class PlanStore:
 
     async def current(self, plan_id: str) -> PlanData | None:
         raw = await self._redis.get(self._keys("current", plan_id))
-        if raw is None:
-            return None
-        stored = json.loads(raw)
-        plan = EVENT_MODELS[stored["type"]].model_validate(stored["data"])
-        return plan if isinstance(plan, PlanData) else None
+        return None if raw is None else _plan(raw)
 
     async def active_plan_id(self, client_id: str) -> str | None:
         raw = await self._redis.get(self._keys("active", client_id))
         return None if raw is None else str(raw)
-
-    async def intake(self, plan_id: str) -> IntakeSubmitted | None:
-        raw = await self._redis.get(self._keys("intake", plan_id))
-        return None if raw is None else IntakeSubmitted.model_validate_json(raw)
 
     async def progress(self, plan_id: str) -> Progress:
         raw = await self._redis.get(self._keys("progress", plan_id))
@@ -180,6 +221,16 @@ class PlanStore:
             pipe.set(self._keys("active", survivor), current)
         pipe.delete(*(self._keys(name, retired) for name in ("plans", "active", "active-plans")))
         aliases.record(pipe, retired, survivor, retired_aliases)
+
+
+def _events(raw: str | bytes) -> list[EventData]:
+    return [EVENT_MODELS[item["type"]].model_validate(item["data"]) for item in json.loads(raw)]
+
+
+def _plan(raw: str | bytes) -> PlanData | None:
+    stored = json.loads(raw)
+    plan = EVENT_MODELS[stored["type"]].model_validate(stored["data"])
+    return plan if isinstance(plan, PlanData) else None
 
 
 def _plan_id(produced: list[EventData]) -> str:
