@@ -56,7 +56,7 @@ from shared.events.visits import (
 )
 from shared.kafka import Outgoing
 from shared.runtime import Runtime
-from shared.streams import Handler, Rejected
+from shared.streams import Batched, Handler, Rejected
 from shared.vocabulary import Channel
 
 Configured = frozenset[Channel]
@@ -297,7 +297,8 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         "plan.created": on_plan,
         "plan.revised": on_plan,
         "plan.declined": on_declined,
-        "visit.booked": arming.booked,
+        # the visits of a plan arrive together for one client: read and written as a run
+        "visit.booked": Batched(one=arming.booked, many=arming.booked_run),
         "visit.rescheduled": on_rescheduled,
         "visit.cancelled": on_cancelled,
         "visit.no_show": on_cancelled,

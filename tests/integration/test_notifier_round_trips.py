@@ -4,8 +4,8 @@ and one transaction each, the visits together when they arrive as a run; and a
 run announces exactly what its visits announce one at a time, redelivered or not.
 
 The count is ``clinicflow_redis_round_trips_total`` of a Redis client of the
-test's own (the processor's ledger reads and writes are not counted here: they
-are its own, two per batch)."""
+test's own; the stream processor's ledger ("already handled", then the marks) is
+its own, two per batch, and counted apart where the processor drives the handlers."""
 
 from __future__ import annotations
 
@@ -17,22 +17,22 @@ from typing import Any
 
 import pytest
 
-from services.notifier.arming import Arming
 from services.notifier.handlers import handlers
 from services.notifier.store import NotificationStore
 from services.planner.domain import build_plan
 from shared.aliases import ClientAliases
 from shared.chain import Policy
-from shared.codec import wrap
+from shared.codec import encode, wrap
 from shared.envelope import Envelope, Trace
 from shared.events import EventData, IntakeSubmitted, PlanCreated, VisitBooked
 from shared.infra import Infra
-from shared.kafka import Outgoing, Publisher
+from shared.kafka import Outgoing, Publisher, ensure_topics
 from shared.metrics import REDIS_ROUND_TRIPS
-from shared.redis_store import Keys, connect
+from shared.redis_store import Keys, ProcessedEvents, connect
 from shared.runtime import Foundations, Runtime
 from shared.settings import NotifierSettings
-from shared.streams import Handler
+from shared.streams import Batched, Handler, RawRecord, StreamProcessor
+from shared.topics import INTAKE, PLANS, VISITS
 from tests.conftest import DEMO_CHAIN
 from tests.integration.test_notifier_flow import START, intake, visit_for
 from tests.support import SettableClock
@@ -47,7 +47,6 @@ ROUND_TRIPS_PER_RECORD = 2  # one read, one transaction
 class Notifier:
     runtime: Runtime
     handlers: dict[str, Handler]
-    arming: Arming
     store: NotificationStore
     label: str
 
@@ -58,7 +57,9 @@ class Notifier:
         return list(await self.handlers[data.event_type](envelope, data))
 
     async def run(self, items: Sequence[tuple[Envelope, EventData]]) -> list[list[Outgoing]]:
-        return [list(outputs) for outputs in await self.arming.booked_run(items)]
+        booked = self.handlers["visit.booked"]
+        assert isinstance(booked, Batched)
+        return [list(outputs) for outputs in await booked.many(items)]
 
 
 @pytest.fixture
@@ -87,7 +88,6 @@ async def notifiers(infra: Infra) -> AsyncIterator[list[Notifier]]:
             Notifier(
                 runtime=runtime,
                 handlers=dict(handlers(runtime)),
-                arming=Arming(runtime, frozenset()),
                 store=NotificationStore(runtime.redis, runtime.keys),
                 label=label,
             )
@@ -229,6 +229,49 @@ async def test_a_run_under_a_retired_client_id_arms_for_the_survivor(
     assert {o.envelope.data["channel"] for o in announced} == {"console"}  # kept's contact
     assert len(await n.store.for_client(kept.client_id)) == 17
     assert await n.store.for_client(gone.client_id) == []
+
+
+async def test_through_the_stream_processor_the_visits_of_a_plan_are_one_run(
+    notifiers: list[Notifier], infra: Infra
+) -> None:
+    n = notifiers[0]
+    given = one_intake()
+    await ensure_topics(infra.kafka_bootstrap_servers)
+    publisher = Publisher(n.runtime.base.settings, client_id=n.label)
+    await publisher.start()
+    try:
+        consumer = StreamProcessor(
+            service="notifier",
+            chain_id=n.runtime.chain.chain.id,
+            locations=[location.id for location in n.runtime.chain.locations],
+            handlers=n.handlers,
+            publisher=publisher,
+            processed=ProcessedEvents(n.runtime.redis, n.runtime.keys),
+            clock=n.runtime.clock,
+        )
+        batches = [
+            [raw(INTAKE.name, 0, given.client_id, given.client)],
+            [raw(PLANS.name, 0, given.client_id, given.plan)],
+            [raw(VISITS.name, k, given.client_id, v) for k, v in enumerate(given.visits)],
+        ]
+        spent = []
+        for batch in batches:
+            before = n.round_trips()
+            await consumer.process_batch(batch)
+            spent.append(n.round_trips() - before)
+    finally:
+        await publisher.stop()
+
+    ledger = 2  # the processor's "already handled" check and its marks, per batch
+    assert spent[2] <= ledger + ROUND_TRIPS_PER_RECORD  # nine visits: one read, one write
+    assert sum(spent) <= ROUND_TRIPS_PER_INTAKE + ledger * len(batches)
+    stored = await n.store.for_client(given.client_id)
+    assert len(stored) == 18 and {r["status"] for r in stored} == {"scheduled"}
+
+
+def raw(topic: str, offset: int, key: str, data: EventData) -> RawRecord:
+    body = encode(envelope(data, key))
+    return RawRecord(topic=topic, partition=0, offset=offset, key=key.encode(), value=body)
 
 
 def datetime_of(output: Outgoing) -> float:
