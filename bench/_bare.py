@@ -31,8 +31,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from bench._follow import Seen
+from bench._stack import end_processes
 from shared.settings import KafkaTuning
-from shared.stack import stop_processes
 
 TOPICS = {"intake": "bare.intake", "plan": "bare.plans", "visit": "bare.visits"}
 TOPICS["reminder"] = "bare.reminders"
@@ -188,7 +188,7 @@ def running_bare(
                 )
         yield processes
     finally:
-        stop_processes(processes)
+        end_processes(processes.values())
 
 
 def main(argv: list[str] | None = None) -> None:

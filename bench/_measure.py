@@ -20,6 +20,8 @@ from bench._follow import Follower, Parse, Progress, sizes_on
 from bench._load import OpenLoop, Post, Refused, in_flight, open_loop, percentile, steady
 from bench._proc import cpu_of
 
+Log = Callable[[str], None]
+
 
 @dataclass(frozen=True)
 class Options:
@@ -33,6 +35,7 @@ class Options:
     api_timeout_s: float = 5.0
     sites: int = 40
     settle_s: float = 1.0
+    proxy_intakes: int = 20
 
 
 @dataclass
@@ -61,6 +64,8 @@ class Figures:
     per_second: float = 0.0
     cpu_ms: dict[str, float] = field(default_factory=dict)  # per intake, by process
     round_trips: dict[str, float | None] = field(default_factory=dict)  # per intake
+    proxied_round_trips: dict[str, float | None] = field(default_factory=dict)  # per intake
+    counted_beside_proxy: dict[str, float | None] = field(default_factory=dict)  # per intake
     first_visit_ms: tuple[float | None, float | None] = (None, None)  # p50, p99
     last_visit_ms: tuple[float | None, float | None] = (None, None)
     last_reminder_ms: tuple[float | None, float | None] = (None, None)
@@ -85,7 +90,7 @@ def poster(target: Target, sites: int) -> Post:
     return post
 
 
-async def measure(target: Target, options: Options, log: Callable[[str], None]) -> Figures:
+async def measure(target: Target, options: Options, log: Log) -> Figures:
     figures = Figures(target.label, intakes=options.intakes, in_flight=options.in_flight)
     post = poster(target, options.sites)
     numbers = itertools.count()
@@ -135,6 +140,39 @@ async def measure(target: Target, options: Options, log: Callable[[str], None]) 
     return figures
 
 
+async def count_through(
+    target: Target, options: Options, counted: Callable[[], dict[str, int]], log: Log
+) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """Round trips per intake as ``counted`` counts them, and as the services' counter
+    does, over ``proxy_intakes`` intakes posted at the latency rate (a pass of its own:
+    nothing is timed)."""
+    post = poster(target, options.sites)
+    numbers = itertools.count()
+    seconds = options.proxy_intakes / options.latency_rate
+    async with Follower(target.bootstrap, target.topics, target.parse) as follower:
+        log(f"{target.label}: Redis round trips through a proxy, {options.proxy_intakes} intakes")
+        warm = await in_flight(post, numbers, 1, 1)
+        await follower.wait_done([a.intake_id for a in warm], within_s=180)
+        before, counter_before = counted(), target.round_trips()
+        accepted = await steady(post, numbers, options.latency_rate, seconds)
+        await follower.wait_done([a.intake_id for a in accepted], within_s=180)
+        after, counter_after = counted(), target.round_trips()
+    proxied: dict[str, float | None] = {
+        name: (after[name] - before[name]) / len(accepted) for name in after
+    }
+    return proxied, per_intake(counter_before, counter_after, len(accepted))
+
+
+def per_intake(
+    before: dict[str, float | None], after: dict[str, float | None], intakes: int
+) -> dict[str, float | None]:
+    """Counter increases per intake; ``None`` where the code has no such counter."""
+    return {
+        name: None if count is None or (was := before[name]) is None else (count - was) / intakes
+        for name, count in after.items()
+    }
+
+
 async def _throughput(
     target: Target,
     options: Options,
@@ -154,12 +192,7 @@ async def _throughput(
     figures.processed = len(done)
     figures.per_second = len(done) / (max(ends) - started) if ends else 0.0
     figures.cpu_ms = {name: (after[name] - before[name]) / len(ids) for name in after}
-    figures.round_trips = {
-        name: None
-        if trips_before[name] is None or count is None
-        else (count - (trips_before[name] or 0.0)) / len(ids)
-        for name, count in trips_after.items()
-    }
+    figures.round_trips = per_intake(trips_before, trips_after, len(ids))
 
 
 def _booked(accepted: list[Any], progress: list[Progress]) -> list[tuple[Any, Any]]:

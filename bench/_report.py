@@ -40,6 +40,12 @@ def rows(figures: Figures) -> list[tuple[str, Cell, int]]:
     for name in SERVICES:
         table.append((f"Redis round trips per intake: {name}", figures.round_trips.get(name), 1))
     table.append(("Redis round trips per intake: all", _total(figures.round_trips, SERVICES), 1))
+    proxied = figures.proxied_round_trips
+    for name in SERVICES:
+        table.append((f"... through a proxy: {name}", proxied.get(name), 1))
+    table.append(("... through a proxy: all", _total(proxied, SERVICES), 1))
+    beside = _total(figures.counted_beside_proxy, SERVICES)
+    table.append(("... the counter in that pass: all", beside, 1))
     p50, p99 = figures.first_visit_ms
     table += [("202 -> first visit.booked p50 ms", p50, 0), ("... p99 ms", p99, 0)]
     p50, p99 = figures.last_visit_ms

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import redis
 
 from shared.infra import Infra, free_port
 from shared.kafka import ensure_topics
-from shared.stack import Stack, stack_environment, stop_processes, wait_until_ready
+from shared.stack import Stack, stack_environment, wait_until_ready
 
 SERVICES = ("intake", "planner", "scheduler", "notifier")
 # 2027-03-08 is a Monday; at real-time speed no reminder falls due during a run
@@ -29,9 +30,17 @@ CLOCK = "sim:2027-03-08T16:00:00Z@1x"
 
 
 @contextmanager
-def running_tree(tree: Path, infra: Infra, *, config: Path, workdir: Path) -> Iterator[Stack]:
-    """Start ``tree``'s services on ``infra`` in a Redis namespace of their own; on exit
-    stop them and delete the namespace's keys."""
+def running_tree(
+    tree: Path,
+    infra: Infra,
+    *,
+    config: Path,
+    workdir: Path,
+    redis_urls: Mapping[str, str] | None = None,
+) -> Iterator[Stack]:
+    """Start ``tree``'s services on ``infra`` in a Redis namespace of their own (each
+    through its own address in ``redis_urls``, if given); on exit stop them and delete
+    the namespace's keys."""
     namespace = f"bench-{uuid.uuid4().hex[:10]}"
     ports = {name: free_port() for name in SERVICES}
     extra = {
@@ -52,9 +61,10 @@ def running_tree(tree: Path, infra: Infra, *, config: Path, workdir: Path) -> It
     try:
         for name in SERVICES:
             with logs[name].open("ab") as sink:
+                own = {"REDIS_URL": redis_urls[name]} if redis_urls else {}
                 processes[name] = subprocess.Popen(
                     [sys.executable, "-m", f"services.{name}"],
-                    env=env,
+                    env={**env, **own},
                     cwd=tree,
                     stdout=sink,
                     stderr=subprocess.STDOUT,
@@ -64,8 +74,23 @@ def running_tree(tree: Path, infra: Infra, *, config: Path, workdir: Path) -> It
         wait_until_ready(stack, deadline_s=120.0)
         yield stack
     finally:
-        stop_processes(processes)
+        end_processes(processes.values())
         _forget(infra.redis_url, namespace)
+
+
+def end_processes(processes: Iterable[subprocess.Popen[bytes]], grace_s: float = 3.0) -> None:
+    """Terminate, then kill what is still running after ``grace_s``: the measurement is
+    over, and a worker's orderly leave of its consumer group can take a session timeout."""
+    running = [proc for proc in processes if proc.poll() is None]
+    for proc in running:
+        proc.terminate()
+    deadline = time.monotonic() + grace_s
+    for proc in running:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _forget(url: str, namespace: str) -> None:

@@ -5,6 +5,7 @@ pipeline of the same shape, in one run.
         [--intakes 500] [--in-flight 32] [--before-intakes 150]
         [--latency-rate 2] [--latency-seconds 60]
         [--api-rates 100,200,300] [--api-seconds 10] [--sites 40]
+        [--proxy-intakes 20]
 
 What runs. Each system gets an embedded Tansu broker of its own (started like
 ``clinicflow up`` does) and, for a stack, a Redis namespace of its own; nothing
@@ -36,6 +37,13 @@ What each figure means.
 - *Redis round trips per intake*: each service's
   ``clinicflow_redis_round_trips_total`` (a command or a whole pipeline is one)
   read before and after the pass; ``n/a`` for code that does not count them.
+  *... through a proxy*: the same counted from outside, for any code: a stack
+  started again with a TCP proxy in front of Redis for each service
+  (bench/_redis_proxy.py), ``--proxy-intakes`` intakes at the latency rate, in a
+  pass of its own so the proxy's hop is in no other figure, beside the counter's
+  figure for that same pass (the two should agree). All include what a service
+  does on its own meanwhile (timer polls, outbox relay), which weighs more at a
+  low rate, and a batching consumer makes fewer round trips per intake under load.
 - *202 -> first / last visit.booked*: intakes posted at ``--latency-rate`` per
   second for ``--latency-seconds``, an idle pipeline otherwise: from the API's 202
   to the intake's first and last ``visit.booked`` as a subscriber reads it
@@ -71,11 +79,13 @@ import httpx
 from bench._bare import TOPICS, Fanout, bare_event, running_bare
 from bench._chain import FRONT_DESK_KEY, write_chain
 from bench._follow import stack_event
-from bench._measure import Figures, Options, Target, measure
+from bench._measure import Figures, Options, Target, count_through, measure
 from bench._proc import broker_pid, redis_round_trips
+from bench._redis_proxy import CountingProxies
 from bench._report import SERVICES, markdown
 from bench._stack import running_tree
 from shared.infra import Infra, free_port, local_infra
+from shared.stack import Stack
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 QUICK = Options(
@@ -87,6 +97,7 @@ QUICK = Options(
     api_rates=(20.0,),
     api_s=2.0,
     sites=4,
+    proxy_intakes=4,
 )
 STACK_TOPICS = ["clinic.visits", "clinic.notifications"]
 SIZED_TOPICS = ["clinic.intake", "clinic.plans", *STACK_TOPICS]
@@ -123,26 +134,59 @@ def tree_label(tree: Path) -> str:
     return f"{tree.name} {_git(tree, 'rev-parse', '--short', 'HEAD')}{'+edits' if changed else ''}"
 
 
+def _stack_target(label: str, infra: Infra, stack: Stack) -> Target:
+    pids = _pids(infra, {name: proc.pid for name, proc in stack.processes.items()})
+    return Target(
+        label=label,
+        intake_url=stack.urls["intake"],
+        headers={"Authorization": f"Bearer {FRONT_DESK_KEY}"},
+        bootstrap=infra.kafka_bootstrap_servers,
+        topics=STACK_TOPICS,
+        parse=stack_event,
+        pids=pids,
+        downstream=[pids[name] for name in SERVICES[1:]],
+        round_trips=lambda: {name: redis_round_trips(stack.urls[name]) for name in SERVICES},
+        run=uuid.uuid4().hex[:8],
+        sized_topics=SIZED_TOPICS,
+    )
+
+
 def measure_tree(tree: Path, options: Options, chain: Path, workdir: Path, log: Log) -> Figures:
     with (
         _own_broker(workdir / "infra") as infra,
         running_tree(tree, infra, config=chain, workdir=workdir) as stack,
     ):
-        pids = _pids(infra, {name: proc.pid for name, proc in stack.processes.items()})
-        target = Target(
-            label=tree_label(tree),
-            intake_url=stack.urls["intake"],
-            headers={"Authorization": f"Bearer {FRONT_DESK_KEY}"},
-            bootstrap=infra.kafka_bootstrap_servers,
-            topics=STACK_TOPICS,
-            parse=stack_event,
-            pids=pids,
-            downstream=[pids[name] for name in SERVICES[1:]],
-            round_trips=lambda: {name: redis_round_trips(stack.urls[name]) for name in SERVICES},
-            run=uuid.uuid4().hex[:8],
-            sized_topics=SIZED_TOPICS,
-        )
-        return asyncio.run(measure(target, options, log))
+        label = tree_label(tree)
+        figures = asyncio.run(measure(_stack_target(label, infra, stack), options, log))
+    if options.proxy_intakes:
+        proxied = count_round_trips(tree, label, options, chain, workdir, log)
+        figures.proxied_round_trips, figures.counted_beside_proxy = proxied
+    return figures
+
+
+def count_round_trips(
+    tree: Path, label: str, options: Options, chain: Path, workdir: Path, log: Log
+) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """Redis round trips per intake counted by a proxy in front of each service's Redis
+    (bench/_redis_proxy.py), on a stack started for this pass alone, and by the
+    services' own counter in the same pass."""
+    with (
+        _own_broker(workdir / "infra-proxied") as infra,
+        CountingProxies(infra.redis_url, SERVICES) as proxies,
+        running_tree(
+            tree,
+            infra,
+            config=chain,
+            workdir=workdir / "proxied",
+            redis_urls={name: proxies.url(name) for name in SERVICES},
+        ) as stack,
+    ):
+        target = _stack_target(label, infra, stack)
+
+        def counted() -> dict[str, int]:
+            return dict(proxies.round_trips)
+
+        return asyncio.run(count_through(target, options, counted, log))
 
 
 def fanout_of(figures: Figures) -> Fanout:
@@ -180,7 +224,10 @@ def measure_bare(fanout: Fanout, options: Options, workdir: Path, log: Log) -> F
             round_trips=lambda: {name: 0.0 for name in SERVICES},
             run=uuid.uuid4().hex[:8],
         )
-        return asyncio.run(measure(target, options, log))
+        figures = asyncio.run(measure(target, options, log))
+    figures.proxied_round_trips = dict.fromkeys(SERVICES, 0.0)
+    figures.counted_beside_proxy = dict.fromkeys(SERVICES, 0.0)
+    return figures
 
 
 def _wait_answers(url: str, processes: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -256,6 +303,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-rates", type=_rates)
     parser.add_argument("--api-seconds", type=float)
     parser.add_argument("--sites", type=int)
+    parser.add_argument(
+        "--proxy-intakes", type=int, help="intakes of the proxied pass (0: no such pass)"
+    )
     parser.add_argument("--workdir", type=Path, help="logs and chain file (default: a temp dir)")
     args = parser.parse_args(argv)
     options = QUICK if args.quick else Options()
@@ -267,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
         "api_rates": args.api_rates,
         "api_s": args.api_seconds,
         "sites": args.sites,
+        "proxy_intakes": args.proxy_intakes,
     }
     options = dataclasses.replace(options, **{k: v for k, v in chosen.items() if v is not None})
     before = args.before_intakes or (options.intakes if args.quick else 150)
