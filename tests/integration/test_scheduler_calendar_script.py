@@ -1,0 +1,216 @@
+"""The calendar script against the run's real Redis: what it refuses (an interval
+overlapping one held for the same therapist, room or client, here or at another
+location, or another of the same change), what it lets through (back to back, a
+visit moving within its own old place), what a move and a cancel leave in the
+indexes, the outbox order, the lock it lets go, and changes larger than one
+command's arguments."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+import pytest
+import redis.asyncio as aioredis
+
+from services.scheduler.store import CalendarChange, CalendarStore, Overlap
+from shared.events import VisitBooked
+from shared.infra import Infra
+from shared.outbox import epoch_ms
+from shared.redis_store import Keys
+
+pytestmark = pytest.mark.integration
+
+MONDAY = datetime(2027, 3, 8, 17, tzinfo=UTC)  # 09:00 in Beaverton
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+async def redis_client(infra: Infra) -> AsyncIterator[tuple[aioredis.Redis, str]]:
+    """One client for the module; every test's keys under one prefix, removed at the end."""
+    client = aioredis.Redis.from_url(infra.redis_url, decode_responses=True)
+    prefix = f"test-calendar-{uuid.uuid4().hex[:8]}"
+    yield client, prefix
+    found = [k async for k in client.scan_iter(f"{prefix}-*", count=1000)]
+    if found:
+        await client.delete(*found)
+    await client.aclose()
+
+
+@pytest.fixture
+def calendar(
+    redis_client: tuple[aioredis.Redis, str],
+) -> tuple[CalendarStore, aioredis.Redis, Keys]:
+    client, prefix = redis_client
+    keys = Keys(f"{prefix}-{uuid.uuid4().hex[:8]}", "scheduler")
+    return CalendarStore(client, keys), client, keys
+
+
+def visit(
+    name: str,
+    *,
+    at: datetime = MONDAY,
+    minutes: int = 60,
+    therapist: str | None = None,
+    room: int = 1,
+    client: str | None = None,
+    location: str = "beaverton",
+) -> VisitBooked:
+    return VisitBooked(
+        visit_id=f"visit-{name}",
+        plan_id=f"plan-{name}",
+        client_id=client or f"client-{name}",
+        location_id=location,
+        therapist_id=therapist or f"t-{name}",
+        room=room,
+        start=at,
+        end=at + timedelta(minutes=minutes),
+        timezone="America/Los_Angeles",
+        sequence=1,
+        sessions_total=1,
+    )
+
+
+async def hold(store: CalendarStore, *visits: VisitBooked) -> None:
+    await store.apply(CalendarChange(hold=list(visits)), now=MONDAY - timedelta(days=7))
+
+
+async def held_ids(store: CalendarStore, location: str = "beaverton") -> list[str]:
+    found = await store.intervals(location, start=MONDAY, end=MONDAY + timedelta(days=60))
+    return sorted(i.visit_id for i in found)
+
+
+@pytest.mark.parametrize(
+    "clash",
+    [
+        {"therapist": "t-held", "room": 2},  # the same therapist, another room
+        {"room": 1},  # the same room, another therapist
+        {"client": "client-held", "room": 2, "location": "brooklyn"},  # the client elsewhere
+    ],
+)
+async def test_an_interval_overlapping_a_held_one_is_refused_and_nothing_is_written(
+    calendar: tuple[CalendarStore, aioredis.Redis, Keys], clash: dict[str, object]
+) -> None:
+    store, client, keys = calendar
+    await hold(store, visit("held", therapist="t-held", room=1, client="client-held"))
+    late = visit("late", at=MONDAY + timedelta(minutes=30), **clash)  # type: ignore[arg-type]
+    change = CalendarChange(hold=[late], records={"mark": "written"})
+    with pytest.raises(Overlap, match="visit-late overlaps visit visit-held"):
+        await store.apply(change, now=MONDAY)
+    assert await client.get(keys("visit", late.visit_id)) is None
+    assert await store.record("mark") is None
+
+
+async def test_back_to_back_fits_and_a_long_visit_reaches_past_the_start(
+    calendar: tuple[CalendarStore, aioredis.Redis, Keys],
+) -> None:
+    store, _, _ = calendar
+    await hold(store, visit("long", at=MONDAY - timedelta(hours=4), minutes=240, therapist="t"))
+    await hold(store, visit("next", at=MONDAY, therapist="t"))  # starts as the long one ends
+    longer = visit("longer", at=MONDAY + timedelta(minutes=61), minutes=240, therapist="u")
+    await hold(store, longer)
+    inside = visit("inside", at=MONDAY + timedelta(hours=4), therapist="u")
+    with pytest.raises(Overlap, match="visit-inside overlaps visit visit-longer"):
+        await hold(store, inside)
+
+
+async def test_the_clients_visits_are_checked_over_the_whole_change(
+    calendar: tuple[CalendarStore, aioredis.Redis, Keys],
+) -> None:
+    """A plan's visits weeks apart, the client holding another visit between them."""
+    store, _, _ = calendar
+    week = timedelta(days=7)
+    await hold(store, visit("between", at=MONDAY + week, client="c", location="brooklyn"))
+    apart = [visit(f"s{n}", at=MONDAY + 2 * n * week, client="c") for n in range(3)]
+    await hold(store, *apart)  # weeks 0, 2 and 4: none overlaps week 1
+    clash = visit("clash", at=MONDAY + week + timedelta(minutes=59), client="c")
+    with pytest.raises(Overlap, match="visit-clash overlaps visit visit-between"):
+        await hold(store, visit("fine", at=MONDAY + 3 * week, client="c"), clash)
+
+
+async def test_two_holds_of_one_change_may_not_overlap_each_other(
+    calendar: tuple[CalendarStore, aioredis.Redis, Keys],
+) -> None:
+    store, _, _ = calendar
+    first = visit("first", therapist="t", room=1)
+    second = visit("second", at=MONDAY + timedelta(minutes=59), therapist="t", room=2)
+    with pytest.raises(Overlap, match="visit-second overlaps visit visit-first"):
+        await hold(store, first, second)
+    assert await held_ids(store) == []
+
+
+async def test_a_move_leaves_its_old_place_and_a_cancel_frees_it(
+    calendar: tuple[CalendarStore, aioredis.Redis, Keys],
+) -> None:
+    store, client, keys = calendar
+    moving = visit("moving", therapist="t", room=1)
+    await hold(store, moving)
+    # half an hour later overlaps where it was: only its own old place, so it fits
+    moved = moving.model_copy(update={"start": MONDAY + HOUR / 2, "end": MONDAY + HOUR * 1.5})
+    await hold(store, moved)
+    found = await store.visit(moving.visit_id)
+    assert found is not None and found == (moved, "booked")
+    assert await client.zscore(keys("busy", "therapist", "t"), moving.visit_id) == (
+        moved.start.timestamp()
+    )
+    # its old first half is free again for the same therapist and room
+    await hold(store, visit("before", at=MONDAY - HOUR / 2, therapist="t", room=1))
+
+    await store.apply(CalendarChange(free={moving.visit_id: "cancelled"}), now=MONDAY)
+    assert await held_ids(store) == ["visit-before"]
+    assert await client.zscore(keys("busy", "room", "beaverton", "1"), moving.visit_id) is None
+    found = await store.visit(moving.visit_id)
+    assert found is not None and found[1] == "cancelled"
+    await hold(store, visit("after", at=MONDAY + HOUR, therapist="t", room=1))
+
+
+async def test_the_outbox_keeps_a_changes_order_and_a_retry_its_first_place(
+    calendar: tuple[CalendarStore, aioredis.Redis, Keys],
+) -> None:
+    store, client, keys = calendar
+    before = epoch_ms()
+    names = ["zulu", "alpha", "mike"]
+    change = CalendarChange(outbox={name: f"entry {name}" for name in names})
+    await store.apply(change, now=MONDAY + timedelta(days=300))  # a simulated clock ahead
+    ranked = await client.zrange(keys("outbox-due"), 0, -1, withscores=True)
+    queued = cast("list[tuple[str, float]]", ranked)
+    assert [event_id for event_id, _ in queued] == names
+    assert all(before <= score <= epoch_ms() + len(names) for _, score in queued)
+    await store.apply(CalendarChange(outbox={"alpha": "entry alpha"}), now=MONDAY)
+    assert await client.zrange(keys("outbox-due"), 0, -1, withscores=True) == queued
+    assert await client.hget(keys("outbox"), "mike") == "entry mike"
+
+
+async def test_the_lock_is_let_go_only_by_its_holder_whatever_the_outcome(
+    calendar: tuple[CalendarStore, aioredis.Redis, Keys],
+) -> None:
+    store, client, _ = calendar
+    lock = store.location_lock_key("beaverton")
+    await client.set(lock, "mine")
+    await store.apply(CalendarChange(hold=[visit("a")]), now=MONDAY, unlock=(lock, "mine"))
+    assert await client.get(lock) is None
+
+    await client.set(lock, "someone else")
+    await store.apply(CalendarChange(hold=[visit("b", room=2)]), now=MONDAY, unlock=(lock, "mine"))
+    assert await client.get(lock) == "someone else"
+
+    await client.set(lock, "mine")
+    with pytest.raises(Overlap):
+        clash = visit("c", therapist="t-a", room=3)
+        await store.apply(CalendarChange(hold=[clash]), now=MONDAY, unlock=(lock, "mine"))
+    assert await client.get(lock) is None
+
+
+async def test_a_change_larger_than_one_commands_arguments_is_written_whole(
+    calendar: tuple[CalendarStore, aioredis.Redis, Keys],
+) -> None:
+    store, client, keys = calendar
+    many = [visit(f"n{n}", room=n + 1) for n in range(700)]
+    records = {f"r{n}": str(n) for n in range(700)}
+    await store.apply(CalendarChange(hold=many, records=records), now=MONDAY)
+    assert len(await held_ids(store)) == 700
+    assert await client.hlen(keys("visit-status")) == 700
+    assert await store.record("r699") == "699"
+    assert await client.zcard(keys("location-visits", "beaverton")) == 700
