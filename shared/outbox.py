@@ -252,14 +252,18 @@ class Outbox:
     async def _sweep(self) -> None:
         while self._settled:
             await asyncio.sleep(SETTLE_DELAY_S)
-            settled = tuple(self._settled)
-            if not settled:
-                return
-            try:
-                await self.delivered(settled)
-            except Exception as exc:  # left queued: the relay publishes them again, same ids
-                log.warning("outbox: %d published event(s) left queued: %r", len(settled), exc)
-            self.removed(settled)
+            await self.remove_settled()
+
+    async def remove_settled(self) -> None:
+        """Remove what this process published and has not removed yet, now."""
+        settled = self.settled_now()
+        if not settled:
+            return
+        try:
+            await self.delivered(settled)
+        except Exception as exc:  # left queued: the relay publishes them again, same ids
+            log.warning("outbox: %d published event(s) left queued: %r", len(settled), exc)
+        self.removed(settled)
 
     async def delivered(self, event_ids: Sequence[str]) -> None:
         if not event_ids:
@@ -348,15 +352,18 @@ async def relay(
 ) -> None:
     """Publish what waits in ``outbox``, oldest first, until cancelled."""
     owner = uuid.uuid4().hex
-    while True:
-        try:
-            await outbox.report(now_ms=epoch_ms())
-            await outbox.relay_once(publisher, owner=owner)
-        except PublishError as exc:
-            log.warning("outbox relay: the broker did not acknowledge; retrying: %r", exc)
-        except Exception:  # keep relaying: the next round retries what failed
-            log.exception("outbox relay round failed")
-        await asyncio.sleep(interval_s)
+    try:
+        while True:
+            try:
+                await outbox.report(now_ms=epoch_ms())
+                await outbox.relay_once(publisher, owner=owner)
+            except PublishError as exc:
+                log.warning("outbox relay: the broker did not acknowledge; retrying: %r", exc)
+            except Exception:  # keep relaying: the next round retries what failed
+                log.exception("outbox relay round failed")
+            await asyncio.sleep(interval_s)
+    finally:  # stopping: what this process published leaves the queue before Redis closes
+        await outbox.remove_settled()
 
 
 def epoch_ms() -> int:

@@ -11,37 +11,56 @@ from services.intake.matching import KnownClient, PossibleDuplicate, known_from
 from shared.events.intake import ClientDetails, ClientRecord
 from shared.outbox import OLDEST_WITH_KEYS_LUA
 
-# One round trip for an intake: the guard (an Idempotency-Key or document key held
-# with SET NX; '' for none) or, when another request holds it, what that stored;
-# then the clients recorded with any of the handles (aliases followed, and the
-# one-id-per-handle keys of earlier versions read too) with what is known about
-# each, or - when exactly ``expected`` are found - the new client claimed on every
-# handle. Two submissions of one new person thus get one id: the second finds the
-# first's claim. With the claim come the writes of the new client's intake (its
-# records, the caller's answer, its events in the outbox), so a new client's
-# intake is stored whole in this same round trip, followed by the outbox's oldest
-# entries (shared/outbox.py).
+# One round trip for an intake: the guard - an Idempotency-Key or document key taken
+# with SET NX, or a session's draft leased for its submit - or why it cannot be
+# taken; then the clients recorded with any of the handles (aliases followed, and
+# the one-id-per-handle keys of earlier versions read too) with what is known
+# about each, or - when exactly ``expected`` are found - the new client claimed on
+# every handle. Two submissions of one new person thus get one id: the second
+# finds the first's claim. With the claim come the writes of the new client's
+# intake (its records, the caller's answer, its events in the outbox), so a new
+# client's intake is stored whole in this same round trip, followed by the
+# outbox's oldest entries (shared/outbox.py).
 #
-# ARGV: guard key, guard value, guard ttl, shared prefix, own prefix, expected,
-# new id, record, profile, handle count n, n handles, the outbox queue, its
-# entries, how many to read back, then each write as its argument count and its
-# arguments (none: the claim alone).
+# ARGV: the guard's kind ('' none, 'key', 'draft'), its key, value and number (a
+# key: the pending record and its expiry in seconds; a draft: the revision the
+# intake was assembled from and the lease in milliseconds), the shared prefix,
+# the own prefix, expected, the new id, its record and profile, the handle count
+# n, n handles, the outbox queue, its entries, how many to read back, then each
+# write as its argument count and its arguments (none: the claim alone).
 ADMIT_SCRIPT = (
     OLDEST_WITH_KEYS_LUA
     + """
-local guard = ARGV[1]
-if guard ~= '' and not redis.call('SET', guard, ARGV[2], 'NX', 'EX', tonumber(ARGV[3])) then
-  return {'taken', redis.call('GET', guard) or ''}
+local kind, guard = ARGV[1], ARGV[2]
+if kind == 'key' then
+  if not redis.call('SET', guard, ARGV[3], 'NX', 'EX', tonumber(ARGV[4])) then
+    return {'refused', 'taken', redis.call('GET', guard) or ''}
+  end
+elseif kind == 'draft' then
+  if redis.call('EXISTS', guard) == 0 then return {'refused', 'gone', ''} end
+  local state = redis.call('HGET', guard, 'state')
+  if state == 'submitted' then
+    return {'refused', 'taken', redis.call('HGET', guard, 'submission') or ''}
+  end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if state == 'submitting' and tonumber(redis.call('HGET', guard, 'lease') or '0') > now then
+    return {'refused', 'busy', ''}
+  end
+  if (redis.call('HGET', guard, 'rev') or '0') ~= ARGV[3] then
+    return {'refused', 'changed', ''}
+  end
+  redis.call('HSET', guard, 'state', 'submitting', 'lease', now + tonumber(ARGV[4]))
 end
-local shared, own, expected, new_id = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local handles = tonumber(ARGV[10])
-local last = 10 + handles
+local shared, own, expected, new_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local handles = tonumber(ARGV[11])
+local last = 11 + handles
 local ids, seen = {}, {}
 local function add(id)
   id = redis.call('HGET', shared .. ':alias', id) or id
   if not seen[id] then seen[id] = true; ids[#ids + 1] = id end
 end
-for i = 11, last do
+for i = 12, last do
   for _, id in ipairs(redis.call('SMEMBERS', shared .. ':by:' .. ARGV[i])) do add(id) end
   local legacy = redis.call('GET', shared .. ':' .. ARGV[i])
   if legacy then add(legacy) end
@@ -58,9 +77,9 @@ if table.concat(ids, ',') ~= expected then
   return out
 end
 if handles > 0 then
-  for i = 11, last do redis.call('SADD', shared .. ':by:' .. ARGV[i], new_id) end
-  redis.call('SET', own .. ':' .. new_id .. ':details', ARGV[8])
-  redis.call('SET', own .. ':' .. new_id .. ':profile', ARGV[9])
+  for i = 12, last do redis.call('SADD', shared .. ':by:' .. ARGV[i], new_id) end
+  redis.call('SET', own .. ':' .. new_id .. ':details', ARGV[9])
+  redis.call('SET', own .. ':' .. new_id .. ':profile', ARGV[10])
 end
 local i = last + 4
 while i <= #ARGV do
@@ -80,10 +99,11 @@ return out
 def new_record(
     client_id: str, client: ClientDetails, flags: tuple[PossibleDuplicate, ...]
 ) -> ClientRecord:
-    return ClientRecord(
+    # constructed, not validated again: every field comes from validated details
+    return ClientRecord.model_construct(
         client_id=client_id,
         possible_duplicate_of=[f.client_id for f in flags],
-        **client.model_dump(),
+        **dict(client),
     )
 
 

@@ -47,11 +47,17 @@ Writes = Callable[[Pipeline], None]
 
 
 class Guard(Protocol):
-    """A key the naming script takes with SET NX first (an Idempotency-Key)."""
+    """What the naming script takes first, so that one request at a time stores an
+    intake: an Idempotency-Key (SET NX) or a session's draft (a lease)."""
 
-    def guard(self) -> tuple[str, str, int]: ...
+    def guard(self) -> tuple[str, str, str, int]:
+        """Its kind ('key' or 'draft'), key, value and number, as the script takes them."""
+        ...
 
-    def refused(self, stored: str | None) -> NoReturn: ...
+    def refused(self, why: str, stored: str | None) -> NoReturn:
+        """Another request held it (``why``: taken, busy, gone, changed; ``stored``:
+        the answer it stored, if any)."""
+        ...
 
     def taken(self) -> None: ...
 
@@ -184,7 +190,7 @@ class ClientDirectory:
         ``guard`` is taken first (its ``refused`` raises when another holds it)."""
         handles = [f"{handle}:{value}" for handle, value in handles_of(client)]
         new_id = str(uuid.uuid4())
-        held = guard.guard() if guard is not None else ("", "", 0)
+        held = guard.guard() if guard is not None else ("", "", "", 0)
         flags: tuple[PossibleDuplicate, ...] = ()
         seen_at: tuple[str, ...] = ()
         expected = ""
@@ -214,12 +220,12 @@ class ClientDirectory:
                     *stored,
                 ]
             )
-            if reply[0] == "taken":
-                assert guard is not None  # only a guard is ever taken
-                guard.refused(str(reply[1]) or None)
+            if reply[0] == "refused":
+                assert guard is not None  # only a guard is ever refused
+                guard.refused(str(reply[1]), str(reply[2]) or None)
             if guard is not None and held[0]:
                 guard.taken()
-            held = ("", "", 0)  # ours from here on
+            held = ("", "", "", 0)  # ours from here on
             if reply[0] == "claimed":
                 oldest = [str(v) for v in reply[1:]] if new_client is not None else None
                 return Resolved(fresh, oldest)

@@ -9,7 +9,10 @@ lose an update) and optionally the draft revision the caller last saw
 that. Patches of different sections therefore never conflict.
 
 States: ``draft`` -> ``submitting`` (leased, so a crashed submit can be retried)
--> ``submitted`` (the stored answer is replayed to every later submit).
+-> ``submitted`` (the stored answer is replayed to every later submit). The lease
+is taken by the script that names the intake's client (``DraftLease``:
+client_index.py), only for the revision the intake was assembled from, and the
+submitted state is written with the intake it stores.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import redis.asyncio as aioredis
 
@@ -52,26 +55,9 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {'ok', tostring(revision)}
 """
 
-_BEGIN_SUBMIT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'submitted' then return {'submitted', redis.call('HGET', KEYS[1], 'submission')} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if state == 'submitting' and tonumber(redis.call('HGET', KEYS[1], 'lease') or '0') > now then
-  return {'busy'}
-end
-redis.call('HSET', KEYS[1], 'state', 'submitting', 'lease', now + tonumber(ARGV[1]))
-return {'ok', redis.call('HGET', KEYS[1], 'rev') or '0'}
-"""
-
-_END_SUBMIT = """
+_HAND_BACK = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'submitting' then return 0 end
-if ARGV[1] == '' then
-  redis.call('HSET', KEYS[1], 'state', 'draft')
-else
-  redis.call('HSET', KEYS[1], 'state', 'submitted', 'submission', ARGV[1])
-end
+redis.call('HSET', KEYS[1], 'state', 'draft')
 return 1
 """
 
@@ -100,6 +86,14 @@ class Raced(Exception):
     """Another patch of the same section landed between read and write."""
 
 
+class Submitted(Exception):
+    """The draft was submitted before: here is that submit's answer."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__("submitted")
+        self.answer = answer
+
+
 @dataclass(frozen=True)
 class StoredDraft:
     session_id: str
@@ -123,8 +117,7 @@ class DraftStore:
         self._prefix = key_prefix
         self._ttl = ttl
         self._patch = redis.register_script(_PATCH)
-        self._begin = redis.register_script(_BEGIN_SUBMIT)
-        self._end = redis.register_script(_END_SUBMIT)
+        self._hand_back = redis.register_script(_HAND_BACK)
 
     def _key(self, session_id: str) -> str:
         return f"{self._prefix}:{session_id}"
@@ -199,17 +192,9 @@ class DraftStore:
             raise Raced(answer[1])
         return int(answer[1])
 
-    async def begin_submit(self, session_id: str) -> dict[str, Any] | None:
-        """Lease the draft for a submit; the stored answer if it was submitted before."""
-        answer = await self._begin(keys=[self._key(session_id)], args=[SUBMIT_LEASE_MS])
-        if answer[0] == "gone":
-            raise Gone(session_id)
-        if answer[0] == "busy":
-            raise Locked("submitting")
-        if answer[0] == "submitted":
-            stored: dict[str, Any] = json.loads(answer[1])
-            return stored
-        return None
+    def lease(self, draft: StoredDraft) -> DraftLease:
+        """The lease for submitting ``draft`` as it was read (its revision)."""
+        return DraftLease(self, self._key(draft.session_id), draft)
 
     def submitted_on(self, pipe: Any, session_id: str, submission: dict[str, Any]) -> None:
         """Queue the submitted state and its answer on ``pipe``, the transaction that
@@ -219,10 +204,45 @@ class DraftStore:
             mapping={"state": "submitted", "submission": json.dumps(submission)},
         )
 
-    async def end_submit(self, session_id: str, submission: dict[str, Any] | None) -> None:
-        """Record the answer of a submit, or (``None``) hand the draft back for editing."""
-        payload = "" if submission is None else json.dumps(submission)
-        await self._end(keys=[self._key(session_id)], args=[payload])
+    async def hand_back(self, session_id: str) -> None:
+        """A submit that stored nothing: the draft, still submitting, is editable again."""
+        await self._hand_back(keys=[self._key(session_id)])
+
+
+class DraftLease:
+    """A submit's hold on its draft (client_index.py's guard of kind 'draft'): taken
+    only while the draft is still at the revision read, and given back - the draft
+    editable again - when the submit stores nothing."""
+
+    def __init__(self, store: DraftStore, key: str, draft: StoredDraft) -> None:
+        self._store = store
+        self._key = key
+        self._draft = draft
+        self._held = False
+        self._answered = False
+
+    def guard(self) -> tuple[str, str, str, int]:
+        return "draft", self._key, str(self._draft.revision), SUBMIT_LEASE_MS
+
+    def refused(self, why: str, stored: str | None) -> NoReturn:
+        if why == "taken" and stored:
+            raise Submitted(json.loads(stored))
+        if why == "gone":
+            raise Gone(self._draft.session_id)
+        if why == "changed":
+            raise Raced(self._draft.session_id)
+        raise Locked("submitting")
+
+    def taken(self) -> None:
+        self._held = True
+
+    def answered(self) -> None:
+        self._answered = True
+
+    async def release(self) -> None:
+        """Hand the draft back for editing, if this submit leased it and stored nothing."""
+        if self._held and not self._answered:
+            await self._store.hand_back(self._draft.session_id)
 
 
 _STATES: dict[str, State] = {"draft": "draft", "submitting": "submitting", "submitted": "submitted"}

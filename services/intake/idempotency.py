@@ -44,12 +44,12 @@ class Reservation:
         self._held = held  # taken by this request
         self._answered = False  # the answer is stored: the key is never released then
 
-    def guard(self) -> tuple[str, str, int]:
+    def guard(self) -> tuple[str, str, str, int]:
         """The key, its pending value and that value's expiry, for a script that
-        takes the key with SET NX."""
-        return self._key, pending_record(self._fingerprint), PENDING_TTL_S
+        takes the key with SET NX (client_index.py)."""
+        return "key", self._key, pending_record(self._fingerprint), PENDING_TTL_S
 
-    def refused(self, stored: str | None) -> NoReturn:
+    def refused(self, why: str, stored: str | None) -> NoReturn:
         """The key was held already, with ``stored``: the first answer (``Replay``), or 409."""
         refuse(stored, self._fingerprint)
 

@@ -4,16 +4,26 @@ then submitted once (``POST .../submit`` is idempotent)."""
 from __future__ import annotations
 
 import uuid
+import weakref
 from datetime import timedelta
 from typing import Annotated, Any
 
+import redis.asyncio as aioredis
 from fastapi import APIRouter, Body, Header, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 
 from services.intake.api import WRITERS, check_location
 from services.intake.docs import SECTION_PATCH_EXAMPLES, errors
-from services.intake.draft_store import DraftStore, Gone, Locked, Raced, Stale, StoredDraft
+from services.intake.draft_store import (
+    DraftStore,
+    Gone,
+    Locked,
+    Raced,
+    Stale,
+    StoredDraft,
+    Submitted,
+)
 from services.intake.drafts import IntakeDraft, Missing, assemble, merged, patched_sections
 from services.intake.submission import IntakeAccepted, accept
 from shared.auth import CurrentPrincipal, Principal, require_role
@@ -55,12 +65,20 @@ class SessionView(BaseModel):
     submission: IntakeAccepted | None = None
 
 
+_STORES: weakref.WeakKeyDictionary[aioredis.Redis, DraftStore] = weakref.WeakKeyDictionary()
+
+
 def _store(runtime: Runtime) -> DraftStore:
-    settings = runtime.base.settings
-    if not isinstance(settings, IntakeSettings):
-        raise TypeError("the intake routes run with IntakeSettings")
-    ttl = timedelta(seconds=settings.session_ttl_s)
-    return DraftStore(runtime.redis, runtime.keys("intake-session"), ttl=ttl)
+    """The drafts of the runtime's deployment (one store per runtime)."""
+    found = _STORES.get(runtime.redis)
+    if found is None:
+        settings = runtime.base.settings
+        if not isinstance(settings, IntakeSettings):
+            raise TypeError("the intake routes run with IntakeSettings")
+        ttl = timedelta(seconds=settings.session_ttl_s)
+        found = DraftStore(runtime.redis, runtime.keys("intake-session"), ttl=ttl)
+        _STORES[runtime.redis] = found
+    return found
 
 
 @router.post(
@@ -172,35 +190,44 @@ async def submit_session(
     runtime = runtime_of(request)
     require_role(principal, *WRITERS)
     store = _store(runtime)
-    await _visible_draft(store, runtime, principal, session_id)
-    try:
-        previous = await store.begin_submit(session_id)
-    except Gone as exc:
-        raise _not_found() from exc
-    except Locked as exc:
-        raise _locked(exc.state) from exc
-    if previous is not None:
-        return IntakeAccepted.model_validate(previous)
-    try:
-        draft = await store.load(session_id)
+    for _ in range(WRITE_ATTEMPTS):
+        draft = await _visible_draft(store, runtime, principal, session_id)
+        if draft.submission is not None:
+            return IntakeAccepted.model_validate(draft.submission)
         document = assemble(draft.location_id, draft.sections)
         if isinstance(document, list):
+            if draft.state == "submitting":
+                raise _locked(draft.state)
             raise RequestValidationError([_missing_error(item) for item in document])
-        # derived from the session: a retry after an unconfirmed send is the same intake
-        intake_id = derived_id("intake-session", session_id)
-        accepted = await accept(
-            runtime,
-            document,
-            intake_id=intake_id,
-            loc=("draft",),
-            answered=lambda pipe, answer: store.submitted_on(
-                pipe, session_id, answer.model_dump(mode="json")
-            ),
-        )
-    except BaseException:
-        await store.end_submit(session_id, None)  # only a draft still submitting goes back
-        raise
-    return accepted
+        lease = store.lease(draft)
+        try:
+            return await accept(
+                runtime,
+                document,
+                # derived from the session: a retry after an unconfirmed send is the same intake
+                intake_id=derived_id("intake-session", session_id),
+                loc=("draft",),
+                answered=lambda pipe, answer: store.submitted_on(
+                    pipe, session_id, answer.model_dump(mode="json")
+                ),
+                guard=lease,
+            )
+        except Raced:  # patched since it was read: submit what it holds now
+            continue
+        except Submitted as done:
+            return IntakeAccepted.model_validate(done.answer)
+        except Gone as exc:
+            raise _not_found() from exc
+        except Locked as exc:
+            raise _locked(exc.state) from exc
+        except BaseException:
+            await lease.release()  # only a lease this submit took, with nothing stored
+            raise
+    raise HTTPException(
+        status.HTTP_409_CONFLICT,
+        "the draft keeps changing under concurrent edits; retry",
+        headers={"Retry-After": "1"},
+    )
 
 
 async def _visible_draft(

@@ -1,0 +1,193 @@
+"""``POST /v1/intakes`` against the real broker and Redis: an Idempotency-Key answers a
+retry alike and refuses another body, a burst of intakes is accepted whole with each
+intake on the topic once, and the outbox holds an intake back only behind an older
+waiting event of the same client (shared/outbox.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from services.intake.app import build_app
+from services.intake.docs import INTAKE_EXAMPLE
+from shared.codec import wrap
+from shared.envelope import Trace
+from shared.events import PlanCompleted
+from shared.infra import Infra
+from shared.kafka import Outgoing, Publisher
+from shared.outbox import Outbox, epoch_ms
+from shared.redis_store import Keys
+from shared.settings import CommonSettings
+from tests.support import TopicLog, eventually, in_process_service, intake_settings, until
+
+pytestmark = pytest.mark.integration
+
+FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
+# the relay leaves entries younger than the publish wait and a second alone: with a
+# long wait it stays out of these tests, which run it themselves
+PUBLISH_WAIT_S = 60.0
+
+
+@dataclass
+class Intake:
+    http: httpx.AsyncClient
+    redis: aioredis.Redis
+    keys: Keys
+    infra: Infra
+
+    async def submit(self, document: dict[str, Any], key: str | None = None) -> httpx.Response:
+        headers = {**FRONT_DESK, **({"Idempotency-Key": key} if key else {})}
+        return await self.http.post("/v1/intakes", json=document, headers=headers)
+
+    async def queued(self) -> list[str]:
+        return [str(i) for i in await self.redis.zrange(self.keys("outbox-due"), 0, -1)]
+
+    async def emptied(self) -> bool:
+        return not await self.queued()
+
+
+@pytest.fixture
+async def intake(infra: Infra, namespace: str) -> AsyncIterator[Intake]:
+    own = f"{namespace}-{uuid.uuid4().hex[:6]}"  # an outbox of the test's own
+    settings = intake_settings(infra, own, INTAKE_PUBLISH_WAIT_S=PUBLISH_WAIT_S)
+    redis = aioredis.Redis.from_url(infra.redis_url, decode_responses=True)
+    async with in_process_service(build_app, settings) as http:
+        yield Intake(http, redis, Keys(own, "intake"), infra)
+    await redis.aclose()
+
+
+def document_for(name: str, *, intensity: int = 7) -> dict[str, Any]:
+    email = f"{name.lower().replace(' ', '-')}-{uuid.uuid4().hex[:8]}@example.com"
+    complaint = {**INTAKE_EXAMPLE["complaints"][0], "intensity": intensity}
+    client = {**INTAKE_EXAMPLE["client"], "name": name, "email": email, "phone": None}
+    return {**INTAKE_EXAMPLE, "client": client, "complaints": [complaint]}
+
+
+def submitted(topics: TopicLog, intake_id: str) -> list[dict[str, Any]]:
+    return topics.events(type="intake.submitted", correlationid=intake_id)
+
+
+def waiting_event_of(client_id: str) -> Outgoing:
+    """An event a request left in the outbox for the relay (the broker was away)."""
+    data = PlanCompleted(
+        plan_id=f"plan-{uuid.uuid4().hex[:8]}",
+        version=1,
+        client_id=client_id,
+        location_id="beaverton",
+        reason="course done",
+        completed_at=datetime(2027, 3, 8, 16, tzinfo=UTC),
+    )
+    envelope = wrap(
+        data,
+        event_id=str(uuid.uuid4()),
+        service="intake",
+        subject=client_id,
+        trace=Trace(chainid="northwest-nmt", correlationid=str(uuid.uuid4())),
+        time=datetime(2027, 3, 8, 16, tzinfo=UTC),
+    )
+    return Outgoing(key=client_id, envelope=envelope)
+
+
+async def test_an_idempotency_key_answers_a_retry_alike_and_refuses_another_body(
+    intake: Intake, topics: TopicLog
+) -> None:
+    document = document_for("Robin Retry")
+    key = f"retry-{uuid.uuid4().hex}"
+    first = await intake.submit(document, key)
+    assert first.status_code == 202, first.text
+    assert (await intake.submit(document, key)).json() == first.json()
+    other = await intake.submit({**document, "goals": ["another body"]}, key)
+    assert other.status_code == 409
+    assert "different request body" in other.json()["detail"]
+
+    racing_document, racing_key = document_for("Rory Race"), f"race-{uuid.uuid4().hex}"
+    racing = await asyncio.gather(*(intake.submit(racing_document, racing_key) for _ in range(5)))
+    assert {r.status_code for r in racing} <= {202, 409}
+    answer = (await intake.submit(racing_document, racing_key)).json()
+    assert all(r.json() == answer for r in racing if r.status_code == 202)
+
+    keyless = document_for("Kai Keyless")
+    once, again = await intake.submit(keyless), await intake.submit(keyless)
+    assert once.status_code == again.status_code == 202
+    assert once.json() == again.json()
+
+    intake_ids = [first.json()["intake_id"], answer["intake_id"], once.json()["intake_id"]]
+    await eventually(lambda: all(submitted(topics, i) for i in intake_ids))
+    await topics.caught_up()
+    assert [len(submitted(topics, i)) for i in intake_ids] == [1, 1, 1]
+
+
+async def test_a_burst_of_intakes_is_accepted_whole_and_each_is_published_once(
+    intake: Intake, topics: TopicLog
+) -> None:
+    documents = [document_for(f"Burst Client {n}", intensity=n % 11) for n in range(60)]
+    answers = await asyncio.gather(
+        *(intake.submit(d, f"burst-{uuid.uuid4().hex}") for d in documents)
+    )
+    assert [a.status_code for a in answers] == [202] * len(documents)
+    intake_ids = [a.json()["intake_id"] for a in answers]
+    assert len(set(intake_ids)) == len(documents)
+    await eventually(lambda: all(submitted(topics, i) for i in intake_ids))
+    await topics.caught_up()
+    assert all(len(submitted(topics, i)) == 1 for i in intake_ids)
+    for answer, document in zip(answers, documents, strict=True):
+        [event] = submitted(topics, answer.json()["intake_id"])
+        assert event["data"]["client"]["email"] == document["client"]["email"]
+        assert event["subject"] == answer.json()["client_id"]
+    # published events leave the queue without the relay (it leaves them alone here)
+    await until(intake.emptied, timeout=10)
+
+
+async def test_an_intake_waits_only_behind_an_older_event_of_its_own_client(
+    infra: Infra, namespace: str, topics: TopicLog
+) -> None:
+    own = f"{namespace}-{uuid.uuid4().hex[:6]}"
+    settings = intake_settings(infra, own, INTAKE_PUBLISH_WAIT_S=PUBLISH_WAIT_S)
+    redis = aioredis.Redis.from_url(infra.redis_url, decode_responses=True)
+    keys = Keys(own, "intake")
+    outbox = Outbox(redis, keys, service="intake", grace_ms=0)
+    async with in_process_service(build_app, settings) as http:
+        intake = Intake(http, redis, keys, infra)
+        returning = document_for("Wren Waiting")
+        first = await intake.submit(returning)
+        assert first.status_code == 202, first.text
+        client_id = first.json()["client_id"]
+        older = waiting_event_of(client_id)
+        async with redis.pipeline(transaction=True) as pipe:
+            outbox.stage(pipe, [older], now_ms=epoch_ms())
+            await pipe.execute()
+
+        again = await intake.submit({**returning, "goals": ["a second course"]})
+        assert again.status_code == 202, again.text
+        assert again.json()["client_id"] == client_id
+        stranger = await intake.submit(document_for("Sky Stranger"))
+        assert stranger.status_code == 202, stranger.text
+
+        await topics.caught_up()
+        # another client's intake went out at once; this client's waits behind its older one
+        assert submitted(topics, stranger.json()["intake_id"])
+        assert not submitted(topics, again.json()["intake_id"])
+        assert older.envelope.id in await intake.queued()
+
+    # the service stopped; once its relay's lease lapses, a relay publishes both, in order
+    publisher = Publisher(
+        CommonSettings(KAFKA_BOOTSTRAP_SERVERS=infra.kafka_bootstrap_servers),
+        client_id="intake-relay-test",
+    )
+    await publisher.start()
+    try:
+        assert await until(lambda: outbox.relay_once(publisher, owner="relay-test")) == 2
+    finally:
+        await publisher.stop()
+    await eventually(lambda: submitted(topics, again.json()["intake_id"]))
+    assert topics.events(id=older.envelope.id)
+    assert await redis.zcard(keys("outbox-due")) == 0
+    await redis.aclose()

@@ -1,0 +1,84 @@
+"""When a staged event must wait for the outbox relay (shared/outbox.py
+``behind_older``): only behind an older waiting event of its own record key, so one
+client's events keep their order while other clients' requests, still publishing
+theirs, hold nobody up."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from shared.codec import wrap
+from shared.envelope import Trace
+from shared.events import PlanCompleted
+from shared.kafka import Outgoing
+from shared.outbox import behind_older, entry_of, item_of
+
+NOW = datetime(2027, 3, 8, 16, tzinfo=UTC)
+
+
+def event_for(client_id: str) -> Outgoing:
+    data = PlanCompleted(
+        plan_id=f"plan-{uuid.uuid4().hex[:8]}",
+        version=1,
+        client_id=client_id,
+        location_id="beaverton",
+        reason="course done",
+        completed_at=NOW,
+    )
+    envelope = wrap(
+        data,
+        event_id=str(uuid.uuid4()),
+        service="outbox-test",
+        subject=client_id,
+        trace=Trace(chainid="northwest-nmt", correlationid=str(uuid.uuid4())),
+        time=NOW,
+    )
+    return Outgoing(key=client_id, envelope=envelope)
+
+
+def queue(*items: Outgoing) -> list[str]:
+    """The queue as a stage reads it back: each id followed by its record key."""
+    return [part for item in items for part in (item.envelope.id, item.key)]
+
+
+def test_an_event_first_in_the_queue_is_published_at_once() -> None:
+    mine = event_for("ana")
+    assert not behind_older([mine], queue(mine))
+
+
+def test_an_older_waiting_event_of_the_same_client_holds_it_back() -> None:
+    waiting, mine = event_for("ana"), event_for("ana")
+    assert behind_older([mine], queue(waiting, mine))
+
+
+def test_older_events_of_other_clients_hold_nobody_up() -> None:
+    others = [event_for("ben"), event_for("chloe")]
+    mine, newer = event_for("ana"), event_for("ana")
+    assert not behind_older([mine], queue(*others, mine, newer))
+
+
+def test_an_older_event_of_the_client_already_published_holds_nothing_back() -> None:
+    published, mine = event_for("ana"), event_for("ana")
+    settled = {published.envelope.id}
+    assert not behind_older([mine], queue(published, mine), settled=settled)
+
+
+def test_an_event_the_read_back_does_not_reach_waits_for_the_relay() -> None:
+    backlog = [event_for(f"client-{n}") for n in range(4)]
+    mine = event_for("ana")
+    assert behind_older([mine], queue(*backlog))
+
+
+def test_several_events_of_one_stage_wait_behind_an_older_one_of_any_of_their_keys() -> None:
+    waiting = event_for("ben")
+    ana, ben = event_for("ana"), event_for("ben")
+    assert behind_older([ana, ben], queue(waiting, ana, ben))
+    assert not behind_older([ana, ben], queue(event_for("chloe"), ana, ben))
+
+
+def test_an_entry_starts_with_its_key_as_the_stage_script_reads_it() -> None:
+    item = event_for("ana")
+    entry = entry_of(item)
+    assert entry.startswith('{"key": "ana", ')
+    assert item_of(entry) == item
