@@ -37,6 +37,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from services.dashboard.batch_write import APPLY, BatchWrite, parts
 from services.dashboard.fold import Fold, Positioned, fold
 from services.dashboard.projection import DeadLetter
 from services.dashboard.views import ReadModel
@@ -47,9 +48,6 @@ __all__ = ["BatchRefused", "DashboardStore", "Lease", "LeaseLost", "Positioned",
 PROBLEMS_KEPT = 200
 DEAD_LETTERS_KEPT = 500  # listed per page; every one stays inspectable by id
 SCAN_COUNT = 10_000
-# dead letters one script carries at most (a batch of cut 1 MB records is split):
-# a script's argument has to fit Redis's bulk limit, and a long script holds up the server
-WRITE_BYTES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,7 @@ class DashboardStore:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
-        self._apply = redis.register_script(_APPLY)
+        self._apply = redis.register_script(APPLY)
         self._hold = redis.register_script(_HOLD)
 
     @property
@@ -154,14 +152,14 @@ class DashboardStore:
         keep_from_minute: int,
         lease: Lease | None = None,
     ) -> None:
-        """Add up a batch and record its offsets, in one round trip (a batch carrying
-        more than ``WRITE_BYTES`` of dead letters in a few, each with the offsets it
-        reached). Per-minute flow is kept from ``keep_from_minute`` (epoch minutes) on.
+        """Add up a batch and record its offsets, in one round trip (a batch heavy
+        with dead letters in a few, each with the offsets it reached: ``parts``).
+        Per-minute flow is kept from ``keep_from_minute`` (epoch minutes) on.
         With ``lease`` (the live projection) the batch is written only while this
         instance holds the lease and ``generation`` is current, and the write renews
         the lease. Raises ``BatchRefused`` when the batch does not follow what is
         stored; what was refused is not written."""
-        for part in _parts(batch):
+        for part in parts(batch):
             await self._write(generation, part, keep_from_minute, lease)
 
     async def _write(
@@ -171,7 +169,7 @@ class DashboardStore:
         keep_from_minute: int,
         lease: Lease | None,
     ) -> None:
-        script = _Script()
+        script = BatchWrite()
         header: dict[str, Any] = {
             "offsets": script.key(self._g(generation, "offsets")),
             "minutes": script.key(self._g(generation, "minutes")),
@@ -192,7 +190,7 @@ class DashboardStore:
         if answer != 1:
             raise _REFUSALS[answer](f"batch of {len(batch)} records refused ({answer})")
 
-    def _stage(self, script: _Script, g: int, batch: Fold) -> None:
+    def _stage(self, script: BatchWrite, g: int, batch: Fold) -> None:
         for name, counts in (
             ("totals", batch.totals),
             ("bookings", batch.bookings),
@@ -287,74 +285,6 @@ class DashboardStore:
         return {i: json.loads(raw) for i, raw in zip(wanted, found, strict=True) if raw}
 
 
-class _Script:
-    """One batch's writes for ``_APPLY``: every key it touches is declared, and an
-    operation names its key by its place among them."""
-
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        self._places: dict[str, int] = {}
-        self.hincrby: list[list[Any]] = []
-        self.zadd: list[list[Any]] = []
-        self.lpush: list[list[Any]] = []
-        self.ltrim: list[int] = []
-        self.set: list[list[Any]] = []
-        self.partitions: list[str] = []
-        self.first: list[str] = []
-        self.next: list[str] = []
-
-    def key(self, name: str) -> int:
-        """``name``'s place in KEYS (Lua counts from 1)."""
-        if name not in self._places:
-            self.keys.append(name)
-            self._places[name] = len(self.keys)
-        return self._places[name]
-
-    def payload(self, header: dict[str, Any]) -> str:
-        return json.dumps(
-            {
-                **header,
-                "hincrby": self.hincrby,
-                "zadd": self.zadd,
-                "lpush": self.lpush,
-                "ltrim": self.ltrim,
-                "set": self.set,
-                "partitions": self.partitions,
-                "first": self.first,
-                "next": self.next,
-            }
-        )
-
-
-# One batch: check it follows what is stored, then write it all. Returns 1 when
-# written; 0 the lease is another's, -1 the generation is no longer current, -2 the
-# stored offsets are past the batch's first record (it, or part of it, is counted).
-# Every number travels as a string: Lua's own numbers would round large ones.
-_APPLY = """#!lua
-local b = cjson.decode(ARGV[1])
-if b.lease then
-  if redis.call('get', KEYS[b.lease]) ~= b.token then return 0 end
-  if (redis.call('get', KEYS[b.generation]) or '1') ~= b.current then return -1 end
-end
-local offsets = KEYS[b.offsets]
-for i, where in ipairs(b.partitions) do
-  local stored = redis.call('hget', offsets, where)
-  if stored and tonumber(stored) > tonumber(b.first[i]) then return -2 end
-end
-for _, op in ipairs(b.hincrby) do redis.call('hincrby', KEYS[op[1]], op[2], op[3]) end
-for _, op in ipairs(b.zadd) do redis.call('zadd', KEYS[op[1]], op[2], op[3]) end
-for _, op in ipairs(b.set) do redis.call('set', KEYS[op[1]], op[2]) end
-for _, op in ipairs(b.lpush) do redis.call('lpush', KEYS[op[1]], op[2]) end
-for _, place in ipairs(b.ltrim) do redis.call('ltrim', KEYS[place], 0, tonumber(b.kept) - 1) end
-redis.call('hset', offsets, unpack(b.next))
--- flow minutes older than the window go (which ones is read here)
-local minutes = KEYS[b.minutes]
-local old = redis.call('zrangebyscore', minutes, '-inf', '(' .. b.keep_from)
-for _, minute in ipairs(old) do redis.call('del', b.flow_prefix .. minute) end
-if #old > 0 then redis.call('zremrangebyscore', minutes, '-inf', '(' .. b.keep_from) end
-if b.lease then redis.call('set', KEYS[b.lease], b.token, 'PX', b.lease_ms) end
-return 1
-"""
 # Take or renew the lease; the current generation when held, else 0.
 _HOLD = """
 local holder = redis.call('get', KEYS[1])
@@ -373,17 +303,6 @@ local current = tonumber(redis.call('get', KEYS[1]) or '1')
 if tonumber(ARGV[1]) > current then redis.call('set', KEYS[1], ARGV[1]) return 1 end
 return 0
 """
-
-
-def _parts(batch: Sequence[Positioned]) -> Iterable[Sequence[Positioned]]:
-    """``batch`` cut after the record that brings its dead letters to ``WRITE_BYTES``."""
-    start, carried = 0, 0
-    for end, item in enumerate(batch, start=1):
-        dead = item.observation.dead_letter
-        carried += len(dead.payload) if dead else 0
-        if carried >= WRITE_BYTES or end == len(batch):
-            yield batch[start:end]
-            start, carried = end, 0
 
 
 def _split3(field: str) -> tuple[str, str, str]:

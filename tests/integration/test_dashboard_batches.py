@@ -20,7 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import REGISTRY
 
-from services.dashboard import store as dashboard_store
+from services.dashboard import batch_write
 from services.dashboard.fold import Positioned
 from services.dashboard.projection import observe
 from services.dashboard.projector import project
@@ -216,7 +216,7 @@ async def test_a_batch_heavy_with_dead_letters_is_written_in_parts_each_with_its
     counted: tuple[DashboardStore, str], location: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store, service = counted
-    monkeypatch.setattr(dashboard_store, "WRITE_BYTES", 2000)  # two dead letters a part
+    monkeypatch.setattr(batch_write, "WRITE_BYTES", 2000)  # two dead letters a part
     batch = positioned([dead_letter(location, n) for n in range(5)], start=0)
     await store.redis.ping()
     before = round_trips(service)
