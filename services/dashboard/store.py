@@ -43,8 +43,6 @@ from services.dashboard.projection import DeadLetter
 from services.dashboard.views import ReadModel
 from shared.redis_store import Keys
 
-__all__ = ["BatchRefused", "DashboardStore", "Lease", "LeaseLost", "Positioned", "minute_of"]
-
 PROBLEMS_KEPT = 200
 DEAD_LETTERS_KEPT = 500  # listed per page; every one stays inspectable by id
 SCAN_COUNT = 10_000
