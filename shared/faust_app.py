@@ -2,7 +2,8 @@
 
 faust-streaming fixes the worker consumer's ``fetch_max_wait_ms`` at 1500 ms.
 Tansu does not wake a waiting fetch when data arrives, so every hop would take
-that long; the transport below applies ``KAFKA_FETCH_MAX_WAIT_MS`` instead.
+that long; the transport below applies ``KAFKA_FETCH_MAX_WAIT_MS`` instead, and
+paces it once the consumer is idle (shared/fetch_pacing.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_kafka
 
+from shared.fetch_pacing import pace_fetches
 from shared.settings import CommonSettings
 
 COMMIT_INTERVAL_S = 0.5
@@ -19,6 +21,11 @@ COMMIT_EVERY_NEVER = 2**31  # the per-count commit in faust's fetch loop never t
 
 
 class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
+    async def on_start(self) -> None:
+        await super().on_start()
+        if not self.app.client_only:
+            pace_fetches(self._consumer, self.app.conf.clinicflow_kafka)
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # read by AIOKafkaConsumer.start() when it builds its fetcher
@@ -64,4 +71,5 @@ def create_faust_app(service: str, settings: CommonSettings) -> faust.App:
         store="memory://",
     )
     app.conf.clinicflow_fetch_max_wait_ms = kafka.fetch_max_wait_ms
+    app.conf.clinicflow_kafka = kafka
     return app

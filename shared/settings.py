@@ -30,6 +30,14 @@ class KafkaTuning(BaseSettings):
 
     enable_idempotence: bool = False
     fetch_max_wait_ms: int = Field(default=25, ge=0, le=5000)
+    idle_fetch_max_wait_ms: int = Field(
+        default=250,
+        ge=0,
+        le=5000,
+        description="the fetch wait of a consumer that has had no records for "
+        "idle_after_s; back to fetch_max_wait_ms with the first record",
+    )
+    idle_after_s: float = Field(default=2.0, gt=0)
     rebalance_timeout_s: float = Field(default=2.0, gt=0)
     session_timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_interval_s: float = Field(default=1.0, gt=0)

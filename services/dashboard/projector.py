@@ -25,6 +25,7 @@ from services.dashboard.fold import Positioned
 from services.dashboard.projection import observe
 from services.dashboard.store import BatchRefused, DashboardStore, Lease, minute_of
 from shared.clock import Clock
+from shared.fetch_pacing import pace_fetches
 from shared.settings import CommonSettings
 from shared.topics import PUBLIC_TOPICS
 
@@ -157,6 +158,7 @@ async def project(
                     renewed = time.monotonic()
                     consumer = _consumer(settings)
                     await consumer.start()
+                    pace_fetches(consumer, settings.kafka)
                     await _assign(consumer, await store.offsets(generation))
                 batch = await _gather(consumer)
                 if batch:
