@@ -14,10 +14,11 @@ landed reaches the broker: now, or from the relay.
   keys is still waiting (``Staged.behind``).
 - ``publish_staged`` publishes the caller's own entries at once, all sends in
   flight together and awaited once, with a bounded wait: the common case. When
-  an older event of the same key waits, or this process's last publish failed
-  (the broker is away), it leaves them to the relay, which publishes oldest
-  first: events of one client keep their order. Older events of other keys
-  (concurrent requests still publishing theirs) hold nobody up.
+  an older event of the same key waits, it leaves them to the relay, which
+  publishes oldest first: events of one client keep their order. Older events of
+  other keys (concurrent requests still publishing theirs) hold nobody up. While
+  the broker is away (a publish went unacknowledged within ``BROKER_RETRY_S``)
+  requests leave their events to the relay at once rather than each waiting.
 - Published entries leave the queue with the next transaction that stages, or
   a moment later when none comes (``SETTLE_DELAY_S``); the request does not wait
   for that. Until then this process does not count them as waiting.
@@ -57,6 +58,7 @@ RELAY_BATCH = 200
 RELAY_INTERVAL_S = 0.5
 RELAY_LEASE_MS = 5_000
 PUBLISH_WAIT_S = 2.0
+BROKER_RETRY_S = 1.0  # after an unacknowledged publish, requests try the broker again after this
 SETTLE_DELAY_S = 0.05  # published entries still queued are removed at the latest after this
 
 # Lua: the oldest ``n`` queued ids with the record key of each (the entries hash
@@ -142,7 +144,7 @@ class Outbox:
         self._service = service
         self._settled: set[str] = set()  # published, still queued
         self._sweeper: asyncio.Task[None] | None = None
-        self._broker_failed = False  # this outbox's last publish was not acknowledged
+        self._failed_at: float | None = None  # when a publish last went unacknowledged
 
     def stage(self, pipe: Any, items: Sequence[Outgoing], *, now_ms: int) -> int:
         """Queue ``items`` on the MULTI pipeline ``pipe``; returns the index of the
@@ -213,16 +215,17 @@ class Outbox:
         older entry of theirs waits or the broker was away at the last try, waiting at
         most ``wait_s`` (default: the publish wait); True once acknowledged. False
         leaves them to the relay (nothing is lost either way)."""
-        if staged.behind or self._broker_failed:
+        if staged.behind or self._broker_away():
             return False
         try:
             async with asyncio.timeout(self._publish_wait_s if wait_s is None else wait_s):
                 await publisher.publish(items)
         except (PublishError, TimeoutError) as exc:  # a refusal too: the relay parks it
-            self._broker_failed = not isinstance(exc, PublishRejected)
+            if not isinstance(exc, PublishRejected):
+                self._failed_at = time.monotonic()
             log.warning("outbox: %d event(s) left for the relay: %r", len(items), exc)
             return False
-        self._broker_failed = False
+        self._failed_at = None
         self.settle(staged.event_ids)
         return True
 
@@ -232,6 +235,17 @@ class Outbox:
         due, entries, peek = self.peek_args()
         oldest = [str(v) for v in await self._redis.eval(_PEEK, 2, due, entries, peek)]
         return await self.publish_staged(publisher, items, self.staged_now(items, oldest))
+
+    def _broker_away(self) -> bool:
+        """A publish went unacknowledged less than ``BROKER_RETRY_S`` ago: requests
+        meanwhile leave their events to the relay instead of each waiting in vain
+        (one request a ``BROKER_RETRY_S`` tries again)."""
+        if self._failed_at is None:
+            return False
+        if time.monotonic() - self._failed_at < BROKER_RETRY_S:
+            return True
+        self._failed_at = time.monotonic()  # this request tries; the others keep going
+        return False
 
     def settle(self, event_ids: Sequence[str]) -> None:
         """``event_ids`` were published: they leave the queue with the next stage, or
@@ -302,11 +316,7 @@ class Outbox:
                 except PublishRejected as refused:
                     await self.park(item, refused)
                     continue
-                except PublishError:
-                    self._broker_failed = True
-                    raise
                 done.append(item.envelope.id)
-                self._broker_failed = False
         finally:  # what was acknowledged leaves the queue, even when a later send failed
             await self.delivered(done)
         return len(done)

@@ -1,18 +1,22 @@
-"""When a staged event must wait for the outbox relay (shared/outbox.py
-``behind_older``): only behind an older waiting event of its own record key, so one
-client's events keep their order while other clients' requests, still publishing
-theirs, hold nobody up."""
+"""When a staged event must wait for the outbox relay (shared/outbox.py): only behind
+an older waiting event of its own record key (``behind_older``), so one client's
+events keep their order while other clients' requests, still publishing theirs, hold
+nobody up; and while the broker is away, without each request waiting for it."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
 
 from shared.codec import wrap
 from shared.envelope import Trace
 from shared.events import PlanCompleted
-from shared.kafka import Outgoing
-from shared.outbox import behind_older, entry_of, item_of
+from shared.kafka import Outgoing, PublishError
+from shared.outbox import BROKER_RETRY_S, Outbox, Staged, behind_older, entry_of, item_of
+from shared.redis_store import Keys
 
 NOW = datetime(2027, 3, 8, 16, tzinfo=UTC)
 
@@ -82,3 +86,64 @@ def test_an_entry_starts_with_its_key_as_the_stage_script_reads_it() -> None:
     entry = entry_of(item)
     assert entry.startswith('{"key": "ana", ')
     assert item_of(entry) == item
+
+
+class Broker:
+    """A publisher whose broker is away until told otherwise."""
+
+    def __init__(self) -> None:
+        self.away = True
+        self.tries = 0
+
+    async def publish(self, items: list[Outgoing]) -> None:
+        self.tries += 1
+        if self.away:
+            raise PublishError("broker did not acknowledge")
+
+
+class Queue:
+    """Just enough of a Redis client for the outbox to remove what it published."""
+
+    def __init__(self) -> None:
+        self.removed: list[str] = []
+
+    def pipeline(self, transaction: bool = True) -> Queue:
+        return self
+
+    async def __aenter__(self) -> Queue:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def hdel(self, key: str, *ids: str) -> None:
+        self.removed.extend(ids)
+
+    def zrem(self, key: str, *ids: str) -> None:
+        return None
+
+    async def execute(self) -> list[object]:
+        return []
+
+
+async def test_while_the_broker_is_away_requests_leave_their_events_to_the_relay_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("shared.outbox.time.monotonic", lambda: clock[0])
+    queue, broker = Queue(), Broker()
+    outbox = Outbox(queue, Keys("test", "intake"), service="intake")  # type: ignore[arg-type]
+    items = [event_for("ana")]
+    staged = Staged(event_ids=(items[0].envelope.id,), behind=False)
+    publisher: Any = broker
+
+    assert not await outbox.publish_staged(publisher, items, staged)
+    assert not await outbox.publish_staged(publisher, items, staged)
+    assert broker.tries == 1  # the second request did not wait for the broker
+
+    clock[0] += BROKER_RETRY_S
+    broker.away = False
+    assert await outbox.publish_staged(publisher, items, staged)  # one request tries again
+    assert broker.tries == 2
+    await outbox.remove_settled()
+    assert queue.removed == [items[0].envelope.id]
