@@ -12,10 +12,10 @@
   (``merging.py``); plan events that still name the retired id are handled
   under the survivor, resolved by the read that takes the location's lock.
 
-Each plan event costs two round trips when nothing competes: one script takes
-the location's lock and reads what the decision needs (``plan_reads.begin``; a
-revision or completion also reads its plan's visits, ``plan_reads.plan_state``),
-and one applies the result as one ``CalendarChange`` and lets the lock go. The
+A plan event costs three round trips when nothing competes (a revision or a
+completion four): two or three pipelines take the location's lock and read what
+the decision needs (``plan_reads.begin``), one script applies the result as one
+``CalendarChange`` and lets the lock go. The
 change's overlap check is what rules out double booking (see ``store.py``); an
 ``Overlap`` means another instance wrote first, so the handler reads the calendar
 again and computes afresh. What a plan event produced is stored with the change,
@@ -61,10 +61,11 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
     reads = PlanReads(runtime.redis, runtime.keys)
 
     async def produce(
-        envelope: Envelope, about: A, *, key: str, decide: Decide[A]
+        envelope: Envelope, about: A, *, key: str, decide: Decide[A], changes: bool = False
     ) -> Sequence[Outgoing]:
         """Decide under the lock of the plan's location and apply; replay what ``key``
-        produced before. ``about`` is handled under the client it names now."""
+        produced before. ``about`` is handled under the client it names now; a plan
+        that ``changes`` is decided with its state (``Turn.plan``)."""
         location_id = about.location_id
         horizon = runtime.chain.policy_for(location_id).horizon
         for attempt in range(ATTEMPTS):
@@ -75,6 +76,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 client_id=about.client_id,
                 start=now,
                 end=now + horizon,
+                plan_id=about.plan_id if changes else None,
             )
             if isinstance(turn, Replay):
                 return [
@@ -91,7 +93,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                     raise
                 continue
             except BaseException:
-                await reads.release(turn)
+                await reads.release(turn.lock)
                 raise
             return events
         raise AssertionError("unreachable")
@@ -177,7 +179,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         async def decide(
             plan: PlanRevised, turn: Turn, now: datetime
         ) -> tuple[list[Fact], CalendarChange]:
-            found = await reads.plan_state(turn.client_id, plan.plan_id, plan.location_id)
+            found = turn.plan
+            assert found is not None  # asked for: the plan changes
             visits = found.visits
             coming = [v for v, state in visits if state == "booked" and v.start > now]
             offered = {v.visit_id for v, state in visits if state == "offered"}
@@ -207,7 +210,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             return [*cancelled, *result.book, *result.waitlisted], change
 
         plan = _plan(runtime, data, PlanRevised)
-        return await produce(envelope, plan, key=f"{plan.plan_id}:{plan.version}", decide=decide)
+        key = f"{plan.plan_id}:{plan.version}"
+        return await produce(envelope, plan, key=key, decide=decide, changes=True)
 
     async def on_completed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, PlanCompleted):
@@ -218,7 +222,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         async def decide(
             done: PlanCompleted, turn: Turn, now: datetime
         ) -> tuple[list[Fact], CalendarChange]:
-            state = await reads.plan_state(turn.client_id, done.plan_id, done.location_id)
+            state = turn.plan
+            assert state is not None  # asked for: the plan changes
             coming = [v for v, s in state.visits if s == "booked" and v.start > now]
             change = CalendarChange(waiting={(done.location_id, done.plan_id): None})
             reason = f"plan {done.plan_id} completed ({done.outcome})"
@@ -226,7 +231,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             backfill.withdraw_offer(change, state.offer, now=now)
             return list(cancelled), change
 
-        return await produce(envelope, data, key=f"{data.plan_id}:completed", decide=decide)
+        key = f"{data.plan_id}:completed"
+        return await produce(envelope, data, key=key, decide=decide, changes=True)
 
     async def on_declined(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, PlanDeclined):

@@ -1,15 +1,16 @@
 """What a plan event reads before it decides, in as few round trips as the reads allow.
 
-- ``begin``: one script (``scripts.BEGIN``). A redelivered event finds what it
-  produced and stops there, without the lock. Otherwise it takes the location's
-  lock (the one ``shared.locks.redis_lock`` takes for commands and offers, same key,
-  same lease) and reads, as of that moment, the client the plan names now (the
-  survivor of a merge) and the intervals held at the location from now to the
-  horizon. The lock is let go by the calendar script that applies the decision
-  (``CalendarStore.apply(unlock=...)``), or by ``release`` when there is none.
-- ``plan_state``: for a plan that changes (revised, completed), its visits with their
-  status, its offer and its waiting entry: two pipelined reads, three when the client
-  has ids retired into it.
+``begin`` first asks, in one pipeline: what the event produced if it was handled
+before (a redelivery stops there, without the lock), else the location's lock
+(``scripts.TAKE``; the key and lease of ``shared.locks.redis_lock``, which commands
+and offers take), and after it the client the plan names now (the survivor of a
+merge) and which visits the location holds from now to the horizon. A second
+pipeline reads their intervals and, for a plan that changes (revised, completed),
+what the plan holds: the ids retired into the client, the client's visits, the
+plan's offer and waiting entry. A third, for those only, reads the visits
+themselves and the offer. The lock is let go by the calendar script that applies
+the decision (``CalendarStore.apply(unlock=...)``), or by ``release`` when there is
+none.
 
 The lock only spares instances from computing on the same calendar at once; what
 rules out double booking is the overlap check of the calendar script (``store.py``).
@@ -22,12 +23,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
 import redis.asyncio as aioredis
 
 from services.scheduler.backfill import OfferRecord, WaitingEntry, offer_record, plan_offer_record
-from services.scheduler.scripts import BEGIN, RELEASE
+from services.scheduler.scripts import RELEASE, TAKE
 from services.scheduler.slots import BookedInterval
 from services.scheduler.store import LOOKBACK, VisitStatus, interval_from, visits_of
 from shared.events import VisitBooked
@@ -48,15 +48,6 @@ class Replay:
 
 
 @dataclass(frozen=True)
-class Turn:
-    """The location's lock, held for one plan event, and what was read as it was taken."""
-
-    lock: tuple[str, str]  # key, the holder's token
-    client_id: str  # the client the plan names now
-    intervals: list[BookedInterval]  # held at the location from now to the horizon
-
-
-@dataclass(frozen=True)
 class PlanState:
     """A plan's visits in start order with their status, its offer as recorded (open
     or closed, if it ever had one) and since when it waits (if it does)."""
@@ -66,66 +57,113 @@ class PlanState:
     waiting_since: datetime | None
 
 
+@dataclass(frozen=True)
+class Turn:
+    """The location's lock, held for one plan event, and what was read as it was taken."""
+
+    lock: tuple[str, str]  # key, the holder's token
+    client_id: str  # the client the plan names now
+    intervals: list[BookedInterval]  # held at the location from now to the horizon
+    plan: PlanState | None  # the state of the plan, when asked for
+
+
 class PlanReads:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
-        self._begin = redis.register_script(BEGIN)
         self._release = redis.register_script(RELEASE)
 
     async def begin(
-        self, *, record: str, location_id: str, client_id: str, start: datetime, end: datetime
+        self,
+        *,
+        record: str,
+        location_id: str,
+        client_id: str,
+        start: datetime,
+        end: datetime,
+        plan_id: str | None = None,
     ) -> Replay | Turn:
         """``Replay`` if ``record`` holds what the event produced, else the ``Turn`` of
         the location's lock (waiting for it as ``redis_lock`` does) with the intervals
-        held between ``start`` and ``end``."""
+        held between ``start`` and ``end`` and, given ``plan_id``, the plan's state."""
         k = self._keys
         lock = k("lock", "location", location_id)
         token = uuid.uuid4().hex
-        keys = [
-            k("record", record),
-            lock,
-            k("alias", client_id),  # shared.aliases.ClientAliases' map
-            k("location-visits", location_id),
-            k("held"),
-        ]
-        args: list[str | int | float] = [
-            token,
-            int(LEASE_S * 1000),
-            (start - LOOKBACK).timestamp(),
-            end.timestamp(),
-        ]
         deadline = time.monotonic() + WAIT_S
         while True:
-            answer = cast("list[str]", await self._begin(keys=keys, args=args))
-            if answer[0] == "done":
-                return Replay(produced=answer[1], client_id=answer[2] or client_id)
-            if answer[0] == "ok":
-                intervals = [interval_from(raw) for raw in answer[2:]]
-                return Turn(
-                    lock=(lock, token),
-                    client_id=answer[1] or client_id,
-                    intervals=[i for i in intervals if i.start < end],
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.eval(TAKE, 2, k("record", record), lock, token, int(LEASE_S * 1000))
+                pipe.get(k("alias", client_id))  # shared.aliases.ClientAliases' map
+                pipe.zrangebyscore(
+                    k("location-visits", location_id),
+                    (start - LOOKBACK).timestamp(),
+                    end.timestamp(),
                 )
+                taken, alias, ids = await pipe.execute()
+            survivor = client_id if alias is None else str(alias)
+            if isinstance(taken, str | bytes):  # the stored record
+                produced = taken if isinstance(taken, str) else taken.decode()
+                return Replay(produced=produced, client_id=survivor)
+            if taken:
+                break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"lock {lock} still held after {WAIT_S:.0f} s")
             await asyncio.sleep(POLL_S)
+        turn = (lock, token)
+        try:
+            return await self._read(turn, survivor, ids, end, location_id, plan_id)
+        except BaseException:
+            await self.release(turn)
+            raise
 
-    async def release(self, turn: Turn) -> None:
+    async def release(self, lock: tuple[str, str]) -> None:
         """Let go of the lock without applying anything (the decision failed)."""
-        key, token = turn.lock
+        key, token = lock
         await self._release(keys=[key], args=[token])
 
-    async def plan_state(self, client_id: str, plan_id: str, location_id: str) -> PlanState:
-        """The state of ``plan_id`` of ``client_id`` (a survivor: the visits of the ids
-        retired into it count)."""
+    async def _read(
+        self,
+        lock: tuple[str, str],
+        client_id: str,
+        ids: list[str],
+        end: datetime,
+        location_id: str,
+        plan_id: str | None,
+    ) -> Turn:
         k = self._keys
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.smembers(k("aliases", client_id))
-            pipe.zrange(k("client-visits", client_id), 0, -1, withscores=True)
-            pipe.get(k("record", plan_offer_record(plan_id)))
-            pipe.hget(k("waiting", location_id), plan_id)
-            retired, ranked, offer_id, waiting = await pipe.execute()
+            if ids:
+                pipe.hmget(k("held"), ids)
+            if plan_id is not None:
+                pipe.smembers(k("aliases", client_id))
+                pipe.zrange(k("client-visits", client_id), 0, -1, withscores=True)
+                pipe.get(k("record", plan_offer_record(plan_id)))
+                pipe.hget(k("waiting", location_id), plan_id)
+            found = await pipe.execute() if ids or plan_id is not None else []
+        held = found.pop(0) if ids else []
+        intervals = [interval_from(raw) for raw in held if raw]
+        plan = None
+        if plan_id is not None:
+            retired, ranked, offer_id, waiting = found
+            plan = await self._plan_state(client_id, plan_id, retired, ranked, offer_id, waiting)
+        return Turn(
+            lock=lock,
+            client_id=client_id,
+            intervals=[i for i in intervals if i.start < end],
+            plan=plan,
+        )
+
+    async def _plan_state(
+        self,
+        client_id: str,
+        plan_id: str,
+        retired: set[str],
+        ranked: list[tuple[str, float]],
+        offer_id: str | None,
+        waiting: str | None,
+    ) -> PlanState:
+        """The plan's visits (of ``client_id`` and the ids ``retired`` into it) and offer."""
+        k = self._keys
         found: dict[str, float] = dict(ranked)
         if retired:
             async with self._redis.pipeline(transaction=False) as pipe:

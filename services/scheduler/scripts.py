@@ -1,4 +1,4 @@
-"""The scheduler's two Lua scripts, and why each is one.
+"""The scheduler's Lua scripts, and why each is one.
 
 ``APPLY`` is the calendar change (``store.CalendarChange``): the check-and-reserve
 that rules out double booking, and the writes that go with it. It has to be one
@@ -10,33 +10,25 @@ whole change (one HSET for the intervals, one MSET for the visits, one ZADD per
 sorted set) - so the time the server is blocked grows with the visits of the
 change, not with the commands per visit.
 
-``BEGIN`` is what a plan event reads before it decides: what it produced before
-(a redelivery stops there, taking no lock), else the location's lock and, as of
-the moment the lock was taken, the client's survivor and the intervals held at
-the location. It is a script only to be one round trip (the intervals are two
-dependent reads) and so that a replay does not take the lock; it checks nothing
-the booking relies on, ``APPLY`` does.
+``TAKE`` is the one step of a plan event's first read that is not a plain read:
+it answers what the event produced when it was handled before (a redelivery
+stops there) and otherwise takes the location's lock, so that a replay never
+holds the lock. The reads that go with it are plain commands in the same
+pipeline (``plan_reads.py``): a script that returned the location's intervals
+would cost the server several times what HMGET does for the same answer, and it
+checks nothing the booking relies on - ``APPLY`` does.
 """
 
 from __future__ import annotations
 
-# KEYS: the event's record, the location's lock, the client's alias, the location's
-# visits by start, the held intervals. ARGV: lock token, lease (ms), the range of
-# starts to read. Answers {'done', record, alias}, {'locked'} or {'ok', alias, held...}.
-BEGIN = """
-local alias = redis.call('GET', KEYS[3]) or ''
+# KEYS: the event's record, the location's lock. ARGV: lock token, lease (ms).
+# Answers the record when the event was handled (no lock taken), else 1 when the
+# lock was taken, 0 when another holds it.
+TAKE = """
 local done = redis.call('GET', KEYS[1])
-if done then return {'done', done, alias} end
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'locked'} end
-local answer = {'ok', alias}
-local ids = redis.call('ZRANGEBYSCORE', KEYS[4], ARGV[3], ARGV[4])
-for i = 1, #ids, 1000 do
-  local found = redis.call('HMGET', KEYS[5], unpack(ids, i, math.min(i + 999, #ids)))
-  for j = 1, #found do
-    if found[j] then answer[#answer + 1] = found[j] end
-  end
-end
-return answer
+if done then return done end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
 """
 
 # KEYS: the lock to let go when holding it. ARGV: the holder's token.

@@ -46,8 +46,8 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2027, 3, 1, 16, tzinfo=UTC)  # a Monday, 08:00 in Beaverton
 INTAKE_TRIPS = 2  # replay check and survivor in one read, the plan in one transaction
 ASSESSMENT_TRIPS = 3  # and the active plan's version, intake and progress in one read
-BOOKING_TRIPS = 2  # lock, replay check and calendar in one script; one script applies
-REPLAN_TRIPS = 4  # and the plan's visits, offer and waiting entry in two reads
+BOOKING_TRIPS = 3  # replay check, lock and calendar in two reads; one script applies
+REPLAN_TRIPS = 4  # and what the plan holds read with them, its visits in one more
 REPLAY_TRIPS = 1  # a redelivered event: its stored outputs, nothing else
 
 
