@@ -24,7 +24,9 @@ so a redelivered event republishes the same events (same ids) and changes nothin
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,6 +61,7 @@ Decide = Callable[[A, Turn, datetime], Awaitable[tuple[list[Fact], CalendarChang
 def handlers(runtime: Runtime) -> Mapping[str, Handler]:
     store = CalendarStore(runtime.redis, runtime.keys)
     reads = PlanReads(runtime.redis, runtime.keys)
+    in_process: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def produce(
         envelope: Envelope, about: A, *, key: str, decide: Decide[A], changes: bool = False
@@ -66,6 +69,17 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         """Decide under the lock of the plan's location and apply; replay what ``key``
         produced before. ``about`` is handled under the client it names now; a plan
         that ``changes`` is decided with its state (``Turn.plan``)."""
+        location_id = about.location_id
+        # the consumer runs the records of different clients side by side: plans of one
+        # location wait for each other here rather than polling the lock in Redis
+        async with in_process[location_id]:
+            return await attempt_to_produce(
+                envelope, about, key=key, decide=decide, changes=changes
+            )
+
+    async def attempt_to_produce(
+        envelope: Envelope, about: A, *, key: str, decide: Decide[A], changes: bool
+    ) -> Sequence[Outgoing]:
         location_id = about.location_id
         horizon = runtime.chain.policy_for(location_id).horizon
         for attempt in range(ATTEMPTS):
