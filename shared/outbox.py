@@ -61,14 +61,22 @@ PUBLISH_WAIT_S = 2.0
 BROKER_RETRY_S = 1.0  # after an unacknowledged publish, requests try the broker again after this
 SETTLE_DELAY_S = 0.05  # published entries still queued are removed at the latest after this
 
-# Lua: the oldest ``n`` queued ids with the record key of each (the entries hash
-# holds them as ``entry_of`` writes them, key first); '' for an id whose entry is gone
-# (another instance removed it). Other scripts that stage include it too.
-OLDEST_WITH_KEYS_LUA = """
-local function oldest_with_keys(due, entries, n, out)
-  for _, id in ipairs(redis.call('ZRANGE', due, 0, n - 1)) do
-    local raw = redis.call('HGET', entries, id)
+# Lua: the queued ids older than the first of ``mine`` (a table of ids), with the
+# record key of each (the entries hash holds them as ``entry_of`` writes them, key
+# first; '' for an id whose entry is gone), then that first id of ``mine``; nothing
+# when it is not among the ``n`` oldest. Other scripts that stage include it too.
+OLDER_WITH_KEYS_LUA = """
+local function older_with_keys(due, entries, n, mine, out)
+  local first = nil
+  for _, id in ipairs(mine) do
+    local rank = redis.call('ZRANK', due, id)
+    if rank and (first == nil or rank < first) then first = rank end
+  end
+  if first == nil or first >= n then return out end
+  local ids = redis.call('ZRANGE', due, 0, first)
+  for i, id in ipairs(ids) do
     local key = ''
+    local raw = i < #ids and redis.call('HGET', entries, id)
     if raw then
       key = string.match(raw, '^{"key": "([^"\\\\]*)", ') or cjson.decode(raw)['key']
     end
@@ -78,7 +86,10 @@ local function oldest_with_keys(due, entries, n, out)
   return out
 end
 """
-_PEEK = OLDEST_WITH_KEYS_LUA + "return oldest_with_keys(KEYS[1], KEYS[2], tonumber(ARGV[1]), {})"
+_PEEK = (
+    OLDER_WITH_KEYS_LUA
+    + "return older_with_keys(KEYS[1], KEYS[2], tonumber(ARGV[1]), {unpack(ARGV, 2)}, {})"
+)
 
 
 @dataclass(frozen=True)
@@ -93,10 +104,11 @@ class Staged:
 def behind_older(
     items: Sequence[Outgoing], oldest: Sequence[str], *, settled: Collection[str] = ()
 ) -> bool:
-    """Whether ``items`` must wait for the relay: ``oldest`` (the queue's first ids,
-    each followed by its record key, as ``stage`` reads them) holds an older entry of
-    one of their keys that is not known ``settled`` (published, still queued), or
-    does not reach them at all (more older entries than one read returns)."""
+    """Whether ``items`` must wait for the relay: ``oldest`` (the queue's ids up to
+    the first of ``items``, each followed by its record key, as ``stage`` reads them)
+    holds an older entry of one of their keys that is not known ``settled``
+    (published, still queued), or does not reach them at all (more older entries
+    than one read returns)."""
     mine = {item.envelope.id for item in items}
     keys = {item.key for item in items}
     for position in range(0, len(oldest) - 1, 2):
@@ -106,6 +118,10 @@ def behind_older(
         if key in keys and event_id not in settled:
             return True
     return bool(mine)
+
+
+def _ids(items: Sequence[Outgoing]) -> list[str]:
+    return [item.envelope.id for item in items]
 
 
 def entry_of(item: Outgoing) -> str:
@@ -150,7 +166,7 @@ class Outbox:
         """Queue ``items`` on the MULTI pipeline ``pipe``; returns the index of the
         pipeline result that ``staged`` reads (the oldest pending entries)."""
         self.stage_writes(pipe, items, now_ms=now_ms)
-        pipe.eval(_PEEK, 2, self._due, self._entries, PEEK)
+        pipe.eval(_PEEK, 2, self._due, self._entries, PEEK, *_ids(items))
         return len(pipe.command_stack) - 1
 
     def stage_writes(self, pipe: Any, items: Sequence[Outgoing], *, now_ms: int) -> None:
@@ -165,10 +181,12 @@ class Outbox:
             pipe.hdel(self._entries, *settled)
             pipe.zrem(self._due, *settled)
 
-    def peek_args(self) -> tuple[str, str, int]:
-        """The queue, the entries and how many of the oldest a stage reads: for a
-        script that stages and reads like ``stage`` (``_PEEK``'s answer)."""
-        return self._due, self._entries, PEEK
+    def peek_args(self, items: Sequence[Outgoing]) -> list[str | int]:
+        """The queue, the entries, how many of the oldest a stage reads and the ids
+        of ``items`` (their count first): for a script that stages ``items`` and
+        reads like ``stage`` (``older_with_keys``)."""
+        ids = _ids(items)
+        return [self._due, self._entries, PEEK, len(ids), *ids]
 
     @staticmethod
     def staged(
@@ -232,8 +250,8 @@ class Outbox:
     async def publish_stored(self, publisher: Publisher, items: Sequence[Outgoing]) -> bool:
         """``publish_staged`` for items a transaction of the caller's staged without
         reading the queue back (one more round trip; for the less frequent writes)."""
-        due, entries, peek = self.peek_args()
-        oldest = [str(v) for v in await self._redis.eval(_PEEK, 2, due, entries, peek)]
+        read = await self._redis.eval(_PEEK, 2, self._due, self._entries, PEEK, *_ids(items))
+        oldest = [str(v) for v in read]
         return await self.publish_staged(publisher, items, self.staged_now(items, oldest))
 
     def _broker_away(self) -> bool:

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from services.intake.matching import KnownClient, PossibleDuplicate, known_from
 from shared.events.intake import ClientDetails, ClientRecord
-from shared.outbox import OLDEST_WITH_KEYS_LUA
+from shared.outbox import OLDER_WITH_KEYS_LUA
 
 # One round trip for an intake: the guard - an Idempotency-Key or document key taken
 # with SET NX, or a session's draft leased for its submit - or why it cannot be
@@ -26,10 +26,11 @@ from shared.outbox import OLDEST_WITH_KEYS_LUA
 # key: the pending record and its expiry in seconds; a draft: the revision the
 # intake was assembled from and the lease in milliseconds), the shared prefix,
 # the own prefix, expected, the new id, its record and profile, the handle count
-# n, n handles, the outbox queue, its entries, how many to read back, then each
-# write as its argument count and its arguments (none: the claim alone).
+# n, n handles, the outbox queue, its entries, how many to read back, the count
+# and ids of the events staged (``Outbox.peek_args``), then each write as its
+# argument count and its arguments (none: the claim alone).
 ADMIT_SCRIPT = (
-    OLDEST_WITH_KEYS_LUA
+    OLDER_WITH_KEYS_LUA
     + """
 local kind, guard = ARGV[1], ARGV[2]
 if kind == 'key' then
@@ -81,7 +82,8 @@ if handles > 0 then
   redis.call('SET', own .. ':' .. new_id .. ':details', ARGV[9])
   redis.call('SET', own .. ':' .. new_id .. ':profile', ARGV[10])
 end
-local i = last + 4
+local mine = {unpack(ARGV, last + 5, last + 4 + tonumber(ARGV[last + 4]))}
+local i = last + 5 + #mine
 while i <= #ARGV do
   local argc = tonumber(ARGV[i])
   redis.call(unpack(ARGV, i + 1, i + argc))
@@ -89,7 +91,7 @@ while i <= #ARGV do
 end
 local out = {'claimed'}
 if ARGV[last + 3] ~= '' then
-  oldest_with_keys(ARGV[last + 1], ARGV[last + 2], tonumber(ARGV[last + 3]), out)
+  older_with_keys(ARGV[last + 1], ARGV[last + 2], tonumber(ARGV[last + 3]), mine, out)
 end
 return out
 """

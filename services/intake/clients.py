@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, NoReturn, Protocol
 
@@ -65,11 +65,11 @@ class Guard(Protocol):
 
 
 class NewClientIntake(NamedTuple):
-    """What to store in the round trip that claims a new client: ``writes(identity)``
-    for that client, and the outbox queue to read back (``Outbox.peek_args``)."""
+    """What to store in the round trip that claims a new client: ``stored(identity)``
+    gives the writes for that client and what of the outbox to read back with them
+    (``Outbox.peek_args``)."""
 
-    writes: Callable[[Identity], Writes]
-    peek: tuple[str, str, int]
+    stored: Callable[[Identity], tuple[Writes, Sequence[Any]]]
 
 
 class Resolved(NamedTuple):
@@ -202,9 +202,10 @@ class ClientDirectory:
                 possible_duplicates=flags,
                 duplicate_locations=seen_at,
             )
-            stored: list[Any] = ["", "", ""]
+            stored: list[Any] = ["", "", "", 0]
             if new_client is not None:
-                stored = [*new_client.peek, *self._flattened(new_client.writes(fresh))]
+                writes, peek = new_client.stored(fresh)
+                stored = [*peek, *self._flattened(writes)]
             profile = known_from(new_id, client) if handles else None
             reply = await self._admit(
                 args=[

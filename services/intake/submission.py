@@ -168,7 +168,9 @@ async def accept(
         prepared[client_id] = (outgoing, accepted, event)
         return outgoing, accepted, event
 
-    def writes_of(identity: Identity, *, staged: bool) -> Writes:
+    def writes_of(identity: Identity, *, staged: bool) -> tuple[Writes, list[str | int]]:
+        """The writes of the intake of ``identity``'s client (with its event in the
+        outbox when ``staged``), and the outbox read-back for them."""
         outgoing, accepted, event = prepare(identity)
 
         def queue(pipe: Any) -> None:
@@ -178,15 +180,13 @@ async def accept(
             if staged:
                 outbox.stage_writes(pipe, [outgoing], now_ms=epoch_ms())
 
-        return queue
+        return queue, outbox.peek_args([outgoing])
 
     removed = outbox.settled_now()
     resolved = await directory.resolve(
         document.client,
         guard=guard,
-        new_client=NewClientIntake(
-            writes=lambda identity: writes_of(identity, staged=True), peek=outbox.peek_args()
-        ),
+        new_client=NewClientIntake(stored=lambda identity: writes_of(identity, staged=True)),
     )
     identity = resolved.identity
     if resolved.oldest is not None:  # a new client: stored with the claim
@@ -197,7 +197,7 @@ async def accept(
         staged = outbox.staged_now([outgoing], resolved.oldest)
         await outbox.publish_staged(runtime.publisher, [outgoing], staged)
         return accepted
-    queue = writes_of(identity, staged=False)
+    queue, _ = writes_of(identity, staged=False)
     outgoing, accepted, _ = prepared[identity.client_id]
 
     async def writes(pipe: Any) -> None:
