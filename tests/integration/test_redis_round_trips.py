@@ -1,6 +1,7 @@
 """Redis round trips of one intake's journey through the planner and the scheduler,
 against the run's real Redis: an intake becomes a plan, the plan's nine visits are
-booked, an assessment revises the plan and the scheduler re-plans it.
+booked, an assessment revises the plan, the scheduler re-plans it and the first
+visit's outcome reaches the planner.
 
 The handlers are called as the consumer calls them, on clients of their own counted
 by ``shared.redis_store.connect`` (``clinicflow_redis_round_trips_total``); the
@@ -24,7 +25,7 @@ from services.scheduler.handlers import handlers as scheduler_handlers
 from shared.clock import Clock
 from shared.codec import wrap
 from shared.envelope import Envelope, Trace
-from shared.events import EVENT_MODELS, EventData, IntakeSubmitted
+from shared.events import EVENT_MODELS, EventData, IntakeSubmitted, VisitBooked
 from shared.events.intake import (
     AssessmentRecorded,
     ClientRecord,
@@ -33,6 +34,7 @@ from shared.events.intake import (
     Screening,
     TriggerPoint,
 )
+from shared.events.visits import VisitCompleted
 from shared.infra import Infra
 from shared.kafka import Outgoing, Publisher
 from shared.redis_store import Keys, connect
@@ -46,6 +48,7 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2027, 3, 1, 16, tzinfo=UTC)  # a Monday, 08:00 in Beaverton
 INTAKE_TRIPS = 2  # replay check and survivor in one read, the plan in one transaction
 ASSESSMENT_TRIPS = 3  # and the active plan's version, intake and progress in one read
+OUTCOME_TRIPS = 2  # a visit's outcome: the plan and its progress read with the replay check
 BOOKING_TRIPS = 3  # replay check, lock and calendar in two reads; one script applies
 REPLAN_TRIPS = 4  # and what the plan holds read with them, its visits in one more
 REPLAY_TRIPS = 1  # a redelivered event: its stored outputs, nothing else
@@ -167,6 +170,18 @@ async def journey(planner: Service, scheduler: Service, n: str) -> dict[str, int
     (revised,), trips["assessment"] = await planner.handle(envelope_of(assessed, n), assessed)
     assert revised.envelope.type == "plan.revised"
     _, trips["replan"] = await scheduler.handle(revised.envelope, data_of(revised))
+    first = VisitBooked.model_validate(booked[0].envelope.data)
+    done = VisitCompleted(
+        visit_id=first.visit_id,
+        plan_id=first.plan_id,
+        client_id=first.client_id,
+        location_id=first.location_id,
+        therapist_id=first.therapist_id,
+        pain_before=6,
+        pain_after=3,
+        completed_at=first.end,
+    )
+    _, trips["outcome"] = await planner.handle(envelope_of(done, n), done)
     return trips
 
 
@@ -181,6 +196,7 @@ async def test_an_intake_costs_each_service_a_few_round_trips(
         "booking": BOOKING_TRIPS,
         "assessment": ASSESSMENT_TRIPS,
         "replan": REPLAN_TRIPS,
+        "outcome": OUTCOME_TRIPS,
     }
     assert {step: n for step, n in trips.items() if n > bounds[step]} == {}, trips
 
