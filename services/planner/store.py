@@ -63,8 +63,9 @@ class PlanStore:
         client was merged and its active plan is asked for): what the event produced if
         it was handled, the client ``client_id`` names now, and as asked the client's
         active plan id and the current version and progress of ``plan_id``."""
-        keys = [self._keys("produced", cause), self._keys("alias", client_id)]  # the alias
-        if active:  # map of shared.aliases.ClientAliases
+        # alias:<client> is the map of shared.aliases.ClientAliases
+        keys = [self._keys("produced", cause), self._keys("alias", client_id)]
+        if active:
             keys.append(self._keys("active", client_id))
         if plan_id is not None:
             keys += [self._keys("current", plan_id), self._keys("progress", plan_id)]

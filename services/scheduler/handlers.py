@@ -14,12 +14,12 @@
 
 A plan event costs three round trips when nothing competes (a revision or a
 completion four): two or three pipelines take the location's lock and read what
-the decision needs (``plan_reads.begin``), one script applies the result as one
-``CalendarChange`` and lets the lock go. The
-change's overlap check is what rules out double booking (see ``store.py``); an
-``Overlap`` means another instance wrote first, so the handler reads the calendar
-again and computes afresh. What a plan event produced is stored with the change,
-so a redelivered event republishes the same events (same ids) and changes nothing.
+the decision needs (``plan_reads.begin``), and one script applies the result as
+one ``CalendarChange`` and lets the lock go. The change's overlap check is what
+rules out double booking (see ``store.py``); an ``Overlap`` means another instance
+wrote first, so the handler reads the calendar again and computes afresh. What a
+plan event produced is stored with the change, so a redelivered event republishes
+the same events (same ids) and changes nothing.
 """
 
 from __future__ import annotations
@@ -73,11 +73,9 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         # the consumer runs the records of different clients side by side: plans of one
         # location wait for each other here rather than polling the lock in Redis
         async with in_process[location_id]:
-            return await attempt_to_produce(
-                envelope, about, key=key, decide=decide, changes=changes
-            )
+            return await produce_locked(envelope, about, key=key, decide=decide, changes=changes)
 
-    async def attempt_to_produce(
+    async def produce_locked(
         envelope: Envelope, about: A, *, key: str, decide: Decide[A], changes: bool
     ) -> Sequence[Outgoing]:
         location_id = about.location_id
@@ -100,7 +98,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             try:
                 subject = _named(about, turn.client_id)
                 facts, change = await decide(subject, turn, now)
-                events = _events(envelope, subject, facts, change, key=key, now=now)
+                events = events_of(envelope, subject, facts, change, key=key, now=now)
                 await store.apply(change, now=now, unlock=turn.lock)
             except Overlap:  # the script let the lock go
                 if attempt == ATTEMPTS - 1:
@@ -112,7 +110,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             return events
         raise AssertionError("unreachable")
 
-    def _events(
+    def events_of(
         envelope: Envelope,
         about: PlanData | PlanCompleted,
         facts: list[Fact],
