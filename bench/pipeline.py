@@ -10,9 +10,9 @@ pipeline of the same shape, in one run.
 What runs. Each system gets an embedded Tansu broker of its own (started like
 ``clinicflow up`` does) and, for a stack, a Redis namespace of its own; nothing
 else shares them. A *stack* is the intake, planner, scheduler and notifier
-services of one checkout as separate processes (``--tree PATH`` adds another
-checkout, e.g. ``git worktree add /tmp/cf-before <commit>``, measured first with
-this virtualenv's Python; this checkout is measured after the ``--tree`` ones).
+services of one checkout as separate processes, run with this virtualenv's
+Python: this checkout, or each ``--tree PATH`` in order (another checkout, e.g.
+``git worktree add /tmp/cf-before <commit>``).
 Intakes are chronic neck-and-shoulder cases (a nine-visit plan) of new clients,
 spread over a chain of ``--sites`` clones of the demo's Beaverton so calendars
 never fill up. The *bare* pipeline is four processes of plain aiokafka
@@ -24,7 +24,7 @@ no rules: it is what the broker and the client library cost on this machine, the
 floor the stack is measured against.
 
 What each figure means.
-- *Intakes fully processed per second*: ``--intakes`` intakes posted with
+- *Intakes processed per second*: ``--intakes`` intakes posted with
   ``--in-flight`` requests open at a time; an intake is fully processed when every
   visit of its plan is on the visits topic and every visit's reminders are on the
   notifications topic, as a subscriber reads them; the rate is the intakes
@@ -44,10 +44,11 @@ What each figure means.
   figure for that same pass (the two should agree). All include what a service
   does on its own meanwhile (timer polls, outbox relay), which weighs more at a
   low rate, and a batching consumer makes fewer round trips per intake under load.
-- *202 -> first / last visit.booked*: intakes posted at ``--latency-rate`` per
-  second for ``--latency-seconds``, an idle pipeline otherwise: from the API's 202
-  to the intake's first and last ``visit.booked`` as a subscriber reads it
-  (p50 and p99 over the intakes).
+- *202 -> first / last visit.booked*, *-> last notification.scheduled*: intakes
+  posted at ``--latency-rate`` per second for ``--latency-seconds``, an idle
+  pipeline otherwise: from the API's 202 to the intake's first and last
+  ``visit.booked`` and its last reminder as a subscriber reads them (p50 and p99
+  over the intakes).
 - *Intake API p50 / p99 / errors*: ``POST /v1/intakes`` open loop at each of
   ``--api-rates`` for ``--api-seconds``; latency from each request's scheduled
   send time, so a queue shows; a non-202 or no answer within 5 s is an error.
@@ -56,8 +57,9 @@ What each figure means.
 - The last column divides the last checkout's figures by the bare pipeline's.
 
 Before and after in one run: ``git worktree add /tmp/cf-before <commit>``, then
-``--tree /tmp/cf-before --tree .`` (``--before-intakes`` sizes the first ones for
-slower code); ``--quick`` is a smoke run of a minute.
+``--tree /tmp/cf-before --tree .`` (``--before-intakes`` sizes all but the last
+for slower code). The full run takes about 7 minutes on two cores; ``--quick``
+is a smoke run of under a minute.
 """
 
 from __future__ import annotations
