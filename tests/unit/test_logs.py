@@ -9,7 +9,7 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -209,6 +209,10 @@ class FakePublisher:
     async def publish(self, items: Sequence[Outgoing]) -> None:
         self.published.extend(items)
 
+    async def publish_each(self, items: Sequence[Outgoing]) -> list[None]:
+        self.published.extend(items)
+        return [None for _ in items]
+
 
 class FakeProcessed:
     def __init__(self) -> None:
@@ -219,6 +223,12 @@ class FakeProcessed:
 
     async def mark(self, event_id: str) -> None:
         self.ids.add(event_id)
+
+    async def seen_among(self, event_ids: Sequence[str]) -> set[str]:
+        return self.ids & set(event_ids)
+
+    async def mark_all(self, event_ids: Iterable[str]) -> None:
+        self.ids.update(event_ids)
 
 
 def plan_completed(*, location: str | None = "beaverton") -> Envelope:
