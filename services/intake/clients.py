@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import uuid
-import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, NoReturn, Protocol
@@ -34,6 +33,7 @@ from services.intake.contact_changes import (
     with_withdrawals,
 )
 from services.intake.matching import PossibleDuplicate, decide, handles_of, known_from
+from services.intake.per_runtime import once_per_runtime
 from shared.envelope import derived_id
 from shared.events.intake import AssessmentRecorded, ClientDetails, ClientRecord, IntakeSubmitted
 from shared.redis_store import Keys
@@ -143,11 +143,6 @@ def contact_change_id(intake_id: str) -> str:
     return derived_id("contact-change", intake_id)
 
 
-_DIRECTORIES: weakref.WeakKeyDictionary[aioredis.Redis, ClientDirectory] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 class ClientDirectory:
     def __init__(self, redis: aioredis.Redis, keys: Keys, *, chain_id: str) -> None:
         self._redis = redis
@@ -159,11 +154,11 @@ class ClientDirectory:
     def of(cls, runtime: Runtime) -> ClientDirectory:
         """The directory of the chain the service runs for (one per runtime: built at
         its first use)."""
-        found = _DIRECTORIES.get(runtime.redis)
-        if found is None:
-            found = cls(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id)
-            _DIRECTORIES[runtime.redis] = found
-        return found
+        return once_per_runtime(
+            runtime,
+            "client-directory",
+            lambda: cls(runtime.redis, runtime.keys, chain_id=runtime.chain.chain.id),
+        )
 
     @property
     def redis(self) -> aioredis.Redis:

@@ -4,11 +4,9 @@ then submitted once (``POST .../submit`` is idempotent)."""
 from __future__ import annotations
 
 import uuid
-import weakref
 from datetime import timedelta
 from typing import Annotated, Any
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, Body, Header, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
@@ -25,6 +23,7 @@ from services.intake.draft_store import (
     Submitted,
 )
 from services.intake.drafts import IntakeDraft, Missing, assemble, merged, patched_sections
+from services.intake.per_runtime import once_per_runtime
 from services.intake.submission import IntakeAccepted, accept
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.envelope import derived_id
@@ -65,20 +64,17 @@ class SessionView(BaseModel):
     submission: IntakeAccepted | None = None
 
 
-_STORES: weakref.WeakKeyDictionary[aioredis.Redis, DraftStore] = weakref.WeakKeyDictionary()
-
-
 def _store(runtime: Runtime) -> DraftStore:
     """The drafts of the runtime's deployment (one store per runtime)."""
-    found = _STORES.get(runtime.redis)
-    if found is None:
-        settings = runtime.base.settings
-        if not isinstance(settings, IntakeSettings):
-            raise TypeError("the intake routes run with IntakeSettings")
-        ttl = timedelta(seconds=settings.session_ttl_s)
-        found = DraftStore(runtime.redis, runtime.keys("intake-session"), ttl=ttl)
-        _STORES[runtime.redis] = found
-    return found
+    settings = runtime.base.settings
+    if not isinstance(settings, IntakeSettings):
+        raise TypeError("the intake routes run with IntakeSettings")
+    ttl = timedelta(seconds=settings.session_ttl_s)
+    return once_per_runtime(
+        runtime,
+        "drafts",
+        lambda: DraftStore(runtime.redis, runtime.keys("intake-session"), ttl=ttl),
+    )
 
 
 @router.post(

@@ -13,17 +13,16 @@ Idempotency-Key, or the same document from the same key) answers that intake."""
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-import redis.asyncio as aioredis
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from services.intake.checks import problems
 from services.intake.clients import ClientDirectory, Guard, Identity, NewClientIntake, Writes
+from services.intake.per_runtime import once_per_runtime
 from services.intake.screening import screen
 from shared.body_map import assess_first
 from shared.envelope import Trace, derived_id
@@ -87,18 +86,15 @@ def findings_for(
     ]
 
 
-_OUTBOXES: weakref.WeakKeyDictionary[aioredis.Redis, Outbox] = weakref.WeakKeyDictionary()
-
-
 def intake_outbox(runtime: Runtime) -> Outbox:
     """The intake's outbox, with the request's publish wait (``INTAKE_PUBLISH_WAIT_S``);
     one per runtime, so it knows what this process published (shared/outbox.py)."""
-    found = _OUTBOXES.get(runtime.redis)
-    if found is None:
-        wait_s = float(getattr(runtime.base.settings, "publish_wait_s", PUBLISH_WAIT_S))
-        found = Outbox(runtime.redis, runtime.keys, service=runtime.service, publish_wait_s=wait_s)
-        _OUTBOXES[runtime.redis] = found
-    return found
+    wait_s = float(getattr(runtime.base.settings, "publish_wait_s", PUBLISH_WAIT_S))
+    return once_per_runtime(
+        runtime,
+        "outbox",
+        lambda: Outbox(runtime.redis, runtime.keys, service=runtime.service, publish_wait_s=wait_s),
+    )
 
 
 async def accept(
