@@ -74,7 +74,7 @@ async def submit_intake(
     except Replay as replay:
         return IntakeAccepted.model_validate(replay.response)
     except BaseException:
-        # taken by this request (a refusal raises before): a retry is handled afresh
+        # a key this request took and stored no answer for: a retry is handled afresh
         await held.release(runtime.redis)
         raise
 

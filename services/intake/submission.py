@@ -1,8 +1,8 @@
 """Accepting an intake: screen it, name the client, then store the intake, its
 ``intake.submitted`` in the outbox and the caller's answer in one Redis
-transaction, and only then answer 202. A new client's intake is stored by the
-script that claims the client (client_index.py): one round trip; a returning
-client's in a transaction after the script named them. Both the whole-document endpoint and a
+transaction, and only then answer 202: a new client's intake in the script that
+claims the client (client_index.py), one round trip; a returning client's in a
+transaction after the script named them. Both the whole-document endpoint and a
 session's submit come through here, so they give the same result.
 
 202 therefore means accepted: the event is on the broker, or in the outbox that
@@ -14,8 +14,8 @@ Idempotency-Key, or the same document from the same key) answers that intake."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
@@ -86,6 +86,61 @@ def findings_for(
     ]
 
 
+class PreparedIntake(NamedTuple):
+    """An intake's event, ready to publish, and the caller's answer."""
+
+    outgoing: Outgoing
+    accepted: IntakeAccepted
+    event: IntakeSubmitted
+
+
+def prepared_intake(
+    runtime: Runtime,
+    document: IntakeDocument,
+    identity: Identity,
+    *,
+    intake_id: str,
+    now: datetime,
+    screening: Screening,
+    findings: list[ComplaintFinding],
+) -> PreparedIntake:
+    """The event and the answer of an intake of ``identity``'s client."""
+    event = IntakeSubmitted(
+        intake_id=intake_id,
+        client=identity.client,
+        location_id=document.location_id,
+        complaints=document.complaints,
+        health=document.health,
+        goals=document.goals,
+        preferences=document.preferences,
+        history=document.history,
+        consent=document.consent,
+        findings=findings,
+        screening=screening,
+        submitted_at=now,
+    )
+    client_id = identity.client_id
+    outgoing = runtime.outgoing(
+        event,
+        key=client_id,
+        subject=client_id,
+        event_id=derived_id("intake.submitted", intake_id),
+        trace=Trace(
+            chainid=runtime.chain.chain.id, correlationid=intake_id, locationid=event.location_id
+        ),
+        time=now,
+    )
+    accepted = IntakeAccepted(
+        intake_id=intake_id,
+        client_id=client_id,
+        screening=screening,
+        findings=findings,
+        possible_duplicate=identity.possible_duplicate_at(document.location_id),
+        contact_change_id=identity.contact_change_id(intake_id),
+    )
+    return PreparedIntake(outgoing, accepted, event)
+
+
 def intake_outbox(runtime: Runtime) -> Outbox:
     """The intake's outbox, with the request's publish wait (``INTAKE_PUBLISH_WAIT_S``);
     one per runtime, so it knows what this process published (shared/outbox.py)."""
@@ -109,8 +164,8 @@ async def accept(
     """Store the intake with its event and ``answered``'s writes, all or nothing;
     then publish, waiting at most ``INTAKE_PUBLISH_WAIT_S`` (the relay takes over
     after). ``loc`` prefixes the field paths of a 422. ``guard`` (an idempotency
-    reservation) is taken in the first round trip; the caller releases it when
-    this raises."""
+    reservation, a draft's lease) is taken in the first round trip; the caller
+    releases it when this raises."""
     now = runtime.clock.now()
     today = now.astimezone(runtime.chain.location(document.location_id).zone).date()
     found = problems(document, chain=runtime.chain, today=today)
@@ -122,47 +177,19 @@ async def accept(
     outbox = intake_outbox(runtime)
     screening = screen(document, today=today)
     findings = findings_for(document, screening, today=today)
-    prepared: dict[str, tuple[Outgoing, IntakeAccepted, IntakeSubmitted]] = {}
+    prepared: dict[str, PreparedIntake] = {}  # by client id: the last prepared for each
 
-    def prepare(identity: Identity) -> tuple[Outgoing, IntakeAccepted, IntakeSubmitted]:
-        """The event and the answer of the intake of ``identity``'s client."""
-        event = IntakeSubmitted(
+    def prepare(identity: Identity) -> PreparedIntake:
+        intake = prepared[identity.client_id] = prepared_intake(
+            runtime,
+            document,
+            identity,
             intake_id=intake_id,
-            client=identity.client,
-            location_id=document.location_id,
-            complaints=document.complaints,
-            health=document.health,
-            goals=document.goals,
-            preferences=document.preferences,
-            history=document.history,
-            consent=document.consent,
-            findings=findings,
-            screening=screening,
-            submitted_at=now,
-        )
-        client_id = identity.client_id
-        outgoing = runtime.outgoing(
-            event,
-            key=client_id,
-            subject=client_id,
-            event_id=derived_id("intake.submitted", intake_id),
-            trace=Trace(
-                chainid=runtime.chain.chain.id,
-                correlationid=intake_id,
-                locationid=event.location_id,
-            ),
-            time=now,
-        )
-        accepted = IntakeAccepted(
-            intake_id=intake_id,
-            client_id=client_id,
+            now=now,
             screening=screening,
             findings=findings,
-            possible_duplicate=identity.possible_duplicate_at(document.location_id),
-            contact_change_id=identity.contact_change_id(intake_id),
         )
-        prepared[client_id] = (outgoing, accepted, event)
-        return outgoing, accepted, event
+        return intake
 
     def writes_of(identity: Identity, *, staged: bool) -> tuple[Writes, list[str | int]]:
         """The writes of the intake of ``identity``'s client (with its event in the
