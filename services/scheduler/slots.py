@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from shared.chain import Location, Therapist, WeeklyHours, ranges_on
@@ -118,9 +119,11 @@ def _peak(intervals: Sequence[BookedInterval], start: datetime, end: datetime) -
     return peak
 
 
+@lru_cache(maxsize=65_536)
 def wall_to_utc(day: date, minute: int, zone: ZoneInfo) -> datetime | None:
     """The UTC instant of a local wall-clock time, None if the spring-forward gap
-    skips it. An ambiguous fall-back time takes its first occurrence (fold=0)."""
+    skips it. An ambiguous fall-back time takes its first occurrence (fold=0).
+    Cached: a booking asks the same few hundred grid times for every candidate."""
     naive = datetime.combine(day, time()) + timedelta(minutes=minute)
     instant = naive.replace(tzinfo=zone).astimezone(UTC)
     if instant.astimezone(zone).replace(tzinfo=None) != naive:

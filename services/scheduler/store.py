@@ -39,6 +39,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Literal, cast
 
 import redis.asyncio as aioredis
@@ -243,8 +244,11 @@ def visits_of(
     ]
 
 
+@lru_cache(maxsize=16_384)
 def interval_from(raw: str) -> BookedInterval:
-    """An interval as the ``held`` hash keeps it."""
+    """An interval as the ``held`` hash keeps it. Cached by the stored value (the
+    interval is immutable): a booking reads the location's held visits again for
+    every plan, and most of them have not changed."""
     return _interval(json.loads(raw))
 
 
