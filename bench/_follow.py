@@ -117,15 +117,21 @@ class Follower:
 
 
 def stack_event(value: bytes) -> Seen | None:
-    """A ``visit.booked`` or ``notification.scheduled`` envelope of the stack's topics."""
-    if b'"visit.booked"' not in value and b'"notification.scheduled"' not in value:
+    """A ``visit.booked``, or the notifier's decision on a visit's message
+    (``notification.scheduled``, or ``notification.suppressed``: a message held back,
+    for instance a booking handled before its client's contact), of the stack's topics."""
+    if (
+        b'"visit.booked"' not in value
+        and b'"notification.scheduled"' not in value
+        and b'"notification.suppressed"' not in value
+    ):
         return None
     envelope = json.loads(value)
     data = envelope.get("data") or {}
     correlation = envelope.get("correlationid") or ""
     if envelope.get("type") == "visit.booked":
         return Seen(correlation, "visit", data["visit_id"], int(data["sessions_total"]))
-    if envelope.get("type") == "notification.scheduled":
+    if envelope.get("type") in ("notification.scheduled", "notification.suppressed"):
         return Seen(correlation, "reminder", data.get("visit_id") or "")
     return None
 

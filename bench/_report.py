@@ -61,7 +61,7 @@ def rows(figures: Figures) -> list[tuple[str, Cell, int]]:
         ]
     table += [
         ("visit.booked per intake", figures.visits, 1),
-        ("notification.scheduled per intake", figures.reminders, 1),
+        ("notification.scheduled or .suppressed per intake", figures.reminders, 1),
     ]
     return table
 
