@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.connection import (
     AbstractConnection,
+    BlockingConnectionPool,
     Connection,
     SSLConnection,
     UnixDomainSocketConnection,
@@ -22,17 +23,27 @@ from shared.settings import CommonSettings
 SEEN_TTL = timedelta(days=30)  # longer than any redelivery window we expect
 
 
+POOL_CONNECTIONS = 100  # per process
+POOL_WAIT_S = 5.0  # a burst past the pool waits this long for a connection
+
+
 def connect(settings: CommonSettings, *, service: str = "") -> aioredis.Redis:
     """The process's Redis client; every write to the server (one command, or one
     pipeline of them) counts as a round trip of ``service`` in
-    ``clinicflow_redis_round_trips_total``."""
-    return aioredis.Redis.from_url(
+    ``clinicflow_redis_round_trips_total``.
+
+    The pool blocks: a burst of more requests than it has connections waits for
+    one (up to ``POOL_WAIT_S``) instead of failing while Redis is up."""
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=POOL_CONNECTIONS,
+        timeout=POOL_WAIT_S,
         decode_responses=True,
         socket_connect_timeout=3,
         socket_timeout=5,
         connection_class=counted_connection(settings.redis_url, service or "unknown"),
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def counted_connection(url: str, service: str) -> type[AbstractConnection]:
