@@ -133,12 +133,6 @@ class NotificationStore:
         writes.arm(record, due_epoch=due_epoch, logged_epoch=due_epoch)
         return (await writes.commit()).armed[0]
 
-    async def schedule_closed(self, record: dict[str, Any]) -> bool:
-        """Store a notification that will not be sent (suppressed) in the client's log."""
-        writes = self.writes()
-        writes.arm(record, due_epoch=None, logged_epoch=time.time())
-        return (await writes.commit()).armed[0]
-
     async def get(self, notification_id: str) -> dict[str, Any] | None:
         raw = await self._redis.get(self._keys("notification", notification_id))
         return None if raw is None else dict(json.loads(raw))
