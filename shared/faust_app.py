@@ -29,7 +29,7 @@ class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # read by AIOKafkaConsumer.start() when it builds its fetcher
-        consumer._fetch_max_wait_ms = self.app.conf.clinicflow_fetch_max_wait_ms
+        consumer._fetch_max_wait_ms = self.app.conf.clinicflow_kafka.fetch_max_wait_ms
         return consumer
 
 
@@ -70,6 +70,5 @@ def create_faust_app(service: str, settings: CommonSettings) -> faust.App:
         topic_allow_declare=False,
         store="memory://",
     )
-    app.conf.clinicflow_fetch_max_wait_ms = kafka.fetch_max_wait_ms
     app.conf.clinicflow_kafka = kafka
     return app

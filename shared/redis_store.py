@@ -100,9 +100,6 @@ class ProcessedEvents:
             found = await pipe.execute()
         return {event_id for event_id, hit in zip(event_ids, found, strict=True) if hit}
 
-    async def mark(self, event_id: str) -> None:
-        await self._client.set(self._keys("processed", event_id), "1", ex=SEEN_TTL)
-
     async def mark_all(self, event_ids: Iterable[str]) -> None:
         """Mark ``event_ids`` handled, in one round trip."""
         ids = list(event_ids)

@@ -289,10 +289,7 @@ class StreamProcessor:
             # outputs refused for good by a handler that publishes itself (under a
             # lock); not marked handled, so a replay once fixed is handled
             except PublishRejected as exc:
-                work.state, work.reason = (
-                    "dead-letter",
-                    f"outputs of {envelope.type} refused: {exc}",
-                )
+                work.state, work.reason = "dead-letter", _refused(envelope.type, exc)
                 return
             except TRANSIENT:
                 raise
@@ -322,7 +319,7 @@ class StreamProcessor:
                 work.state = "handled"
             elif isinstance(failure, PublishRejected):
                 work.state = "dead-letter"
-                work.reason = f"outputs of {work.envelope.type} refused: {failure}"  # type: ignore[union-attr]
+                work.reason = _refused(work.envelope.type, failure)  # type: ignore[union-attr]
             else:
                 work.state = "pending"
                 transient.append(failure)
@@ -381,6 +378,11 @@ class StreamProcessor:
             now=self.clock.now(),
             max_bytes=self.publisher.max_message_bytes if max_bytes is None else max_bytes,
         )
+
+
+def _refused(event_type: str, failure: PublishRejected) -> str:
+    """The dead letter's reason when the broker refuses a record's outputs for good."""
+    return f"outputs of {event_type} refused: {failure}"
 
 
 def _runs(works: Sequence[_Work]) -> Iterator[list[_Work]]:

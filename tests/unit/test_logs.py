@@ -221,9 +221,6 @@ class FakeProcessed:
     async def seen(self, event_id: str) -> bool:
         return event_id in self.ids
 
-    async def mark(self, event_id: str) -> None:
-        self.ids.add(event_id)
-
     async def seen_among(self, event_ids: Sequence[str]) -> set[str]:
         return self.ids & set(event_ids)
 
