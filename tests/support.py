@@ -19,9 +19,10 @@ from fastapi import FastAPI
 
 from shared.codec import encode, wrap
 from shared.envelope import Trace, derived_id
-from shared.events import IntakeSubmitted
+from shared.events import IntakeSubmitted, PlanCompleted
 from shared.events.intake import ClientRecord, Complaint, ContactConsent, Health, Screening
 from shared.infra import Infra, free_port
+from shared.kafka import Outgoing
 from shared.settings import IntakeSettings
 from shared.topics import PUBLIC_TOPICS
 from tests.conftest import DEMO_CHAIN
@@ -302,3 +303,28 @@ def intake_record(
         time=data.submitted_at,
     )
     return encode(envelope)
+
+
+def plan_completed(
+    client_id: str, *, service: str = "outbox-test", reason: str = "course done"
+) -> Outgoing:
+    """A ``plan.completed`` for ``client_id``, keyed by the client as the services key
+    their events: an event of that client to put in an outbox ahead of others."""
+    at = datetime(2027, 3, 8, 16, tzinfo=UTC)
+    data = PlanCompleted(
+        plan_id=f"plan-{uuid.uuid4().hex[:8]}",
+        version=1,
+        client_id=client_id,
+        location_id="beaverton",
+        reason=reason,
+        completed_at=at,
+    )
+    envelope = wrap(
+        data,
+        event_id=str(uuid.uuid4()),
+        service=service,
+        subject=client_id,
+        trace=Trace(chainid="northwest-nmt", correlationid=str(uuid.uuid4())),
+        time=at,
+    )
+    return Outgoing(key=client_id, envelope=envelope)

@@ -9,7 +9,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -18,15 +17,19 @@ import redis.asyncio as aioredis
 
 from services.intake.app import build_app
 from services.intake.docs import INTAKE_EXAMPLE
-from shared.codec import wrap
-from shared.envelope import Trace
-from shared.events import PlanCompleted
 from shared.infra import Infra
-from shared.kafka import Outgoing, Publisher
+from shared.kafka import Publisher
 from shared.outbox import Outbox, epoch_ms
 from shared.redis_store import Keys
 from shared.settings import CommonSettings
-from tests.support import TopicLog, eventually, in_process_service, intake_settings, until
+from tests.support import (
+    TopicLog,
+    eventually,
+    in_process_service,
+    intake_settings,
+    plan_completed,
+    until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -73,27 +76,6 @@ def document_for(name: str, *, intensity: int = 7) -> dict[str, Any]:
 
 def submitted(topics: TopicLog, intake_id: str) -> list[dict[str, Any]]:
     return topics.events(type="intake.submitted", correlationid=intake_id)
-
-
-def waiting_event_of(client_id: str) -> Outgoing:
-    """An event a request left in the outbox for the relay (the broker was away)."""
-    data = PlanCompleted(
-        plan_id=f"plan-{uuid.uuid4().hex[:8]}",
-        version=1,
-        client_id=client_id,
-        location_id="beaverton",
-        reason="course done",
-        completed_at=datetime(2027, 3, 8, 16, tzinfo=UTC),
-    )
-    envelope = wrap(
-        data,
-        event_id=str(uuid.uuid4()),
-        service="intake",
-        subject=client_id,
-        trace=Trace(chainid="northwest-nmt", correlationid=str(uuid.uuid4())),
-        time=datetime(2027, 3, 8, 16, tzinfo=UTC),
-    )
-    return Outgoing(key=client_id, envelope=envelope)
 
 
 async def test_an_idempotency_key_answers_a_retry_alike_and_refuses_another_body(
@@ -160,7 +142,7 @@ async def test_an_intake_waits_only_behind_an_older_event_of_its_own_client(
         first = await intake.submit(returning)
         assert first.status_code == 202, first.text
         client_id = first.json()["client_id"]
-        older = waiting_event_of(client_id)
+        older = plan_completed(client_id, service="intake")
         async with redis.pipeline(transaction=True) as pipe:
             outbox.stage(pipe, [older], now_ms=epoch_ms())
             await pipe.execute()

@@ -5,40 +5,14 @@ nobody up; and while the broker is away, without each request waiting for it."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from shared.codec import wrap
-from shared.envelope import Trace
-from shared.events import PlanCompleted
 from shared.kafka import Outgoing, PublishError
 from shared.outbox import BROKER_RETRY_S, Outbox, Staged, behind_older, entry_of, item_of
 from shared.redis_store import Keys
-
-NOW = datetime(2027, 3, 8, 16, tzinfo=UTC)
-
-
-def event_for(client_id: str) -> Outgoing:
-    data = PlanCompleted(
-        plan_id=f"plan-{uuid.uuid4().hex[:8]}",
-        version=1,
-        client_id=client_id,
-        location_id="beaverton",
-        reason="course done",
-        completed_at=NOW,
-    )
-    envelope = wrap(
-        data,
-        event_id=str(uuid.uuid4()),
-        service="outbox-test",
-        subject=client_id,
-        trace=Trace(chainid="northwest-nmt", correlationid=str(uuid.uuid4())),
-        time=NOW,
-    )
-    return Outgoing(key=client_id, envelope=envelope)
+from tests.support import plan_completed
 
 
 def queue(*items: Outgoing) -> list[str]:
@@ -47,42 +21,42 @@ def queue(*items: Outgoing) -> list[str]:
 
 
 def test_an_event_first_in_the_queue_is_published_at_once() -> None:
-    mine = event_for("ana")
+    mine = plan_completed("ana")
     assert not behind_older([mine], queue(mine))
 
 
 def test_an_older_waiting_event_of_the_same_client_holds_it_back() -> None:
-    waiting, mine = event_for("ana"), event_for("ana")
+    waiting, mine = plan_completed("ana"), plan_completed("ana")
     assert behind_older([mine], queue(waiting, mine))
 
 
 def test_older_events_of_other_clients_hold_nobody_up() -> None:
-    others = [event_for("ben"), event_for("chloe")]
-    mine, newer = event_for("ana"), event_for("ana")
+    others = [plan_completed("ben"), plan_completed("chloe")]
+    mine, newer = plan_completed("ana"), plan_completed("ana")
     assert not behind_older([mine], queue(*others, mine, newer))
 
 
 def test_an_older_event_of_the_client_already_published_holds_nothing_back() -> None:
-    published, mine = event_for("ana"), event_for("ana")
+    published, mine = plan_completed("ana"), plan_completed("ana")
     settled = {published.envelope.id}
     assert not behind_older([mine], queue(published, mine), settled=settled)
 
 
 def test_an_event_the_read_back_does_not_reach_waits_for_the_relay() -> None:
-    backlog = [event_for(f"client-{n}") for n in range(4)]
-    mine = event_for("ana")
+    backlog = [plan_completed(f"client-{n}") for n in range(4)]
+    mine = plan_completed("ana")
     assert behind_older([mine], queue(*backlog))
 
 
 def test_several_events_of_one_stage_wait_behind_an_older_one_of_any_of_their_keys() -> None:
-    waiting = event_for("ben")
-    ana, ben = event_for("ana"), event_for("ben")
+    waiting = plan_completed("ben")
+    ana, ben = plan_completed("ana"), plan_completed("ben")
     assert behind_older([ana, ben], queue(waiting, ana, ben))
-    assert not behind_older([ana, ben], queue(event_for("chloe"), ana, ben))
+    assert not behind_older([ana, ben], queue(plan_completed("chloe"), ana, ben))
 
 
 def test_an_entry_starts_with_its_key_as_the_stage_script_reads_it() -> None:
-    item = event_for("ana")
+    item = plan_completed("ana")
     entry = entry_of(item)
     assert entry.startswith('{"key": "ana", ')
     assert item_of(entry) == item
@@ -133,7 +107,7 @@ async def test_while_the_broker_is_away_requests_leave_their_events_to_the_relay
     monkeypatch.setattr("shared.outbox.time.monotonic", lambda: clock[0])
     queue, broker = Queue(), Broker()
     outbox = Outbox(queue, Keys("test", "intake"), service="intake")  # type: ignore[arg-type]
-    items = [event_for("ana")]
+    items = [plan_completed("ana")]
     staged = Staged(event_ids=(items[0].envelope.id,), behind=False)
     publisher: Any = broker
 
