@@ -60,7 +60,7 @@ Decide = Callable[[A, Turn, datetime], Awaitable[tuple[list[Fact], CalendarChang
 
 def handlers(runtime: Runtime) -> Mapping[str, Handler]:
     store = CalendarStore(runtime.redis, runtime.keys)
-    reads = PlanReads(runtime.redis, runtime.keys)
+    reads = PlanReads(runtime.redis, runtime.keys, store.location_lock_key)
     in_process: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def produce(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,9 +69,13 @@ class Turn:
 
 
 class PlanReads:
-    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, lock_key: Callable[[str], str]) -> None:
+        """``lock_key``: the location's lock key as commands and offers take it
+        (``CalendarStore.location_lock_key``), so plan events and they exclude each
+        other by one key."""
         self._redis = redis
         self._keys = keys
+        self._lock_key = lock_key
         self._release = redis.register_script(RELEASE)
 
     async def begin(
@@ -87,7 +92,7 @@ class PlanReads:
         the location's lock (waiting for it as ``redis_lock`` does) with the intervals
         held between ``start`` and ``end`` and, given ``plan_id``, the plan's state."""
         k = self._keys
-        lock = k("lock", "location", location_id)
+        lock = self._lock_key(location_id)
         token = uuid.uuid4().hex
         deadline = time.monotonic() + WAIT_S
         while True:
