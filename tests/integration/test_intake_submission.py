@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.intake.app import build_app
 from services.intake.docs import INTAKE_EXAMPLE
@@ -173,3 +174,45 @@ async def test_an_intake_waits_only_behind_an_older_event_of_its_own_client(
     assert topics.events(id=older.envelope.id)
     assert await redis.zcard(keys("outbox-due")) == 0
     await redis.aclose()
+
+
+async def test_a_returning_clients_key_answers_alike_and_is_released_when_nothing_was_stored(
+    intake: Intake, topics: TopicLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A returning client's intake takes its key in the naming script and stores its
+    answer in a later transaction: a failure between the two leaves the key free."""
+    document = document_for("Remy Returning")
+    known = await intake.submit(document)
+    assert known.status_code == 202, known.text
+    client_id = known.json()["client_id"]
+
+    commit = Outbox.commit
+    calls = 0
+
+    async def lost_once(self: Outbox, *args: Any, **kwargs: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RedisConnectionError("the state store went away")
+        return await commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Outbox, "commit", lost_once)
+    again = {**document, "goals": ["a second course"]}
+    key = f"returning-{uuid.uuid4().hex}"
+    lost = await intake.submit(again, key)
+    assert lost.status_code == 503, lost.text
+    retried = await intake.submit(again, key)  # handled afresh, not "still being processed"
+    assert retried.status_code == 202, retried.text
+    assert calls == 2
+    assert retried.json()["client_id"] == client_id
+
+    assert (await intake.submit(again, key)).json() == retried.json()
+    other = await intake.submit({**again, "goals": ["another body"]}, key)
+    assert other.status_code == 409
+    assert "different request body" in other.json()["detail"]
+    assert calls == 2  # the replay and the refusal stored nothing
+
+    intake_id = retried.json()["intake_id"]
+    await eventually(lambda: submitted(topics, intake_id))
+    await topics.caught_up()
+    assert len(submitted(topics, intake_id)) == 1
