@@ -54,11 +54,22 @@ class Arming:
     async def reached(self, data: E) -> tuple[E, Contact | None]:
         """``data`` as if about the client it names now (the survivor of a merge:
         ``shared.aliases``), and that client's contact, in one read."""
-        client_id = client_of(data)
-        if client_id is None:
-            return data, None
-        who = (await self.store.reach([client_id]))[client_id]
-        return cast(E, rehomed(data, who.client_id)), who.contact
+        [found] = await self.reached_all([data])
+        return found
+
+    async def reached_all(self, events: Sequence[E]) -> list[tuple[E, Contact | None]]:
+        """``reached`` of each of ``events``, all in the one read (none when no event
+        names a client)."""
+        named = [client_of(data) for data in events]
+        reach = await self.store.reach([c for c in named if c is not None])
+        found: list[tuple[E, Contact | None]] = []
+        for data, client_id in zip(events, named, strict=True):
+            if client_id is None:
+                found.append((data, None))
+            else:
+                who = reach[client_id]
+                found.append((cast(E, rehomed(data, who.client_id)), who.contact))
+        return found
 
     def notice(
         self, cause: Envelope, contact: Contact | None, *, now: datetime, **fields: Any
@@ -187,14 +198,11 @@ class Arming:
                 raise Rejected(f"expected visit.booked, got {type(data).__name__}")
             self.location_of(data.location_id)
             visits.append(data)
-        reach = await self.store.reach([visit.client_id for visit in visits])
-        planned = []
-        for (envelope, _), visit in zip(items, visits, strict=True):
-            who = reach[visit.client_id]
-            here = cast(VisitBooked, rehomed(visit, who.client_id))
-            planned.append(
-                self.reminders(envelope, here, who.contact, now=self.runtime.clock.now())
-            )
+        reached = await self.reached_all(visits)
+        planned = [
+            self.reminders(envelope, visit, contact, now=self.runtime.clock.now())
+            for (envelope, _), (visit, contact) in zip(items, reached, strict=True)
+        ]
         writes = self.store.writes()
         for notices in planned:
             self.queue(writes, notices)
