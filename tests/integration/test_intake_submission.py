@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from services.intake import sessions_api
 from services.intake.app import build_app
 from services.intake.docs import INTAKE_EXAMPLE
 from shared.infra import Infra
@@ -23,6 +24,7 @@ from shared.kafka import Publisher
 from shared.outbox import Outbox, epoch_ms
 from shared.redis_store import Keys
 from shared.settings import CommonSettings
+from tests.integration.test_intake_sessions import CLIENT, COMPLAINTS, open_session, patch
 from tests.support import (
     TopicLog,
     eventually,
@@ -216,3 +218,43 @@ async def test_a_returning_clients_key_answers_alike_and_is_released_when_nothin
     await eventually(lambda: submitted(topics, intake_id))
     await topics.caught_up()
     assert len(submitted(topics, intake_id)) == 1
+
+
+async def test_a_session_submit_stores_the_draft_as_it_is_when_it_changed_after_being_read(
+    infra: Infra, namespace: str, topics: TopicLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The draft's lease is taken only at the revision the intake was assembled from:
+    a patch landing between the submit's read and its script is submitted too."""
+    read = sessions_api._visible_draft
+    async with in_process_service(build_app, intake_settings(infra, namespace)) as http:
+        session = await open_session(http)
+        email = f"sam-{uuid.uuid4().hex[:8]}@example.com"
+        await patch(http, session, {"client": {**CLIENT, "phone": None, "email": email}})
+        await patch(http, session, {"complaints": COMPLAINTS, "health": {}})
+        consent = {"treatment": True, "contact": {"email": True}}
+        await patch(http, session, {"consent": consent, "goals": ["as first read"]})
+        revisions: list[int] = []  # of the drafts the submit read
+
+        patching = False
+
+        async def patched_after_read(*args: Any) -> Any:
+            nonlocal patching
+            draft = await read(*args)
+            if patching:  # the patch's own read
+                return draft
+            revisions.append(draft.revision)
+            if len(revisions) == 1:
+                patching = True
+                late = await patch(http, session, {"goals": ["as patched meanwhile"]})
+                patching = False
+                assert late.status_code == 200, late.text
+            return draft
+
+        monkeypatch.setattr(sessions_api, "_visible_draft", patched_after_read)
+        answer = await http.post(f"/v1/intake-sessions/{session}/submit", headers=FRONT_DESK)
+        assert answer.status_code == 202, answer.text
+        # refused at the stale revision, read again at the patched one
+        assert len(revisions) == 2 and revisions[1] > revisions[0]
+
+    [event] = await topics.wait_for(lambda: submitted(topics, answer.json()["intake_id"]))
+    assert event["data"]["goals"] == ["as patched meanwhile"]
