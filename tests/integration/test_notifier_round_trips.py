@@ -31,7 +31,7 @@ from shared.metrics import REDIS_ROUND_TRIPS
 from shared.redis_store import Keys, ProcessedEvents, connect
 from shared.runtime import Foundations, Runtime
 from shared.settings import NotifierSettings
-from shared.streams import Batched, Handler, RawRecord, StreamProcessor
+from shared.streams import Batched, Handler, RawRecord, Rejected, StreamProcessor
 from shared.topics import INTAKE, PLANS, VISITS
 from tests.conftest import DEMO_CHAIN
 from tests.integration.test_notifier_flow import START, intake, visit_for
@@ -207,6 +207,28 @@ async def test_a_redelivered_run_republishes_the_same_events_and_arms_nothing_ag
     assert await n.store.claim_due(now_epoch=soonest, lease_s=30) == []  # not armed twice
     armed = await n.runtime.redis.zrange(n.runtime.keys("due"), 0, -1)
     assert claimed not in armed and len(armed) == 16
+
+
+async def test_a_run_with_a_record_it_cannot_act_on_raises_before_writing_anything(
+    notifiers: list[Notifier],
+) -> None:
+    """The processor then takes the run record by record: nothing of the run may be
+    stored already, and the good visits alone arm what they would have."""
+    n = notifiers[0]
+    given = one_intake()
+    await n.one(envelope(given.client, given.client_id), given.client)
+    bad = given.visits[4].model_copy(update={"location_id": "nowhere"})
+    visits = [*given.visits[:4], bad, *given.visits[5:]]
+    items = [(envelope(v, given.client_id), v) for v in visits]
+
+    with pytest.raises(Rejected):
+        await n.run(items)
+    assert await n.store.for_client(given.client_id) == []
+    assert await n.runtime.redis.zcard(n.runtime.keys("due")) == 0
+
+    alone = [await n.one(e, v) for e, v in items if v is not bad]
+    assert sum(len(o) for o in alone) == 15  # the fifth visit's two reminders are refused
+    assert len(await n.store.for_client(given.client_id)) == 15
 
 
 async def test_a_run_under_a_retired_client_id_arms_for_the_survivor(
