@@ -1,12 +1,14 @@
 """The calendar script against the run's real Redis: what it refuses (an interval
 overlapping one held for the same therapist, room or client, here or at another
-location, or another of the same change), what it lets through (back to back, a
+location, or another of the same change, or of a change racing it without the
+lock), what it lets through (back to back, a
 visit moving within its own old place), what a move and a cancel leave in the
 indexes, the outbox order, the lock it lets go, and changes larger than one
 command's arguments."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -101,6 +103,32 @@ async def test_an_interval_overlapping_a_held_one_is_refused_and_nothing_is_writ
         await store.apply(change, now=MONDAY)
     assert await client.get(keys("visit", late.visit_id)) is None
     assert await store.record("mark") is None
+
+
+async def test_changes_racing_for_one_slot_without_the_lock_book_it_once(
+    calendar: tuple[CalendarStore, aioredis.Redis, Keys],
+) -> None:
+    """Double booking is ruled out by the script's check, not by the location's lock:
+    changes computed from the same empty calendar and sent at once, none holding the
+    lock, each wanting the same therapist or the same room in overlapping hours."""
+    store, _, _ = calendar
+    racing = [
+        visit(f"race{n}", at=MONDAY + timedelta(minutes=10 * n), therapist="t-same", room=n + 2)
+        for n in range(6)
+    ] + [visit(f"room{n}", at=MONDAY + timedelta(minutes=5 * n), room=1) for n in range(6)]
+    outcomes = await asyncio.gather(*(hold(store, v) for v in racing), return_exceptions=True)
+    won = [v.visit_id for v, o in zip(racing, outcomes, strict=True) if o is None]
+    assert all(o is None or isinstance(o, Overlap) for o in outcomes), outcomes
+    held = await store.intervals("beaverton", start=MONDAY, end=MONDAY + timedelta(days=1))
+    assert sorted(i.visit_id for i in held) == sorted(won)
+    for a in held:
+        for b in held:
+            same = a.therapist_id == b.therapist_id or a.room == b.room
+            if a.visit_id < b.visit_id and same:
+                assert a.end <= b.start or b.end <= a.start, (a, b)
+    # one change of each group wins: the first Redis runs; every other overlaps it
+    assert len([w for w in won if w.startswith("visit-race")]) == 1
+    assert len([w for w in won if w.startswith("visit-room")]) == 1
 
 
 async def test_back_to_back_fits_and_a_long_visit_reaches_past_the_start(
