@@ -74,7 +74,7 @@ class NewClientIntake(NamedTuple):
 
 class Resolved(NamedTuple):
     """The client an intake names; ``oldest`` is the outbox's read-back (``None``
-    when ``NewClientIntake.writes`` were not stored: the client was known)."""
+    when what ``NewClientIntake.stored`` gave was not stored: the client was known)."""
 
     identity: Identity
     oldest: list[str] | None
