@@ -154,10 +154,6 @@ class PlanStore:
         pipe.hset(self._keys("plans", done.client_id), field, json.dumps(record))
         self._set_active(pipe, done.client_id, done.plan_id, None)
 
-    async def current(self, plan_id: str) -> PlanData | None:
-        raw = await self._redis.get(self._keys("current", plan_id))
-        return None if raw is None else _plan(raw)
-
     async def active_plan_id(self, client_id: str) -> str | None:
         raw = await self._redis.get(self._keys("active", client_id))
         return None if raw is None else str(raw)
