@@ -51,6 +51,17 @@ def alias_writes(retired: str, survivor: str, retired_aliases: Iterable[str]) ->
     return {old: survivor for old in {retired, *retired_aliases} if old != survivor}
 
 
+def alias_key(keys: Keys, client_id: str) -> str:
+    """The key naming the survivor ``client_id`` was retired into (absent: none), for a
+    caller that reads it in a round trip of its own with other keys."""
+    return keys("alias", client_id)
+
+
+def aliases_key(keys: Keys, survivor: str) -> str:
+    """The set of the ids retired into ``survivor``."""
+    return keys("aliases", survivor)
+
+
 class ClientAliases:
     """The service's map of retired client ids (see the module docstring)."""
 
@@ -60,12 +71,12 @@ class ClientAliases:
 
     async def resolve(self, client_id: str) -> str:
         """The client ``client_id`` names now: the survivor of its merge, else itself."""
-        found = await self._redis.get(self._keys("alias", client_id))
+        found = await self._redis.get(alias_key(self._keys, client_id))
         return client_id if found is None else str(found)
 
     async def aliases_of(self, survivor: str) -> set[str]:
         """The ids retired into ``survivor``."""
-        return {str(i) for i in await self._redis.smembers(self._keys("aliases", survivor))}
+        return {str(i) for i in await self._redis.smembers(aliases_key(self._keys, survivor))}
 
     async def known_as(self, client_id: str) -> tuple[str, list[str]]:
         """The survivor ``client_id`` resolves to, and every id it has been known by
@@ -80,10 +91,10 @@ class ClientAliases:
         ``survivor`` (with the ids retired into it before)."""
         writes = alias_writes(retired, survivor, retired_aliases)
         for old, new in writes.items():
-            pipe.set(self._keys("alias", old), new)
+            pipe.set(alias_key(self._keys, old), new)
         if writes:
-            pipe.sadd(self._keys("aliases", survivor), *writes)
-        pipe.delete(self._keys("aliases", retired))
+            pipe.sadd(aliases_key(self._keys, survivor), *writes)
+        pipe.delete(aliases_key(self._keys, retired))
 
 
 def following_merges(

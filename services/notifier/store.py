@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from services.notifier.delivery import Contact, merged_contact
 from services.notifier.writes import Writes
-from shared.aliases import ClientAliases
+from shared.aliases import ClientAliases, alias_key
 from shared.redis_store import Keys
 
 _CLAIM = """
@@ -84,7 +84,7 @@ class NotificationStore:
         ids = list(dict.fromkeys(client_ids))
         if not ids:
             return {}
-        queried = [k for c in ids for k in (self._keys("alias", c), self._keys("contact", c))]
+        queried = [k for c in ids for k in (alias_key(self._keys, c), self._keys("contact", c))]
         raw = await self._redis.mget(queried)
         found: dict[str, Reach] = {}
         retired: dict[str, str] = {}

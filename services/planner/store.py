@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 from services.planner import merging
 from services.planner.progress import Progress
-from shared.aliases import ClientAliases
+from shared.aliases import ClientAliases, alias_key
 from shared.events import EVENT_MODELS, EventData, IntakeSubmitted, PlanDeclined
 from shared.events.plans import PlanCompleted, PlanData
 from shared.redis_store import Keys
@@ -63,8 +63,7 @@ class PlanStore:
         client was merged and its active plan is asked for): what the event produced if
         it was handled, the client ``client_id`` names now, and as asked the client's
         active plan id and the current version and progress of ``plan_id``."""
-        # alias:<client> is the map of shared.aliases.ClientAliases
-        keys = [self._keys("produced", cause), self._keys("alias", client_id)]
+        keys = [self._keys("produced", cause), alias_key(self._keys, client_id)]
         if active:
             keys.append(self._keys("active", client_id))
         if plan_id is not None:

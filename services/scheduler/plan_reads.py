@@ -31,6 +31,7 @@ from services.scheduler.backfill import OfferRecord, WaitingEntry, offer_record,
 from services.scheduler.scripts import RELEASE, TAKE
 from services.scheduler.slots import BookedInterval
 from services.scheduler.store import LOOKBACK, VisitStatus, interval_from, visits_of
+from shared.aliases import alias_key, aliases_key
 from shared.events import VisitBooked
 from shared.redis_store import Keys
 
@@ -98,7 +99,7 @@ class PlanReads:
         while True:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.eval(TAKE, 2, k("record", record), lock, token, int(LEASE_S * 1000))
-                pipe.get(k("alias", client_id))  # shared.aliases.ClientAliases' map
+                pipe.get(alias_key(k, client_id))
                 pipe.zrangebyscore(
                     k("location-visits", location_id),
                     (start - LOOKBACK).timestamp(),
@@ -140,7 +141,7 @@ class PlanReads:
             if ids:
                 pipe.hmget(k("held"), ids)
             if plan_id is not None:
-                pipe.smembers(k("aliases", client_id))
+                pipe.smembers(aliases_key(k, client_id))
                 pipe.zrange(k("client-visits", client_id), 0, -1, withscores=True)
                 pipe.get(k("record", plan_offer_record(plan_id)))
                 pipe.hget(k("waiting", location_id), plan_id)
