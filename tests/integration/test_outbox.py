@@ -14,38 +14,15 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from shared.codec import wrap
-from shared.envelope import Trace
-from shared.events import PlanCompleted
 from shared.infra import Infra
 from shared.kafka import Outgoing, Publisher, ensure_topics
 from shared.outbox import Outbox, epoch_ms
 from shared.redis_store import Keys
 from shared.settings import CommonSettings
-from tests.support import TopicLog
+from tests.support import TopicLog, plan_completed
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2027, 3, 8, 16, tzinfo=UTC)
-
-
-def completed(client_id: str, *, reason: str = "course done") -> Outgoing:
-    data = PlanCompleted(
-        plan_id=f"plan-{uuid.uuid4().hex[:8]}",
-        version=1,
-        client_id=client_id,
-        location_id="beaverton",
-        reason=reason,
-        completed_at=NOW,
-    )
-    envelope = wrap(
-        data,
-        event_id=str(uuid.uuid4()),
-        service="outbox-test",
-        subject=client_id,
-        trace=Trace(chainid="northwest-nmt", correlationid=str(uuid.uuid4())),
-        time=NOW,
-    )
-    return Outgoing(key=client_id, envelope=envelope)
 
 
 @pytest.fixture
@@ -80,9 +57,9 @@ async def test_a_refused_event_is_parked_and_the_events_behind_it_are_published(
     outbox, publisher, redis, keys, log = parts
     client = str(uuid.uuid4())
     first, huge, last = (
-        completed(client),
-        completed(client, reason="x" * 1_200_000),
-        completed(client),
+        plan_completed(client),
+        plan_completed(client, reason="x" * 1_200_000),
+        plan_completed(client),
     )
     for item in (first, huge, last):  # three requests, one after another
         await stage(redis, outbox, [item])
@@ -100,7 +77,7 @@ async def test_a_refused_event_is_parked_and_the_events_behind_it_are_published(
     assert "MessageSizeTooLargeError" in parked["reason"]
     assert json.loads(parked["entry"])["key"] == client
     # another instance does not relay while the lease is held
-    await stage(redis, outbox, [completed(client)])
+    await stage(redis, outbox, [plan_completed(client)])
     assert await outbox.relay_once(publisher, owner="relay-b") == 0
 
 
@@ -109,7 +86,7 @@ async def test_a_stage_behind_waiting_events_leaves_them_all_to_the_relay_in_ord
 ) -> None:
     outbox, publisher, redis, _, log = parts
     client = str(uuid.uuid4())
-    waiting, mine = completed(client), completed(client)
+    waiting, mine = plan_completed(client), plan_completed(client)
     await stage(redis, outbox, [waiting])  # left by a request while the broker was away
     oldest = await stage(redis, outbox, [mine])
     staged = Outbox.staged([mine], oldest)
