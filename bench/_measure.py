@@ -153,10 +153,14 @@ async def count_through(
         log(f"{target.label}: Redis round trips through a proxy, {options.proxy_intakes} intakes")
         warm = await in_flight(post, numbers, 1, 1)
         await follower.wait_done([a.intake_id for a in warm], within_s=180)
-        before, counter_before = counted(), target.round_trips()
+        # the counter's window holds the proxy's: read before it at the start, after it at
+        # the end, so the services' idle polling between the reads falls to the counter
+        counter_before = target.round_trips()
+        before = counted()
         accepted = await steady(post, numbers, options.latency_rate, seconds)
         await follower.wait_done([a.intake_id for a in accepted], within_s=180)
-        after, counter_after = counted(), target.round_trips()
+        after = counted()
+        counter_after = target.round_trips()
     proxied: dict[str, float | None] = {
         name: (after[name] - before[name]) / len(accepted) for name in after
     }

@@ -6,7 +6,9 @@ the client's data after an answer (or first on the connection) starts a round
 trip: a pipeline's commands sent back to back count once, as the counter counts
 them. The one difference: commands a client sends before reading any answer
 count once here, where the counter counts each send (a new connection's set-up
-sends two ``CLIENT SETINFO`` at once). The proxy adds a hop of its own, so the
+sends two ``CLIENT SETINFO`` at once), and a large pipeline that arrives in more
+than one read counts twice if Redis answers its first part before the rest is
+here. The proxy adds a hop of its own, so the
 bench counts through it only in a pass of its own, never while measuring time
 or CPU.
 """

@@ -44,13 +44,15 @@ def test_the_pipeline_bench_processes_every_intake_and_tabulates_both_systems(
         assert [p.sent for p in figures.api] == [40]  # 20 req/s for 2 s
     # this checkout counts its Redis round trips; the bare pipeline has no Redis
     assert all(stack.round_trips[name] is not None for name in SERVICES)
-    # counted from outside, through a proxy per service, and by the counter, in one pass:
-    # the proxy sees round trips, never more than the services sent (it takes a new
-    # connection's set-up commands as one, and in this short pass those are a share
-    # that moves with how many connections the consumers open)
+    # counted from outside, through a proxy per service, and by the counter, in one pass
+    # whose counter window holds the proxy's. The proxy takes a new connection's set-up
+    # commands as one (a share that moves with how many connections a short pass opens),
+    # and a large pipeline that reaches it in more than one read as two when Redis answers
+    # the first part before the rest arrives: so the two agree to within those, not exactly
     proxied = sum(v or 0.0 for v in stack.proxied_round_trips.values())
     counted = sum(v or 0.0 for v in stack.counted_beside_proxy.values())
-    assert 0 < proxied <= counted
+    assert 0.4 * counted <= proxied <= 1.1 * counted
+    assert proxied > 0
     assert set(bare.round_trips.values()) == {0.0}
     # the bare pipeline has the stack's shape
     assert (report.fanout.visits, report.fanout.reminders) == (
