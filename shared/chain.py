@@ -58,6 +58,20 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _contact_wait(value: timedelta) -> timedelta:
+    if not timedelta(0) < value <= timedelta(hours=24):
+        raise ValueError("contact_wait must be positive and at most PT24H")
+    return value
+
+
+def _late_lead(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("late_reminder_min_lead must not be negative")
+    return value
+
+
+ContactWait = Annotated[timedelta, AfterValidator(_contact_wait)]
+LateLead = Annotated[timedelta, AfterValidator(_late_lead)]
 OpeningRange = Annotated[str, AfterValidator(_opening_range)]
 QuietRange = Annotated[str, AfterValidator(_quiet_range)]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
@@ -92,6 +106,11 @@ class Policy(_Config):
     waitlist_hold: timedelta = timedelta(hours=2)
     # how long after its visit a link in a message still opens (shared/links.py)
     link_valid_after_visit: timedelta = timedelta(days=30)
+    # how long a message waits for the contact of a client the notifier has not heard
+    # of yet (their intake is on another topic), before it is suppressed (no_contact_data)
+    contact_wait: ContactWait = timedelta(minutes=5)
+    # a reminder that missed its time is sent late only this long before the visit or more
+    late_reminder_min_lead: LateLead = timedelta(hours=1)
 
 
 class PolicyOverride(_Config):
@@ -109,6 +128,8 @@ class PolicyOverride(_Config):
     slot_step_minutes: int | None = Field(default=None, ge=5, le=120)
     waitlist_hold: timedelta | None = None
     link_valid_after_visit: timedelta | None = None
+    contact_wait: ContactWait | None = None
+    late_reminder_min_lead: LateLead | None = None
 
 
 class ChainInfo(_Config):

@@ -52,6 +52,17 @@ NotificationKind = Literal[
     "reminder", "aftercare", "checkin", "waitlist_offer", "plan_summary", "referral"
 ]
 Channel = Literal["email", "sms", "webhook", "console"]
+# why a notification.suppressed was not sent: nothing consented, STOP texted, no
+# address (or, after the wait for one, no contact at all), no channel configured,
+# the per-client rate limit, a reminder too near its visit to be sent late
+SUPPRESSION_REASONS = (
+    "no_consent",
+    "sms_stopped",
+    "no_contact_data",
+    "no_channel",
+    "rate_limited",
+    "too_late",
+)
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 TimeOfDay = Literal["morning", "afternoon", "evening"]
 Role = Literal["frontdesk", "therapist", "ops", "admin", "service"]

@@ -1,7 +1,7 @@
 """A batch of observations added up in memory, in record order (pure).
 
-The store writes a whole batch at once: the counters summed, the failed and
-suppressed notifications and the dead letters in the order their records came,
+The store writes a whole batch at once: the counters summed, the failed,
+suppressed and late notifications and the dead letters in the order their records came,
 and per partition the first offset the batch holds and the next one to read. No
 rule needs what an earlier batch stored (every figure is a count or a list), so
 nothing is read before the batch is folded.
@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from services.dashboard.projection import PROBLEMS, DeadLetter, Observation
+from services.dashboard.projection import DeadLetter, Observation
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def fold(batch: Sequence[Positioned], *, keep_from_minute: int) -> Fold:
             out.bookings[f"{seen.location}|{seen.booking}"] += 1
         if fact := seen.notification:
             out.notifications[f"{seen.location}|{fact.status}|{fact.kind}|{fact.channel}"] += 1
-            if fact.status in PROBLEMS:
+            if fact.problem:
                 problem = {**fact.__dict__, "at": fact.at.isoformat(), "location": seen.location}
                 out.problems.append((seen.location, json.dumps(problem)))
         if dead := seen.dead_letter:

@@ -31,6 +31,13 @@ class NotificationFact:
     channel: str
     reason: str | None
     at: datetime
+    # a reminder sent late (it missed its time): when it was due
+    planned_due_at: str | None = None
+
+    @property
+    def problem(self) -> bool:
+        """Whether an operator has to look at it: failed, suppressed or late."""
+        return self.status in PROBLEMS or self.planned_due_at is not None
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,7 @@ def _notification(kind: str, data: dict[str, Any], at: datetime) -> Notification
         channel=_text(data.get("channel")) or UNKNOWN,
         reason=_text(data.get("reason")),
         at=at,
+        planned_due_at=_text(data.get("planned_due_at")),
     )
 
 

@@ -45,6 +45,9 @@ class NotificationView(BaseModel):
     reason: str | None = Field(
         default=None, description="why it failed, was cancelled or suppressed"
     )
+    planned_due_at: AwareDatetime | None = Field(
+        default=None, description="only on a reminder sent late: when it was due"
+    )
 
 
 class NotificationLog(BaseModel):

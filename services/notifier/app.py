@@ -10,6 +10,7 @@ from services.notifier.api import router
 from services.notifier.channels import channels_from
 from services.notifier.dispatcher import Dispatcher
 from services.notifier.handlers import handlers
+from services.notifier.waits import tend_waits
 from shared.runtime import Runtime
 from shared.service import build_service
 from shared.settings import NotifierSettings
@@ -27,6 +28,9 @@ def build_app(settings: NotifierSettings) -> FastAPI:
     async def dispatch(runtime: Runtime) -> None:
         await Dispatcher(runtime, settings, channels).run()
 
+    async def waits(runtime: Runtime) -> None:
+        await tend_waits(runtime, configured)  # type: ignore[arg-type]
+
     return build_service(
         service="notifier",
         settings=settings,
@@ -35,5 +39,5 @@ def build_app(settings: NotifierSettings) -> FastAPI:
         routers=[router],
         consumes=[INTAKE, PLANS, VISITS],
         handlers=wired,
-        background=[dispatch],
+        background=[dispatch, waits],
     )

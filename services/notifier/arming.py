@@ -1,36 +1,50 @@
 """Arming notifications for a deployment: the chain's policy and the client's
 contact applied to the pure rules (``timing.reminder_times``,
-``notices.notice``), and what that arms written in one transaction.
+``timing.missed_reminders``, ``notices.notice``), and what that arms written in
+one transaction.
 
 A handler reads once (``NotificationStore.reach``: who the client is now, after
 merges, and how to reach them), decides, and writes once (``Writes``). The
 visit reminders of a run of ``visit.booked`` for one client are read and
 written together the same way (``booked_run``): its outputs are exactly those of
-``booked`` on each visit in turn, whose reminders are independent of each other."""
+``booked`` on each visit in turn, whose reminders are independent of each other.
+
+A notification of a client with no contact yet waits for it (``Writes.wait``,
+services/notifier/waits.py); one that was armed before (a redelivered cause) is
+announced as it was stored and first announced, byte for byte."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from services.notifier.delivery import Contact, after_quiet_hours
-from services.notifier.notices import Notice, notice
+from services.notifier.notices import TOO_LATE, Draft, Notice, notice
 from services.notifier.store import NotificationStore
-from services.notifier.timing import offset_label, reminder_times
-from services.notifier.writes import Writes
+from services.notifier.timing import (
+    missed_reminders,
+    next_outside_quiet_hours,
+    offset_label,
+    reminder_times,
+)
+from services.notifier.writes import Outcome, Writes
 from shared.aliases import client_of, rehomed
 from shared.chain import Location
-from shared.envelope import Envelope, derived_id
+from shared.envelope import Envelope, Trace, derived_id
 from shared.events import EventData, VisitBooked
 from shared.events.visits import VisitRescheduled
 from shared.kafka import Outgoing
+from shared.outbox import entry_of, item_of
 from shared.runtime import Runtime
 from shared.streams import Rejected
 from shared.vocabulary import Channel, NotificationKind
 
 E = TypeVar("E", bound=EventData)
+Placed = tuple[Draft, Contact | None]
+DECIDE_AGAIN = 3  # a client can become known between the read and the write this often
 
 
 class Arming:
@@ -71,25 +85,15 @@ class Arming:
                 found.append((cast(E, rehomed(data, who.client_id)), who.contact))
         return found
 
-    def notice(
-        self, cause: Envelope, contact: Contact | None, *, now: datetime, **fields: Any
-    ) -> Notice:
+    def notice(self, draft: Draft, contact: Contact | None, *, now: datetime) -> Notice:
         """``notices.notice`` on this deployment's channels."""
-        return notice(
-            cause,
-            contact,
-            configured=self.channels,
-            production=self.production,
-            now=now,
-            **fields,
-        )
+        return notice(draft, contact, configured=self.channels, production=self.production, now=now)
 
     def soon(
         self,
         cause: Envelope,
         contact: Contact | None,
         *,
-        now: datetime,
         kind: NotificationKind,
         cause_id: str,
         client_id: str,
@@ -98,17 +102,15 @@ class Arming:
         visit_id: str | None = None,
         context: dict[str, Any] | None = None,
         quiet: bool = True,
-    ) -> Notice:
+    ) -> Draft:
         """One message due at ``at``, or at the end of the quiet hours it falls in."""
         location = self.location_of(location_id)
         due = at
         if quiet:
             window = self.quiet_hours(contact, location_id)
             due = after_quiet_hours(at, quiet_hours=window, zone=location.zone)
-        return self.notice(
-            cause,
-            contact,
-            now=now,
+        return Draft(
+            trace=Trace.following(cause, locationid=location_id),
             kind=kind,
             notification_id=derived_id(kind, cause_id),
             client_id=client_id,
@@ -126,44 +128,84 @@ class Arming:
         contact: Contact | None,
         *,
         now: datetime,
-    ) -> list[Notice]:
-        """The policy's reminders of one visit still to come, outside quiet hours."""
+    ) -> list[Draft]:
+        """The policy's reminders of one visit still to come, outside quiet hours; and
+        those that fell due since the visit was booked (``cause``'s time): the last
+        of them late, the others too late (``timing.missed_reminders``)."""
         location = self.location_of(visit.location_id)
         policy = self.runtime.chain.policy_for(visit.location_id)
-        planned = reminder_times(
-            visit_start=visit.start,
-            offsets=policy.reminders,
-            quiet_hours=self.quiet_hours(contact, visit.location_id),
-            zone=location.zone,
-            now=now,
+        quiet_hours = self.quiet_hours(contact, visit.location_id)
+        timed: dict[str, Any] = {
+            "visit_start": visit.start,
+            "offsets": policy.reminders,
+            "quiet_hours": quiet_hours,
+            "zone": location.zone,
+            "now": now,
+        }
+        missed = missed_reminders(
+            **timed, booked_at=cause.time, min_lead=policy.late_reminder_min_lead
         )
-        armed = []
-        for reminder in planned:
+        base: dict[str, Any] = {
+            "trace": Trace.following(cause, locationid=visit.location_id),
+            "kind": "reminder",
+            "client_id": visit.client_id,
+            "location_id": visit.location_id,
+            "visit_id": visit.visit_id,
+            "context": {"visit_start": visit.start.isoformat(), "plan_id": visit.plan_id},
+        }
+
+        def reminder_id(offset: str) -> str:
+            return derived_id("reminder", visit.visit_id, offset, visit.start.isoformat())
+
+        drafts = []
+        for late in missed:
+            label = offset_label(late.offset)
+            drafts.append(
+                Draft(
+                    **base,
+                    notification_id=reminder_id(label),
+                    due_at=late.late_at or late.planned_at,
+                    offset=label,
+                    moved_for_quiet_hours=late.late_at is not None and late.late_at != now,
+                    planned_due_at=late.planned_at if late.late_at is not None else None,
+                    reason=None if late.late_at is not None else TOO_LATE,
+                )
+            )
+        for reminder in reminder_times(**timed):
             label = offset_label(reminder.offset)
-            armed.append(
-                self.notice(
-                    cause,
-                    contact,
-                    now=now,
-                    kind="reminder",
-                    notification_id=derived_id(
-                        "reminder", visit.visit_id, label, visit.start.isoformat()
-                    ),
-                    client_id=visit.client_id,
-                    location_id=visit.location_id,
+            drafts.append(
+                Draft(
+                    **base,
+                    notification_id=reminder_id(label),
                     due_at=reminder.due_at,
-                    visit_id=visit.visit_id,
-                    context={"visit_start": visit.start.isoformat(), "plan_id": visit.plan_id},
                     offset=label,
                     moved_for_quiet_hours=reminder.moved_for_quiet_hours,
                 )
             )
-        return armed
+        return drafts
 
-    def queue(self, writes: Writes, notices: Sequence[Notice]) -> None:
-        """Queue the records (and timers) of ``notices``; those that exist stay as they are."""
-        for armed in notices:
-            writes.arm(armed.record, due_epoch=armed.due_epoch, logged_epoch=time.time())
+    def as_of(self, draft: Draft, contact: Contact | None, *, now: datetime) -> Draft:
+        """A draft that waited, as it goes ``now``: when its time passed meanwhile, a
+        reminder goes late (or is too late, as ``timing.missed_reminders`` says), an
+        offer whose hold ended is too late, anything else goes now, outside quiet hours."""
+        if draft.due_at >= now or draft.reason is not None:
+            return draft
+        zone = self.location_of(draft.location_id).zone
+        context = draft.context or {}
+        if draft.kind == "waitlist_offer":
+            hold = datetime.fromisoformat(str(context.get("hold_until", now.isoformat())))
+            return replace(draft, reason=TOO_LATE) if hold <= now else replace(draft, due_at=now)
+        window = self.quiet_hours(contact, draft.location_id)
+        goes = next_outside_quiet_hours(now, quiet_hours=window, zone=zone)
+        if draft.kind != "reminder":
+            return replace(draft, due_at=goes, moved_for_quiet_hours=goes != now)
+        lead = self.runtime.chain.policy_for(draft.location_id).late_reminder_min_lead
+        if datetime.fromisoformat(str(context["visit_start"])) - goes < lead:
+            return replace(draft, reason=TOO_LATE)
+        planned = draft.planned_due_at or draft.due_at
+        return replace(
+            draft, due_at=goes, planned_due_at=planned, moved_for_quiet_hours=goes != now
+        )
 
     def announced(self, armed: Notice) -> Outgoing:
         record = armed.record
@@ -176,11 +218,102 @@ class Arming:
             time=armed.at,
         )
 
-    async def armed(self, writes: Writes, notices: Sequence[Notice]) -> list[Outgoing]:
-        """Write ``notices`` with whatever else ``writes`` holds, and announce them."""
-        self.queue(writes, notices)
-        await writes.commit()
-        return [self.announced(n) for n in notices]
+    def stored(self, armed: Notice) -> tuple[dict[str, Any], Outgoing]:
+        """The record to store for ``armed``, with the bytes it is announced in."""
+        outgoing = self.announced(armed)
+        return {**armed.record, "announced": entry_of(outgoing)}, outgoing
+
+    def wait_until(self, draft: Draft, *, now: datetime) -> float:
+        """When a draft waiting for its client's contact stops waiting (clock epoch)."""
+        policy = self.runtime.chain.policy_for(draft.location_id)
+        return (now + policy.contact_wait).timestamp()
+
+    async def armed(
+        self,
+        writes: Writes,
+        placed: Sequence[Placed],
+        *,
+        committed: Callable[[Outcome], object] | None = None,
+    ) -> list[Outgoing]:
+        """Write ``placed`` with whatever else ``writes`` holds, and announce them;
+        ``committed`` is handed what the transaction did."""
+        return (await self.armed_runs(writes, [placed], committed=committed))[0]
+
+    async def armed_runs(
+        self,
+        writes: Writes,
+        runs: Sequence[Sequence[Placed]],
+        *,
+        tries: int = DECIDE_AGAIN,
+        committed: Callable[[Outcome], object] | None = None,
+    ) -> list[list[Outgoing]]:
+        """``armed`` of several runs in one transaction: each draft armed and
+        announced, or (its client unknown) left waiting unannounced; a draft armed
+        before is announced as stored. A client that became known between the read
+        and the write is read and decided again."""
+        now = self.runtime.clock.now()
+        slots: list[list[Outgoing | Draft]] = []
+        for run in runs:
+            queued: list[Outgoing | Draft] = []
+            for draft, contact in run:
+                if contact is None and draft.needs_contact:
+                    until = self.wait_until(draft, now=now)
+                    writes.wait(
+                        draft.notification_id,
+                        draft.client_id,
+                        draft.visit_id,
+                        draft=draft.to_json(),
+                        until_epoch=until,
+                    )
+                    queued.append(draft)
+                    continue
+                armed = self.notice(draft, contact, now=now)
+                record, outgoing = self.stored(armed)
+                writes.arm(record, due_epoch=armed.due_epoch, logged_epoch=time.time())
+                queued.append(outgoing)
+            slots.append(queued)
+        outcome = await writes.commit()
+        if committed is not None:
+            committed(outcome)
+        existing, waited = iter(outcome.existing), iter(outcome.waited)
+        out: list[list[Outgoing]] = []
+        again: list[list[Draft]] = []
+        for queued in slots:
+            announced: list[Outgoing] = []
+            known: list[Draft] = []
+            for item in queued:
+                if isinstance(item, Outgoing):
+                    announced.append(_as_first(item, next(existing)))
+                    continue
+                answer = next(waited)
+                if isinstance(answer, dict) and (first := _stored_announcement(answer)):
+                    announced.append(first)
+                elif answer == "known":
+                    known.append(item)
+            out.append(announced)
+            again.append(known)
+        if any(again):
+            if tries == 0:
+                raise RuntimeError("a client kept changing while their messages were armed")
+            decided = await self._decide_again(again, tries=tries - 1)
+            for announced, more in zip(out, decided, strict=True):
+                announced.extend(more)
+        return out
+
+    async def _decide_again(
+        self, again: Sequence[Sequence[Draft]], *, tries: int
+    ) -> list[list[Outgoing]]:
+        """Drafts whose client became known since the read: read who the client is now
+        and how to reach them, and arm them (or wait under the survivor of a merge)."""
+        reach = await self.store.reach([d.client_id for drafts in again for d in drafts])
+        runs = [
+            [
+                (d.for_client(reach[d.client_id].client_id), reach[d.client_id].contact)
+                for d in drafts
+            ]
+            for drafts in again
+        ]
+        return await self.armed_runs(self.store.writes(), runs, tries=tries)
 
     async def booked(self, envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         """``visit.booked``: the policy's reminders of the visit."""
@@ -199,12 +332,21 @@ class Arming:
             self.location_of(data.location_id)
             visits.append(data)
         reached = await self.reached_all(visits)
-        planned = [
-            self.reminders(envelope, visit, contact, now=self.runtime.clock.now())
+        now = self.runtime.clock.now()
+        runs = [
+            [(d, contact) for d in self.reminders(envelope, visit, contact, now=now)]
             for (envelope, _), (visit, contact) in zip(items, reached, strict=True)
         ]
-        writes = self.store.writes()
-        for notices in planned:
-            self.queue(writes, notices)
-        await writes.commit()
-        return [[self.announced(n) for n in notices] for notices in planned]
+        return await self.armed_runs(self.store.writes(), runs)
+
+
+def _as_first(fresh: Outgoing, stored: dict[str, Any] | None) -> Outgoing:
+    """What announces a notification: the bytes stored with it when it was armed
+    before (a redelivered cause), else ``fresh``."""
+    return (_stored_announcement(stored) if stored is not None else None) or fresh
+
+
+def _stored_announcement(stored: dict[str, Any]) -> Outgoing | None:
+    """The announcement kept with a record (none for one armed before they were kept)."""
+    raw = stored.get("announced")
+    return item_of(str(raw)) if raw else None

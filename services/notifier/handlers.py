@@ -34,7 +34,8 @@ from datetime import datetime
 from typing import Any
 
 from services.notifier.arming import Arming
-from services.notifier.delivery import contact_from, merged_contact
+from services.notifier.delivery import Contact, contact_from, merged_contact
+from services.notifier.waits import Waits
 from services.notifier.writes import Outcome, Writes
 from shared.aliases import ClientAliases, merge_follower
 from shared.envelope import Envelope, Trace, derived_id
@@ -66,13 +67,20 @@ Closing = list[tuple[dict[str, Any], dict[str, Any] | None]]
 def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[str, Handler]:
     arming = Arming(runtime, configured)
     store = arming.store
+    waits = Waits(arming)
     aliases = ClientAliases(runtime.redis, runtime.keys)
 
     def close_pending(
-        envelope: Envelope, records: list[dict[str, Any]], reason: str, writes: Writes
+        envelope: Envelope,
+        visit_id: str,
+        records: list[dict[str, Any]],
+        reason: str,
+        writes: Writes,
     ) -> Closing:
-        """Queue the cancel of each of the visit's reminders not yet sent; each
-        reminder with its cancelled form (None: it was not pending)."""
+        """Queue the cancel of each of the visit's reminders not yet sent, and the end
+        of those still waiting for a contact (never announced, so they end unannounced);
+        each reminder with its cancelled form (None: it was not pending)."""
+        writes.drop_visit_waits(visit_id)
         now = runtime.clock.now()
         closing: Closing = []
         for record in records:
@@ -95,8 +103,8 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         envelope: Envelope, visit_id: str, closing: Closing, outcome: Outcome
     ) -> list[Outgoing]:
         """What the cancel made. A redelivered event republishes the cancellations it
-        made (they remember their cause), and only those."""
-        now = runtime.clock.now()
+        made (they remember their cause), and only those, as first announced: at the
+        time they were cancelled."""
         moved = iter(outcome.moved)
         cancelled = []
         for record, closed in closing:
@@ -121,7 +129,7 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
                     subject=record["notification_id"],
                     event_id=derived_id(fact.event_type, record["notification_id"]),
                     trace=Trace.following(envelope, locationid=record["location_id"]),
-                    time=now,
+                    time=datetime.fromisoformat(record["cancelled_at"]),
                 )
             )
         return cancelled
@@ -141,8 +149,18 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         )
         if survivor != client.client_id:  # an intake of a client merged since
             given = merged_contact(known, given, client_id=survivor) or given
-        await store.save_contact(given)
+        await arrived(given)
         return []
+
+    async def arrived(contact: Contact) -> None:
+        """Save ``contact`` and release what waited for it (announced through the
+        outbox: services/notifier/waits.py)."""
+        writes = store.writes()
+        writes.save_contact(contact)
+        writes.waiting(contact.client_id)
+        found = (await writes.commit()).found
+        if found:
+            await waits.release(found, contact, client_id=contact.client_id)
 
     async def on_plan(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, PlanData):
@@ -168,7 +186,6 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         summary = arming.soon(
             envelope,
             contact,
-            now=now,
             kind="plan_summary",
             cause_id=f"{event.plan_id}:{event.version}",
             client_id=event.client_id,
@@ -176,7 +193,7 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
             at=now,
             context={"plan_id": event.plan_id},
         )
-        return await arming.armed(writes, [summary])
+        return await arming.armed(writes, [(summary, contact)])
 
     async def on_declined(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, PlanDeclined):
@@ -186,14 +203,13 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         notice = arming.soon(
             envelope,
             contact,
-            now=now,
             kind="referral",
             cause_id=event.intake_id,
             client_id=event.client_id,
             location_id=event.location_id,
             at=now,
         )
-        return await arming.armed(store.writes(), [notice])
+        return await arming.armed(store.writes(), [(notice, contact)])
 
     async def on_rescheduled(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, VisitRescheduled):
@@ -202,12 +218,11 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         event, contact = await arming.reached(data)
         records = await store.for_visit(event.visit_id)
         writes = store.writes()
-        closing = close_pending(envelope, records, "rescheduled", writes)
-        notices = arming.reminders(envelope, event, contact, now=runtime.clock.now())
-        arming.queue(writes, notices)
-        outcome = await writes.commit()
-        armed = [arming.announced(n) for n in notices]
-        return [*cancellations(envelope, event.visit_id, closing, outcome), *armed]
+        closing = close_pending(envelope, event.visit_id, records, "rescheduled", writes)
+        drafts = arming.reminders(envelope, event, contact, now=runtime.clock.now())
+        made: list[Outcome] = []
+        armed = await arming.armed(writes, [(d, contact) for d in drafts], committed=made.append)
+        return [*cancellations(envelope, event.visit_id, closing, made[0]), *armed]
 
     async def on_cancelled(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         """The visit's pending reminders cancelled (the records name their client:
@@ -216,7 +231,8 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
             raise Rejected(f"expected a cancel or no-show, got {type(data).__name__}")
         reason = "visit cancelled" if isinstance(data, VisitCancelled) else "no-show"
         writes = store.writes()
-        closing = close_pending(envelope, await store.for_visit(data.visit_id), reason, writes)
+        records = await store.for_visit(data.visit_id)
+        closing = close_pending(envelope, data.visit_id, records, reason, writes)
         return cancellations(envelope, data.visit_id, closing, await writes.commit())
 
     async def on_completed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
@@ -234,17 +250,16 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
             "context": context,
         }
         aftercare = arming.soon(
-            envelope, contact, now=now, kind="aftercare", at=max(event.completed_at, now), **fields
+            envelope, contact, kind="aftercare", at=max(event.completed_at, now), **fields
         )
         checkin = arming.soon(
             envelope,
             contact,
-            now=now,
             kind="checkin",
             at=event.completed_at + policy.aftercare_checkin_after,
             **fields,
         )
-        return await arming.armed(store.writes(), [aftercare, checkin])
+        return await arming.armed(store.writes(), [(aftercare, contact), (checkin, contact)])
 
     async def on_offered(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, WaitlistOffered):
@@ -254,7 +269,6 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         offer = arming.soon(
             envelope,
             contact,
-            now=now,
             kind="waitlist_offer",
             cause_id=event.offer_id,
             client_id=event.client_id,
@@ -268,14 +282,14 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
             },
             quiet=False,  # the hold is short: it goes now or not at all
         )
-        return await arming.armed(store.writes(), [offer])
+        return await arming.armed(store.writes(), [(offer, contact)])
 
     async def on_updated(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         """A change the front desk confirmed: the client is reached as it says from now."""
         if not isinstance(data, ClientUpdated):
             raise Rejected(f"expected client.updated, got {type(data).__name__}")
         event, known = await arming.reached(data)
-        await store.save_contact(
+        await arrived(
             contact_from(
                 event.client,
                 client_id=event.client.client_id,
@@ -287,7 +301,15 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         return []
 
     async def move_merged(_: ClientMerged, retired: str, survivor: str) -> None:
+        """The merge, then the retired client's waits: the survivor's, released when
+        the survivor has a contact (the merge may have brought it)."""
         await store.merge(aliases, retired=retired, survivor=survivor)
+        writes = store.writes()
+        writes.merged_waits(retired=retired, survivor=survivor)
+        found = (await writes.commit()).found
+        if found:
+            contact = await store.contact(survivor)
+            await waits.release(found, contact, client_id=survivor)
 
     # every handler but the merge's reads the client it names through merges itself
     # (``Arming.reached``), with its contact, in one round trip

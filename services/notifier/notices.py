@@ -1,22 +1,73 @@
 """What arming one notification stores and announces (pure: the client's contact,
 ``now`` and the channels in; the record and its event out).
 
-A notification the client's consent and the configured channels let through is
-``scheduled`` (stored with its timer); one nothing may carry is ``suppressed`` at
-once, with the reason, never dropped silently. Its event id derives from its own
-id, so arming it again (a redelivered cause) announces the same event."""
+A cause first decides a ``Draft``: what to send, to whom, when. With the client's
+contact the draft becomes a ``Notice``: ``scheduled`` on the channel the client's
+consent and the configured channels allow (stored with its timer), or
+``suppressed`` with the reason, never dropped silently. A draft whose client has
+no contact yet waits for one (services/notifier/waits.py). Its event id derives
+from its own id, so arming it again (a redelivered cause) announces the same
+event; the bytes first announced are stored with the record and are what a
+redelivered cause republishes (services/notifier/arming.py)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from services.notifier.delivery import Contact, Route, Suppressed, route
-from shared.envelope import Envelope, Trace, derived_id
+from shared.envelope import Trace, derived_id
 from shared.events import EventData, NotificationScheduled, NotificationSuppressed
 from shared.vocabulary import Channel, NotificationKind
+
+TOO_LATE = "too_late"
+"""A reminder that can no longer go on time, and whose visit is too near for it to go late."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A notification a cause arms, decided but for its channel."""
+
+    trace: Trace  # following the cause
+    kind: NotificationKind
+    notification_id: str
+    client_id: str
+    location_id: str
+    due_at: datetime
+    visit_id: str | None = None
+    context: dict[str, Any] | None = None
+    offset: str | None = None
+    moved_for_quiet_hours: bool = False
+    planned_due_at: datetime | None = None  # set on a reminder sent late: when it was due
+    reason: str | None = None  # suppressed whoever the client is (``TOO_LATE``)
+
+    @property
+    def needs_contact(self) -> bool:
+        """Whether the channel (or the reason it has none) depends on the contact."""
+        return self.reason is None
+
+    def for_client(self, client_id: str) -> Draft:
+        return self if client_id == self.client_id else replace(self, client_id=client_id)
+
+    def to_json(self) -> str:
+        fields = asdict(self)
+        fields["trace"] = self.trace.model_dump()
+        for name in ("due_at", "planned_due_at"):
+            value = getattr(self, name)
+            fields[name] = None if value is None else value.isoformat()
+        return json.dumps(fields)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Draft:
+        fields = json.loads(raw)
+        fields["trace"] = Trace.model_validate(fields["trace"])
+        for name in ("due_at", "planned_due_at"):
+            if fields[name] is not None:
+                fields[name] = datetime.fromisoformat(fields[name])
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -38,52 +89,50 @@ class Notice:
 
 
 def notice(
-    cause: Envelope,
+    draft: Draft,
     contact: Contact | None,
     *,
     configured: Collection[Channel],
     production: bool,
     now: datetime,
-    kind: NotificationKind,
-    notification_id: str,
-    client_id: str,
-    location_id: str,
-    due_at: datetime,
-    visit_id: str | None = None,
-    context: dict[str, Any] | None = None,
-    offset: str | None = None,
-    moved_for_quiet_hours: bool = False,
 ) -> Notice:
-    """The notification ``cause`` arms for ``contact``: scheduled on the channel that
-    carries it, or suppressed with the reason when none may."""
-    way = route(contact, configured=configured, production=production)
+    """The notification ``draft`` arms for ``contact``: scheduled on the channel that
+    carries it, or suppressed with the reason when none may (or when the draft
+    carries a reason of its own)."""
+    way: Route | Suppressed = route(contact, configured=configured, production=production)
     channel: Channel = way.channel if isinstance(way, Route) else "console"
-    trace = Trace.following(cause, locationid=location_id)
+    reason = draft.reason or (way.reason if isinstance(way, Suppressed) else None)
     base: dict[str, Any] = {
-        "notification_id": notification_id,
-        "client_id": client_id,
-        "location_id": location_id,
-        "visit_id": visit_id,
-        "kind": kind,
+        "notification_id": draft.notification_id,
+        "client_id": draft.client_id,
+        "location_id": draft.location_id,
+        "visit_id": draft.visit_id,
+        "kind": draft.kind,
         "channel": channel,
     }
     fact: EventData
-    if isinstance(way, Suppressed):
-        fact = NotificationSuppressed(**base, reason=way.reason, suppressed_at=now)
+    if reason is not None:
+        fact = NotificationSuppressed(**base, reason=reason, suppressed_at=now)
     else:
         fact = NotificationScheduled(
-            **base, due_at=due_at, offset=offset, moved_for_quiet_hours=moved_for_quiet_hours
+            **base,
+            due_at=draft.due_at,
+            offset=draft.offset,
+            moved_for_quiet_hours=draft.moved_for_quiet_hours,
+            planned_due_at=draft.planned_due_at,
         )
-    event_id = derived_id(fact.event_type, notification_id)
+    event_id = derived_id(fact.event_type, draft.notification_id)
+    late = draft.planned_due_at
     record = {
         **base,
-        "status": "suppressed" if isinstance(way, Suppressed) else "scheduled",
-        "due_at": due_at.isoformat(),
-        "offset": offset,
-        "moved_for_quiet_hours": moved_for_quiet_hours,
+        "status": "suppressed" if reason is not None else "scheduled",
+        "due_at": draft.due_at.isoformat(),
+        "offset": draft.offset,
+        "moved_for_quiet_hours": draft.moved_for_quiet_hours,
         "attempts": 0,
-        "context": context or {},
-        "trace": {**trace.model_dump(), "causationid": event_id},
-        **({"reason": way.reason} if isinstance(way, Suppressed) else {}),
+        "context": draft.context or {},
+        "trace": {**draft.trace.model_dump(), "causationid": event_id},
+        **({"planned_due_at": late.isoformat()} if late is not None else {}),
+        **({"reason": reason} if reason is not None else {}),
     }
-    return Notice(record=record, fact=fact, event_id=event_id, trace=trace, at=now)
+    return Notice(record=record, fact=fact, event_id=event_id, trace=draft.trace, at=now)

@@ -56,6 +56,58 @@ def reminder_times(
     return sorted(by_due.values(), key=lambda reminder: reminder.due_at)
 
 
+@dataclass(frozen=True)
+class MissedReminder:
+    """A reminder that fell due between the visit's booking and now (a lag, an outage)."""
+
+    offset: timedelta
+    planned_at: datetime  # when it was due
+    late_at: datetime | None  # when it goes instead; None: too late to be of use
+
+
+def missed_reminders(
+    *,
+    visit_start: datetime,
+    offsets: Sequence[timedelta],
+    quiet_hours: str,
+    zone: ZoneInfo,
+    booked_at: datetime,
+    now: datetime,
+    min_lead: timedelta,
+) -> list[MissedReminder]:
+    """The reminders of one visit due after ``booked_at`` (a reminder due before the
+    booking never applied) but not after ``now``, by planned time. The last of them
+    goes late, now or at the end of the quiet hours now falls in, when that still
+    leaves ``min_lead`` before the visit; one late message stands for them all, so
+    the others (and that one, when the visit is too near) are too late."""
+    _require_aware(visit_start=visit_start, booked_at=booked_at, now=now)
+    visit = visit_start.astimezone(UTC)
+    planned: dict[datetime, timedelta] = {}
+    for offset in sorted(set(offsets), reverse=True):
+        one = _plan_one(visit, offset, quiet_hours, zone)
+        if one is not None and booked_at < one.due_at <= now and one.due_at < visit:
+            planned.setdefault(one.due_at, offset)
+    if not planned:
+        return []
+    late_at = next_outside_quiet_hours(now, quiet_hours=quiet_hours, zone=zone)
+    useful = visit - late_at >= min_lead
+    last = max(planned)
+    return [
+        MissedReminder(
+            offset=offset, planned_at=due, late_at=late_at if due == last and useful else None
+        )
+        for due, offset in sorted(planned.items())
+    ]
+
+
+def next_outside_quiet_hours(instant: datetime, *, quiet_hours: str, zone: ZoneInfo) -> datetime:
+    """``instant``, or the end of the quiet window it falls in (on the local wall clock)."""
+    if not in_quiet_hours(instant, quiet_hours=quiet_hours, zone=zone):
+        return instant
+    _, window_end = _quiet_window_around(instant, quiet_hours, zone)
+    return _at_wall(window_end, zone, gap="forward")
+
+
 def in_quiet_hours(instant: datetime, *, quiet_hours: str, zone: ZoneInfo) -> bool:
     """Whether the location's wall clock at ``instant`` reads inside the quiet window."""
     _require_aware(instant=instant)
@@ -180,8 +232,11 @@ __all__ = [
     "BEFORE_QUIET_EDGE",
     "MIN_LEAD_BEFORE_VISIT",
     "Message",
+    "MissedReminder",
     "PlannedReminder",
     "in_quiet_hours",
+    "missed_reminders",
+    "next_outside_quiet_hours",
     "offset_label",
     "reminder_times",
     "render_reminder",

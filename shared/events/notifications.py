@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import AwareDatetime, Field
 
 from shared.events.base import EventData
-from shared.vocabulary import Channel, NotificationKind
+from shared.vocabulary import SUPPRESSION_REASONS, Channel, NotificationKind
 
 
 class NotificationFacts(EventData):
@@ -23,6 +23,10 @@ class NotificationScheduled(NotificationFacts):
     due_at: AwareDatetime
     offset: str | None = None
     moved_for_quiet_hours: bool = False
+    planned_due_at: AwareDatetime | None = Field(
+        default=None,
+        description="only on a reminder sent late: when it was due (it goes at due_at)",
+    )
 
 
 class NotificationSent(NotificationFacts):
@@ -50,7 +54,7 @@ class NotificationCancelled(NotificationFacts):
 class NotificationSuppressed(NotificationFacts):
     event_type = "notification.suppressed"
 
-    reason: str
+    reason: str = Field(description="one of " + ", ".join(SUPPRESSION_REASONS))
     suppressed_at: AwareDatetime
 
 

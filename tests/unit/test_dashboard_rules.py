@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from services.dashboard.fold import Positioned, fold
 from services.dashboard.probes import Instance, Lag, Probed, read_metrics
 from services.dashboard.projection import DeadLetter, observe
 from services.dashboard.views import ReadModel, overview, window
@@ -48,6 +49,35 @@ def test_a_notification_keeps_kind_channel_and_reason_but_no_client() -> None:
     assert seen.notification is not None
     assert (seen.notification.status, seen.notification.reason) == ("suppressed", "sms_stopped")
     assert "client_id" not in seen.notification.__dict__
+
+
+def test_a_late_reminder_and_a_too_late_one_are_both_problems_to_look_at() -> None:
+    data = {"notification_id": "n-1", "client_id": "c-1", "kind": "reminder", "channel": "email"}
+    late = {
+        **data,
+        "due_at": AT.isoformat(),
+        "planned_due_at": (AT - timedelta(hours=3)).isoformat(),
+    }
+    batch = [
+        ("notification.scheduled", late),
+        ("notification.suppressed", {**data, "notification_id": "n-2", "reason": "too_late"}),
+        ("notification.scheduled", {**data, "notification_id": "n-3", "due_at": AT.isoformat()}),
+    ]
+    seen = [
+        Positioned(
+            "clinic.notifications",
+            0,
+            n,
+            observe("clinic.notifications", envelope(k, d), timestamp_ms=TS),
+        )
+        for n, (k, d) in enumerate(batch)
+    ]
+    problems = [json.loads(p) for _, p in fold(seen, keep_from_minute=0).problems]
+    assert [(p["notification_id"], p["status"], p["reason"]) for p in problems] == [
+        ("n-1", "scheduled", None),
+        ("n-2", "suppressed", "too_late"),
+    ]
+    assert problems[0]["planned_due_at"] == late["planned_due_at"]  # shown as late
 
 
 def test_a_dead_letter_keeps_its_record_for_inspection() -> None:
