@@ -80,6 +80,31 @@ REDIS_ROUND_TRIPS = Counter(
     "Writes to the Redis server that wait for its answer: one command, or one pipeline",
     ["service"],
 )
+SENDS_UNKNOWN = Counter(
+    "clinicflow_notification_outcomes_unknown_total",
+    "Sends whose outcome nobody recorded: the sender stopped between starting the send "
+    "and recording the provider's answer. Not sent again; failed as outcome_unknown",
+    ["service", "channel"],
+)
+SEND_SECONDS = Histogram(
+    "clinicflow_notification_send_seconds",
+    "From starting a send to the provider's answer (an accepted message)",
+    ["service", "channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SEND_RECORD_SECONDS = Histogram(
+    "clinicflow_notification_record_seconds",
+    "From the provider's acceptance to its record in Redis: the window in which a kill "
+    "leaves a sent message with an unknown outcome",
+    ["service", "channel"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
+SEND_LAG_SECONDS = Histogram(
+    "clinicflow_notification_send_lag_seconds",
+    "From a message's due time to its provider's acceptance, on the shared clock",
+    ["service", "channel"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
 HTTP_REQUESTS = Counter(
     "clinicflow_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
 )

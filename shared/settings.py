@@ -156,7 +156,21 @@ class NotifierSettings(CommonSettings):
         default=Path("var/outbox/notifications.jsonl"), validation_alias="NOTIFIER_OUTBOX_PATH"
     )
     poll_interval_s: float = Field(default=0.5, gt=0, validation_alias="NOTIFIER_POLL_INTERVAL_S")
-    claim_lease_s: float = Field(default=30.0, gt=0, validation_alias="NOTIFIER_CLAIM_LEASE_S")
+    claim_lease_s: float = Field(
+        default=10.0,
+        ge=1,
+        validation_alias="NOTIFIER_CLAIM_LEASE_S",
+        description="how long a claimed notification stays with its sender without a "
+        "renewal (renewed every third of it while the sender lives): what a killed "
+        "instance strands for",
+    )
+    send_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        validation_alias="NOTIFIER_SEND_CONCURRENCY",
+        description="messages in flight at once per channel (also the SMTP sessions kept open)",
+    )
     confirm_url_template: str = Field(
         default="http://127.0.0.1:8003/v1/visits/{visit_id}.ics?sig={sig}",
         validation_alias="NOTIFIER_CONFIRM_URL_TEMPLATE",
@@ -246,7 +260,19 @@ class NotifierSettings(CommonSettings):
         default=10.0,
         gt=0,
         validation_alias="NOTIFIER_SMTP_TIMEOUT_S",
-        description="the most one e-mail may take, connection included",
+        description="the most connecting may take, and then the most one e-mail may take",
+    )
+    smtp_idle_s: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias="NOTIFIER_SMTP_IDLE_S",
+        description="an SMTP session idle this long is closed (reused until then)",
+    )
+    smtp_messages_per_session: int = Field(
+        default=100,
+        ge=1,
+        validation_alias="NOTIFIER_SMTP_MESSAGES_PER_SESSION",
+        description="messages sent over one SMTP session before a fresh one is opened",
     )
 
     # SMS, Twilio-compatible REST (SmsChannel); configured with sid, token and a sender
@@ -287,6 +313,13 @@ class NotifierSettings(CommonSettings):
         gt=0,
         validation_alias="NOTIFIER_SMS_TIMEOUT_S",
         description="the most one API request may take",
+    )
+    sms_idempotency_header: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]+$",
+        validation_alias="NOTIFIER_SMS_IDEMPOTENCY_HEADER",
+        description="a header the provider dedupes requests by (e.g. Idempotency-Key), "
+        "sent with the notification id; Twilio's Messages API has none",
     )
     sms_inbound_url: str | None = Field(
         default=None,

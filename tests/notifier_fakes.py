@@ -75,11 +75,17 @@ class SmtpFake:
     With ``credentials`` it offers AUTH (PLAIN/LOGIN, without TLS) and refuses
     anyone else; ``fail_next`` makes it answer an SMTP code instead of accepting."""
 
-    def __init__(self, *, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, *, credentials: tuple[str, str] | None = None, answer_after_s: float = 0.0
+    ) -> None:
         self.host = HOST
         self.port = 0
         self.received: list[ReceivedMail] = []
         self.refused: list[int] = []  # the codes it answered instead of accepting
+        self.sessions = 0  # EHLO greetings: one per connection a client opened
+        self.most_at_once = 0  # messages between DATA and the answer at one time, at most
+        self.answer_after_s = answer_after_s  # how long it keeps a message before answering
+        self._in_data = 0
         self._credentials = credentials
         self._failures: deque[tuple[str, int]] = deque()
         self._lock = threading.Lock()
@@ -97,17 +103,26 @@ class SmtpFake:
         )
 
     async def __aenter__(self) -> Self:
+        self.port = free_port()
+        await self._listen()
+        return self
+
+    async def _listen(self) -> None:
         auth: dict[str, Any] = {}
         if self._credentials is not None:
             auth = {"authenticator": self._authenticate, "auth_require_tls": False}
-        self.port = free_port()
         self._controller = Controller(self, hostname=self.host, port=self.port, **auth)
         await asyncio.to_thread(self._controller.start)
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._controller is not None:
             await asyncio.to_thread(self._controller.stop)
+
+    async def restart(self) -> None:
+        """Stop listening, dropping every open connection, and listen again on the port."""
+        assert self._controller is not None
+        await asyncio.to_thread(self._controller.stop)
+        await self._listen()
 
     def _take_failure(self, stage: str) -> int | None:
         with self._lock:
@@ -129,6 +144,14 @@ class SmtpFake:
         return AuthResult(success=True, auth_data=data.login.decode())
 
     # aiosmtpd handler hooks (called in the server's thread)
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: Any
+    ) -> Any:
+        with self._lock:
+            self.sessions += 1
+        session.host_name = hostname
+        return responses
+
     async def handle_RCPT(
         self,
         server: SMTP,
@@ -156,6 +179,14 @@ class SmtpFake:
         )
         with self._lock:
             self.received.append(mail)
+            self._in_data += 1
+            self.most_at_once = max(self.most_at_once, self._in_data)
+        try:
+            if self.answer_after_s:
+                await asyncio.sleep(self.answer_after_s)
+        finally:
+            with self._lock:
+                self._in_data -= 1
         return "250 2.0.0 Message accepted"
 
 

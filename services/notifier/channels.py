@@ -16,7 +16,7 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from email.errors import HeaderParseError
@@ -25,11 +25,12 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formatdate
 from pathlib import Path
 from time import time
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import aiosmtplib
 import httpx
 
+from services.notifier.smtp_pool import SmtpPool
 from shared.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,17 @@ class SendError(Exception):
 
 class TransientSendError(SendError):
     """Trying again later may work: connection refused or reset, a timeout, SMTP 4xx,
-    HTTP 408/429/5xx. ``retry_after_s`` is the server's own hint, when it gave one."""
+    HTTP 408/429/5xx. ``retry_after_s`` is the server's own hint, when it gave one.
+    ``ambiguous``: the message had gone out when the connection failed or timed out,
+    and no answer came, so the provider may have taken it (services/notifier/attempts.py
+    says what happens then)."""
 
-    def __init__(self, reason: str, *, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, retry_after_s: float | None = None, ambiguous: bool = False
+    ) -> None:
         super().__init__(reason)
         self.retry_after_s = retry_after_s
+        self.ambiguous = ambiguous
 
 
 class PermanentSendError(SendError):
@@ -70,10 +77,34 @@ class OutboundMessage:
     location_id: str = ""
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """The provider took the message; ``ref`` is its own id for it, when it gives one
+    (an SMS's message SID; an e-mail's Message-ID)."""
+
+    ref: str | None = None
+
+
+# Awaited by a channel at the last moment before it hands a message over (connected,
+# the message built): the dispatcher records the attempt there, so a crash before it
+# leaves nothing sent, and one after it an attempt whose outcome is known to be unknown.
+# If it raises, nothing is sent.
+Begin = Callable[[], Awaitable[None]]
+
+
+async def _begun(begin: Begin | None) -> None:
+    if begin is not None:
+        await begin()
+
+
 class Channel(Protocol):
     channel: str
+    # whether the provider takes a repeat of one message (the same notification id) as
+    # that message again, never as a second one: then a send of unknown outcome may be
+    # repeated
+    dedupes_repeats: bool
 
-    async def deliver(self, message: OutboundMessage) -> None:
+    async def deliver(self, message: OutboundMessage, *, begin: Begin | None = None) -> Accepted:
         """Hand ``message`` over; raises a ``SendError`` subclass when it did not go."""
 
 
@@ -81,13 +112,16 @@ class ConsoleOutbox:
     """One JSON line per message in a file; the log line names the message, not its text."""
 
     channel = "console"
+    dedupes_repeats = False
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    async def deliver(self, message: OutboundMessage) -> None:
+    async def deliver(self, message: OutboundMessage, *, begin: Begin | None = None) -> Accepted:
+        await _begun(begin)
         await asyncio.to_thread(self._append, message)
         log.info("outbox: %s (%s) written to %s", message.notification_id, message.kind, self.path)
+        return Accepted()
 
     async def aclose(self) -> None:
         return None
@@ -99,9 +133,12 @@ class ConsoleOutbox:
 
 
 class EmailChannel:
-    """One SMTP connection per message (reminders are few; nothing idles open)."""
+    """E-mail over SMTP through a pool of open sessions (services/notifier/smtp_pool.py):
+    a message reuses a session another one opened, instead of connecting, greeting,
+    negotiating TLS and logging in for each."""
 
     channel = "email"
+    dedupes_repeats = False  # receiving systems do not reliably drop a repeated Message-ID
 
     def __init__(self, settings: NotifierSettings) -> None:
         if not settings.smtp_host:
@@ -111,6 +148,12 @@ class EmailChannel:
         self.sender = Address(
             display_name=settings.email_from_name or "", addr_spec=settings.email_from
         )
+        self.pool = SmtpPool(
+            self._open,
+            size=settings.send_concurrency,
+            idle_s=settings.smtp_idle_s,
+            messages_per_session=settings.smtp_messages_per_session,
+        )
 
     def compose(self, message: OutboundMessage) -> EmailMessage:
         """The e-mail for ``message``; its Message-ID is the same on every re-send."""
@@ -119,50 +162,114 @@ class EmailChannel:
         email["To"] = _email_address(message.to)
         email["Subject"] = " ".join(message.subject.split())  # one line, always
         email["Date"] = _email_date(message.sent_at)
-        token = re.sub(r"[^A-Za-z0-9._-]", "-", message.notification_id) or "unnamed"
-        email["Message-ID"] = f"<notification.{token}@{self.sender.domain}>"
+        email["Message-ID"] = self.message_id(message.notification_id)
         email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
         email.set_content(message.body, charset="utf-8", cte="quoted-printable")
         return email
 
-    async def deliver(self, message: OutboundMessage) -> None:
+    def message_id(self, notification_id: str) -> str:
+        """The notification's Message-ID: derived from its id, so a copy is recognisable."""
+        token = re.sub(r"[^A-Za-z0-9._-]", "-", notification_id) or "unnamed"
+        return f"<notification.{token}@{self.sender.domain}>"
+
+    async def deliver(self, message: OutboundMessage, *, begin: Begin | None = None) -> Accepted:
         email = self.compose(message)
+        # a kept session the server dropped fails before DATA: another one is tried
+        # (nothing went out), at most every kept one and then a fresh one
+        for _ in range(self.settings.send_concurrency + 1):
+            if await self._send(email, begin):
+                break
+        log.info("email: %s accepted by %s", message.notification_id, self.host)
+        return Accepted(ref=str(email["Message-ID"]))
+
+    async def _send(self, email: EmailMessage, begin: Begin | None) -> bool:
+        """One try over one session: True when sent, False when a kept session turned
+        out to be dropped before anything went out; raises a ``SendError`` otherwise."""
+        timeout = self.settings.smtp_timeout_s
+        client: _SmtpClient | None = None
+        try:
+            async with self.pool.session(timeout_s=timeout) as smtp:
+                client = cast(_SmtpClient, smtp)
+                client.before_data, client.data_started = begin, False
+                async with asyncio.timeout(timeout):
+                    await client.send_message(email)
+                client.messages += 1
+            return True
+        except Exception as exc:
+            sending = client is not None and client.data_started
+            kept = client is not None and client.messages > 0
+            if kept and not sending and isinstance(exc, _DROPPED):
+                return False
+            failure = _smtp_failure(exc, sending=sending)
+            if failure is exc:
+                raise
+            # a server's reply text can quote the address: only connection failures chain
+            raise failure from (exc if isinstance(exc, TimeoutError | OSError) else None)
+
+    async def _open(self) -> aiosmtplib.SMTP:
         s = self.settings
         password = s.smtp_password.get_secret_value() if s.smtp_password else None
-        try:
-            async with asyncio.timeout(s.smtp_timeout_s):
-                await aiosmtplib.send(
-                    email,
-                    hostname=self.host,
-                    port=s.smtp_port,
-                    username=s.smtp_username or None,
-                    password=password if s.smtp_username else None,
-                    use_tls=s.smtp_security == "tls",
-                    start_tls=s.smtp_security == "starttls",
-                    timeout=s.smtp_timeout_s,
-                )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            # the server's text and the exception name the address: neither is kept
-            codes = [refused.code for refused in exc.recipients]
-            raise _smtp_reply(min(codes, default=550), "recipient") from None
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _smtp_reply(exc.code, _SMTP_STAGES.get(type(exc), "reply")) from None
-        except TimeoutError as exc:  # aiosmtplib's own timeouts are TimeoutErrors too
-            raise TransientSendError("smtp: timed out") from exc
-        except (OSError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError) as exc:
-            raise TransientSendError(f"smtp: connection failed ({type(exc).__name__})") from exc
-        except aiosmtplib.SMTPNotSupported:
-            raise PermanentSendError("smtp: server cannot take a non-ASCII address") from None
-        except aiosmtplib.SMTPException as exc:
-            # STARTTLS or AUTH required by our settings but not offered: no retry can help
-            missing = next((ext for ext in ("STARTTLS", "AUTH") if ext in exc.message), None)
-            if missing is not None:
-                raise PermanentSendError(f"smtp: server offers no {missing}") from None
-            raise TransientSendError(f"smtp: {type(exc).__name__}") from None
-        log.info("email: %s accepted by %s", message.notification_id, self.host)
+        smtp = _SmtpClient(
+            hostname=self.host,
+            port=s.smtp_port,
+            username=s.smtp_username or None,
+            password=password if s.smtp_username else None,
+            use_tls=s.smtp_security == "tls",
+            start_tls=s.smtp_security == "starttls",
+            timeout=s.smtp_timeout_s,
+        )
+        await smtp.connect()
+        return smtp
 
     async def aclose(self) -> None:
-        return None
+        await self.pool.aclose()
+
+
+class _SmtpClient(aiosmtplib.SMTP):
+    """aiosmtplib's client, awaiting ``before_data`` once the server took the sender
+    and the recipient and before the message itself goes (DATA): the attempt is
+    recorded there, as late as it can be. ``data_started``: from then on, a lost
+    connection or a timeout leaves the message's fate unknown."""
+
+    before_data: Begin | None = None
+    data_started = False
+    messages = 0  # sent over this session so far
+
+    async def data(self, message: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        await _begun(self.before_data)
+        self.data_started = True
+        return await super().data(message, *args, **kwargs)
+
+
+_DROPPED = (aiosmtplib.SMTPServerDisconnected, ConnectionError)
+
+
+def _smtp_failure(exc: Exception, *, sending: bool) -> Exception:
+    """aiosmtplib's exception as a ``SendError`` (anything else as it is). ``sending``:
+    the message was on its way, so a lost connection or a timeout leaves its fate
+    unknown (a reply code does not: the server said no)."""
+    if isinstance(exc, SendError):
+        return exc
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        # the server's text and the exception name the address: neither is kept
+        codes = [refused.code for refused in exc.recipients]
+        return _smtp_reply(min(codes, default=550), "recipient")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return _smtp_reply(exc.code, _SMTP_STAGES.get(type(exc), "reply"))
+    if isinstance(exc, TimeoutError):  # aiosmtplib's own timeouts are TimeoutErrors too
+        return TransientSendError("smtp: timed out", ambiguous=sending)
+    if isinstance(exc, OSError | aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPConnectError):
+        reason = f"smtp: connection failed ({type(exc).__name__})"
+        return TransientSendError(reason, ambiguous=sending)
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return PermanentSendError("smtp: server cannot take a non-ASCII address")
+    if isinstance(exc, aiosmtplib.SMTPException):
+        # STARTTLS or AUTH required by our settings but not offered: no retry can help
+        missing = next((ext for ext in ("STARTTLS", "AUTH") if ext in exc.message), None)
+        if missing is not None:
+            return PermanentSendError(f"smtp: server offers no {missing}")
+        return TransientSendError(f"smtp: {type(exc).__name__}")
+    return exc
 
 
 _SMTP_STAGES: Mapping[type[Exception], str] = {
@@ -202,6 +309,7 @@ class SmsChannel:
     """Twilio's Messages API (or one that answers like it), one HTTP client per channel."""
 
     channel = "sms"
+    dedupes_repeats: bool
 
     def __init__(
         self, settings: NotifierSettings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -219,6 +327,9 @@ class SmsChannel:
         )
         if settings.sms_status_callback_url:
             self.fixed_fields["StatusCallback"] = settings.sms_status_callback_url
+        # a provider that takes an idempotency key sends a repeat of one message once
+        self.idempotency_header = settings.sms_idempotency_header
+        self.dedupes_repeats = bool(self.idempotency_header)
         self.client = httpx.AsyncClient(
             base_url=settings.sms_base_url,
             auth=httpx.BasicAuth(sid, token.get_secret_value()),
@@ -227,20 +338,21 @@ class SmsChannel:
             transport=transport,
         )
 
-    async def deliver(self, message: OutboundMessage) -> None:
+    async def deliver(self, message: OutboundMessage, *, begin: Begin | None = None) -> Accepted:
         if not message.to.strip():
             raise PermanentSendError("sms: no recipient number")
         form = {"To": message.to.strip(), **self.fixed_fields, "Body": message.body}
-        response = await _post("sms", self.client, self.path, data=form)
+        headers = (
+            {self.idempotency_header: message.notification_id} if self.idempotency_header else None
+        )
+        await _begun(begin)
+        response = await _post("sms", self.client, self.path, data=form, headers=headers)
         answer = _json_object(response)
         if not response.is_success:
             raise _http_failure("sms", response, answer.get("code"))
-        log.info(
-            "sms: %s accepted as %s (%s)",
-            message.notification_id,
-            answer.get("sid"),
-            answer.get("status"),
-        )
+        sid = answer.get("sid")
+        log.info("sms: %s accepted as %s (%s)", message.notification_id, sid, answer.get("status"))
+        return Accepted(ref=sid if isinstance(sid, str) else None)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -250,6 +362,7 @@ class WebhookChannel:
     """POSTs each message as JSON signed like ``verify_webhook`` checks it."""
 
     channel = "webhook"
+    dedupes_repeats = True  # the receiver has the notification id (and Idempotency-Key)
 
     def __init__(
         self,
@@ -266,7 +379,7 @@ class WebhookChannel:
         self.wall_clock = wall_clock
         self.client = httpx.AsyncClient(timeout=settings.webhook_timeout_s, transport=transport)
 
-    async def deliver(self, message: OutboundMessage) -> None:
+    async def deliver(self, message: OutboundMessage, *, begin: Begin | None = None) -> Accepted:
         payload = {
             "notification_id": message.notification_id,
             "client_id": message.client_id,
@@ -282,10 +395,13 @@ class WebhookChannel:
             "Content-Type": "application/json",
             "X-Clinicflow-Timestamp": timestamp,
             "X-Clinicflow-Signature": webhook_signature(self.secret, timestamp, body),
+            "Idempotency-Key": message.notification_id,  # the same on every re-send
         }
+        await _begun(begin)
         response = await _post("webhook", self.client, self.url, content=body, headers=headers)
         if not response.is_success:
             raise _http_failure("webhook", response, None)
+        return Accepted()
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -329,10 +445,17 @@ async def _post(
 ) -> httpx.Response:
     try:
         return await client.post(url, data=data, content=content, headers=headers)
-    except httpx.TimeoutException as exc:
-        raise TransientSendError(f"{what}: timed out") from exc
     except httpx.TransportError as exc:
-        raise TransientSendError(f"{what}: connection failed ({type(exc).__name__})") from exc
+        # failing to connect leaves nothing sent; failing after the request went out
+        # leaves it unknown whether the server acted on it
+        ambiguous = not isinstance(exc, _NOT_SENT)
+        reason = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+        if reason == "connection failed":
+            reason += f" ({type(exc).__name__})"
+        raise TransientSendError(f"{what}: {reason}", ambiguous=ambiguous) from exc
+
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def _http_failure(what: str, response: httpx.Response, provider_code: object) -> SendError:

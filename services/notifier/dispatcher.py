@@ -2,28 +2,51 @@
 
 Due times live in a Redis sorted set; a claim moves a notification to the
 in-flight set under a real-time lease, so two notifier instances never send the
-same one and a crashed sender's claims come back when the lease expires. A
-record already past ``scheduled`` is never sent again, only its event is
-republished (same id, so downstream sees it once).
+same one. The lease is short and renewed while its sender lives, so the claims of
+a killed instance come back within a lease. A record already past ``scheduled`` is
+never sent again, only its event is republished (same id, so downstream sees it
+once); one found ``sending`` is an attempt nobody saw end (services/notifier/attempts.py).
+
+Sends run side by side, at most ``send_concurrency`` per channel, and the
+dispatcher claims only what it can start soon (two rounds of that), so a claim
+never waits behind a long queue of its own sender's.
 
 At send time consent is read again (a STOP texted a minute ago is honoured),
 then the rate limits: over the per-client limit the message is suppressed (a
 flood to one person is a fault, not news), over the global one it waits for
-the next window. A transient channel failure is retried with capped, jittered
-backoff (``delivery.next_attempt``); the last failure, or a permanent one, is
+the next window. The attempt is recorded (``sending``) the moment before the
+channel hands the message over, and the provider's acceptance (``sent``) right
+after. A transient channel failure is retried with capped, jittered backoff
+(``delivery.next_attempt``); the last failure, or a permanent one, is
 ``notification.failed`` and a record on the dead-letter topic."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.notifier.attempts import (
+    CLOSED,
+    SENDING,
+    accepted,
+    begun,
+    closed,
+    retry_after_failure,
+    unknown,
+)
 from services.notifier.channels import Channel as Sender
-from services.notifier.channels import PermanentSendError, SendError, channels_from
+from services.notifier.channels import (
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+    channels_from,
+)
 from services.notifier.compose import Links, compose
 from services.notifier.delivery import Backoff, Route, Suppressed, next_attempt, route
 from services.notifier.messages import Templates
@@ -38,6 +61,7 @@ from shared.events import (
     RecordDeadLettered,
 )
 from shared.kafka import Outgoing
+from shared.metrics import SEND_LAG_SECONDS, SEND_RECORD_SECONDS, SEND_SECONDS, SENDS_UNKNOWN
 from shared.runtime import Runtime
 from shared.settings import NotifierSettings
 from shared.streams import TRANSIENT
@@ -48,6 +72,12 @@ log = logging.getLogger(__name__)
 
 CLIENT_WINDOW_S = 3600
 GLOBAL_WINDOW_S = 60
+STOP_GRACE_S = 0.8  # a stopping sender lets sends already handed over finish this long
+RECORD_TRIES_S = 5.0  # how long an acceptance is retried into Redis before it is left
+
+
+class _Overtaken(Exception):
+    """The record moved between the claim and the send (a cancel won): nothing goes."""
 
 
 class Dispatcher:
@@ -73,41 +103,110 @@ class Dispatcher:
             cap=timedelta(seconds=settings.retry_cap_s),
             attempts=settings.max_attempts,
         )
+        self.slots = {name: asyncio.Semaphore(settings.send_concurrency) for name in self.channels}
+        self.capacity = 2 * settings.send_concurrency
+        self._held: dict[str, asyncio.Task[None]] = {}  # claimed, being handled
+        self._handed_over: set[str] = set()  # of those, the ones whose send has begun
+        self._woken = asyncio.Event()
 
     @property
     def configured(self) -> frozenset[Channel]:
         return frozenset(c for c in ("email", "sms", "webhook", "console") if c in self.channels)
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-                next_due = await self.store.next_due_epoch()
-            except TRANSIENT as exc:
-                log.warning("dispatcher: transient failure, retrying: %r", exc)
+        renewing = asyncio.create_task(self._renew_leases())
+        try:
+            while True:
+                self._woken.clear()
                 next_due = None
-            if next_due is None:
-                await asyncio.sleep(self.settings.poll_interval_s)
-            else:
-                wake = datetime.fromtimestamp(next_due, UTC)
-                await sleep_until(self.runtime.clock, wake, at_most=self.settings.poll_interval_s)
+                try:
+                    await self.tick()
+                    next_due = await self.store.next_due_epoch()
+                except TRANSIENT as exc:
+                    log.warning("dispatcher: transient failure, retrying: %r", exc)
+                await self._pause(next_due)
+        finally:
+            renewing.cancel()
+            await self._stop()
 
     async def tick(self) -> int:
-        """Send everything due now; returns how many were handled."""
+        """Claim what is due now, as much as can start soon, and start sending it;
+        returns how many were claimed."""
+        free = self.capacity - len(self._held)
+        if free <= 0:
+            return 0
         await self.store.recover_expired()
         now = self.runtime.clock.now()
         claimed = await self.store.claim_due(
-            now_epoch=now.timestamp(), lease_s=self.settings.claim_lease_s
+            now_epoch=now.timestamp(), lease_s=self.settings.claim_lease_s, limit=free
         )
         for notification_id in claimed:
-            await self.deliver(notification_id)
+            self._held[notification_id] = asyncio.create_task(self._handle(notification_id))
         return len(claimed)
+
+    async def drain(self) -> None:
+        """Wait for every claimed notification to be handled (tests, benches)."""
+        while self._held:
+            await asyncio.wait(list(self._held.values()))
+
+    async def _pause(self, next_due: float | None) -> None:
+        """Until a send ends (room for more), the next due time, or the poll interval."""
+        poll = self.settings.poll_interval_s
+        if next_due is None or len(self._held) >= self.capacity:
+            timer = asyncio.sleep(poll)
+        else:
+            wake = datetime.fromtimestamp(next_due, UTC)
+            timer = sleep_until(self.runtime.clock, wake, at_most=poll)
+        waits = {asyncio.ensure_future(timer), asyncio.ensure_future(self._woken.wait())}
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    async def _handle(self, notification_id: str) -> None:
+        try:
+            await self.deliver(notification_id)
+        except TRANSIENT as exc:
+            # the claim is no longer renewed: it comes back when its lease runs out
+            log.warning("dispatcher: %s left for its lease to expire: %r", notification_id, exc)
+        except Exception:
+            log.exception("dispatcher: %s left for its lease to expire", notification_id)
+        finally:
+            self._held.pop(notification_id, None)
+            self._handed_over.discard(notification_id)
+            self._woken.set()
+
+    async def _renew_leases(self) -> None:
+        lease = self.settings.claim_lease_s
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                await self.store.renew(list(self._held), lease_s=lease)
+            except TRANSIENT as exc:
+                log.warning("dispatcher: lease renewal failed, retrying: %r", exc)
+
+    async def _stop(self) -> None:
+        """Stopping: claims not yet begun go back at once (a successor sends them
+        without waiting for the lease); sends already handed over get a moment to end."""
+        waiting = [i for i in self._held if i not in self._handed_over]
+        for notification_id in waiting:
+            self._held[notification_id].cancel()
+        sending = [self._held[i] for i in self._handed_over if i in self._held]
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            if sending:
+                await asyncio.wait(sending, timeout=STOP_GRACE_S)
+            await self.store.unclaim(waiting)
+        for task in sending:  # still not answered: its outcome is left unknown
+            task.cancel()
 
     async def deliver(self, notification_id: str) -> None:
         record = await self.store.get(notification_id)
         if record is not None and record["status"] == "scheduled":
             record = await self._attempt(record)
-        if record is not None and record["status"] in ("sent", "failed", "suppressed"):
+        elif record is not None and record["status"] == SENDING:
+            record = await self._unknown_outcome(record)
+        if record is not None and record["status"] in CLOSED:
             await self.runtime.publisher.publish(self._events(record))
         await self.store.release(notification_id)
 
@@ -140,25 +239,98 @@ class Dispatcher:
         plan_id = (record.get("context") or {}).get("plan_id")
         plan = await self.store.recall("plan", plan_id) if plan_id else None
         assert contact is not None  # routed
+        async with self.slots[way.channel]:
+            return await self._send(record, way, contact.language, plan)
+
+    async def _send(
+        self, record: dict[str, Any], way: Route, language: str, plan: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        now = self.runtime.clock.now()
+        notification_id = record["notification_id"]
+        attempt = begun(record, channel=way.channel, at=now)
+        began = False
+
+        async def begin() -> None:
+            nonlocal began
+            self._handed_over.add(notification_id)
+            if not await self.store.move(attempt, expected="scheduled"):
+                raise _Overtaken
+            began = True
+
+        started = time.monotonic()
         try:
             message = compose(
                 record,
                 way=way,
-                language=contact.language,
+                language=language,
                 chain=self.runtime.chain,
                 plan=plan,
                 urls=self.links,
                 templates=self.templates,
                 sent_at=now,
             )
-            await self.channels[way.channel].deliver(message)
+            answer = await self.channels[way.channel].deliver(message, begin=begin)
+        except _Overtaken:
+            return await self.store.get(notification_id)  # a cancel won
         except SendError as exc:
-            return await self._failed_attempt(record, way, now, exc)
+            if began and isinstance(exc, TransientSendError) and exc.ambiguous:
+                return await self._unknown_outcome(attempt)
+            return await self._failed_attempt(attempt if began else record, way, now, exc)
+        answered = time.monotonic()
+        service = self.runtime.service
+        SEND_SECONDS.labels(service, way.channel).observe(answered - started)
+        due = datetime.fromisoformat(record["due_at"])
+        SEND_LAG_SECONDS.labels(service, way.channel).observe(max(0.0, (now - due).total_seconds()))
+        sent = accepted(attempt, at=now, ref=answer.ref)
+        if not await self._record_acceptance(sent):
+            return await self.store.get(notification_id)
+        SEND_RECORD_SECONDS.labels(service, way.channel).observe(time.monotonic() - answered)
         if record["kind"] == "checkin":
             await self.store.remember(
-                "checkin", record["client_id"], {"notification_id": record["notification_id"]}
+                "checkin", record["client_id"], {"notification_id": notification_id}
             )
-        return await self._close(record, "sent", now, channel=way.channel)
+        return sent
+
+    async def _record_acceptance(self, sent: dict[str, Any]) -> bool:
+        """Record that the provider took the message, retrying a Redis failure for a
+        while (the message is out: losing this record would make it an unknown
+        outcome). False: the record was moved meanwhile (its lease ran out and
+        another instance closed it as an unknown outcome)."""
+        deadline = time.monotonic() + RECORD_TRIES_S
+        while True:
+            try:
+                if await self.store.move(sent, expected=SENDING):
+                    return True
+                log.warning(
+                    "notification %s was accepted after its attempt was given up",
+                    sent["notification_id"],
+                )
+                return False
+            except TRANSIENT:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+    async def _unknown_outcome(self, attempt: dict[str, Any]) -> dict[str, Any] | None:
+        """A send that began and was never seen to end (attempts.py): repeated only
+        where the provider drops a repeat, else failed as ``outcome_unknown``."""
+        channel = self.channels.get(attempt["channel"])
+        repeat = channel is not None and channel.dedupes_repeats
+        SENDS_UNKNOWN.labels(self.runtime.service, attempt["channel"]).inc()
+        now = self.runtime.clock.now()
+        if repeat:
+            attempts = int(attempt.get("attempts", 0)) + 1
+            again = retry_after_failure(attempt, attempts=attempts, error="outcome_unknown")
+            await self.store.move(again, expected=SENDING, due_epoch=now.timestamp())
+            return None
+        log.warning(
+            "notification %s: its send began and was never seen to end; not sent again",
+            attempt["notification_id"],
+        )
+        gone = unknown(attempt, at=now)
+        if not await self.store.move(gone, expected=SENDING):
+            return await self.store.get(attempt["notification_id"])
+        return gone
 
     async def _failed_attempt(
         self, record: dict[str, Any], way: Route, now: datetime, exc: SendError
@@ -179,17 +351,17 @@ class Dispatcher:
             return await self._close(
                 record, "failed", now, reason=exc.reason, attempts=attempts, channel=way.channel
             )
-        waiting = {**record, "attempts": attempts, "last_error": exc.reason}
-        await self.store.move(waiting, expected="scheduled", due_epoch=retry.timestamp())
+        waiting = retry_after_failure(record, attempts=attempts, error=exc.reason)
+        await self.store.move(waiting, expected=record["status"], due_epoch=retry.timestamp())
         return None
 
     async def _close(
         self, record: dict[str, Any], status: str, now: datetime, **fields: Any
     ) -> dict[str, Any] | None:
-        closed = {**record, "status": status, f"{status}_at": now.isoformat(), **fields}
-        if not await self.store.move(closed, expected="scheduled"):
+        done = closed(record, status, now, **fields)
+        if not await self.store.move(done, expected=record["status"]):
             return await self.store.get(record["notification_id"])  # a cancel won
-        return closed
+        return done
 
     def _events(self, record: dict[str, Any]) -> list[Outgoing]:
         status = record["status"]

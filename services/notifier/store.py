@@ -43,6 +43,13 @@ for _, id in ipairs(ids) do
 end
 return #ids
 """
+# KEYS: in-flight, due. ARGV: ids still claimed, back to due now.
+_UNCLAIM = """
+for _, id in ipairs(ARGV) do
+  if redis.call('zrem', KEYS[1], id) == 1 then redis.call('zadd', KEYS[2], 0, id) end
+end
+return #ARGV
+"""
 # KEYS: the counter. ARGV: window seconds, limit. 1 when this hit is within the limit.
 _HIT = """
 local n = redis.call('INCR', KEYS[1])
@@ -159,6 +166,18 @@ class NotificationStore:
 
     async def release(self, notification_id: str) -> None:
         await self._redis.zrem(self._inflight, notification_id)
+
+    async def renew(self, notification_ids: Sequence[str], *, lease_s: float) -> None:
+        """Extend the lease of claims this sender still holds (one that expired and was
+        taken back meanwhile stays with whoever took it)."""
+        if notification_ids:
+            until = time.time() + lease_s
+            await self._redis.zadd(self._inflight, dict.fromkeys(notification_ids, until), xx=True)
+
+    async def unclaim(self, notification_ids: Sequence[str]) -> None:
+        """Hand claims back at once (a sender stopping before it began them)."""
+        if notification_ids:
+            await self._redis.eval(_UNCLAIM, 2, self._inflight, self._due, *notification_ids)
 
     async def rearm(self, notification_id: str, *, due_epoch: float) -> None:
         """Back to the due queue (a send deferred by the global rate limit)."""
