@@ -20,8 +20,11 @@
   the retired client does not replace the survivor's contact.
 
 Everything but the offer waits for the end of quiet hours (the client's own, or
-the location's). Notification ids derive from their cause, so a redelivered
-event arms nothing new and republishes the same events.
+the location's). A message for a client with no contact yet waits for one
+(services/notifier/waits.py): the intake, the update or the merge that brings it
+releases what waits. Notification ids derive from their cause, so a redelivered
+event arms nothing new and republishes the same events, in the bytes first
+published (stored with each record).
 
 Each handler reads once and writes once (services/notifier/arming.py); the
 ``visit.booked`` of one client that arrive together are handled as one run.
