@@ -5,13 +5,23 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from shared.chain import ChainConfigError, load_chain_config
 from shared.infra import InfraError, local_infra
 from shared.settings import DEFAULT_CHAIN_CONFIG
-from shared.stack import running_stack
+from shared.stack import (
+    PortSettingError,
+    check_ports_free,
+    ports_from_environment,
+    running_stack,
+)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,42 +133,73 @@ def _replay(bootstrap: str | None, redis_url: str | None) -> int:
     return 0
 
 
+class _Stopped(BaseException):
+    """SIGINT or SIGTERM arrived: unwind, stopping everything started so far."""
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM both raise ``_Stopped``, whatever dispositions or mask this
+    process inherited (a supervisor or a background shell may start it with SIGINT
+    ignored). The first one stops; later ones are ignored so the stop runs to its end."""
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        raise _Stopped(signum)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        for stopping, handler in previous.items():
+            if handler is not None:  # None: set outside Python, nothing to put back
+                signal.signal(stopping, handler)
+
+
 def _up(config: Path, clock: str | None) -> int:
     import os
 
     try:
         chain = load_chain_config(config)
-    except ChainConfigError as exc:
+        ports = ports_from_environment(os.environ)
+    except (ChainConfigError, PortSettingError) as exc:
         print(f"clinicflow: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     clock_spec = clock or os.environ.get("CLINICFLOW_CLOCK", "system")
     # readable lines in a terminal; JSON (the services' default) when collected
     os.environ.setdefault("CLINICFLOW_LOG_FORMAT", "console" if sys.stderr.isatty() else "json")
     try:
-        with (
-            local_infra() as infra,
-            running_stack(infra, config=config.resolve(), clock=clock_spec) as stack,
-        ):
-            print(f"clinicflow is up: chain {chain.chain.name} ({config})")
-            embedded_kafka = " (embedded Tansu)" if infra.embedded_kafka else ""
-            embedded_redis = " (embedded)" if infra.embedded_redis else ""
-            print(f"  broker  {infra.kafka_bootstrap_servers}{embedded_kafka}")
-            print(f"  redis   {infra.redis_url}{embedded_redis}")
-            print(f"  clock   {clock_spec}")
-            for name, url in stack.urls.items():
-                print(f"  {name:<9} {url}   (API docs: {url}/docs)")
-            print("  API keys:")
-            for key in chain.api_keys:
-                print(f"    {key.key:<28} {key.role:<10} {','.join(key.locations)}")
-            print("Ctrl-C stops everything started here.", flush=True)
-            while not stop.wait(0.5):
-                if stack.dead():
-                    for name in stack.dead():
-                        print(f"clinicflow: service {name} stopped unexpectedly", file=sys.stderr)
-                    return 1
-    except KeyboardInterrupt:
+        with _stopped_by_signals():
+            # before the broker starts: a taken port is said at once
+            check_ports_free(ports, os.environ.get("CLINICFLOW_HOST", "127.0.0.1"))
+            with (
+                local_infra() as infra,
+                running_stack(
+                    infra, config=config.resolve(), clock=clock_spec, ports=ports
+                ) as stack,
+            ):
+                print(f"clinicflow is up: chain {chain.chain.name} ({config})")
+                embedded_kafka = " (embedded Tansu)" if infra.embedded_kafka else ""
+                embedded_redis = " (embedded)" if infra.embedded_redis else ""
+                print(f"  broker  {infra.kafka_bootstrap_servers}{embedded_kafka}")
+                print(f"  redis   {infra.redis_url}{embedded_redis}")
+                print(f"  clock   {clock_spec}")
+                for name, url in stack.urls.items():
+                    print(f"  {name:<9} {url}   (API docs: {url}/docs)")
+                print("  API keys:")
+                for key in chain.api_keys:
+                    print(f"    {key.key:<28} {key.role:<10} {','.join(key.locations)}")
+                print("Ctrl-C (SIGINT) or SIGTERM stops everything started here.", flush=True)
+                while not stack.dead():
+                    time.sleep(0.5)
+                for name in stack.dead():
+                    print(f"clinicflow: service {name} stopped unexpectedly", file=sys.stderr)
+                return 1
+    except _Stopped:
         pass
     except InfraError as exc:
         print(f"clinicflow: {exc}", file=sys.stderr)

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,6 +40,10 @@ from shared.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
+
+PARENT_PID_VARIABLE = "CLINICFLOW_PARENT_PID"
+PARENT_POLL_S = 0.5
+PARENT_GONE_GRACE_S = 20.0  # a graceful stop that outlasts this (no broker) is cut short
 
 
 class StartupError(RuntimeError):
@@ -208,6 +216,11 @@ def serve(
     says it (``PlannerSettings``: ``planner``)."""
     name = service or settings_class.__name__.removesuffix("Settings").lower()
     try:
+        parent = os.environ.get(PARENT_PID_VARIABLE, "")
+        if parent:
+            if not parent.isdigit():
+                raise StartupError(f"{PARENT_PID_VARIABLE}={parent!r} is not a process id")
+            stop_when_parent_is_gone(int(parent))
         settings = load_settings(settings_class)
         logs.configure_logging(settings.log_level, service=name, json=settings.log_format == "json")
         app = build(settings)
@@ -219,3 +232,26 @@ def serve(
     uvicorn.run(
         app, host=settings.host, port=port, log_level="warning", log_config=None, lifespan="on"
     )
+
+
+def stop_when_parent_is_gone(parent_pid: int) -> None:
+    """Stop this process, as SIGTERM would, once ``parent_pid`` is no longer its parent
+    (the launcher died, even by SIGKILL, and this process was handed to init), and exit
+    after a grace if the stop hangs.
+
+    Opt-in through ``CLINICFLOW_PARENT_PID``, which shared/stack.py sets for every process
+    it starts (``clinicflow up``, the end-to-end tests): a service run as PID 1 in a
+    container or by a supervisor has no launcher to follow. Polling getppid() rather than
+    PR_SET_PDEATHSIG, which fires when the *thread* that started the child ends (a restart
+    from a worker thread), not when the launcher does; comparing with the given pid
+    catches a launcher that died before this process got here."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        log.warning("launcher %d is gone: stopping", parent_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(PARENT_GONE_GRACE_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

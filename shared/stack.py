@@ -1,11 +1,15 @@
 """Starts the four services and the ops dashboard as separate processes against
 one broker and Redis, all on one clock anchor, and waits until every one is ready. Used by
-``clinicflow up``, ``clinicflow demo`` and the end-to-end tests."""
+``clinicflow up``, ``clinicflow demo`` and the end-to-end tests.
+
+Each process it starts gets ``CLINICFLOW_PARENT_PID`` (shared/runtime.py): the service
+stops when this process is gone, so a launcher killed hard leaves nothing on its ports."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +31,79 @@ SERVICE_PORTS: dict[str, int] = {
     "dashboard": 8000,
 }
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STOP_GRACE_S = 10.0  # how long the services together get to stop before they are killed
+
+
+class PortSettingError(ValueError):
+    """A ``<SERVICE>_PORT`` that is not a port number."""
+
+
+class PortTaken(InfraError):
+    """A chosen port that something else already listens on."""
+
+
+def port_variable(name: str) -> str:
+    return f"{name.upper()}_PORT"
+
+
+def ports_from_environment(environ: Mapping[str, str]) -> dict[str, int]:
+    """Each service's port: ``<SERVICE>_PORT`` when set, else its default; two services
+    on one port are refused."""
+    chosen: dict[str, int] = {}
+    for name, default in SERVICE_PORTS.items():
+        variable = port_variable(name)
+        raw = environ.get(variable)
+        if raw is None:
+            chosen[name] = default
+            continue
+        try:
+            port = int(raw)
+        except ValueError:
+            raise PortSettingError(f"{variable}={raw!r} is not a port number") from None
+        if not 1 <= port <= 65535:
+            raise PortSettingError(f"{variable}={port} is out of range (1-65535)")
+        chosen[name] = port
+    by_port: dict[int, list[str]] = {}
+    for name, port in chosen.items():
+        by_port.setdefault(port, []).append(name)
+    for port, names in by_port.items():
+        if len(names) > 1:
+            variables = " or ".join(port_variable(name) for name in names)
+            raise PortSettingError(
+                f"{' and '.join(names)} would share port {port}: set {variables}"
+            )
+    return chosen
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when a service could listen on ``host:port`` now (as uvicorn binds: with
+    SO_REUSEADDR, so a port left in TIME_WAIT counts as free)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror:
+        return True  # an unresolvable host is the service's own start-up error to report
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError:
+            return False
+    return True
+
+
+def check_ports_free(ports: Mapping[str, int], host: str) -> None:
+    """Raise ``PortTaken`` naming every service whose port is in use, and its variable."""
+    taken = [name for name, port in ports.items() if not port_is_free(host, port)]
+    if taken:
+        raise PortTaken(
+            "; ".join(
+                f"port {ports[name]} for {name} is in use on {host}: "
+                f"set {port_variable(name)} to a free port"
+                for name in taken
+            )
+        )
 
 
 @dataclass
@@ -64,7 +141,7 @@ def stack_environment(
         "CLINICFLOW_CLOCK_ANCHOR": repr(time.time()),
         "PYTHONUNBUFFERED": "1",
     }
-    env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    env.update({port_variable(name): str(port) for name, port in ports.items()})
     if "scheduler" in ports:  # messages link to this stack's services, wherever they listen
         scheduler = f"http://127.0.0.1:{ports['scheduler']}/v1"
         env["NOTIFIER_CONFIRM_URL_TEMPLATE"] = f"{scheduler}/visits/{{visit_id}}.ics?sig={{sig}}"
@@ -94,9 +171,11 @@ def running_stack(
     log_dir: Path | None = None,
     ready_within_s: float = 90.0,
 ) -> Iterator[Stack]:
-    """Start every service as its own process; stop them all on exit."""
+    """Start every service as its own process; stop them all on exit. A port in use
+    raises ``PortTaken`` before anything is started."""
     chosen = dict(ports) if ports is not None else dict(SERVICE_PORTS)
     env = stack_environment(infra, config=config, clock=clock, ports=chosen, extra=extra_env)
+    check_ports_free(chosen, env.get("CLINICFLOW_HOST", "127.0.0.1"))
     asyncio.run(ensure_topics(infra.kafka_bootstrap_servers))
     processes: dict[str, subprocess.Popen[bytes]] = {}
     logs: dict[str, Path] = {}
@@ -124,11 +203,11 @@ def _spawn(
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"],
-            env=env,
+            env={**env, "CLINICFLOW_PARENT_PID": str(os.getpid())},
             cwd=PROJECT_ROOT,
             stdout=sink,
             stderr=None if sink is None else subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches `clinicflow up`, which stops us in order
+            start_new_session=True,  # Ctrl-C reaches `clinicflow up`, which stops them all
         )
     finally:
         if sink is not None:
@@ -165,16 +244,22 @@ def wait_until_ready(stack: Stack, *, deadline_s: float) -> None:
             time.sleep(0.2)
 
 
-def stop_processes(processes: Mapping[str, subprocess.Popen[bytes]]) -> None:
-    for proc in processes.values():
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in processes.values():
+def stop_processes(
+    processes: Mapping[str, subprocess.Popen[bytes]], *, grace_s: float = STOP_GRACE_S
+) -> None:
+    """SIGTERM to all at once, one shared deadline for all, then SIGKILL what is left: a
+    faust service that cannot reach the broker may take longer than the grace to stop."""
+    running = [proc for proc in processes.values() if proc.poll() is None]
+    for proc in running:
+        proc.terminate()
+    deadline = time.monotonic() + grace_s
+    for proc in running:
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+    for proc in running:
+        proc.wait()
 
 
 def free_ports() -> dict[str, int]:
