@@ -13,7 +13,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -62,10 +63,17 @@ def publish_failure(exc: BaseException, topic: str) -> PublishError:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """An event to publish, keyed by the entity whose order matters (the client)."""
+    """An event to publish, keyed by the entity whose order matters (the client).
+    Its bytes are encoded once (``value``), or are the ones stored before (``encoded``:
+    an outbox entry), so every send of one item carries the same record value."""
 
     key: str
     envelope: Envelope
+    encoded: bytes | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def value(self) -> bytes:
+        return self.encoded if self.encoded is not None else encode(self.envelope)
 
     @property
     def topic(self) -> str:
@@ -128,9 +136,7 @@ class Publisher:
         for item in pending:
             try:
                 sends.append(
-                    await self._producer.send(
-                        item.topic, key=item.key.encode(), value=encode(item.envelope)
-                    )
+                    await self._producer.send(item.topic, key=item.key.encode(), value=item.value)
                 )
             except KafkaError as exc:  # refused before it left: too large, unknown topic
                 sends.append(publish_failure(exc, item.topic))

@@ -27,10 +27,13 @@ landed reaches the broker: now, or from the relay.
   topic, not authorised) would block every event behind it, so it is parked in
   ``outbox-refused`` with the reason, logged and counted, and the relay goes on.
 
-An entry holds the encoded envelope, so a republished event is byte-identical
-to the first. The relay can publish an entry twice (acknowledged, then the
-process died before removing it): the event id is the same, and consumers
-skip an id they handled.
+An entry holds the encoded envelope, and what is published is those bytes: the
+request's send encodes the item once for both (``Outgoing.value``), the relay
+sends the stored text as it is, without decoding and encoding it again, and
+staging an event id that is queued already keeps the first entry (HSETNX). So a
+republished event is byte-identical to the first. The relay can publish an
+entry twice (acknowledged, then the process died before removing it): the event
+id and the bytes are the same, and consumers skip an id they handled.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from shared.codec import decode_envelope, encode
+from shared.codec import decode_envelope
 from shared.kafka import Outgoing, Publisher, PublishError, PublishRejected
 from shared.metrics import OUTBOX_OLDEST_S, OUTBOX_PENDING, OUTBOX_REFUSED
 from shared.redis_store import Keys
@@ -125,12 +128,14 @@ def _ids(items: Sequence[Outgoing]) -> list[str]:
 
 
 def entry_of(item: Outgoing) -> str:
-    return json.dumps({"key": item.key, "envelope": encode(item.envelope).decode()})
+    return json.dumps({"key": item.key, "envelope": item.value.decode()})
 
 
 def item_of(raw: str) -> Outgoing:
+    """An entry as it is published again: its stored bytes, not a new encoding."""
     entry = json.loads(raw)
-    return Outgoing(key=entry["key"], envelope=decode_envelope(entry["envelope"].encode()))
+    value = entry["envelope"].encode()
+    return Outgoing(key=entry["key"], envelope=decode_envelope(value), encoded=value)
 
 
 class Outbox:
@@ -173,8 +178,8 @@ class Outbox:
         """``stage`` without the read, for a caller that reads the queue itself
         (``peek_args``); also removes entries this process published since."""
         for offset, item in enumerate(items):
-            pipe.hset(self._entries, item.envelope.id, entry_of(item))
-            # NX: a retry of the same event keeps its first place in the queue
+            # NX: an event queued already keeps its first bytes and its first place
+            pipe.hsetnx(self._entries, item.envelope.id, entry_of(item))
             pipe.zadd(self._due, {item.envelope.id: now_ms + offset}, nx=True)
         settled = self.settled_now()
         if settled:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 
 from services.intake.docs import INTAKE_EXAMPLE, errors
+from services.intake.guards import renewing
 from services.intake.idempotency import IDEMPOTENCY_TTL_S, Replay, Reservation, fingerprint_of
 from services.intake.submission import IntakeAccepted, accept
 from shared.auth import CurrentPrincipal, Principal, require_role
@@ -47,7 +48,10 @@ async def submit_intake(
     (on the broker, or in the outbox the relay empties). Without an
     ``Idempotency-Key``, the same document from the same key within
     ``INTAKE_DUPLICATE_WINDOW_S`` is the same intake: a client retrying after a lost
-    answer never creates a second one."""
+    answer never creates a second one. A retry while the first request is still at
+    work gets 409 with ``Retry-After``; after the first request was killed, the
+    first answer (it was stored with the intake) or, nothing stored, its own once
+    the first's lease lapses (seconds: services/intake/guards.py)."""
     require_role(principal, *WRITERS)
     runtime = runtime_of(request)
     check_location(runtime, principal, document.location_id, field=("body", "location_id"))
@@ -64,13 +68,16 @@ async def submit_intake(
         ttl_s = int(getattr(runtime.base.settings, "duplicate_window_s", 86_400))
     held = Reservation(key, fingerprint, ttl_s=ttl_s)
     try:
-        return await accept(
-            runtime,
-            document,
-            intake_id=intake_id,
-            answered=lambda pipe, answer: held.complete_on(pipe, answer.model_dump(mode="json")),
-            guard=held,
-        )
+        async with renewing(runtime.redis, held):  # while alive; killed, it lapses in seconds
+            return await accept(
+                runtime,
+                document,
+                intake_id=intake_id,
+                answered=lambda pipe, answer: held.complete_on(
+                    pipe, answer.model_dump(mode="json")
+                ),
+                guard=held,
+            )
     except Replay as replay:
         return IntakeAccepted.model_validate(replay.response)
     except BaseException:

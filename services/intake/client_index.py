@@ -7,61 +7,46 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from services.intake.guards import GUARD_LUA
 from services.intake.matching import KnownClient, PossibleDuplicate, known_from
 from shared.events.intake import ClientDetails, ClientRecord
 from shared.outbox import OLDER_WITH_KEYS_LUA
 
-# One round trip for an intake: the guard - an Idempotency-Key or document key taken
-# with SET NX, or a session's draft leased for its submit - or why it cannot be
-# taken; then the clients recorded with any of the handles (aliases followed, and
-# the one-id-per-handle keys of earlier versions read too) with what is known
-# about each, or - when exactly ``expected`` are found - the new client claimed on
-# every handle. Two submissions of one new person thus get one id: the second
-# finds the first's claim. With the claim come the writes of the new client's
-# intake (its records, the caller's answer, its events in the outbox), so a new
-# client's intake is stored whole in this same round trip, followed by the
-# outbox's oldest entries (shared/outbox.py).
+# One round trip for an intake: the guard - an Idempotency-Key or document key, or a
+# session's draft leased for its submit, taken (or, on a later attempt, checked
+# still this request's) - or why it cannot be taken; then the clients recorded with
+# any of the handles (aliases followed, and the one-id-per-handle keys of earlier
+# versions read too) with what is known about each, or - when exactly ``expected``
+# are found - the new client claimed on every handle. Two submissions of one new
+# person thus get one id: the second finds the first's claim. With the claim come
+# the writes of the new client's intake (its records, the caller's answer, its
+# events in the outbox), so a new client's intake is stored whole in this same round
+# trip, followed by the outbox's oldest entries (shared/outbox.py).
 #
-# ARGV: the guard's kind ('' none, 'key', 'draft'), its key, value and number (a
-# key: the pending record and its expiry in seconds; a draft: the revision the
-# intake was assembled from and the lease in milliseconds), the shared prefix,
-# the own prefix, expected, the new id, its record and profile, the handle count
-# n, n handles, the outbox queue, its entries, how many to read back, the count
-# and ids of the events staged (``Outbox.peek_args``), then each write as its
-# argument count and its arguments (none: the claim alone).
+# ARGV: the guard's kind ('' none, 'key', 'draft'), its key, value, lease in
+# milliseconds and holder (guards.py's ``held_guard``: taken, or checked still
+# this request's), the shared prefix, the own prefix, expected, the new id, its
+# record and profile, the handle count n, n handles, the outbox queue, its
+# entries, how many to read back, the count and ids of the events staged
+# (``Outbox.peek_args``), then each write as its argument count and its
+# arguments (none: the claim alone).
 ADMIT_SCRIPT = (
     OLDER_WITH_KEYS_LUA
+    + GUARD_LUA
     + """
-local kind, guard = ARGV[1], ARGV[2]
-if kind == 'key' then
-  if not redis.call('SET', guard, ARGV[3], 'NX', 'EX', tonumber(ARGV[4])) then
-    return {'refused', 'taken', redis.call('GET', guard) or ''}
-  end
-elseif kind == 'draft' then
-  if redis.call('EXISTS', guard) == 0 then return {'refused', 'gone', ''} end
-  local state = redis.call('HGET', guard, 'state')
-  if state == 'submitted' then
-    return {'refused', 'taken', redis.call('HGET', guard, 'submission') or ''}
-  end
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if state == 'submitting' and tonumber(redis.call('HGET', guard, 'lease') or '0') > now then
-    return {'refused', 'busy', ''}
-  end
-  if (redis.call('HGET', guard, 'rev') or '0') ~= ARGV[3] then
-    return {'refused', 'changed', ''}
-  end
-  redis.call('HSET', guard, 'state', 'submitting', 'lease', now + tonumber(ARGV[4]))
+if ARGV[1] ~= '' then
+  local refusal = held_guard(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5])
+  if refusal then return refusal end
 end
-local shared, own, expected, new_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local handles = tonumber(ARGV[11])
-local last = 11 + handles
+local shared, own, expected, new_id = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local handles = tonumber(ARGV[12])
+local last = 12 + handles
 local ids, seen = {}, {}
 local function add(id)
   id = redis.call('HGET', shared .. ':alias', id) or id
   if not seen[id] then seen[id] = true; ids[#ids + 1] = id end
 end
-for i = 12, last do
+for i = 13, last do
   for _, id in ipairs(redis.call('SMEMBERS', shared .. ':by:' .. ARGV[i])) do add(id) end
   local legacy = redis.call('GET', shared .. ':' .. ARGV[i])
   if legacy then add(legacy) end
@@ -78,9 +63,9 @@ if table.concat(ids, ',') ~= expected then
   return out
 end
 if handles > 0 then
-  for i = 12, last do redis.call('SADD', shared .. ':by:' .. ARGV[i], new_id) end
-  redis.call('SET', own .. ':' .. new_id .. ':details', ARGV[9])
-  redis.call('SET', own .. ':' .. new_id .. ':profile', ARGV[10])
+  for i = 13, last do redis.call('SADD', shared .. ':by:' .. ARGV[i], new_id) end
+  redis.call('SET', own .. ':' .. new_id .. ':details', ARGV[10])
+  redis.call('SET', own .. ':' .. new_id .. ':profile', ARGV[11])
 end
 local mine = {unpack(ARGV, last + 5, last + 4 + tonumber(ARGV[last + 4]))}
 local i = last + 5 + #mine
@@ -93,6 +78,36 @@ local out = {'claimed'}
 if ARGV[last + 3] ~= '' then
   older_with_keys(ARGV[last + 1], ARGV[last + 2], tonumber(ARGV[last + 3]), mine, out)
 end
+return out
+"""
+)
+
+
+# A returning client's intake (or an assessment) stored under its guard: the guard
+# checked still this request's (``held_guard``; none: kind ''), then the writes,
+# then the outbox's oldest entries as the admit script reads them. A request whose
+# guard was taken over stores nothing, so of two requests of one key only the
+# holder's intake is stored and published.
+#
+# ARGV: the guard (five, as the admit script takes it), the outbox read-back
+# (``Outbox.peek_args``), then each write as its argument count and arguments.
+STORE_SCRIPT = (
+    OLDER_WITH_KEYS_LUA
+    + GUARD_LUA
+    + """
+if ARGV[1] ~= '' then
+  local refusal = held_guard(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5])
+  if refusal then return refusal end
+end
+local mine = {unpack(ARGV, 10, 9 + tonumber(ARGV[9]))}
+local i = 10 + #mine
+while i <= #ARGV do
+  local argc = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + argc))
+  i = i + argc + 1
+end
+local out = {'stored'}
+older_with_keys(ARGV[6], ARGV[7], tonumber(ARGV[8]), mine, out)
 return out
 """
 )

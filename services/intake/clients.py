@@ -25,7 +25,12 @@ from fastapi import HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from redis.asyncio.client import Pipeline
 
-from services.intake.client_index import ADMIT_SCRIPT, candidates_from, new_record
+from services.intake.client_index import (
+    ADMIT_SCRIPT,
+    STORE_SCRIPT,
+    candidates_from,
+    new_record,
+)
 from services.intake.contact_changes import (
     ContactChange,
     ProposedDetails,
@@ -44,14 +49,17 @@ RESOLVE_ATTEMPTS = 5  # each retry means another intake claimed one of the handl
 
 # queues on a pipeline what an intake writes once its client is known
 Writes = Callable[[Pipeline], None]
+NO_GUARD: tuple[str, str, str, int, str] = ("", "", "", 0, "")
 
 
 class Guard(Protocol):
-    """What the naming script takes first, so that one request at a time stores an
-    intake: an Idempotency-Key (SET NX) or a session's draft (a lease)."""
+    """What the naming script takes first, and the script that stores checks again,
+    so that one request at a time stores an intake: an Idempotency-Key or a
+    session's draft, on a lease (guards.py)."""
 
-    def guard(self) -> tuple[str, str, str, int]:
-        """Its kind ('key' or 'draft'), key, value and number, as the script takes them."""
+    def guard(self) -> tuple[str, str, str, int, str]:
+        """Its kind ('key' or 'draft'), key, value, lease in ms and holder, as the
+        scripts take them."""
         ...
 
     def refused(self, why: str, stored: str | None) -> NoReturn:
@@ -149,6 +157,7 @@ class ClientDirectory:
         self._keys = keys
         self._chain_id = chain_id
         self._admit = redis.register_script(ADMIT_SCRIPT)
+        self._store = redis.register_script(STORE_SCRIPT)
 
     @classmethod
     def of(cls, runtime: Runtime) -> ClientDirectory:
@@ -182,10 +191,11 @@ class ClientDirectory:
         """The client an intake's details name (``matching.decide``), else a new one,
         claimed on its handles atomically so that concurrent submissions agree; with
         ``new_client``, a new client's intake is stored in that same round trip.
-        ``guard`` is taken first (its ``refused`` raises when another holds it)."""
+        ``guard`` is taken first, and checked again by every later attempt (its
+        ``refused`` raises when another holds it)."""
         handles = [f"{handle}:{value}" for handle, value in handles_of(client)]
         new_id = str(uuid.uuid4())
-        held = guard.guard() if guard is not None else ("", "", "", 0)
+        held = guard.guard() if guard is not None else NO_GUARD
         flags: tuple[PossibleDuplicate, ...] = ()
         seen_at: tuple[str, ...] = ()
         expected = ""
@@ -219,9 +229,8 @@ class ClientDirectory:
             if reply[0] == "refused":
                 assert guard is not None  # only a guard is ever refused
                 guard.refused(str(reply[1]), str(reply[2]) or None)
-            if guard is not None and held[0]:
+            if guard is not None:
                 guard.taken()
-            held = ("", "", "", 0)  # ours from here on
             if reply[0] == "claimed":
                 oldest = [str(v) for v in reply[1:]] if new_client is not None else None
                 return Resolved(fresh, oldest)
@@ -251,6 +260,19 @@ class ClientDirectory:
             "the client directory kept changing while naming this client; retry",
             headers={"Retry-After": "1"},
         )
+
+    async def store(
+        self, writes: Writes, peek: Sequence[Any], *, guard: Guard | None = None
+    ) -> list[str]:
+        """Apply ``writes`` in one script, if ``guard`` is still this request's (its
+        ``refused`` raises when another took it over); returns the outbox's read-back
+        for ``peek`` (``Outbox.peek_args``)."""
+        held = guard.guard() if guard is not None else NO_GUARD
+        reply = await self._store(args=[*held, *peek, *self._flattened(writes)])
+        if reply[0] == "refused":
+            assert guard is not None  # only a guard is ever refused
+            guard.refused(str(reply[1]), str(reply[2]) or None)
+        return [str(v) for v in reply[1:]]
 
     def _flattened(self, writes: Writes) -> list[Any]:
         """``writes`` as the script takes them: each command's argument count, then

@@ -8,11 +8,13 @@ lose an update) and optionally the draft revision the caller last saw
 (``If-Match``): the patch is refused when a section it touches was written after
 that. Patches of different sections therefore never conflict.
 
-States: ``draft`` -> ``submitting`` (leased, so a crashed submit can be retried)
--> ``submitted`` (the stored answer is replayed to every later submit). The lease
-is taken by the script that names the intake's client (``DraftLease``:
-client_index.py), only for the revision the intake was assembled from, and the
-submitted state is written with the intake it stores.
+States: ``draft`` -> ``submitting`` (leased to the submit holding it, so a crashed
+submit can be retried) -> ``submitted`` (the stored answer is replayed to every
+later submit). The lease is taken by the script that names the intake's client
+(``DraftLease``: client_index.py), only for the revision the intake was assembled
+from; it lasts a few seconds and is renewed while the submit is alive (guards.py),
+so a retry takes over from a killed submit within ``GUARD_LEASE_MS``. The
+submitted state is written with the intake it stores, by the holder only.
 """
 
 from __future__ import annotations
@@ -25,11 +27,9 @@ from typing import Any, Literal, NoReturn
 import redis.asyncio as aioredis
 
 from services.intake.drafts import SECTIONS, Section
+from services.intake.guards import GUARD_LEASE_MS, holder_token
 
 State = Literal["draft", "submitting", "submitted"]
-# longer than a submit's Redis work and its bounded wait for the broker
-# (INTAKE_PUBLISH_WAIT_S); a retry after a crashed submit takes over once it lapses
-SUBMIT_LEASE_MS = 10_000
 
 _PATCH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
@@ -57,6 +57,7 @@ return {'ok', tostring(revision)}
 
 _HAND_BACK = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'submitting' then return 0 end
+if redis.call('HGET', KEYS[1], 'holder') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'draft')
 return 1
 """
@@ -204,9 +205,10 @@ class DraftStore:
             mapping={"state": "submitted", "submission": json.dumps(submission)},
         )
 
-    async def hand_back(self, session_id: str) -> None:
-        """A submit that stored nothing: the draft, still submitting, is editable again."""
-        await self._hand_back(keys=[self._key(session_id)])
+    async def hand_back(self, session_id: str, holder: str) -> None:
+        """A submit that stored nothing: the draft, still submitting under ``holder``'s
+        lease, is editable again (a draft another submit took over stays its)."""
+        await self._hand_back(keys=[self._key(session_id)], args=[holder])
 
 
 class DraftLease:
@@ -218,11 +220,12 @@ class DraftLease:
         self._store = store
         self._key = key
         self._draft = draft
+        self._holder = holder_token()
         self._held = False
         self._answered = False
 
-    def guard(self) -> tuple[str, str, str, int]:
-        return "draft", self._key, str(self._draft.revision), SUBMIT_LEASE_MS
+    def guard(self) -> tuple[str, str, str, int, str]:
+        return "draft", self._key, str(self._draft.revision), GUARD_LEASE_MS, self._holder
 
     def refused(self, why: str, stored: str | None) -> NoReturn:
         if why == "taken" and stored:
@@ -242,7 +245,7 @@ class DraftLease:
     async def release(self) -> None:
         """Hand the draft back for editing, if this submit leased it and stored nothing."""
         if self._held and not self._answered:
-            await self._store.hand_back(self._draft.session_id)
+            await self._store.hand_back(self._draft.session_id, self._holder)
 
 
 _STATES: dict[str, State] = {"draft": "draft", "submitting": "submitting", "submitted": "submitted"}

@@ -1,11 +1,15 @@
 """``Idempotency-Key`` for intake submission: a retried request gets the first
 answer, and two concurrent requests with one key never both publish.
 
-The key is reserved (SET NX) before anything is stored; the reservation becomes
-the stored answer in the same transaction that stores what the request created
-(``complete_on``), and is released on failure, so a retry after a 503 is handled
-afresh. A reservation left by a process that died lapses after a few seconds,
-and the retry takes over.
+The key is reserved (SET NX) before anything is stored, as a pending record that
+names the request holding it, on a lease of a few seconds the request renews while
+it is alive (guards.py). The reservation becomes the stored answer in the same
+script or transaction that stores what the request created (``complete_on``), so
+there is no moment when the work is stored and its answer is not: a retry after a
+crash at any point gets the first answer, or - nothing was stored - takes the key
+over once the dead request's lease lapses, within ``GUARD_LEASE_MS``. A request
+that fails with nothing stored releases the key at once (only its own pending
+record: an answer stored by a transaction whose reply was lost stays).
 
 ``reserved`` takes the key in a round trip of its own; an intake takes it in the
 script that names its client instead (``Reservation.guard`` and ``refused``:
@@ -22,8 +26,15 @@ from typing import Any, NoReturn
 import redis.asyncio as aioredis
 from fastapi import HTTPException, status
 
+from services.intake.guards import GUARD_LEASE_MS, holder_token, renewing
+
 IDEMPOTENCY_TTL_S = 7 * 86_400
-PENDING_TTL_S = 10  # longer than one submission's Redis work and its bounded broker wait
+
+# the key deleted only while it is still this request's pending record
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class Replay(Exception):
@@ -41,13 +52,14 @@ class Reservation:
         self._key = key
         self._fingerprint = fingerprint
         self._ttl_s = ttl_s
+        self._pending = pending_record(fingerprint, holder_token())
         self._held = held  # taken by this request
         self._answered = False  # the answer is stored: the key is never released then
 
-    def guard(self) -> tuple[str, str, str, int]:
-        """The key, its pending value and that value's expiry, for a script that
-        takes the key with SET NX (client_index.py)."""
-        return "key", self._key, pending_record(self._fingerprint), PENDING_TTL_S
+    def guard(self) -> tuple[str, str, str, int, str]:
+        """The key, this request's pending record and its lease in milliseconds, for
+        a script that takes or checks the key (guards.py's ``held_guard``)."""
+        return "key", self._key, self._pending, GUARD_LEASE_MS, ""
 
     def refused(self, why: str, stored: str | None) -> NoReturn:
         """The key was held already, with ``stored``: the first answer (``Replay``), or 409."""
@@ -65,7 +77,7 @@ class Reservation:
         """Let a retry take the key afresh when this request took it and stored no
         answer (a key another request holds, or an answer stored, stays)."""
         if self._held and not self._answered:
-            await redis.delete(self._key)
+            await redis.eval(_RELEASE, 1, self._key, self._pending)
 
     def _record(self, response: dict[str, Any]) -> str:
         return json.dumps({"state": "done", "fingerprint": self._fingerprint, "response": response})
@@ -79,8 +91,8 @@ def fingerprint_of(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def pending_record(fingerprint: str) -> str:
-    return json.dumps({"state": "pending", "fingerprint": fingerprint})
+def pending_record(fingerprint: str, holder: str) -> str:
+    return json.dumps({"state": "pending", "fingerprint": fingerprint, "holder": holder})
 
 
 def refuse(stored: str | None, fingerprint: str) -> NoReturn:
@@ -107,14 +119,16 @@ def refuse(stored: str | None, fingerprint: str) -> NoReturn:
 async def reserved(
     redis: aioredis.Redis, key: str, fingerprint: str, *, ttl_s: int = IDEMPOTENCY_TTL_S
 ) -> AsyncIterator[Reservation]:
-    """Hold ``key`` for this request; raises ``Replay`` or 409 when it is taken.
-    The stored answer is kept ``ttl_s``."""
-    if not await redis.set(key, pending_record(fingerprint), nx=True, ex=PENDING_TTL_S):
+    """Hold ``key`` for this request, renewing its lease while the block runs; raises
+    ``Replay`` or 409 when it is taken. The stored answer is kept ``ttl_s``."""
+    reservation = Reservation(key, fingerprint, ttl_s=ttl_s, held=True)
+    _, _, pending, lease_ms, _ = reservation.guard()
+    if not await redis.set(key, pending, nx=True, px=lease_ms):
         stored = await redis.get(key)
         refuse(None if stored is None else str(stored), fingerprint)
-    reservation = Reservation(key, fingerprint, ttl_s=ttl_s, held=True)
     try:
-        yield reservation
+        async with renewing(redis, reservation):
+            yield reservation
     except BaseException:
         await reservation.release(redis)
         raise

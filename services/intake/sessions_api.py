@@ -23,6 +23,7 @@ from services.intake.draft_store import (
     Submitted,
 )
 from services.intake.drafts import IntakeDraft, Missing, assemble, merged, patched_sections
+from services.intake.guards import renewing
 from services.intake.per_runtime import once_per_runtime
 from services.intake.submission import IntakeAccepted, accept
 from shared.auth import CurrentPrincipal, Principal, require_role
@@ -197,17 +198,19 @@ async def submit_session(
             raise RequestValidationError([_missing_error(item) for item in document])
         lease = store.lease(draft)
         try:
-            return await accept(
-                runtime,
-                document,
-                # derived from the session: a retry after an unconfirmed send is the same intake
-                intake_id=derived_id("intake-session", session_id),
-                loc=("draft",),
-                answered=lambda pipe, answer: store.submitted_on(
-                    pipe, session_id, answer.model_dump(mode="json")
-                ),
-                guard=lease,
-            )
+            async with renewing(runtime.redis, lease):  # killed, the lease lapses in seconds
+                return await accept(
+                    runtime,
+                    document,
+                    # derived from the session: a retry after an unconfirmed send is the
+                    # same intake
+                    intake_id=derived_id("intake-session", session_id),
+                    loc=("draft",),
+                    answered=lambda pipe, answer: store.submitted_on(
+                        pipe, session_id, answer.model_dump(mode="json")
+                    ),
+                    guard=lease,
+                )
         except Raced:  # patched since it was read: submit what it holds now
             continue
         except Submitted as done:

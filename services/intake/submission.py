@@ -2,8 +2,12 @@
 ``intake.submitted`` in the outbox and the caller's answer in one Redis
 transaction, and only then answer 202: a new client's intake in the script that
 claims the client (client_index.py), one round trip; a returning client's in a
-transaction after the script named them. Both the whole-document endpoint and a
-session's submit come through here, so they give the same result.
+script after the naming script named them, which checks first that the request
+still holds its guard (an Idempotency-Key, a session's lease: guards.py). Both the
+whole-document endpoint and a session's submit come through here, so they give
+the same result. The event is built once, here; what is stored in the outbox and
+what is sent are the same bytes, and a retry answered from the stored answer
+builds nothing again.
 
 202 therefore means accepted: the event is on the broker, or in the outbox that
 the relay empties into it (shared/outbox.py). 503 means nothing was stored, so
@@ -191,17 +195,16 @@ async def accept(
         )
         return intake
 
-    def writes_of(identity: Identity, *, staged: bool) -> tuple[Writes, list[str | int]]:
-        """The writes of the intake of ``identity``'s client (with its event in the
-        outbox when ``staged``), and the outbox read-back for them."""
+    def writes_of(identity: Identity) -> tuple[Writes, list[str | int]]:
+        """The writes of the intake of ``identity``'s client, its event in the outbox
+        among them, and the outbox read-back for them."""
         outgoing, accepted, event = prepare(identity)
 
         def queue(pipe: Any) -> None:
             directory.record_intake(event, identity, pipe=pipe)
             if answered is not None:
                 answered(pipe, accepted)
-            if staged:
-                outbox.stage_writes(pipe, [outgoing], now_ms=epoch_ms())
+            outbox.stage_writes(pipe, [outgoing], now_ms=epoch_ms())
 
         return queue, outbox.peek_args([outgoing])
 
@@ -209,7 +212,7 @@ async def accept(
     resolved = await directory.resolve(
         document.client,
         guard=guard,
-        new_client=NewClientIntake(stored=lambda identity: writes_of(identity, staged=True)),
+        new_client=NewClientIntake(stored=writes_of),
     )
     identity = resolved.identity
     if resolved.oldest is not None:  # a new client: stored with the claim
@@ -220,13 +223,14 @@ async def accept(
         staged = outbox.staged_now([outgoing], resolved.oldest)
         await outbox.publish_staged(runtime.publisher, [outgoing], staged)
         return accepted
-    queue, _ = writes_of(identity, staged=False)
+    # a returning client: stored by a script that checks the guard is still ours
+    queue, peek = writes_of(identity)
     outgoing, accepted, _ = prepared[identity.client_id]
-
-    async def writes(pipe: Any) -> None:
-        queue(pipe)
-
-    await outbox.commit(
-        runtime.publisher, [outgoing], writes, applied=guard.answered if guard else None
-    )
+    removed = outbox.settled_now()
+    oldest = await directory.store(queue, peek, guard=guard)
+    outbox.removed(removed)
+    if guard is not None:
+        guard.answered()
+    staged = outbox.staged_now([outgoing], oldest)
+    await outbox.publish_staged(runtime.publisher, [outgoing], staged)
     return accepted

@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.intake import sessions_api
 from services.intake.app import build_app
+from services.intake.clients import ClientDirectory
 from services.intake.docs import INTAKE_EXAMPLE
 from shared.infra import Infra
 from shared.kafka import Publisher
@@ -188,17 +189,17 @@ async def test_a_returning_clients_key_answers_alike_and_is_released_when_nothin
     assert known.status_code == 202, known.text
     client_id = known.json()["client_id"]
 
-    commit = Outbox.commit
+    store = ClientDirectory.store
     calls = 0
 
-    async def lost_once(self: Outbox, *args: Any, **kwargs: Any) -> bool:
+    async def lost_once(self: ClientDirectory, *args: Any, **kwargs: Any) -> list[str]:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RedisConnectionError("the state store went away")
-        return await commit(self, *args, **kwargs)
+        return await store(self, *args, **kwargs)
 
-    monkeypatch.setattr(Outbox, "commit", lost_once)
+    monkeypatch.setattr(ClientDirectory, "store", lost_once)
     again = {**document, "goals": ["a second course"]}
     key = f"returning-{uuid.uuid4().hex}"
     lost = await intake.submit(again, key)
