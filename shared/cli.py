@@ -177,7 +177,7 @@ def _up(config: Path, clock: str | None) -> int:
             # before the broker starts: a taken port is said at once
             check_ports_free(ports, os.environ.get("CLINICFLOW_HOST", "127.0.0.1"))
             with (
-                local_infra() as infra,
+                local_infra(die_with_parent=True) as infra,  # even after kill -9
                 running_stack(
                     infra, config=config.resolve(), clock=clock_spec, ports=ports
                 ) as stack,

@@ -9,9 +9,12 @@ Uses ``KAFKA_BOOTSTRAP_SERVERS`` when set, else starts the embedded Tansu broker
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -24,6 +27,7 @@ from pathlib import Path
 import redis
 
 log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -122,12 +126,26 @@ def _redis_server_binary() -> str:
     return found
 
 
+def _die_with_parent() -> None:
+    """In the child before it runs its program: SIGTERM when the thread that started
+    it ends (Linux's parent-death signal, kept across exec)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+
 @contextmanager
-def _spawned(argv: list[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def _spawned(
+    argv: list[str], log_path: Path, *, die_with_parent: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
     with log_path.open("wb") as sink:
         # own session: a Ctrl-C reaches the launcher, which stops the services first
         process = subprocess.Popen(
-            argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if die_with_parent else None,
         )
     try:
         yield process
@@ -147,16 +165,23 @@ def local_infra(
     env: dict[str, str] | None = None,
     deadline_s: float = 30.0,
     local_redis_url: str = LOCAL_REDIS_URL,
+    die_with_parent: bool = False,
 ) -> Iterator[Infra]:
-    """Reach (or start) a broker and Redis; stop on exit only what was started here."""
+    """Reach (or start) a broker and Redis; stop on exit only what was started here.
+    ``die_with_parent``: what is started here also stops when the calling thread ends,
+    even by ``kill -9`` of the process (``clinicflow up``, from its main thread; not
+    for a caller on a worker thread, whose end would stop them early)."""
     env = dict(os.environ) if env is None else env
     own_dir = workdir is None
     base = Path(tempfile.mkdtemp(prefix="clinicflow-infra-")) if workdir is None else workdir
     base.mkdir(parents=True, exist_ok=True)
     try:
         with (
-            _kafka(env, base, deadline_s) as (bootstrap, kafka_embedded),
-            _redis(env, base, deadline_s, local_redis_url) as (redis_url, redis_embedded),
+            _kafka(env, base, deadline_s, die_with_parent) as (bootstrap, kafka_embedded),
+            _redis(env, base, deadline_s, local_redis_url, die_with_parent) as (
+                redis_url,
+                redis_embedded,
+            ),
         ):
             yield Infra(bootstrap, redis_url, kafka_embedded, redis_embedded)
     finally:
@@ -165,19 +190,28 @@ def local_infra(
 
 
 @contextmanager
-def _kafka(env: dict[str, str], base: Path, deadline_s: float) -> Iterator[tuple[str, bool]]:
+def _kafka(
+    env: dict[str, str], base: Path, deadline_s: float, die_with_parent: bool
+) -> Iterator[tuple[str, bool]]:
     configured = env.get("KAFKA_BOOTSTRAP_SERVERS")
     if configured:
         _wait(lambda: kafka_answers(configured), f"Kafka at {configured}", deadline_s, None)
         yield configured, False
         return
-    with embedded_broker(free_port(), base, deadline_s=deadline_s) as bootstrap:
+    with embedded_broker(
+        free_port(), base, deadline_s=deadline_s, die_with_parent=die_with_parent
+    ) as bootstrap:
         yield bootstrap, True
 
 
 @contextmanager
 def embedded_broker(
-    port: int, workdir: Path, *, deadline_s: float = 30.0, advertised_port: int | None = None
+    port: int,
+    workdir: Path,
+    *,
+    deadline_s: float = 30.0,
+    advertised_port: int | None = None,
+    die_with_parent: bool = False,
 ) -> Iterator[str]:
     """A Tansu broker on ``port`` until exit; yields its bootstrap address.
     ``advertised_port`` makes clients reach it through another port (a test's proxy)."""
@@ -188,7 +222,8 @@ def embedded_broker(
         *("broker", "--listener-url", url, "--advertised-listener-url", advertised),
     ]
     log.info("starting embedded Tansu broker on 127.0.0.1:%d", port)
-    with _spawned(argv, workdir / f"tansu-{port}.log") as process:
+    log_path = workdir / f"tansu-{port}.log"
+    with _spawned(argv, log_path, die_with_parent=die_with_parent) as process:
         bootstrap = f"127.0.0.1:{port}"
         _wait(lambda: kafka_answers(bootstrap), "embedded Tansu broker", deadline_s, process)
         yield bootstrap
@@ -196,7 +231,7 @@ def embedded_broker(
 
 @contextmanager
 def _redis(
-    env: dict[str, str], base: Path, deadline_s: float, local_url: str
+    env: dict[str, str], base: Path, deadline_s: float, local_url: str, die_with_parent: bool
 ) -> Iterator[tuple[str, bool]]:
     configured = env.get("REDIS_URL")
     if configured:
@@ -221,7 +256,7 @@ def _redis(
         str(base),
     ]
     log.info("starting embedded redis-server on 127.0.0.1:%d", port)
-    with _spawned(argv, base / "redis.log") as process:
+    with _spawned(argv, base / "redis.log", die_with_parent=die_with_parent) as process:
         url = f"redis://127.0.0.1:{port}/0"
         _wait(lambda: redis_answers(url), "embedded redis-server", deadline_s, process)
         yield url, True
