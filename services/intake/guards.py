@@ -105,16 +105,21 @@ async def renewing(
     """Keep ``held``'s lease while the block runs (a guard not taken, or taken over,
     is left alone)."""
 
+    done = asyncio.Event()
+
     async def keep() -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            with contextlib.suppress(Exception):  # the next round, or the lease, decides
-                await renew(redis, held)
+        # ends when the block does, not by cancellation: a Redis call cancelled as its
+        # own timeout expires may answer TimeoutError instead, which would be swallowed
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), every_s)
+            if not done.is_set():
+                with contextlib.suppress(Exception):  # the next round, or the lease, decides
+                    await renew(redis, held)
 
     task = asyncio.create_task(keep())
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        done.set()
+        await task

@@ -117,10 +117,13 @@ async def test_a_retry_takes_over_in_seconds_from_a_request_that_died_before_sto
     await topics.caught_up()
     assert len(submitted(topics, intake_id)) == 1
     [event] = submitted(topics, intake_id)
-    recorded = await intake.redis.hkeys(
+    recorded = await intake.redis.hgetall(
         intake.keys("clients", event["chainid"], retried.json()["client_id"], "intakes")
     )
     assert sorted(recorded) == sorted([known.json()["intake_id"], intake_id])
+    # stored once, by the retry: the first request's intake (built earlier) never was
+    summary = json.loads(recorded[intake_id])
+    assert summary["submitted_at"] == event["data"]["submitted_at"]
 
 
 async def test_a_retry_after_a_request_died_having_stored_gets_its_answer_and_its_bytes(
