@@ -226,6 +226,18 @@ def restart(stack: Stack, name: str, *, ready_within_s: float = 60.0) -> None:
     )
 
 
+def kill_and_start(stack: Stack, name: str) -> subprocess.Popen[bytes]:
+    """SIGKILL one service and start it again at once, with the same environment, not
+    waiting until it is ready (a crash and a supervisor's restart); returns the new process."""
+    proc = stack.processes[name]
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    log_dir = stack.logs[name].parent if name in stack.logs else None
+    stack.processes[name], _ = _spawn(name, stack.environment, log_dir)
+    return stack.processes[name]
+
+
 def wait_until_ready(stack: Stack, *, deadline_s: float) -> None:
     deadline = time.monotonic() + deadline_s
     pending = dict(stack.urls)
