@@ -50,7 +50,7 @@ from services.notifier.channels import (
 from services.notifier.compose import Links, compose
 from services.notifier.delivery import Backoff, Route, Suppressed, next_attempt, route
 from services.notifier.messages import Templates
-from services.notifier.store import NotificationStore
+from services.notifier.store import NotificationStore, Rate
 from shared.clock import sleep_until
 from shared.envelope import Trace, derived_id
 from shared.events import (
@@ -214,30 +214,23 @@ class Dispatcher:
         """One try at a scheduled notification: the record as it stands afterwards
         (None: it was moved by someone else, or put back to wait)."""
         now = self.runtime.clock.now()
-        contact = await self.store.contact(record["client_id"])
+        plan_id = (record.get("context") or {}).get("plan_id")
+        contact, plan = await self.store.sending(record["client_id"], plan_id)
         production = self.settings.env == "production"
         way = route(contact, configured=self.configured, production=production)
         if isinstance(way, Suppressed):
             return await self._close(record, "suppressed", now, reason=way.reason)
-        client_ok = await self.store.within_rate(
-            f"client:{record['client_id']}",
-            window_s=CLIENT_WINDOW_S,
-            limit=self.settings.client_max_per_hour,
-            now_epoch=now.timestamp(),
+        client = Rate(
+            f"client:{record['client_id']}", CLIENT_WINDOW_S, self.settings.client_max_per_hour
         )
-        if not client_ok:
+        chain = Rate("global", GLOBAL_WINDOW_S, self.settings.global_max_per_minute)
+        over = await self.store.over_rates([client, chain], now_epoch=now.timestamp())
+        if over is client:
             return await self._close(record, "suppressed", now, reason="rate_limited")
-        if not await self.store.within_rate(
-            "global",
-            window_s=GLOBAL_WINDOW_S,
-            limit=self.settings.global_max_per_minute,
-            now_epoch=now.timestamp(),
-        ):
+        if over is chain:
             window_end = (math.floor(now.timestamp() / GLOBAL_WINDOW_S) + 1) * GLOBAL_WINDOW_S
             await self.store.rearm(record["notification_id"], due_epoch=window_end)
             return None
-        plan_id = (record.get("context") or {}).get("plan_id")
-        plan = await self.store.recall("plan", plan_id) if plan_id else None
         assert contact is not None  # routed
         async with self.slots[way.channel]:
             return await self._send(record, way, contact.language, plan)

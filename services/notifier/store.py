@@ -50,13 +50,26 @@ for _, id in ipairs(ARGV) do
 end
 return #ARGV
 """
-# KEYS: the counter. ARGV: window seconds, limit. 1 when this hit is within the limit.
+# KEYS: a counter per limit, in order. ARGV per limit: its window's seconds to keep the
+# counter, its limit. Counts one send against each limit in turn, stopping at the first
+# it is over: 0 when within all, else the 1-based number of that limit.
 _HIT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-if n > tonumber(ARGV[2]) then return 0 end
-return 1
+for k = 1, #KEYS do
+  local n = redis.call('INCR', KEYS[k])
+  if n == 1 then redis.call('EXPIRE', KEYS[k], ARGV[2 * k - 1]) end
+  if n > tonumber(ARGV[2 * k]) then return k end
+end
+return 0
 """
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most ``limit`` sends in ``scope`` per fixed window of ``window_s`` seconds."""
+
+    scope: str
+    window_s: int
+    limit: int
 
 
 @dataclass(frozen=True)
@@ -269,11 +282,29 @@ class NotificationStore:
 
     # --- send rates ------------------------------------------------------------------
 
-    async def within_rate(self, scope: str, *, window_s: int, limit: int, now_epoch: float) -> bool:
-        """Count one send in ``scope``'s current fixed window; False when over ``limit``."""
-        window = int(now_epoch // window_s)
-        key = self._keys("rate", scope, str(window_s), str(window))
-        return bool(await self._hit(keys=[key], args=[window_s * 2, limit]))
+    async def over_rates(self, rates: Sequence[Rate], *, now_epoch: float) -> Rate | None:
+        """Count one send against each of ``rates`` in turn (its current fixed window),
+        in one round trip: the first one it is over (not counted against the rest), or
+        None when it is within all."""
+        keys, args = [], []
+        for rate in rates:
+            window = int(now_epoch // rate.window_s)
+            keys.append(self._keys("rate", rate.scope, str(rate.window_s), str(window)))
+            args += [rate.window_s * 2, rate.limit]
+        over = int(await self._hit(keys=keys, args=args))
+        return rates[over - 1] if over else None
+
+    async def sending(
+        self, client_id: str, plan_id: str | None
+    ) -> tuple[Contact | None, dict[str, Any] | None]:
+        """What a send reads, in one round trip: the client's contact and, for a message
+        a plan shapes, that plan (``remember``-ed as ``plan``)."""
+        keys = [self._keys("contact", client_id)]
+        if plan_id:
+            keys.append(self._keys("plan", plan_id))
+        raw = await self._redis.mget(keys)
+        plan = json.loads(raw[1]) if plan_id and raw[1] is not None else None
+        return _contact(raw[0]), plan
 
 
 def _contact(raw: str | bytes | None) -> Contact | None:

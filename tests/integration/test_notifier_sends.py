@@ -215,8 +215,8 @@ async def test_where_the_provider_drops_repeats_a_send_of_unknown_outcome_goes_a
 
 async def test_a_timeout_after_the_message_went_out_is_not_retried(infra: Infra) -> None:
     async with (
-        SmtpFake(answer_after_s=3) as smtp,
-        sender_on(infra, **smtp_env(smtp, NOTIFIER_SMTP_TIMEOUT_S=0.5)) as sender,
+        SmtpFake(answer_after_s=8) as smtp,
+        sender_on(infra, **smtp_env(smtp, NOTIFIER_SMTP_TIMEOUT_S=2)) as sender,
     ):
         client_id = await sender.client("silent-after-data")
         [notification_id] = await sender.due(client_id, 1)
