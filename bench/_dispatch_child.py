@@ -34,6 +34,28 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _bucket_quantiles(name: str) -> dict[str, float | None]:
+    """p50 and p99 of a histogram of the dispatcher, as the upper bound of the bucket
+    they fall in (None where the checkout has no such histogram)."""
+    from prometheus_client import REGISTRY
+
+    buckets: dict[float, float] = {}
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            if sample.name == f"{name}_bucket":
+                bound = float(sample.labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    if not buckets or not buckets[max(buckets)]:
+        return {"p50": None, "p99": None}
+    total = buckets[max(buckets)]
+    ordered = sorted(buckets.items())
+
+    def upper(q: float) -> float:
+        return next(bound for bound, count in ordered if count >= q * total)
+
+    return {"p50": upper(0.5), "p99": upper(0.99)}
+
+
 def _round_trips() -> float:
     return sum(
         sample.value
@@ -51,7 +73,7 @@ async def _emptied(redis: Any, *queues: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def run(backlog: int, clients: int, run_id: str) -> dict[str, float]:
+async def run(backlog: int, clients: int, run_id: str) -> dict[str, Any]:
     settings = NotifierSettings()
     async with running(Foundations.load("notifier", settings)) as runtime:
         store = NotificationStore(runtime.redis, runtime.keys)
@@ -98,7 +120,14 @@ async def run(backlog: int, clients: int, run_id: str) -> dict[str, float]:
         seconds, cpu, trips = time.time() - started, _cpu_s() - cpu, _round_trips() - trips
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    return {"started": started, "seconds": seconds, "cpu_s": cpu, "round_trips": trips}
+    return {
+        "started": started,
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "round_trips": trips,
+        "send_s": _bucket_quantiles("clinicflow_notification_send_seconds"),
+        "record_s": _bucket_quantiles("clinicflow_notification_record_seconds"),
+    }
 
 
 def main() -> None:

@@ -21,7 +21,11 @@ What each figure means:
 - *CPU ms per message*: the dispatcher process's user + system time over that
   span, per message (the broker and the SMTP server not included);
 - *SMTP connections per 1,000 messages*, and *Redis round trips per message*
-  (``clinicflow_redis_round_trips_total`` in the child).
+  (``clinicflow_redis_round_trips_total`` in the child);
+- *the provider's answer* and *acceptance -> its record*: the dispatcher's
+  ``clinicflow_notification_send_seconds`` and ``..._record_seconds`` (the window a
+  kill can turn into an unknown outcome), as the upper bound of the histogram
+  bucket the percentile falls in; ``n/a`` for code without them.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ class Figures:
     cpu_ms_per_message: float
     connections_per_1000: float
     round_trips_per_message: float
+    # bucket upper bounds (None for a checkout without these histograms)
+    send_p99_s: float | None
+    record_p50_s: float | None
+    record_p99_s: float | None
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -60,15 +68,17 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _sink_lines(log: Path, since: float) -> tuple[list[float], int]:
-    """The times of the messages the sink took after ``since``, and its connections."""
-    mails, sessions = [], 0
+def _sink_lines(log: Path, since: float) -> tuple[dict[str, list[float]], int]:
+    """The messages the sink took after ``since`` (the times of each Message-ID), and
+    the connections it was opened."""
+    mails: dict[str, list[float]] = {}
+    sessions = 0
     for line in log.read_text().splitlines():
-        kind, at, *_ = line.split(" ")
+        kind, at, *rest = line.split(" ")
         if float(at) < since:
             continue
         if kind == "mail":
-            mails.append(float(at))
+            mails.setdefault(rest[0], []).append(float(at))
         else:
             sessions += 1
     return mails, sessions
@@ -93,7 +103,9 @@ def measure(tree: Path, *, env: dict[str, str], log: Path, backlog: int, clients
     mails, sessions = _sink_lines(log, started)
     if len(mails) < backlog:
         raise RuntimeError(f"{tree}: the SMTP server took {len(mails)} of {backlog}")
-    lags = [at - started for at in mails]
+    if twice := [message_id for message_id, times in mails.items() if len(times) > 1]:
+        raise RuntimeError(f"{tree}: {len(twice)} messages arrived twice, e.g. {twice[0]}")
+    lags = [times[0] - started for times in mails.values()]
     return Figures(
         label=tree_label(tree),
         messages=len(mails),
@@ -103,7 +115,16 @@ def measure(tree: Path, *, env: dict[str, str], log: Path, backlog: int, clients
         cpu_ms_per_message=1000 * result["cpu_s"] / len(mails),
         connections_per_1000=1000 * sessions / len(mails),
         round_trips_per_message=result["round_trips"] / len(mails),
+        send_p99_s=result.get("send_s", {}).get("p99"),
+        record_p50_s=result.get("record_s", {}).get("p50"),
+        record_p99_s=result.get("record_s", {}).get("p99"),
     )
+
+
+def _cell(value: float | None, form: str) -> str:
+    if value is None:
+        return "n/a"
+    return f"{1000 * value:g}" if form == "ms" else form.format(value)
 
 
 def table(figures: list[Figures]) -> str:
@@ -114,11 +135,14 @@ def table(figures: list[Figures]) -> str:
         ("CPU ms per message (dispatcher)", "cpu_ms_per_message", "{:,.2f}"),
         ("SMTP connections per 1,000 messages", "connections_per_1000", "{:,.0f}"),
         ("Redis round trips per message", "round_trips_per_message", "{:,.1f}"),
+        ("provider's answer p99 ms, at most", "send_p99_s", "ms"),
+        ("acceptance -> its record p50 ms, at most", "record_p50_s", "ms"),
+        ("acceptance -> its record p99 ms, at most", "record_p99_s", "ms"),
     ]
     head = "| figure | " + " | ".join(f"{f.label} (N={f.messages:,})" for f in figures) + " |"
     lines = [head, "|---" * (len(figures) + 1) + "|"]
     for name, attribute, form in rows:
-        cells = " | ".join(form.format(getattr(f, attribute)) for f in figures)
+        cells = " | ".join(_cell(getattr(f, attribute), form) for f in figures)
         lines.append(f"| {name} | {cells} |")
     return "\n".join(lines)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import chain_booking, dashboard_replay, pipeline
+from bench import chain_booking, dashboard_replay, dispatcher, pipeline
 from bench._report import PROCESSES, SERVICES
 from shared.infra import Infra
 
@@ -67,3 +67,15 @@ def test_the_pipeline_bench_processes_every_intake_and_tabulates_both_systems(
     assert "CPU ms per intake: broker" in labels
     assert "Redis round trips per intake: all" in labels
     assert "202 -> last visit.booked p50 ms" in labels
+
+
+def test_the_dispatcher_bench_sends_the_whole_backlog_over_few_connections(
+    tmp_path: Path,
+) -> None:
+    [figures] = dispatcher.run(
+        [pipeline.PROJECT_ROOT], backlog=60, clients=12, concurrency=4, workdir=tmp_path
+    )
+    assert figures.messages == 60  # every one, each once, as the SMTP server took them
+    assert 0 < figures.lag_p50_s <= figures.lag_p99_s
+    assert figures.connections_per_1000 <= 1000 * 4 / 60  # at most one per concurrent send
+    assert figures.round_trips_per_message > 0
