@@ -35,7 +35,10 @@ class NotificationView(BaseModel):
     notification_id: str
     kind: NotificationKind
     channel: Channel
-    status: str = Field(description="scheduled, sent, failed, cancelled or suppressed")
+    status: str = Field(
+        description="scheduled, sending (an attempt under way), sent, failed, cancelled "
+        "or suppressed"
+    )
     visit_id: str | None = None
     due_at: AwareDatetime
     offset: str | None = None
@@ -47,6 +50,11 @@ class NotificationView(BaseModel):
     )
     planned_due_at: AwareDatetime | None = Field(
         default=None, description="only on a reminder sent late: when it was due"
+    )
+    provider_ref: str | None = Field(
+        default=None,
+        description="the provider's own id for a sent message, when it gave one "
+        "(an SMS's message SID, an e-mail's Message-ID)",
     )
 
 

@@ -175,7 +175,11 @@ class EmailChannel:
             else self._modern(to, subject, message.body)
         )
         email["Date"] = _email_date(message.sent_at)
-        email["Message-ID"] = self.message_id(message.notification_id)
+        message_id = self.message_id(message.notification_id)
+        # one line, as EmailMessage writes it (the classic API would fold a long one)
+        cast(Any, email)["Message-ID"] = (
+            message_id if isinstance(email, EmailMessage) else Header(message_id, maxlinelen=998)
+        )
         email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
         return email
 

@@ -260,15 +260,16 @@ async def test_sends_run_side_by_side_over_reused_sessions(infra: Infra) -> None
         async with dispatching(sender.dispatcher()):
             await smtp.wait_for_mail(16, timeout=30)
 
-            async def all_sent() -> bool | None:
+            async def all_sent() -> list[dict[str, Any]] | None:
                 records = [await sender.status(i) for i in ids]
-                return all(r["status"] == "sent" for r in records) or None
+                return records if all(r["status"] == "sent" for r in records) else None
 
-            await until(all_sent)
+            records = await until(all_sent)
     assert smtp.most_at_once == 4  # the channel's bound, and reached
     assert smtp.sessions <= 4  # one per sender at a time, each kept for the next message
     ids_sent = {m.message["Message-ID"] for m in smtp.received}
     assert len(ids_sent) == 16
+    assert {r["provider_ref"] for r in records} == ids_sent  # each record names its e-mail
 
 
 async def test_a_kept_session_the_server_dropped_is_replaced_without_a_failure(
