@@ -2,8 +2,8 @@
 events, the mails, the clock and the cut-off are arguments).
 
 - *Intakes*: every intake answered 202 has its ``intake.submitted`` and a
-  ``plan.created`` or ``plan.declined``; every sequence of a created plan is booked
-  or waitlisted.
+  ``plan.created`` or ``plan.declined``, once (one event id, one plan); every
+  sequence of a created plan is booked or waitlisted.
 - *Bookings*: one visit per (plan, sequence), one booking event id per visit (a
   redelivered event repeats its id); no two visits of one therapist, or of one room
   of a location, overlap.
@@ -63,6 +63,7 @@ class Notification:
 class Findings:
     intakes_accepted: int = 0
     intakes_lost: int = 0
+    duplicate_intakes: int = 0  # a second submission event or plan for one intake
     plans_created: int = 0
     plans_declined: int = 0
     plans_incomplete: int = 0
@@ -212,6 +213,15 @@ def _check_intakes(found: Findings, events: Sequence[Event], accepted: Sequence[
             found.note("intake lost", intake)
     found.plans_created = len({e["data"]["plan_id"] for e in _of_type(events, "plan.created")})
     found.plans_declined = len({e["data"]["intake_id"] for e in _of_type(events, "plan.declined")})
+    # a retried request, a redelivered intake: the same intake and plan again, same ids
+    for kind, what in (("intake.submitted", "id"), ("plan.created", "plan_id")):
+        seen: defaultdict[str, set[str]] = defaultdict(set)
+        for e in _of_type(events, kind):
+            seen[e["data"]["intake_id"]].add(e["id"] if what == "id" else e["data"][what])
+        for intake, ids in seen.items():
+            if len(ids) > 1:
+                found.duplicate_intakes += len(ids) - 1
+                found.note("intake twice", f"{intake}: {kind} {sorted(ids)}")
     for intake, plan in _incomplete_plans(events):
         found.plans_incomplete += 1
         found.note("plan not wholly booked", f"intake {intake} plan {plan}")

@@ -20,13 +20,15 @@ When posting is done the kills stop, every service is waited ready, and the cut-
 is the simulated time then: the bench waits (with a deadline) until every accepted
 intake has its plan decision and bookings, and every notification due before the
 cut-off has a terminal event. Then bench/_chaos_checks.py checks the topics and the
-sink. The services' logs, the sink's log and the chain are left in ``--workdir``.
+sink. The services' logs, the sink's log, every event read (``events.jsonl``) and
+the chain are left in ``--workdir``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import tempfile
 import time
@@ -158,6 +160,8 @@ async def _drive(stack: Stack, options: Options, workdir: Path, log: Log) -> Res
         seconds["settling"] = time.monotonic() - began
         await topics.caught_up(within_s=30.0)
         mails = _mails(workdir / "sink.log")
+        with (workdir / "events.jsonl").open("w", encoding="utf-8") as kept:
+            kept.writelines(json.dumps(event) + "\n" for event in topics.events)
         found = findings(
             topics.events,
             mails,
@@ -241,6 +245,7 @@ def table(result: Result) -> str:
         ("intakes accepted (202)", f.intakes_accepted),
         ("intakes not answered", len(result.unanswered)),
         ("intakes lost (no submission or no plan decision)", f.intakes_lost),
+        ("intakes twice (a second submission event or plan)", f.duplicate_intakes),
         ("plans created / declined", f"{f.plans_created} / {f.plans_declined}"),
         ("plans not wholly booked", f.plans_incomplete),
         ("visits booked / sequences waitlisted", f"{f.visits} / {f.waitlisted}"),
@@ -271,7 +276,8 @@ def table(result: Result) -> str:
     for name, restarts in kills_by_service(result.restarts).items():
         ready = [r.ready_s for r in restarts if r.ready_s is not None]
         timing = "n/a" if not ready else f"{percentile(ready, 50):.1f} / {max(ready):.1f}"
-        rows.append((f"{name}: kills, restart to ready p50 / max s", f"{len(restarts)}, {timing}"))
+        value = f"{len(restarts)}, {len(restarts) - len(ready)}, {timing}"
+        rows.append((f"{name}: kills, killed again before ready, ready p50 / max s", value))
     width = max(len(name) for name, _ in rows)
     lines = [f"| {'check'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
     lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]

@@ -40,6 +40,7 @@ def test_nothing_is_lost_doubled_or_overlapping_under_kills(tmp_path: Path) -> N
     assert found.intakes_accepted == options.intakes, report
     assert result.settled, f"{report}\nstill open: {result.still_open[:10]}"
     assert found.intakes_lost == 0, report
+    assert found.duplicate_intakes == 0, report
     assert found.plans_incomplete == 0, report
     assert found.visits > 0, report
     assert found.duplicate_bookings == 0, report
