@@ -354,6 +354,8 @@ def test_the_alert_rules_cover_what_operators_watch() -> None:
         "ClinicflowDeadLettersUnsent": {"clinicflow_deadletters_unsent_total"},
         "ClinicflowOutboxBacklog": {"clinicflow_outbox_oldest_seconds"},
         "ClinicflowNotificationsFailing": {"clinicflow_notifications_total"},
+        "ClinicflowNotificationOutcomesUnknown": {"clinicflow_notification_outcomes_unknown_total"},
+        "ClinicflowSendLagHigh": {"clinicflow_notification_send_lag_seconds_bucket"},
         "ClinicflowInstanceDown": {"up"},
         "ClinicflowServiceMissing": {"up"},
         "ClinicflowInstanceNotReady": {"clinicflow_ready"},
@@ -447,6 +449,8 @@ def test_the_dashboard_has_the_panels_operators_look_for() -> None:
     assert charted("clinicflow_bookings_total", "location", "outcome")
     assert charted("clinicflow_waitlist_size", "location")
     assert charted("clinicflow_notifications_total", "kind", "channel", "status")
+    assert charted("histogram_quantile(0.95", "clinicflow_notification_send_lag_seconds_bucket")
+    assert charted("clinicflow_notification_outcomes_unknown_total", "channel")
     assert charted("clinicflow_http_requests_total", "route")
     assert charted("histogram_quantile(0.95", "clinicflow_http_request_seconds_bucket")
     assert charted('status=~"5.."', "clinicflow_http_requests_total")
