@@ -20,8 +20,8 @@ When posting is done the kills stop, every service is waited ready, and the cut-
 is the simulated time then: the bench waits (with a deadline) until every accepted
 intake has its plan decision and bookings, and every notification due before the
 cut-off has a terminal event. Then bench/_chaos_checks.py checks the topics and the
-sink. The services' logs, the sink's log, every event read (``events.jsonl``) and
-the chain are left in ``--workdir``.
+sink. The services' logs, the sink's log, every event read (``events.jsonl``), every
+kill (``kills.jsonl``) and the chain are left in ``--workdir``.
 """
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ from bench._chaos_checks import (
     Mail,
     findings,
     open_notifications,
-    percentile,
     simulated,
     unsettled_intakes,
 )
 from bench._chaos_kills import Chaos, Restart
+from bench._chaos_report import table
 from bench._chaos_topics import TopicReader
 from bench._smtp_sink import Sink
 from bench._stack import SERVICES, _forget
@@ -162,6 +162,7 @@ async def _drive(stack: Stack, options: Options, workdir: Path, log: Log) -> Res
         mails = _mails(workdir / "sink.log")
         with (workdir / "events.jsonl").open("w", encoding="utf-8") as kept:
             kept.writelines(json.dumps(event) + "\n" for event in topics.events)
+        _keep_restarts(workdir / "kills.jsonl", chaos.restarts, clock)
         found = findings(
             topics.events,
             mails,
@@ -222,6 +223,15 @@ async def _post_all(stack: Stack, options: Options) -> tuple[list[str], list[int
     return accepted, [n for n, a in enumerate(answers) if a is None]
 
 
+def _keep_restarts(path: Path, restarts: Sequence[Restart], clock: SimulatedClock) -> None:
+    """Each kill: the service, when (epoch and simulated) and how long it took to be ready."""
+    with path.open("w", encoding="utf-8") as kept:
+        for r in restarts:
+            at = simulated(clock, r.killed_at).isoformat()
+            line = {"service": r.service, "killed_at": r.killed_at, "simulated": at}
+            kept.write(json.dumps({**line, "ready_s": r.ready_s}) + "\n")
+
+
 def _mails(path: Path) -> list[Mail]:
     mails = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -229,59 +239,6 @@ def _mails(path: Path) -> list[Mail]:
         if kind == "mail" and len(rest) == 2:
             mails.append(Mail(float(rest[0]), rest[1]))
     return mails
-
-
-def kills_by_service(restarts: Sequence[Restart]) -> dict[str, list[Restart]]:
-    found: dict[str, list[Restart]] = {name: [] for name in SERVICES}
-    for restart in restarts:
-        found[restart.service].append(restart)
-    return found
-
-
-def table(result: Result) -> str:
-    f = result.findings
-    lag = "n/a" if f.lag_p50_min is None else f"{f.lag_p50_min:.0f} / {f.lag_p99_min:.0f}"
-    rows = [
-        ("intakes accepted (202)", f.intakes_accepted),
-        ("intakes not answered", len(result.unanswered)),
-        ("intakes lost (no submission or no plan decision)", f.intakes_lost),
-        ("intakes twice (a second submission event or plan)", f.duplicate_intakes),
-        ("plans created / declined", f"{f.plans_created} / {f.plans_declined}"),
-        ("plans not wholly booked", f.plans_incomplete),
-        ("visits booked / sequences waitlisted", f"{f.visits} / {f.waitlisted}"),
-        ("duplicate bookings", f.duplicate_bookings),
-        ("overlaps (therapist or room)", f.overlaps),
-        (
-            "notifications scheduled / due before the cut-off",
-            f"{f.scheduled} / {f.due_before_cutoff}",
-        ),
-        (
-            "sent / failed / suppressed / cancelled",
-            f"{f.sent} / {f.failed} / {f.suppressed} / {f.cancelled}",
-        ),
-        ("due before the cut-off, no terminal event", f.missing_terminal),
-        ("more than one terminal event", f.terminal_twice),
-        ("failed outcome_unknown (a kill inside a send)", f.outcome_unknown),
-        ("mails received", f.mails),
-        ("duplicate mails", f.duplicate_messages),
-        ("sent, not received", f.sent_not_received),
-        ("received, neither sent nor outcome_unknown", f.received_unexplained),
-        (
-            "dead letters (all / not outcome_unknown)",
-            f"{f.dead_letters} / {f.dead_letters_unexplained}",
-        ),
-        ("send lag p50 / p99, simulated minutes", lag),
-        ("reminders received after their visit started", f.reminders_after_start),
-    ]
-    for name, restarts in kills_by_service(result.restarts).items():
-        ready = [r.ready_s for r in restarts if r.ready_s is not None]
-        timing = "n/a" if not ready else f"{percentile(ready, 50):.1f} / {max(ready):.1f}"
-        value = f"{len(restarts)}, {len(restarts) - len(ready)}, {timing}"
-        rows.append((f"{name}: kills, killed again before ready, ready p50 / max s", value))
-    width = max(len(name) for name, _ in rows)
-    lines = [f"| {'check'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
-    lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -302,7 +259,7 @@ def main() -> None:
         workdir=args.workdir,
     )
     result = run(options)
-    print(table(result))
+    print(table(result.findings, result.restarts, len(result.unanswered)))
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
     print(f"\n{timing}; settled: {result.settled}; workdir {result.workdir}")
     for problem, items in result.findings.examples.items():

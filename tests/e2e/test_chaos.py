@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.chaos import Options, kills_by_service, run, table
+from bench._chaos_report import kills_by_service, table
+from bench.chaos import Options, run
 
 pytestmark = pytest.mark.e2e
 
@@ -30,9 +31,10 @@ def test_nothing_is_lost_doubled_or_overlapping_under_kills(tmp_path: Path) -> N
         settle_within_s=90.0,
     )
     result = run(options, log=lambda _: None)
-    report = f"{table(result)}\nexamples: {result.findings.examples}\nlogs: {tmp_path}"
-    print(report)
     found = result.findings
+    counts = table(found, result.restarts, len(result.unanswered))
+    report = f"{counts}\nexamples: {found.examples}\nlogs: {tmp_path}"
+    print(report)
     killed = {name for name, restarts in kills_by_service(result.restarts).items() if restarts}
 
     assert len(result.restarts) >= 3 and len(killed) >= 2, report
