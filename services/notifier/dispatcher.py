@@ -51,6 +51,7 @@ from services.notifier.compose import Links, compose
 from services.notifier.delivery import Backoff, Route, Suppressed, next_attempt, route
 from services.notifier.messages import Templates
 from services.notifier.store import NotificationStore, Rate
+from services.notifier.timing import too_late_to_send
 from shared.clock import sleep_until
 from shared.envelope import Trace, derived_id
 from shared.events import (
@@ -193,10 +194,12 @@ class Dispatcher:
         for notification_id in waiting:
             self._held[notification_id].cancel()
         sending = [self._held[i] for i in self._handed_over if i in self._held]
+        # each step on its own: the service cancels a stopping task again each second
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await self.store.unclaim(waiting)
         with contextlib.suppress(Exception, asyncio.CancelledError):
             if sending:
                 await asyncio.wait(sending, timeout=STOP_GRACE_S)
-            await self.store.unclaim(waiting)
         for task in sending:  # still not answered: its outcome is left unknown
             task.cancel()
 
@@ -214,6 +217,8 @@ class Dispatcher:
         """One try at a scheduled notification: the record as it stands afterwards
         (None: it was moved by someone else, or put back to wait)."""
         now = self.runtime.clock.now()
+        if self._too_late(record, now):
+            return await self._close(record, "suppressed", now, reason="too_late")
         plan_id = (record.get("context") or {}).get("plan_id")
         contact, plan = await self.store.sending(record["client_id"], plan_id)
         production = self.settings.env == "production"
@@ -234,6 +239,20 @@ class Dispatcher:
         assert contact is not None  # routed
         async with self.slots[way.channel]:
             return await self._send(record, way, contact.language, plan)
+
+    def _too_late(self, record: dict[str, Any], now: datetime) -> bool:
+        """A reminder that falls due while the notifier was down or behind, and would
+        reach the client too near the visit (the policy's ``late_reminder_min_lead``)."""
+        visit_start = (record.get("context") or {}).get("visit_start")
+        if record["kind"] != "reminder" or not visit_start:
+            return False
+        policy = self.runtime.chain.policy_for(record["location_id"])
+        return too_late_to_send(
+            visit_start=datetime.fromisoformat(visit_start),
+            due_at=datetime.fromisoformat(record["due_at"]),
+            now=now,
+            min_lead=policy.late_reminder_min_lead,
+        )
 
     async def _send(
         self, record: dict[str, Any], way: Route, language: str, plan: dict[str, Any] | None

@@ -100,6 +100,21 @@ def missed_reminders(
     ]
 
 
+SEND_GRACE = timedelta(minutes=5)  # a sender this far behind is late, not busy
+
+
+def too_late_to_send(
+    *, visit_start: datetime, due_at: datetime, now: datetime, min_lead: timedelta
+) -> bool:
+    """Whether a reminder that is going out only now (its sender was down or behind)
+    would reach the client too near the visit to be of use: the visit has started, or
+    the sender is more than ``SEND_GRACE`` behind and less than ``min_lead`` is left.
+    One sent on time is never too late here, whatever lead its quiet hours left it."""
+    _require_aware(visit_start=visit_start, due_at=due_at, now=now)
+    left = visit_start - now
+    return left <= timedelta(0) or (now - due_at > SEND_GRACE and left < min_lead)
+
+
 def next_outside_quiet_hours(instant: datetime, *, quiet_hours: str, zone: ZoneInfo) -> datetime:
     """``instant``, or the end of the quiet window it falls in (on the local wall clock)."""
     if not in_quiet_hours(instant, quiet_hours=quiet_hours, zone=zone):

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from services.notifier.dispatcher import Dispatcher
 from services.notifier.store import NotificationStore
 from shared.infra import Infra
 from shared.runtime import Foundations, Runtime, running
+from shared.service import stopped
 from shared.settings import NotifierSettings
 from tests.conftest import DEMO_CHAIN
 from tests.integration.test_notifier_flow import START
@@ -58,6 +60,27 @@ class Sender:
         )
         await self.store.save_contact(contact)
         return client_id
+
+    async def reminder(self, client_id: str, *, due_at: datetime, visit_start: datetime) -> str:
+        """A reminder of a visit, due at ``due_at``; its id."""
+        notification_id = f"reminder-{client_id}-{uuid.uuid4().hex[:8]}"
+        record = {
+            "notification_id": notification_id,
+            "client_id": client_id,
+            "location_id": "beaverton",
+            "visit_id": f"visit-{notification_id}",
+            "kind": "reminder",
+            "channel": "email",
+            "status": "scheduled",
+            "due_at": due_at.isoformat(),
+            "offset": "2h",
+            "moved_for_quiet_hours": False,
+            "attempts": 0,
+            "context": {"visit_start": visit_start.isoformat()},
+            "trace": {"chainid": "northwest-nmt", "correlationid": client_id},
+        }
+        assert await self.store.schedule(record, due_epoch=due_at.timestamp())
+        return notification_id
 
     async def due(self, client_id: str, n: int) -> list[str]:
         """``n`` aftercare notifications of the client, due now; their ids."""
@@ -124,8 +147,9 @@ async def dispatching(dispatcher: Dispatcher) -> AsyncIterator[asyncio.Task[None
         yield task
     finally:
         task.cancel()
-        with_timeout = asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 10)
-        await with_timeout
+        # cancelled again while it runs, as the service stops it (a Redis call can
+        # swallow one cancellation)
+        await asyncio.wait_for(stopped(task), 10)
         await close_channels(dispatcher.channels)
 
 
@@ -333,3 +357,34 @@ async def test_a_stopping_sender_hands_back_at_once_what_it_had_not_begun(
             assert await redis.zscore(due, waiting) is not None
             assert await redis.zscore(inflight, waiting) is None
             assert (await sender.status(waiting))["status"] == "scheduled"
+
+
+async def test_a_reminder_its_sender_was_down_for_goes_late_or_is_too_late(
+    infra: Infra, topics: TopicLog
+) -> None:
+    async with SmtpFake() as smtp, sender_on(infra, **smtp_env(smtp)) as sender:
+        now = sender.clock.now()
+        client_id = await sender.client("was-down")
+        # both fell due hours ago, while no sender ran
+        near = await sender.reminder(
+            client_id,
+            due_at=now - timedelta(hours=1, minutes=30),
+            visit_start=now + timedelta(minutes=30),
+        )
+        far = await sender.reminder(
+            client_id, due_at=now - timedelta(hours=8), visit_start=now + timedelta(hours=40)
+        )
+        async with dispatching(sender.dispatcher()):
+
+            async def closed() -> list[dict[str, Any]] | None:
+                records = [await sender.status(i) for i in (near, far)]
+                return records if all(r["status"] != "scheduled" for r in records) else None
+
+            too_late, late = await until(closed)
+            suppressed = await topics.wait_for(
+                lambda: topics.for_client("notification.suppressed", client_id)
+            )
+        assert (too_late["status"], too_late["reason"]) == ("suppressed", "too_late")
+        assert suppressed[0]["data"]["reason"] == "too_late"
+        assert late["status"] == "sent"  # a day and more ahead: still of use
+        assert [m.message["Message-ID"] for m in smtp.received] == [late["provider_ref"]]

@@ -1,5 +1,6 @@
 """Reminders missed by a lag (pure): the last goes late while the visit is far
-enough ahead, the rest are too late; one due before the booking never applied."""
+enough ahead, the rest are too late; one due before the booking never applied;
+and one whose sender was down when it fell due is too late near the visit."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.notifier.timing import MissedReminder, missed_reminders
+from services.notifier.timing import MissedReminder, missed_reminders, too_late_to_send
 from shared.chain import Policy, PolicyOverride
 
 ZONE = ZoneInfo("America/Los_Angeles")
@@ -62,3 +63,27 @@ def test_the_wait_and_the_lead_are_validated() -> None:
         PolicyOverride(contact_wait=timedelta(0))
     with pytest.raises(ValidationError):
         PolicyOverride(late_reminder_min_lead=timedelta(minutes=-1))
+
+
+@pytest.mark.parametrize(
+    ("sent_before_visit", "due_before_visit", "too_late"),
+    [
+        (timedelta(hours=2), timedelta(hours=2), False),  # on time
+        (timedelta(minutes=30), timedelta(hours=2), True),  # a sender 90 min behind
+        (timedelta(hours=1, minutes=30), timedelta(hours=2), False),  # behind, still useful
+        (timedelta(hours=40), timedelta(days=2), False),  # the day-before one, 8 h late
+        (timedelta(minutes=40), timedelta(minutes=43), False),  # quiet hours left it little
+        (timedelta(0), timedelta(minutes=1), True),  # the visit has started
+        (-timedelta(minutes=5), timedelta(hours=2), True),
+    ],
+)
+def test_a_reminder_going_out_late_is_too_late_only_near_the_visit(
+    sent_before_visit: timedelta, due_before_visit: timedelta, too_late: bool
+) -> None:
+    verdict = too_late_to_send(
+        visit_start=VISIT,
+        due_at=VISIT - due_before_visit,
+        now=VISIT - sent_before_visit,
+        min_lead=timedelta(hours=1),
+    )
+    assert verdict is too_late
