@@ -217,14 +217,14 @@ class Dispatcher:
         """One try at a scheduled notification: the record as it stands afterwards
         (None: it was moved by someone else, or put back to wait)."""
         now = self.runtime.clock.now()
-        if self._too_late(record, now):
-            return await self._close(record, "suppressed", now, reason="too_late")
         plan_id = (record.get("context") or {}).get("plan_id")
         contact, plan = await self.store.sending(record["client_id"], plan_id)
         production = self.settings.env == "production"
         way = route(contact, configured=self.configured, production=production)
-        if isinstance(way, Suppressed):
+        if isinstance(way, Suppressed):  # nothing may carry it: that is the reason given
             return await self._close(record, "suppressed", now, reason=way.reason)
+        if self._too_late(record, now):
+            return await self._close(record, "suppressed", now, reason="too_late")
         client = Rate(
             f"client:{record['client_id']}", CLIENT_WINDOW_S, self.settings.client_max_per_hour
         )

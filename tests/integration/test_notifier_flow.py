@@ -237,7 +237,7 @@ async def test_reminders_survive_a_restart_and_arrive_once_at_the_right_local_ti
 
         async with notifier_on(infra, namespace, **smtp_env(smtp)) as second:
             await second.receive(visit)  # redelivered after the restart: nothing new
-            second.clock.at = VISIT - timedelta(minutes=30)
+            second.clock.at = due["PT2H"]  # both due, an hour ahead (the PT2H one moved)
             mails = await smtp.wait_for_mail(2)
 
             async def all_sent() -> bool:
@@ -373,6 +373,9 @@ async def test_stop_is_honoured_at_once_start_undoes_it_and_a_texted_score_flows
             later = visit_for(client, start=VISIT + timedelta(days=7), n=2)
             await n.receive(later)
             await n.receive(completed(later))
+            # both reminders due (the two-hour one moved to 08:00 by quiet hours)
+            n.clock.at = later.start - timedelta(hours=1)
+            await sms.wait_for_requests(2)
             n.clock.at = later.end + timedelta(days=1, minutes=1)  # aftercare, then check-in
             await sms.wait_for_requests(4)  # two reminders, aftercare, check-in
             bodies = [m["Body"] for m in sms.messages]
