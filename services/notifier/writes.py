@@ -268,7 +268,7 @@ class Writes:
                     item(pipe)
             results = await pipe.execute()
         for item, result in zip(self._queued, results, strict=True):
-            if isinstance(item, _Lone):
+            if isinstance(item, _Lone) and item.kind != "drop":  # drop answers a count
                 outcome.found.extend(str(draft) for draft in result or [])
             elif isinstance(item, _Run) and item.kind == "move":
                 outcome.moved.extend(bool(flag) for flag in result)

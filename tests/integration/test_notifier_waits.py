@@ -21,6 +21,7 @@ from services.notifier.waits import tend_waits
 from shared.codec import wrap
 from shared.envelope import Envelope, Trace
 from shared.events import EventData
+from shared.events.visits import VisitRescheduled
 from shared.infra import Infra
 from shared.kafka import Outgoing
 from tests.integration.test_notifier_flow import (
@@ -116,6 +117,40 @@ async def test_a_booking_before_the_intake_waits_then_goes_on_the_contacts_chann
         assert len(by_id) == 2  # two announcements, each published the same bytes
         assert all(len(set(copies)) == 1 for copies in by_id.values())
         assert {o.value for o in again} == {copies[0] for copies in by_id.values()}
+        assert of(topics, "notification.suppressed", who) == []
+
+
+async def test_a_visit_moved_while_its_reminders_wait_waits_at_its_new_time(
+    infra: Infra, topics: TopicLog
+) -> None:
+    client = intake("moved")
+    who = client.client.client_id
+    visit = visit_for(client)
+    moved_to = visit.start + timedelta(days=1)
+    moved = VisitRescheduled(
+        visit_id=visit.visit_id,
+        plan_id=visit.plan_id,
+        client_id=who,
+        location_id=visit.location_id,
+        therapist_id=visit.therapist_id,
+        room=visit.room,
+        previous_start=visit.start,
+        start=moved_to,
+        end=moved_to + timedelta(hours=1),
+        timezone=visit.timezone,
+    )
+    async with SmtpFake() as smtp, tended(infra, smtp) as n:
+        assert await handle(n, cause(visit, at=START), visit) == []  # waits for the contact
+        assert await handle(n, cause(moved, at=START), moved) == []  # its waits move with it
+        await handle(n, cause(client, at=START), client)
+        await topics.wait_for(lambda: len(of(topics, "notification.scheduled", who)) == 2)
+        await topics.caught_up()
+        scheduled = of(topics, "notification.scheduled", who)
+        starts = {
+            (await n.store.get(e["data"]["notification_id"]) or {})["context"]["visit_start"]
+            for e in scheduled
+        }
+        assert starts == {moved_to.isoformat()}  # only the new time's reminders
         assert of(topics, "notification.suppressed", who) == []
 
 
