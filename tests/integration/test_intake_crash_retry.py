@@ -162,10 +162,12 @@ async def test_a_retry_after_a_request_died_having_stored_gets_its_answer_and_it
 
     def records() -> list[bytes] | None:
         found = [r.value for r in topics.records if r.value and event_id.encode() in r.value]
-        return found if len(found) == 2 else None
+        return found or None
 
-    sent = await eventually(records)
-    assert sent[0] == sent[1] == stored["envelope"].encode()
+    await eventually(records)
+    await topics.caught_up()  # whatever else sent it (the first request, the app's relay)
+    sent = records() or []
+    assert set(sent) == {stored["envelope"].encode()}  # every copy the very stored bytes
     assert {e["correlationid"] for e in submitted(topics, intake_id)} == {intake_id}
 
 
