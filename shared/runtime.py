@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,6 +90,7 @@ class Runtime:
     publisher: Publisher
     faust_app: faust.App | None = None
     rebalanced: bool = False
+    consumer: bool = False  # it consumes topics (its faust app may not be up yet)
 
     @property
     def chain(self) -> ChainConfig:
@@ -131,8 +132,9 @@ class Runtime:
             self._redis_reachable(), self.publisher.broker_reachable()
         )
         checks = {"redis": redis_ok, "broker": broker_ok}
-        if self.faust_app is not None:
-            checks["consuming"] = self.rebalanced and not self.faust_app.rebalancing
+        if self.consumer or self.faust_app is not None:
+            app = self.faust_app
+            checks["consuming"] = app is not None and self.rebalanced and not app.rebalancing
         return checks
 
     async def _redis_reachable(self) -> bool:
@@ -151,16 +153,27 @@ async def running(
     *,
     consumes: Sequence[TopicSpec] = (),
     handlers: HandlersFactory | None = None,
+    connected: Callable[[Runtime], None] | None = None,
+    stopping: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Runtime]:
+    """The runtime of a service: Redis, the publisher and, for a consumer, its faust
+    app. ``connected`` is called once Redis and the publisher are up and before the
+    consumer joins its group (which can take the group's session timeout after a
+    crash): what needs no consuming (the notifier's sends, outbox relays) starts
+    there; ``stopping`` is awaited first on the way out, while all is still up."""
     settings = base.settings
     client = connect(settings, service=base.service)
     keys = Keys(settings.redis_namespace, base.service)
     publisher = Publisher(settings, client_id=f"clinicflow-{base.service}", service=base.service)
-    runtime = Runtime(base=base, redis=client, keys=keys, publisher=publisher)
+    runtime = Runtime(
+        base=base, redis=client, keys=keys, publisher=publisher, consumer=bool(consumes)
+    )
     lag: asyncio.Task[None] | None = None
     try:
         await ensure_topics(settings.kafka_bootstrap_servers)
         await publisher.start()
+        if connected is not None:
+            connected(runtime)
         if consumes:
             assert handlers is not None, "a consuming service needs handlers"
             runtime.faust_app, processor = _consumer_app(runtime, consumes, handlers(runtime))
@@ -170,6 +183,8 @@ async def running(
             )
         yield runtime
     finally:
+        if stopping is not None:
+            await stopping()
         if lag is not None:
             lag.cancel()
             with contextlib.suppress(asyncio.CancelledError):

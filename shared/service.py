@@ -39,21 +39,28 @@ def build_service(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(base, consumes=consumes, handlers=handlers) as runtime:
+        tasks: list[asyncio.Task[None]] = []
+
+        def start(runtime: Runtime) -> None:
+            # before the consumer joins its group: a restarted notifier sends at once
+            tasks.extend(
+                asyncio.create_task(task(runtime)) for task in (*background, _report_readiness)
+            )
+
+        async def stop() -> None:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                await stopped(task)
+
+        async with running(
+            base, consumes=consumes, handlers=handlers, connected=start, stopping=stop
+        ) as runtime:
             app.state.runtime = runtime
             app.state.readiness = runtime.readiness
             app.state.rate_limiter = RateLimiter(runtime.redis)
             app.state.rate_limit_prefix = runtime.keys.shared("ratelimit", "")
-            tasks = [
-                asyncio.create_task(task(runtime)) for task in (*background, _report_readiness)
-            ]
-            try:
-                yield
-            finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    await stopped(task)
+            yield
 
     app = service_app(
         service=service,

@@ -320,8 +320,8 @@ def test_the_parent_watch_stops_only_a_process_whose_launcher_is_gone() -> None:
         for parent in (os.getpid(), gone.pid)
     )
     try:
-        for proc in (followed, orphaned):
-            assert proc.stdout is not None and proc.stdout.readline() == b"watching\n"
+        # the orphan's watch may stop it before it says anything: only its end is asked
+        assert followed.stdout is not None and followed.stdout.readline() == b"watching\n"
         assert orphaned.wait(timeout=5) == -signal.SIGTERM
         assert followed.poll() is None
     finally:
