@@ -63,48 +63,43 @@ class Sender:
 
     async def reminder(self, client_id: str, *, due_at: datetime, visit_start: datetime) -> str:
         """A reminder of a visit, due at ``due_at``; its id."""
-        notification_id = f"reminder-{client_id}-{uuid.uuid4().hex[:8]}"
+        context = {"visit_start": visit_start.isoformat()}
+        return await self._armed(client_id, "reminder", due_at, context, offset="2h")
+
+    async def due(self, client_id: str, n: int) -> list[str]:
+        """``n`` aftercare notifications of the client, due now; their ids."""
+        now = self.clock.now()
+        context = {"completed_at": now.isoformat()}
+        return [await self._armed(client_id, "aftercare", now, context) for _ in range(n)]
+
+    async def _armed(
+        self,
+        client_id: str,
+        kind: str,
+        due_at: datetime,
+        context: dict[str, Any],
+        *,
+        offset: str | None = None,
+    ) -> str:
+        """A notification stored and armed as the arming side leaves it; its id."""
+        notification_id = f"{kind}-{client_id}-{uuid.uuid4().hex[:8]}"
         record = {
             "notification_id": notification_id,
             "client_id": client_id,
             "location_id": "beaverton",
             "visit_id": f"visit-{notification_id}",
-            "kind": "reminder",
+            "kind": kind,
             "channel": "email",
             "status": "scheduled",
             "due_at": due_at.isoformat(),
-            "offset": "2h",
+            "offset": offset,
             "moved_for_quiet_hours": False,
             "attempts": 0,
-            "context": {"visit_start": visit_start.isoformat()},
+            "context": context,
             "trace": {"chainid": "northwest-nmt", "correlationid": client_id},
         }
         assert await self.store.schedule(record, due_epoch=due_at.timestamp())
         return notification_id
-
-    async def due(self, client_id: str, n: int) -> list[str]:
-        """``n`` aftercare notifications of the client, due now; their ids."""
-        ids = []
-        for _ in range(n):
-            notification_id = f"aftercare-{client_id}-{uuid.uuid4().hex[:8]}"
-            record = {
-                "notification_id": notification_id,
-                "client_id": client_id,
-                "location_id": "beaverton",
-                "visit_id": f"visit-{notification_id}",
-                "kind": "aftercare",
-                "channel": "email",
-                "status": "scheduled",
-                "due_at": self.clock.now().isoformat(),
-                "offset": None,
-                "moved_for_quiet_hours": False,
-                "attempts": 0,
-                "context": {"completed_at": self.clock.now().isoformat()},
-                "trace": {"chainid": "northwest-nmt", "correlationid": client_id},
-            }
-            assert await self.store.schedule(record, due_epoch=self.clock.now().timestamp())
-            ids.append(notification_id)
-        return ids
 
     async def status(self, notification_id: str) -> dict[str, Any]:
         record = await self.store.get(notification_id)
