@@ -42,6 +42,7 @@ from services.notifier.attempts import (
 )
 from services.notifier.channels import Channel as Sender
 from services.notifier.channels import (
+    OutboundMessage,
     PermanentSendError,
     SendError,
     TransientSendError,
@@ -240,6 +241,35 @@ class Dispatcher:
         async with self.slots[way.channel]:
             return await self._send(record, way, contact.language, plan)
 
+    def _composed(
+        self,
+        record: dict[str, Any],
+        way: Route,
+        language: str,
+        plan: dict[str, Any] | None,
+        now: datetime,
+    ) -> OutboundMessage:
+        """The message, or a permanent failure when its record cannot make one (a field
+        it needs is missing or malformed): no later try would do better. The reason
+        names the error's type only; its text could quote the record."""
+        try:
+            return compose(
+                record,
+                way=way,
+                language=language,
+                chain=self.runtime.chain,
+                plan=plan,
+                urls=self.links,
+                templates=self.templates,
+                sent_at=now,
+            )
+        except SendError:
+            raise
+        except Exception as exc:
+            reason = f"compose: {type(exc).__name__}"  # the record is on the dead letter
+            log.error("notification %s cannot be composed (%s)", record["notification_id"], reason)
+            raise PermanentSendError(reason) from None
+
     def _too_late(self, record: dict[str, Any], now: datetime) -> bool:
         """A reminder that falls due while the notifier was down or behind, and would
         reach the client too near the visit (the policy's ``late_reminder_min_lead``)."""
@@ -271,16 +301,7 @@ class Dispatcher:
 
         started = time.monotonic()
         try:
-            message = compose(
-                record,
-                way=way,
-                language=language,
-                chain=self.runtime.chain,
-                plan=plan,
-                urls=self.links,
-                templates=self.templates,
-                sent_at=now,
-            )
+            message = self._composed(record, way, language, plan, now)
             answer = await self.channels[way.channel].deliver(message, begin=begin)
         except _Overtaken:
             return await self.store.get(notification_id)  # a cancel won

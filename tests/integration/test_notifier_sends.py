@@ -383,3 +383,29 @@ async def test_a_reminder_its_sender_was_down_for_goes_late_or_is_too_late(
         assert suppressed[0]["data"]["reason"] == "too_late"
         assert late["status"] == "sent"  # a day and more ahead: still of use
         assert [m.message["Message-ID"] for m in smtp.received] == [late["provider_ref"]]
+
+
+async def test_a_record_no_message_can_be_made_of_fails_for_good_with_the_reason(
+    infra: Infra, topics: TopicLog
+) -> None:
+    async with SmtpFake() as smtp, sender_on(infra, **smtp_env(smtp)) as sender:
+        client_id = await sender.client("unmakeable")
+        # an aftercare record without the visit's completion time it is written from
+        broken = await sender._armed(client_id, "aftercare", sender.clock.now(), {})
+        async with dispatching(sender.dispatcher()):
+
+            async def closed() -> dict[str, Any] | None:
+                record = await sender.status(broken)
+                return record if record["status"] != "scheduled" else None
+
+            record = await until(closed)
+            dead = await topics.wait_for(
+                lambda: [
+                    e for e in topics.events(type="record.deadlettered") if e["subject"] == broken
+                ]
+            )
+        assert (record["status"], record["reason"]) == ("failed", "compose: KeyError")
+        assert record["attempts"] == 1  # not retried: no later try would do better
+        assert not await armed(sender, broken)
+        assert "compose: KeyError" in dead[0]["data"]["error"]
+        assert smtp.received == []
