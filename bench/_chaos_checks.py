@@ -17,7 +17,6 @@ events, the mails, the clock and the cut-off are arguments).
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bench._load import percentile
 from shared.clock import SimulatedClock
 
 TERMINAL = frozenset(
@@ -107,14 +107,6 @@ def message_id(notification_id: str, domain: str) -> str:
 def simulated(clock: SimulatedClock, real: float) -> datetime:
     """The simulated time at the real epoch instant ``real``."""
     return clock.start + timedelta(seconds=(real - clock.anchor) * clock.speed)
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q``-th percentile (nearest rank); ``None`` when there are none."""
-    if not values:
-        return None
-    ranked = sorted(values)
-    return ranked[max(0, math.ceil(q / 100 * len(ranked)) - 1)]
 
 
 def _at(value: str) -> datetime:

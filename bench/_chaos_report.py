@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench._chaos_checks import Findings, percentile
+from bench._chaos_checks import Findings
 from bench._chaos_kills import Restart
+from bench._load import percentile
 from bench._stack import SERVICES
 
 

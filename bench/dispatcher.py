@@ -41,6 +41,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench._load import percentile
 from bench.pipeline import PROJECT_ROOT, tree_label
 from shared.infra import free_port, local_infra
 
@@ -52,8 +53,8 @@ class Figures:
     label: str
     messages: int
     per_second: float
-    lag_p50_s: float
-    lag_p99_s: float
+    lag_p50_s: float | None
+    lag_p99_s: float | None
     cpu_ms_per_message: float
     connections_per_1000: float
     round_trips_per_message: float
@@ -61,11 +62,6 @@ class Figures:
     send_p99_s: float | None
     record_p50_s: float | None
     record_p99_s: float | None
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _sink_lines(log: Path, since: float) -> tuple[dict[str, list[float]], int]:
@@ -110,8 +106,8 @@ def measure(tree: Path, *, env: dict[str, str], log: Path, backlog: int, clients
         label=tree_label(tree),
         messages=len(mails),
         per_second=len(mails) / max(lags),
-        lag_p50_s=_percentile(lags, 0.5),
-        lag_p99_s=_percentile(lags, 0.99),
+        lag_p50_s=percentile(lags, 50),
+        lag_p99_s=percentile(lags, 99),
         cpu_ms_per_message=1000 * result["cpu_s"] / len(mails),
         connections_per_1000=1000 * sessions / len(mails),
         round_trips_per_message=result["round_trips"] / len(mails),
