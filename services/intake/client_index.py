@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from services.intake.guards import GUARD_LUA
+from services.intake.guards import GUARD_ARGV_LUA
 from services.intake.matching import KnownClient, PossibleDuplicate, known_from
 from shared.events.intake import ClientDetails, ClientRecord
 from shared.outbox import OLDER_WITH_KEYS_LUA
@@ -32,12 +32,8 @@ from shared.outbox import OLDER_WITH_KEYS_LUA
 # arguments (none: the claim alone).
 ADMIT_SCRIPT = (
     OLDER_WITH_KEYS_LUA
-    + GUARD_LUA
+    + GUARD_ARGV_LUA
     + """
-if ARGV[1] ~= '' then
-  local refusal = held_guard(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5])
-  if refusal then return refusal end
-end
 local shared, own, expected, new_id = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local handles = tonumber(ARGV[12])
 local last = 12 + handles
@@ -93,12 +89,8 @@ return out
 # (``Outbox.peek_args``), then each write as its argument count and arguments.
 STORE_SCRIPT = (
     OLDER_WITH_KEYS_LUA
-    + GUARD_LUA
+    + GUARD_ARGV_LUA
     + """
-if ARGV[1] ~= '' then
-  local refusal = held_guard(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5])
-  if refusal then return refusal end
-end
 local mine = {unpack(ARGV, 10, 9 + tonumber(ARGV[9]))}
 local i = 10 + #mine
 while i <= #ARGV do

@@ -64,6 +64,17 @@ local function held_guard(kind, guard, value, ms, holder)
   return nil
 end
 """
+# A script whose first five ARGV are the guard (``held_guard``'s, or '' for none) starts
+# with this: it stores nothing unless the request still holds its guard.
+GUARD_ARGV_LUA = (
+    GUARD_LUA
+    + """
+if ARGV[1] ~= '' then
+  local refusal = held_guard(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5])
+  if refusal then return refusal end
+end
+"""
+)
 
 # the lease moved on, only while the guard is still this holder's
 _RENEW = """
