@@ -4,54 +4,34 @@ consumer of no group (it commits nothing, so it changes nothing a service reads)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import ConsumerRecord, TopicPartition
 
+from bench._reader import BackgroundReader
 from shared.topics import PUBLIC_TOPICS
 
 
-class TopicReader:
+class TopicReader(BackgroundReader):
     def __init__(self, bootstrap: str) -> None:
-        self._consumer = AIOKafkaConsumer(
-            *(spec.name for spec in PUBLIC_TOPICS),
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            fetch_max_wait_ms=50,
-            metadata_max_age_ms=1000,
-        )
+        topics = (spec.name for spec in PUBLIC_TOPICS)
+        super().__init__(bootstrap, topics, fetch_max_wait_ms=50, metadata_max_age_ms=1000)
         self.events: list[dict[str, Any]] = []
         self.undecodable = 0
         self._last: dict[tuple[str, int], int] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> TopicReader:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._read())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._consumer.stop()
-
-    async def _read(self) -> None:
-        while True:
-            batches = await self._consumer.getmany(timeout_ms=200)
-            for tp, records in batches.items():
-                for record in records:
-                    try:
-                        self.events.append(json.loads(record.value or b""))
-                    except ValueError:
-                        self.undecodable += 1
-                    self._last[(tp.topic, tp.partition)] = record.offset
+    def take(
+        self, tp: TopicPartition, records: Sequence[ConsumerRecord[Any, Any]], at: float
+    ) -> None:
+        for record in records:
+            try:
+                self.events.append(json.loads(record.value or b""))
+            except ValueError:
+                self.undecodable += 1
+            self._last[(tp.topic, tp.partition)] = record.offset
 
     async def caught_up(self, *, within_s: float) -> None:
         """Wait until everything on the topics now has been read (judged by the records

@@ -9,14 +9,16 @@ topics: what it costs the broker is the same for both.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from bench._reader import BackgroundReader
 
 
 @dataclass(frozen=True)
@@ -66,43 +68,21 @@ class Progress:
 Parse = Callable[[bytes], Seen | None]
 
 
-class Follower:
+class Follower(BackgroundReader):
     """Reads ``topics`` from their beginning in the background, by intake."""
 
     def __init__(self, bootstrap: str, topics: Iterable[str], parse: Parse) -> None:
-        self._consumer = AIOKafkaConsumer(
-            *topics,
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            fetch_max_wait_ms=25,
-        )
+        super().__init__(bootstrap, topics, fetch_max_wait_ms=25)
         self._parse = parse
         self.progress: defaultdict[str, Progress] = defaultdict(Progress)
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Follower:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._follow())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._consumer.stop()
-
-    async def _follow(self) -> None:
-        while True:
-            batches = await self._consumer.getmany(timeout_ms=200)
-            at = time.time()
-            for records in batches.values():
-                for record in records:
-                    seen = self._parse(record.value or b"")
-                    if seen is not None:
-                        self.progress[seen.correlation].add(seen, at)
+    def take(
+        self, tp: TopicPartition, records: Sequence[ConsumerRecord[Any, Any]], at: float
+    ) -> None:
+        for record in records:
+            seen = self._parse(record.value or b"")
+            if seen is not None:
+                self.progress[seen.correlation].add(seen, at)
 
     async def wait_done(self, ids: Iterable[str], *, within_s: float) -> dict[str, float]:
         """Wait until every intake of ``ids`` is fully processed (or the deadline passes);
