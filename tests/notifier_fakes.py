@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -256,6 +256,7 @@ class SmsRequest:
     auth: tuple[str, str] | None  # Basic auth (user, password), if any
     form: dict[str, str]
     status: int  # what the fake answered
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
 
 
 @dataclass
@@ -322,7 +323,7 @@ class SmsApiFake(_ThreadedApp):
         form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         with self._lock:
             status, answer, headers = self._answer(sid, auth, form)
-            self.requests.append(SmsRequest(sid, auth, form, status))
+            self.requests.append(SmsRequest(sid, auth, form, status, dict(request.headers)))
         return JSONResponse(answer, status_code=status, headers=headers)
 
     def _answer(

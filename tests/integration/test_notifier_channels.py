@@ -245,6 +245,28 @@ async def test_sms_posts_twilios_form_with_basic_auth(outbox: Path) -> None:
     assert request.status == 201 and api.messages == [request.form]
 
 
+async def test_sms_sends_the_notification_id_as_the_providers_idempotency_key_when_set(
+    outbox: Path,
+) -> None:
+    async with SmsApiFake() as api:
+        plain = SmsChannel(sms_settings(outbox, api))
+        keyed = SmsChannel(
+            sms_settings(outbox, api, NOTIFIER_SMS_IDEMPOTENCY_HEADER="Idempotency-Key")
+        )
+        try:
+            without = await plain.deliver(SMS)
+            with_key = await keyed.deliver(SMS)
+        finally:
+            await close_channels({"plain": plain, "keyed": keyed})
+        first, second = await api.wait_for_requests(2)
+    # only a provider that dedupes by the key may be sent a send of unknown outcome again
+    assert (plain.dedupes_repeats, keyed.dedupes_repeats) == (False, True)
+    assert "idempotency-key" not in first.headers
+    assert second.headers["idempotency-key"] == SMS.notification_id
+    # the provider's own id for the message is what the record keeps
+    assert without.ref and with_key.ref and without.ref != with_key.ref
+
+
 async def test_sms_through_a_messaging_service_sends_its_sid_instead_of_from(
     outbox: Path,
 ) -> None:
