@@ -22,7 +22,7 @@ from datetime import datetime
 from email.charset import QP, Charset
 from email.errors import HeaderParseError
 from email.header import Header
-from email.headerregistry import Address, AddressHeader
+from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, formatdate
@@ -160,14 +160,13 @@ class EmailChannel:
             messages_per_session=settings.smtp_messages_per_session,
         )
 
-    def compose(self, message: OutboundMessage) -> Message:
+    def compose(self, message: OutboundMessage, to: Address) -> Message:
         """The e-mail for ``message``; its Message-ID is the same on every re-send.
 
         Built with the classic ``email`` API (a tenth of the CPU of ``EmailMessage``,
         whose header registry parses every header it is given), with non-ASCII text
         in RFC 2047 words and a quoted-printable UTF-8 body either way; a recipient
         address beyond ASCII needs SMTPUTF8 headers, which only ``EmailMessage`` writes."""
-        to = _email_address(message.to)
         subject = " ".join(message.subject.split())  # one line, always
         email = (
             self._classic(to, subject, message.body)
@@ -205,16 +204,17 @@ class EmailChannel:
         return f"<notification.{token}@{self.sender.domain}>"
 
     async def deliver(self, message: OutboundMessage, *, begin: Begin | None = None) -> Accepted:
-        email = self.compose(message)
+        to = _email_address(message.to)
+        email = self.compose(message, to)
         # a kept session the server dropped fails before DATA: another one is tried
         # (nothing went out), at most every kept one and then a fresh one
         for _ in range(self.settings.send_concurrency + 1):
-            if await self._send(email, begin):
+            if await self._send(email, to.addr_spec, begin):
                 break
         log.info("email: %s accepted by %s", message.notification_id, self.host)
         return Accepted(ref=str(email["Message-ID"]))
 
-    async def _send(self, email: Message, begin: Begin | None) -> bool:
+    async def _send(self, email: Message, recipient: str, begin: Begin | None) -> bool:
         """One try over one session: True when sent, False when a kept session turned
         out to be dropped before anything went out; raises a ``SendError`` otherwise."""
         timeout = self.settings.smtp_timeout_s
@@ -226,7 +226,7 @@ class EmailChannel:
                 async with asyncio.timeout(timeout):
                     # who from and to, as given: not parsed back out of the headers
                     await client.send_message(
-                        email, sender=self.sender.addr_spec, recipients=[_recipient(email)]
+                        email, sender=self.sender.addr_spec, recipients=[recipient]
                     )
                 client.messages += 1
             return True
@@ -333,11 +333,6 @@ def _email_address(to: str) -> Address:
     if not address.username or not address.domain:
         raise PermanentSendError("email: no valid recipient address")
     return address
-
-
-def _recipient(email: Message) -> str:
-    to = email["To"]
-    return to.addresses[0].addr_spec if isinstance(to, AddressHeader) else str(to)
 
 
 def _email_date(sent_at: str) -> str:
