@@ -146,11 +146,6 @@ class Dispatcher:
             self._held[notification_id] = asyncio.create_task(self._handle(notification_id))
         return len(claimed)
 
-    async def drain(self) -> None:
-        """Wait for every claimed notification to be handled (tests, benches)."""
-        while self._held:
-            await asyncio.wait(list(self._held.values()))
-
     async def _pause(self, next_due: float | None) -> None:
         """Until a send ends (room for more), the next due time, or the poll interval."""
         poll = self.settings.poll_interval_s

@@ -45,7 +45,6 @@ class SmtpPool:
         self._idle_s = idle_s
         self._per_session = messages_per_session
         self._pruning: asyncio.TimerHandle | None = None
-        self.opened = 0  # sessions opened so far (what reuse saves shows here)
 
     @contextlib.asynccontextmanager
     async def session(self, *, timeout_s: float) -> AsyncIterator[aiosmtplib.SMTP]:
@@ -88,9 +87,7 @@ class SmtpPool:
                     session.smtp.close()
                     continue
             return session
-        smtp = await self._open()
-        self.opened += 1
-        return _Session(smtp)
+        return _Session(await self._open())
 
     def _prune_later(self) -> None:
         """Close what stays idle past ``idle_s``: nothing is held open for hours."""
