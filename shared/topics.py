@@ -45,8 +45,10 @@ INTAKE = TopicSpec(
         "assessment.recorded",
         "client.merged",
         "client.updated",
+        "medical_check.recorded",
     ),
-    description="Intakes submitted at the front desk or by integrations; therapist assessments.",
+    description="Intakes submitted at the front desk or by integrations; therapist "
+    "assessments and the doctor's checks red flags ask for.",
 )
 PLANS = TopicSpec(
     name="clinic.plans",

@@ -48,6 +48,7 @@ PrecautionCode = Literal[
 Modality = Literal["nmt", "fmm", "either"]
 ScreeningOutcome = Literal["clear", "modify", "defer", "refer"]
 Condition = Literal["acute", "chronic"]
+MedicalCheckOutcome = Literal["cleared", "override", "not_cleared"]
 NotificationKind = Literal[
     "reminder", "aftercare", "checkin", "waitlist_offer", "plan_summary", "referral"
 ]

@@ -8,6 +8,7 @@ from shared.events.intake import (
     ClientUpdated,
     IntakeDocument,
     IntakeSubmitted,
+    MedicalCheckRecorded,
 )
 from shared.events.notifications import (
     CheckinReplied,
@@ -35,6 +36,7 @@ EVENT_MODELS: dict[str, type[EventData]] = {
         AssessmentRecorded,
         ClientMerged,
         ClientUpdated,
+        MedicalCheckRecorded,
         PlanCreated,
         PlanRevised,
         PlanDeclined,
@@ -66,6 +68,7 @@ __all__ = [
     "EventData",
     "IntakeDocument",
     "IntakeSubmitted",
+    "MedicalCheckRecorded",
     "NotificationCancelled",
     "NotificationFailed",
     "NotificationScheduled",

@@ -12,6 +12,7 @@ from shared.events.base import EventData, Part
 from shared.vocabulary import (
     Condition,
     ContraindicationCode,
+    MedicalCheckOutcome,
     Modality,
     PrecautionCode,
     Quality,
@@ -260,6 +261,15 @@ class Screening(Part):
     referral_recommended: bool = Field(
         default=False, description="refer, or a red flag: recommend seeing a doctor"
     )
+    medical_check_required: bool = Field(
+        default=False,
+        description="a red flag (DOMAIN.md 1): the first visit is an assessment at gentle "
+        "pressure and the rest of the course waits for a doctor's check",
+    )
+    front_desk: list[str] = Field(
+        default_factory=list,
+        description="what the front desk must do or tell the client, in plain words",
+    )
 
 
 class ComplaintFinding(Part):
@@ -368,3 +378,23 @@ class ClientUpdated(EventData):
     location_id: str = Field(description="where the change was confirmed")
     changed_by: str = Field(description="the staff key's id (a digest, never the key)")
     changed_at: AwareDatetime
+
+
+class MedicalCheckRecorded(EventData):
+    """The therapist recorded the doctor's check a red flag asked for (DOMAIN.md 1), or
+    overrode the wait with a reason: the planner clears the course to go on, or ends it
+    referred when the doctor advised against treatment."""
+
+    event_type = "medical_check.recorded"
+
+    check_id: str
+    client_id: str
+    therapist_id: str
+    location_id: str
+    outcome: MedicalCheckOutcome = Field(
+        description="cleared (the doctor found no reason not to treat), override (the "
+        "therapist goes on without it; reason required), not_cleared (the doctor advised "
+        "against treatment)"
+    )
+    reason: str | None = Field(default=None, max_length=1000)
+    recorded_at: AwareDatetime

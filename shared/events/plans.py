@@ -70,6 +70,20 @@ class Referral(Part):
     detail: str
 
 
+class MedicalCheck(Part):
+    """A red flag (DOMAIN.md 1): the course waits for a doctor's check.
+
+    While a plan carries one, only sessions ``1..book_through`` are booked (the
+    assessment-only visit at gentle pressure); the rest of the course is booked once
+    a ``plan.revised`` with change ``medical_check`` clears it."""
+
+    reason: str = Field(description="the red flag, in screening's words")
+    book_through: int = Field(
+        default=1, ge=1, description="the sessions booked before the check is recorded"
+    )
+    since: date = Field(description="when the plan began to wait")
+
+
 class PlanData(EventData):
     plan_id: str
     version: int = Field(ge=1)
@@ -91,6 +105,11 @@ class PlanData(EventData):
     scheduling: SchedulingNeeds = SchedulingNeeds()
     rationale: list[RationaleItem] = Field(min_length=1)
     created_at: AwareDatetime
+    awaiting_medical_check: MedicalCheck | None = Field(
+        default=None,
+        description="set while the course waits for a doctor's check (a red flag): book "
+        "only the sessions up to book_through",
+    )
 
 
 class PlanCreated(PlanData):
@@ -107,7 +126,9 @@ class PlanRevised(PlanData):
     change: str = Field(
         default="revised",
         description="reassess (no meaningful improvement), refer (still none after a "
-        "re-assessment), taper (good progress), protocol (a new assessment)",
+        "re-assessment), taper (good progress), protocol (a new assessment), "
+        "medical_check (the doctor's check or the therapist's override was recorded: the "
+        "course goes on), review_overdue (the review date passed with nothing to judge)",
     )
     sessions_done: int = Field(default=0, ge=0)
     referral: Referral | None = Field(
@@ -136,7 +157,13 @@ class PlanCompleted(EventData):
     client_id: str
     location_id: str
     reason: str
-    outcome: str = Field(default="course_complete", description="course_complete or goals_met")
+    outcome: str = Field(
+        default="course_complete",
+        description="course_complete, goals_met, referred (no meaningful relief at the end "
+        "of the course, or the doctor advised against treatment: never with maintenance) "
+        "or lapsed (the review date passed twice with no visit to judge)",
+    )
     sessions_done: int = Field(default=0, ge=0)
     maintenance: str | None = None
+    referral: Referral | None = Field(default=None, description="with outcome referred")
     completed_at: AwareDatetime
