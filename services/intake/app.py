@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.intake.api import router as intakes
 from services.intake.clients_api import router as clients
+from services.intake.medical_checks_api import router as medical_checks
 from services.intake.sessions_api import router as sessions
 from services.intake.submission import intake_outbox
 from shared.outbox import relay
@@ -39,9 +40,10 @@ def build_app(settings: IntakeSettings) -> FastAPI:
         service="intake",
         settings=settings,
         description=(
-            "Intake sessions, safety screening, client lookup and assessments; publishes "
-            "`intake.submitted` and `assessment.recorded` to `clinic.intake`."
+            "Intake sessions, safety screening, client lookup, assessments and the doctor's "
+            "checks red flags ask for; publishes `intake.submitted`, `assessment.recorded` "
+            "and `medical_check.recorded` to `clinic.intake`."
         ),
-        routers=[sessions, intakes, clients],
+        routers=[sessions, intakes, clients, medical_checks],
         background=[freeze_startup_heap, relay_outbox],
     )

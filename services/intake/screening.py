@@ -163,6 +163,14 @@ RED_FLAG: Final = RedFlagRule(
     not_improved_after=timedelta(days=14),
 )
 
+# What the intake answer tells the front desk about a red flag (DOMAIN.md 1, seed 000:
+# "bring it to a doctor's attention").
+RED_FLAG_FRONT_DESK: Final = (
+    "Ask the client to see their doctor about this pain before the course goes on: the "
+    "first visit is an assessment only, and the other visits are booked once the "
+    "therapist records the doctor's check."
+)
+
 NERVE_SIGNS_RULE: Final = (
     "DOMAIN.md 1: tingling, numbness, burning suggest nerve compression/entrapment"
 )
@@ -243,6 +251,8 @@ def screen(document: IntakeDocument, *, today: date) -> Screening:
         modifications=_unique(modifications),
         recheck_on=max(rechecks) if rechecks else None,
         referral_recommended=outcome == "refer" or bool(red_flags),
+        medical_check_required=bool(red_flags),
+        front_desk=[RED_FLAG_FRONT_DESK] if red_flags else [],
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from services.planner import knowledge as kb
-from services.planner import protocol
+from services.planner import medical_check, protocol
 from services.planner.course import (
     max_sessions_per_week,
     modality_for,
@@ -29,11 +29,13 @@ from shared.events.intake import (
     AssessmentRecorded,
     Complaint,
     IntakeSubmitted,
+    MedicalCheckRecorded,
     Precaution,
     Preferences,
 )
 from shared.events.plans import (
     Phase,
+    PlanCompleted,
     PlanCreated,
     PlanData,
     PlanDeclined,
@@ -46,6 +48,7 @@ from shared.pain import condition_for, months_since, nerve_signs
 from shared.vocabulary import Condition, Modality
 
 __all__ = [
+    "after_medical_check",
     "build_plan",
     "condition_for",
     "decide",
@@ -87,6 +90,10 @@ def build_plan(intake: IntakeSubmitted, *, policy: Policy) -> PlanCreated:
     phases = phases_for(condition, sessions, max_per_week=max_per_week, min_gap_days=gap_days)
     modality = modality_for(intake.preferences.modality)
     visit = protocol.visit_protocol(intake, modality=modality)
+    waiting = medical_check.awaited(intake, on=on)
+    steps = visit.steps
+    if waiting is not None:
+        steps = medical_check.assessment_steps(visit.steps, regions)
     review_after = min(kb.REVIEW_AFTER_SESSIONS, sessions)
     review_by = on + timedelta(days=kb.REVIEW_WITHIN_DAYS)
     rationale = [
@@ -95,6 +102,7 @@ def build_plan(intake: IntakeSubmitted, *, policy: Policy) -> PlanCreated:
         _cadence_reason(condition, phases, intake.preferences, policy=policy),
         *_modality_reasons(intake, modality),
         *visit.rationale,
+        *([] if waiting is None else [medical_check.gate_reason(waiting, sessions)]),
         RationaleItem(
             rule="DOMAIN.md 5: relief expected within 4-14 days, up to 4 sessions",
             detail=f"review after {review_after} sessions or by {review_by.isoformat()}",
@@ -111,7 +119,7 @@ def build_plan(intake: IntakeSubmitted, *, policy: Policy) -> PlanCreated:
         sessions_total=sessions,
         phases=phases,
         visit_minutes=policy.visit_minutes,
-        protocol=visit.steps,
+        protocol=steps,
         modifications=visit.modifications,
         excluded_regions=protocol.excluded_regions(intake),
         target_regions=regions,
@@ -127,6 +135,7 @@ def build_plan(intake: IntakeSubmitted, *, policy: Policy) -> PlanCreated:
         ),
         rationale=rationale,
         created_at=intake.submitted_at,
+        awaiting_medical_check=waiting,
     )
 
 
@@ -293,4 +302,37 @@ def revise_for_assessment(
         reason=reason,
         change="protocol",
         sessions_done=sessions_done,
+    )
+
+
+def after_medical_check(
+    plan: PlanData,
+    intake: IntakeSubmitted,
+    check: MedicalCheckRecorded,
+    *,
+    assessment: AssessmentRecorded | None,
+    sessions_done: int,
+    now: datetime,
+) -> PlanRevised | PlanCompleted | None:
+    """DOMAIN.md 1 red flag: the therapist's record of the doctor's check lets a
+    waiting course go on with its full protocol (targeting what the assessment visit
+    found, when it was recorded), or ends it referred; None when nothing waits."""
+    if plan.awaiting_medical_check is None:
+        return None
+    full = protocol.visit_protocol(intake, modality=plan.modality).steps
+    going_on = plan.model_copy(update={"protocol": full})
+    if assessment is not None:
+        found = revise_for_assessment(
+            going_on, intake, assessment, sessions_done=sessions_done, now=now
+        )
+        if found is not None:
+            going_on = going_on.model_copy(
+                update={"protocol": found.protocol, "home_program": found.home_program}
+            )
+    return medical_check.recorded(
+        plan.model_copy(update={"home_program": going_on.home_program}),
+        check,
+        sessions_done=sessions_done,
+        protocol=going_on.protocol,
+        now=now,
     )

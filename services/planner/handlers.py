@@ -22,8 +22,8 @@ from services.planner.store import FirstRead, PlanStore
 from shared.aliases import ClientAliases, client_of, merge_follower, rehomed
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import EventData, IntakeSubmitted, PlanCreated
-from shared.events.intake import AssessmentRecorded, ClientMerged
-from shared.events.plans import PlanData
+from shared.events.intake import AssessmentRecorded, ClientMerged, MedicalCheckRecorded
+from shared.events.plans import PlanCompleted, PlanData
 from shared.events.visits import VisitCompleted
 from shared.kafka import Outgoing
 from shared.runtime import Runtime
@@ -106,14 +106,44 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
     ) -> list[EventData]:
         assert isinstance(data, AssessmentRecorded)
         revised = None
+        held = None
         if read.active_plan_id is not None:
             plan, intake, done = await store.plan_parts(read.active_plan_id)
-            if plan is not None and intake is not None:
+            if plan is not None and plan.awaiting_medical_check is not None:
+                held = (plan.plan_id, data)  # shapes the protocol once the check is in
+            elif plan is not None and intake is not None:
                 revised = domain.revise_for_assessment(
                     plan, intake, data, sessions_done=done.sessions_done, now=runtime.clock.now()
                 )
         produced: list[EventData] = [] if revised is None else [revised]
-        await store.save(cause=envelope.id, produced=produced)
+        await store.save(cause=envelope.id, produced=produced, held=held)
+        return produced
+
+    async def on_medical_check(
+        envelope: Envelope, data: EventData, read: FirstRead
+    ) -> list[EventData]:
+        """DOMAIN.md 1 red flag: the doctor's check (or the therapist's override) lets
+        the client's waiting course go on, or ends it referred."""
+        assert isinstance(data, MedicalCheckRecorded)
+        decided = None
+        if read.active_plan_id is not None:
+            plan, intake, done = await store.plan_parts(read.active_plan_id)
+            if plan is not None and intake is not None:
+                decided = domain.after_medical_check(
+                    plan,
+                    intake,
+                    data,
+                    assessment=await store.held_assessment(plan.plan_id),
+                    sessions_done=done.sessions_done,
+                    now=runtime.clock.now(),
+                )
+        produced: list[EventData] = [] if decided is None else [decided]
+        finished = None
+        if isinstance(decided, PlanCompleted) and read.active_plan_id is not None:
+            finished = (await store.progress(read.active_plan_id)).model_copy(
+                update={"finished": True}
+            )
+        await store.save(cause=envelope.id, produced=produced, progress=finished)
         return produced
 
     async def move_merged(_: ClientMerged, retired: str, survivor: str) -> None:
@@ -123,6 +153,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         "intake.submitted": replaying(IntakeSubmitted, on_intake),
         "visit.completed": replaying(VisitCompleted, on_visit_completed, plan_of=_completed_plan),
         "assessment.recorded": replaying(AssessmentRecorded, on_assessment, active=True),
+        "medical_check.recorded": replaying(MedicalCheckRecorded, on_medical_check, active=True),
         "client.merged": merge_follower(aliases, move_merged),
     }
 

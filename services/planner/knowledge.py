@@ -244,6 +244,7 @@ class FindingRule:
     modification: str
     detail: str
     pressure_note: str | None = None  # told at every direct pressure technique
+    waits_for_doctor: bool = False  # the course waits for a doctor's check (``medical_check.py``)
 
 
 # DOMAIN.md 1: what screening finds in the pain description itself, by the code
@@ -252,6 +253,7 @@ FINDINGS: Final[dict[str, FindingRule]] = {
     "red_flag_new_dull_pain": FindingRule(
         modification="medical_check",
         detail="{finding}; the client is advised to see a doctor (DOMAIN.md 1 red flag)",
+        waits_for_doctor=True,
     ),
     "nerve_signs": FindingRule(
         modification="nerve_entrapment",
@@ -262,6 +264,21 @@ FINDINGS: Final[dict[str, FindingRule]] = {
     ),
 }
 
+
+# DOMAIN.md 1 red flag ("new, dull pain of two to three weeks that is not improving:
+# bring it to a doctor's attention", seed 000): the course opens with a visit that
+# assesses (history, posture, range of motion, gentle palpation; DOMAIN.md 3) at gentle
+# pressure, and the rest waits until the therapist records the doctor's check, or
+# overrides the wait with a reason. A doctor who advises against treatment ends the
+# course referred.
+MEDICAL_CHECK_BOOK_THROUGH: Final = 1  # sessions booked before the check is recorded
+MEDICAL_CHECK_PRESSURE: Final = 3  # gentle: palpation to assess, no trigger point work
+MEDICAL_CHECK_TECHNIQUES: Final[tuple[str, ...]] = (
+    "warming_strokes",
+    "myofascial_release",
+    "stretching",
+)  # the catalogue's gentlest steps; no direct pressure until the check is recorded
+MEDICAL_CHECK_REFER_TO: Final = "the client's physician (DOMAIN.md 1 red flag)"
 
 # DOMAIN.md 6: aftercare every client gets.
 AFTERCARE: Final[tuple[str, ...]] = (

@@ -22,6 +22,7 @@ from services.planner import merging
 from services.planner.progress import Progress
 from shared.aliases import ClientAliases, alias_key
 from shared.events import EVENT_MODELS, EventData, IntakeSubmitted, PlanDeclined
+from shared.events.intake import AssessmentRecorded
 from shared.events.plans import PlanCompleted, PlanData
 from shared.redis_store import Keys
 
@@ -106,9 +107,14 @@ class PlanStore:
         produced: list[EventData],
         intake: IntakeSubmitted | None = None,
         progress: Progress | None = None,
+        held: tuple[str, AssessmentRecorded] | None = None,
     ) -> None:
-        """Record the outcome of handling ``cause`` and the state it leaves, atomically."""
+        """Record the outcome of handling ``cause`` and the state it leaves, atomically;
+        ``held``: an assessment kept for a plan waiting for a doctor's check, which
+        shapes its protocol once the check is recorded (``medical_check.py``)."""
         async with self._redis.pipeline(transaction=True) as pipe:
+            if held is not None:
+                pipe.set(self._keys("held-assessment", held[0]), held[1].model_dump_json())
             for event in produced:
                 if isinstance(event, PlanData):
                     self._save_plan(pipe, event)
@@ -152,6 +158,11 @@ class PlanStore:
         field = f"{done.completed_at.timestamp():020.6f}:{done.plan_id}:completed"
         pipe.hset(self._keys("plans", done.client_id), field, json.dumps(record))
         self._set_active(pipe, done.client_id, done.plan_id, None)
+
+    async def held_assessment(self, plan_id: str) -> AssessmentRecorded | None:
+        """The latest assessment recorded while the plan waited for a doctor's check."""
+        raw = await self._redis.get(self._keys("held-assessment", plan_id))
+        return None if raw is None else AssessmentRecorded.model_validate_json(raw)
 
     async def active_plan_id(self, client_id: str) -> str | None:
         raw = await self._redis.get(self._keys("active", client_id))

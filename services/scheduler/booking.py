@@ -143,7 +143,9 @@ def book_sessions(
 
 def sessions_from(plan: PlanData, first_sequence: int = 1) -> list[tuple[int, Phase]]:
     """(sequence, phase) of the sessions ``plan.phases`` hold, numbered from
-    ``first_sequence``; they must run exactly to ``sessions_total``."""
+    ``first_sequence``; they must run exactly to ``sessions_total``. While the plan
+    waits for a doctor's check (a red flag, DOMAIN.md 1) only the sessions up to its
+    ``book_through`` are bookable: the rest are booked by the revision that clears it."""
     phases = [phase for phase in plan.phases for _ in range(phase.sessions)]
     expected = plan.sessions_total - first_sequence + 1
     if first_sequence < 1 or len(phases) != expected:
@@ -153,7 +155,11 @@ def sessions_from(plan: PlanData, first_sequence: int = 1) -> list[tuple[int, Ph
             f"{first_sequence}..{plan.sessions_total} of sessions_total "
             f"{plan.sessions_total} are {expected}"
         )
-    return list(enumerate(phases, start=first_sequence))
+    numbered = list(enumerate(phases, start=first_sequence))
+    waiting = plan.awaiting_medical_check
+    if waiting is None:
+        return numbered
+    return [(sequence, phase) for sequence, phase in numbered if sequence <= waiting.book_through]
 
 
 def weekly_counts(visits: Sequence[VisitBooked], location: Location) -> dict[tuple[int, int], int]:

@@ -1,0 +1,167 @@
+"""The red flag gate (DOMAIN.md 1; the numbers in ``knowledge.py``).
+
+A new, dull pain of two to three weeks that is not improving is to be brought to a
+doctor's attention (seed 000). Such a plan opens with an assessment-only visit at
+gentle pressure, and the rest of its course waits: while the plan carries
+``awaiting_medical_check`` the scheduler books only the sessions up to its
+``book_through``. The therapist's record of the doctor's check (or an override, with
+its reason) lets the course go on; a doctor who advises against treatment ends it
+referred.
+
+Pure: the plan, the intake and the record in, plan parts or the next plan event out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+
+from services.planner import knowledge as kb
+from shared.events.intake import IntakeSubmitted, MedicalCheckRecorded
+from shared.events.plans import (
+    MedicalCheck,
+    Phase,
+    PlanCompleted,
+    PlanData,
+    PlanRevised,
+    ProtocolStep,
+    RationaleItem,
+    Referral,
+)
+
+RULE = "DOMAIN.md 1: red flag, the course waits for a doctor's check"
+ASSESSMENT_ONLY = (
+    "Assessment only until the doctor's check is recorded (DOMAIN.md 1 red flag, DOMAIN.md "
+    "3): history, posture, range of motion and gentle palpation; no trigger point work."
+)
+
+
+def awaited(intake: IntakeSubmitted, *, on: date) -> MedicalCheck | None:
+    """The check the screening's red flags ask for, or None: a reason whose finding
+    ``waits_for_doctor`` (``knowledge.FINDINGS``), or screening's own word."""
+    flagged = [
+        reason.detail
+        for reason in intake.screening.reasons
+        if (rule := kb.FINDINGS.get(reason.code)) is not None and rule.waits_for_doctor
+    ]
+    if not flagged and not intake.screening.medical_check_required:
+        return None
+    return MedicalCheck(
+        reason="; ".join(flagged) or "screening asked for a doctor's check",
+        book_through=kb.MEDICAL_CHECK_BOOK_THROUGH,
+        since=on,
+    )
+
+
+def assessment_steps(full: Sequence[ProtocolStep], regions: Sequence[str]) -> list[ProtocolStep]:
+    """The visit while the check is awaited: an assessment at gentle pressure, then
+    the full protocol's gentlest steps (``knowledge.MEDICAL_CHECK_TECHNIQUES``) with
+    their targets; never a direct pressure technique."""
+    steps = [
+        ProtocolStep(
+            order=1,
+            technique="assessment",
+            targets=list(regions),
+            pressure_target=kb.MEDICAL_CHECK_PRESSURE,
+            notes=ASSESSMENT_ONLY,
+        )
+    ]
+    for step in full:
+        if step.technique in kb.MEDICAL_CHECK_TECHNIQUES and step.pressure_target is None:
+            steps.append(step.model_copy(update={"order": len(steps) + 1}))
+    return steps
+
+
+def gate_reason(check: MedicalCheck, sessions: int) -> RationaleItem:
+    rest = sessions - check.book_through
+    return RationaleItem(
+        rule=RULE,
+        detail=f"{check.reason}: visit 1 assesses at gentle pressure "
+        f"({kb.MEDICAL_CHECK_PRESSURE}/10); the other {rest} session(s) are booked once the "
+        "therapist records the doctor's check (or overrides it with a reason)",
+    )
+
+
+def remaining_phases(phases: Sequence[Phase], done: int) -> list[Phase]:
+    """The course's phases without its first ``done`` sessions (the assessment
+    visit), the same cadences: what the scheduler books from session ``done + 1``."""
+    left: list[Phase] = []
+    for phase in phases:
+        drop = min(done, phase.sessions)
+        done -= drop
+        sessions = phase.sessions - drop
+        if sessions == 0:
+            continue
+        left.append(
+            phase
+            if drop == 0
+            else phase.model_copy(
+                update={
+                    "sessions": sessions,
+                    "weeks": math.ceil(sessions / phase.per_week),
+                    "rrule": _with_count(phase.rrule, sessions),
+                }
+            )
+        )
+    return left
+
+
+def _with_count(rrule: str, count: int) -> str:
+    parts = [p for p in rrule.split(";") if not p.startswith("COUNT=")]
+    return ";".join([*parts, f"COUNT={count}"])
+
+
+def recorded(
+    plan: PlanData,
+    check: MedicalCheckRecorded,
+    *,
+    sessions_done: int,
+    protocol: Sequence[ProtocolStep],
+    now: datetime,
+) -> PlanRevised | PlanCompleted | None:
+    """What the therapist's record makes of a plan waiting for it: the course goes on
+    with ``protocol`` (cleared, override), or ends referred (not cleared); None when
+    the plan waits for nothing."""
+    waiting = plan.awaiting_medical_check
+    if waiting is None:
+        return None
+    by = f"{check.therapist_id} on {check.recorded_at.date().isoformat()}"
+    if check.outcome == "not_cleared":
+        reason = f"the doctor advised against treatment (recorded by {by})" + (
+            f": {check.reason}" if check.reason else ""
+        )
+        return PlanCompleted(
+            plan_id=plan.plan_id,
+            version=plan.version,
+            client_id=plan.client_id,
+            location_id=plan.location_id,
+            reason=reason,
+            outcome="referred",
+            sessions_done=sessions_done,
+            maintenance=None,
+            referral=Referral(recommended=True, to=kb.MEDICAL_CHECK_REFER_TO, detail=reason),
+            completed_at=now,
+        )
+    if check.outcome == "cleared":
+        reason = f"the doctor's check was recorded by {by}: the course goes on"
+    else:
+        reason = f"the therapist {by} goes on without the doctor's check: {check.reason}"
+    left = plan.sessions_total - sessions_done
+    base = plan.model_dump(exclude={"reason", "change", "sessions_done", "referral"})
+    return PlanRevised(
+        **{
+            **base,
+            "version": plan.version + 1,
+            "protocol": list(protocol),
+            "phases": remaining_phases(plan.phases, sessions_done),
+            "awaiting_medical_check": None,
+            "review_after_sessions": max(1, min(kb.REVIEW_AFTER_SESSIONS, left)),
+            "review_by": now.date() + timedelta(days=kb.REVIEW_WITHIN_DAYS),
+            "rationale": [*plan.rationale, RationaleItem(rule=RULE, detail=reason)],
+            "created_at": now,
+        },
+        reason=reason,
+        change="medical_check",
+        sessions_done=sessions_done,
+    )
