@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from shared.clock import parse_clock
 from shared.infra import Infra
 from shared.stack import Stack, free_ports, running_stack
 from tests.conftest import DEMO_CHAIN
@@ -56,3 +58,9 @@ async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
     await sender.start()
     yield sender
     await sender.stop()
+
+
+def sim_now(stack: Stack) -> datetime:
+    """The deployment's shared clock, read the way every process reads it."""
+    env = stack.environment
+    return parse_clock(env["CLINICFLOW_CLOCK"], anchor=float(env["CLINICFLOW_CLOCK_ANCHOR"])).now()

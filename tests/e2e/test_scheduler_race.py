@@ -34,7 +34,6 @@ from aiokafka import AIOKafkaProducer
 
 from services.planner.domain import build_plan
 from shared.chain import ChainConfig, Location, load_chain_config
-from shared.clock import parse_clock
 from shared.codec import encode, wrap
 from shared.envelope import Trace, derived_id
 from shared.events import IntakeSubmitted, PlanCreated
@@ -43,6 +42,7 @@ from shared.infra import free_port
 from shared.redis_store import Keys
 from shared.stack import PROJECT_ROOT, Stack, stop_processes
 from tests.conftest import DEMO_CHAIN
+from tests.e2e.conftest import sim_now
 from tests.support import TopicLog
 
 pytestmark = pytest.mark.e2e
@@ -169,12 +169,6 @@ async def schedulers(stack: Stack, tmp_path: Path) -> AsyncIterator[list[Schedul
 @pytest.fixture(scope="module")
 def chain() -> ChainConfig:
     return load_chain_config(DEMO_CHAIN)
-
-
-def sim_now(stack: Stack) -> datetime:
-    """The deployment's shared clock, read the way every process reads it."""
-    env = stack.environment
-    return parse_clock(env["CLINICFLOW_CLOCK"], anchor=float(env["CLINICFLOW_CLOCK_ANCHOR"])).now()
 
 
 def a_plan(chain: ChainConfig, now: datetime, n: int) -> PlanCreated:
