@@ -47,7 +47,11 @@ MODALITIES: tuple[Modality, ...] = get_args(Modality)
 # DOMAIN.md 5, as written there.
 DOMAIN_5_SESSIONS = {"acute": (3, 5), "chronic": (6, 12)}
 # DOMAIN.md 4: the technique catalogue runs from least to most aggressive.
-AGGRESSION = {t.code: rank for rank, t in enumerate(knowledge.TECHNIQUES)}
+# a red flag's assessment-only visit opens with the assessment, before any technique
+AGGRESSION = {
+    "assessment": -1,
+    **{t.code: rank for rank, t in enumerate(knowledge.TECHNIQUES)},
+}
 
 
 # --- strategies ------------------------------------------------------------------------
