@@ -15,6 +15,7 @@ from typing import Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from services.intake.screening import questions_for
 from shared.events.intake import (
     ClientDetails,
     Complaint,
@@ -117,7 +118,9 @@ def patched_sections(draft: IntakeDraft) -> dict[Section, Any]:
 def assemble(
     location_id: str, sections: Mapping[str, Any], *, consent_required: bool = True
 ) -> IntakeDocument | list[Missing]:
-    """The intake document, or everything still missing from it."""
+    """The intake document, or everything still missing from it: the screening
+    questions its answers raise (``before_submit``, e.g. the DVT questions for calf
+    pain) among them."""
     sections = {k: v for k, v in sections.items() if v is not None}
     missing = [
         Missing(loc=[section], msg=message)
@@ -140,6 +143,12 @@ def assemble(
                 listed.add(tuple(loc))
                 missing.append(Missing(loc=loc, msg=_message(error)))
         return missing
+    missing += [
+        Missing(loc=["health", *path], msg=f"{question} ({asked.reason.rule})")
+        for asked in questions_for(document, today=None)
+        if asked.before_submit
+        for path, question in asked.open_questions
+    ]
     return missing or document
 
 

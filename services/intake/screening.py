@@ -1,8 +1,9 @@
 """Safety screening of an intake (DOMAIN.md sections 1 and 2).
 
 Pure: the intake and ``today`` in, a ``Screening`` out. The clinical knowledge is
-the tables below, one row per code, each naming the DOMAIN.md line it comes from;
-the code only applies them.
+the tables below, one row per code or question, each naming the DOMAIN.md line it
+comes from; the code only applies them. What the front desk must ask or tell the
+client is in ``Screening.front_desk``, in plain words.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Final, TypeVar
 from shared.events.intake import (
     Complaint,
     Contraindication,
+    Health,
     IntakeDocument,
     Screening,
     ScreeningReason,
 )
+from shared.pain import OLDER_ADULT_AGE, age_on
 from shared.vocabulary import (
     NERVE_SIGN_QUALITIES,
     ContraindicationCode,
@@ -175,6 +178,142 @@ NERVE_SIGNS_RULE: Final = (
     "DOMAIN.md 1: tingling, numbness, burning suggest nerve compression/entrapment"
 )
 
+Answer = tuple[str, ...]
+"""Where an answer lies in ``Health``: ``("dvt_signs", "calf_swelling")``."""
+
+
+@dataclass(frozen=True)
+class Question:
+    ask: str  # as the front desk asks it
+    yes: str  # what a yes means, in the reason's words
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The reason screening gives for how a rule's questions were answered.
+    ``detail`` may name ``{age}`` (the client's age) and ``{yes}`` (what was answered
+    yes)."""
+
+    code: str
+    action: ScreeningOutcome
+    detail: str
+    front_desk: str | None = None  # what the front desk is told (before any open question)
+    recheck_after: timedelta | None = None  # a deferral is looked at again after this
+    modifications: tuple[str, ...] = ()  # for the therapist, as a precaution's
+
+
+@dataclass(frozen=True)
+class QuestionRule:
+    """Questions a safe intake must have answered (DOMAIN.md 2). They are asked when a
+    complaint lies in one of ``regions``, when the client is ``from_age`` or older, or
+    when one of the ``signs`` is answered yes; a contraindication in ``settled_by``
+    already answers them. Any yes gives ``yes``, every answer no gives ``no``, and
+    otherwise ``unanswered``, with the open questions for the front desk to ask.
+    ``before_submit``: an intake session is not complete while they are open."""
+
+    rule: str
+    questions: Mapping[Answer, Question]
+    unanswered: Finding
+    yes: Finding
+    no: Finding
+    regions: frozenset[Region] = frozenset()
+    from_age: int | None = None
+    signs: frozenset[Answer] = frozenset()
+    settled_by: frozenset[ContraindicationCode] = frozenset()
+    before_submit: bool = False
+
+
+DVT_SWELLING: Final[Answer] = ("dvt_signs", "calf_swelling")
+DVT_WARMTH: Final[Answer] = ("dvt_signs", "calf_warmth_redness")
+DVT_JOURNEY: Final[Answer] = ("dvt_signs", "long_journey_recent")
+OSTEOPOROSIS: Final[Answer] = ("osteoporosis",)
+
+QUESTION_RULES: Final[tuple[QuestionRule, ...]] = (
+    # DOMAIN.md 2: deep vein thrombosis is a contraindication [002]; calf pain with a
+    # recent swelling, warmth or redness, or after a long journey, may be one. Asked for
+    # a complaint in the lower leg ("leg", the calf's region: thigh and knee are their
+    # own) or a swollen or warm calf; cleared only when every answer is no.
+    QuestionRule(
+        rule="DOMAIN.md 2: deep vein thrombosis",
+        questions={
+            DVT_SWELLING: Question("Has the calf swollen up lately?", "a swollen calf"),
+            DVT_WARMTH: Question("Is the calf warm or red to the touch?", "a warm or red calf"),
+            DVT_JOURNEY: Question(
+                "Has the client had a long journey (a flight or a long drive) or bed rest "
+                "in the last few weeks?",
+                "a recent long journey",
+            ),
+        },
+        unanswered=Finding(
+            code="dvt_questions",
+            action="defer",
+            detail="calf pain: the DVT questions (swelling, warmth or redness, a recent long "
+            "journey) are not answered; no NMT until they are",
+            front_desk="Ask the client these DVT questions and submit the intake again with "
+            "the answers (health.dvt_signs); nothing is booked until then:",
+            recheck_after=timedelta(0),  # as soon as the answers are in
+        ),
+        yes=Finding(
+            code="dvt_signs",
+            action="refer",
+            detail="DVT questions answered yes ({yes}): possibly a deep vein thrombosis; "
+            "NMT is not performed; refer to a physician promptly",
+            front_desk="Ask the client to see a physician promptly: the calf may have a "
+            "blood clot (DVT). No treatment is booked.",
+        ),
+        no=Finding(
+            code="dvt_questions_answered",
+            action="clear",
+            detail="calf pain: the DVT questions are answered no (no swelling, warmth or "
+            "redness, no recent long journey)",
+        ),
+        regions=frozenset({"leg"}),
+        signs=frozenset({DVT_SWELLING, DVT_WARMTH}),
+        settled_by=frozenset({"dvt"}),
+        before_submit=True,  # unanswered, the plan is deferred: ask them while entering it
+    ),
+    # DOMAIN.md 2: severe osteoporosis is a contraindication; DOMAIN.md 5: age is a
+    # personal factor [002]. An older client (shared/pain.py OLDER_ADULT_AGE) is asked
+    # about osteoporosis, and the pressure is gentler (the planner's FINDINGS, by code).
+    QuestionRule(
+        rule="DOMAIN.md 2: severe osteoporosis; DOMAIN.md 5: personal factors (age)",
+        questions={
+            OSTEOPOROSIS: Question(
+                "Has a doctor told the client they have osteoporosis (thinning bones)?",
+                "osteoporosis",
+            ),
+        },
+        unanswered=Finding(
+            code="osteoporosis_unanswered",
+            action="modify",
+            detail="aged {age}: whether the client has osteoporosis is not answered; "
+            "gentle pressure until it is",
+            modifications=(
+                "gentle pressure until the osteoporosis question is answered",
+                LOWER_PRESSURE,
+            ),
+            front_desk="Ask the client this question and tell the therapist the answer; "
+            "until it is answered the pressure is gentle:",
+        ),
+        yes=Finding(
+            code="osteoporosis",
+            action="modify",
+            detail="osteoporosis: gentle pressure, nothing heavy against bone (severe "
+            "osteoporosis is not treated)",
+            modifications=("osteoporosis: nothing heavy against bone", LOWER_PRESSURE),
+        ),
+        no=Finding(
+            code="older_adult",
+            action="modify",
+            detail="aged {age}, no osteoporosis: gentler pressure with age",
+            modifications=(LOWER_PRESSURE,),
+        ),
+        from_age=OLDER_ADULT_AGE,
+        signs=frozenset({OSTEOPOROSIS}),
+        settled_by=frozenset({"severe_osteoporosis"}),
+    ),
+)
+
 
 def screen(document: IntakeDocument, *, today: date) -> Screening:
     """Screen an intake against the contraindication, precaution and red-flag tables."""
@@ -243,6 +382,14 @@ def screen(document: IntakeDocument, *, today: date) -> Screening:
                 "provokes tingling, numbness or burning"
             )
 
+    front_desk = [RED_FLAG_FRONT_DESK] if red_flags else []
+    for asked in questions_for(document, today=today):
+        reasons.append(asked.reason)
+        front_desk.extend(asked.front_desk)
+        modifications.extend(asked.modifications)
+        if asked.recheck_on is not None:
+            rechecks.append(asked.recheck_on)
+
     outcome = most_severe(reason.action for reason in reasons)
     return Screening(
         outcome=outcome,
@@ -252,8 +399,78 @@ def screen(document: IntakeDocument, *, today: date) -> Screening:
         recheck_on=max(rechecks) if rechecks else None,
         referral_recommended=outcome == "refer" or bool(red_flags),
         medical_check_required=bool(red_flags),
-        front_desk=[RED_FLAG_FRONT_DESK] if red_flags else [],
+        front_desk=front_desk,
     )
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A question rule that applies to an intake: the reason its answers give, the
+    questions still open, and what the front desk is told."""
+
+    reason: ScreeningReason
+    open_questions: list[tuple[Answer, str]]  # (where the answer goes, the question)
+    front_desk: list[str]
+    recheck_on: date | None
+    modifications: tuple[str, ...] = ()
+    before_submit: bool = False
+
+
+def questions_for(document: IntakeDocument, *, today: date | None) -> list[Asked]:
+    """The question rules (``QUESTION_RULES``) that apply to ``document``, each with
+    what its answers make of the intake. Without ``today`` the client's age is not
+    known, and no rule is asked by age."""
+    declared = {item.code for item in document.health.contraindications}
+    dob = document.client.date_of_birth
+    age = age_on(dob, today) if dob is not None and today is not None else None
+    regions = [complaint.region for complaint in document.complaints]
+    asked: list[Asked] = []
+    for rule in QUESTION_RULES:
+        answers = {path: answer(document.health, path) for path in rule.questions}
+        in_region = [region for region in regions if region in rule.regions]
+        raised = (
+            bool(in_region)
+            or (rule.from_age is not None and age is not None and age >= rule.from_age)
+            or any(answers.get(sign) is True for sign in rule.signs)
+        )
+        if not raised or rule.settled_by & declared:
+            continue
+        yes = [rule.questions[path].yes for path, value in answers.items() if value is True]
+        still_open = [
+            (path, rule.questions[path].ask) for path, value in answers.items() if value is None
+        ]
+        found = rule.yes if yes else rule.unanswered if still_open else rule.no
+        open_questions = still_open if found is rule.unanswered else []
+        asked.append(
+            Asked(
+                reason=ScreeningReason(
+                    rule=rule.rule,
+                    code=found.code,
+                    action=found.action,
+                    detail=found.detail.format(age=age, yes=", ".join(yes)),
+                    region=in_region[0] if in_region else None,
+                ),
+                open_questions=open_questions,
+                front_desk=[
+                    *([found.front_desk] if found.front_desk else []),
+                    *(question for _, question in open_questions),
+                ],
+                recheck_on=None
+                if found.recheck_after is None or today is None
+                else today + found.recheck_after,
+                modifications=found.modifications,
+                before_submit=rule.before_submit,
+            )
+        )
+    return asked
+
+
+def answer(health: Health, path: Answer) -> bool | None:
+    """The client's answer at ``path`` in the health section; None when not answered."""
+    value: object = health
+    for name in path:
+        value = getattr(value, name)
+    return value if isinstance(value, bool) else None
 
 
 def most_severe(actions: Iterable[ScreeningOutcome]) -> ScreeningOutcome:
@@ -309,11 +526,18 @@ def _unique(items: Iterable[_T]) -> list[_T]:
 __all__ = [
     "CONTRAINDICATION_RULES",
     "PRECAUTION_RULES",
+    "QUESTION_RULES",
     "RED_FLAG",
     "SEVERITY",
+    "Asked",
     "CodeRule",
+    "Finding",
+    "Question",
+    "QuestionRule",
     "RedFlagRule",
+    "answer",
     "is_red_flag",
     "most_severe",
+    "questions_for",
     "screen",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 from shared.pain import CHRONIC_AFTER_MONTHS as CHRONIC_AFTER_MONTHS
 from shared.pain import CHRONIC_AFTER_WEEKS as CHRONIC_AFTER_WEEKS
@@ -102,22 +102,13 @@ class Technique:
     how: str
     hold_seconds: tuple[int, int] | None = None
     direct_pressure: bool = False  # carries the session's pressure target
-    fmm_only: bool = False  # participatory FMM step (DOMAIN.md 4, modality choice)
 
 
 # DOMAIN.md 4: the session, least to most aggressive. Warming strokes first,
 # superficial fascia before deeper trigger points, stretching last.
 TECHNIQUES: Final[tuple[Technique, ...]] = (
     Technique("warming_strokes", "effleurage, petrissage and kneading to warm the tissue"),
-    Technique(
-        "sigh_of_relief_breathing", "client breathes out with a sigh of relief", fmm_only=True
-    ),
     Technique("myofascial_release", "broad, gentle pressure on superficial fascial restrictions"),
-    Technique(
-        "regional_release_along_spine",
-        "client senses and releases regional contraction patterns along the spine",
-        fmm_only=True,
-    ),
     Technique(
         "positional_release",
         "move to the position of comfort, shorten the muscle, hold, return slowly",
@@ -150,11 +141,6 @@ TECHNIQUES: Final[tuple[Technique, ...]] = (
         "cross_fiber_friction",
         "across the fibres, for adhesions and scar tissue found",
         direct_pressure=True,
-    ),
-    Technique(
-        "self_regulation_practice",
-        "teach the breathing and self-release to practise at home",
-        fmm_only=True,
     ),
     Technique("stretching", "finish by stretching to re-educate the muscle to its length"),
 )
@@ -245,6 +231,7 @@ class FindingRule:
     detail: str
     pressure_note: str | None = None  # told at every direct pressure technique
     waits_for_doctor: bool = False  # the course waits for a doctor's check (``medical_check.py``)
+    pressure_cap: int | None = None  # DOMAIN.md 4: lowers the target, like a precaution's
 
 
 # DOMAIN.md 1: what screening finds in the pain description itself, by the code
@@ -261,6 +248,26 @@ FINDINGS: Final[dict[str, FindingRule]] = {
         "tingling, numbness or burning",
         pressure_note="ease off at once if pressure provokes tingling, numbness or burning "
         "in the {where}",
+    ),
+    # DOMAIN.md 5: age is a personal factor [002]; DOMAIN.md 2: severe osteoporosis is a
+    # contraindication. Screening asks an older client (shared/pain.py OLDER_ADULT_AGE)
+    # about osteoporosis: the pressure is gentler with age, and gentle until answered.
+    "older_adult": FindingRule(
+        modification="gentler_with_age",
+        detail="{finding}",
+        pressure_cap=5,
+    ),
+    "osteoporosis_unanswered": FindingRule(
+        modification="osteoporosis_not_answered",
+        detail="{finding}; ask the client at the first visit",
+        pressure_note="gentle: whether the client has osteoporosis is not answered",
+        pressure_cap=4,
+    ),
+    "osteoporosis": FindingRule(
+        modification="osteoporosis_care",
+        detail="{finding}",
+        pressure_note="gentle, nothing heavy against bone: osteoporosis",
+        pressure_cap=4,
     ),
 }
 
@@ -301,6 +308,7 @@ REFER_TO: Final[dict[str, str]] = {
     "malignancy": "the client's oncologist or physician",
     "undiagnosed_lump": "a physician, to diagnose the lump",
     "dvt": "a physician, promptly",
+    "dvt_signs": "a physician, promptly",  # screening's DVT questions answered yes
     "severe_osteoporosis": "the client's physician",
     "acute_infection": "a physician",
     "skin_condition": "a physician or dermatologist",
@@ -308,10 +316,119 @@ REFER_TO: Final[dict[str, str]] = {
 REFER_TO_DEFAULT: Final = "the client's physician"
 
 # DOMAIN.md 4 (modality choice): the skills a therapist needs for each modality. An
-# FMM visit keeps the NMT hands-on steps (positional release, pressure release,
-# stretching) around its participatory ones, so it needs a therapist with both.
+# FMM visit is FMM's own method (FMM_STEPS), with no NMT step: a therapist who
+# practises FMM.
 SKILLS_FOR_MODALITY: Final[dict[Modality, tuple[str, ...]]] = {
     "nmt": ("nmt",),
-    "fmm": ("fmm", "nmt"),
+    "fmm": ("fmm",),
 }
 DEFAULT_MODALITY: Final[Modality] = "nmt"  # "either" -> the passive NMT approach
+
+
+# --- FMM: its own method (DOMAIN.md 4, seed 004) -------------------------------------
+# Seed 004: "The FMM views muscle contractions as regional defensive patterns rather
+# than isolated trigger points." An FMM visit works the region's pattern from the deep
+# muscles beside the spine, with the client taking part, instead of the NMT catalogue.
+
+
+@dataclass(frozen=True)
+class FmmStep:
+    code: str
+    how: str
+    # what the step works on: the pattern's areas, the deep muscles beside the spine
+    # (FmmPattern.spine), or nothing but the client's own practice
+    works: Literal["pattern", "spine", "client"]
+    hands_on: bool = False  # carries the session's pressure target
+
+
+# Seed 004, in the order a visit follows it.
+FMM_STEPS: Final[tuple[FmmStep, ...]] = (
+    # "FMM practitioners consider why these patterns developed - as defensive muscular
+    # responses due to chronic sympathetic nervous system hyperactivity"
+    FmmStep(
+        "defensive_pattern_assessment",
+        "find with the client the region's defensive contraction pattern as a whole, and "
+        "what keeps it on guard, not isolated trigger points",
+        works="pattern",
+    ),
+    # "clients are taught to breathe with a sigh of relief"
+    FmmStep(
+        "sigh_of_relief_breathing",
+        "the client breathes out with a sigh of relief",
+        works="client",
+    ),
+    # "connect to their reactive contraction patterns ... thereby overriding dissociation"
+    FmmStep(
+        "sensing_the_pattern",
+        "the client feels where the pattern holds (restoring proprioception), overriding "
+        "dissociation",
+        works="pattern",
+    ),
+    # "releasing the deepest layers of skeletal muscles, especially those adjacent to the
+    # spine where larger muscles originate or are innervated. By convincing the local
+    # sympathetic ganglia along the spine that it's safe to release"
+    FmmStep(
+        "deep_spinal_release",
+        "release the deepest muscles beside the spine, where the region's larger muscles "
+        "originate or are innervated, until the area is safe to let go",
+        works="spine",
+        hands_on=True,
+    ),
+    # "the client participates actively in their release process"; "the periphery,
+    # including peripheral muscles and fascia, will also respond" (no direct fascial work)
+    FmmStep(
+        "participatory_release",
+        "the client consciously releases the pattern with the breath while the therapist "
+        "works the region; the periphery follows the deep release",
+        works="pattern",
+        hands_on=True,
+    ),
+    # "teaching clients to recognize the onset of tension ... to self-regulate"
+    FmmStep(
+        "self_regulation_practice",
+        "teach the client to notice tension starting and release it with the breath, to "
+        "practise at home",
+        works="client",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class FmmPattern:
+    """A regional defensive pattern: the areas it holds and the deep muscles beside the
+    spine it is released from (body map names)."""
+
+    name: str
+    serves: frozenset[Region]  # complaint regions worked as this pattern
+    areas: tuple[Region, ...]  # worked with the complaint's own region
+    spine: tuple[str, ...]
+
+
+# Seed 004 names the traps-neck-shoulders pattern; the others group areas by the part
+# of the spine their larger muscles are innervated from (the arm from the neck).
+FMM_PATTERNS: Final[tuple[FmmPattern, ...]] = (
+    FmmPattern(
+        "traps, neck and shoulders",
+        serves=frozenset({"head", "jaw", "neck", "shoulder", "shoulder_blade", "upper_back"}),
+        areas=("neck", "shoulder", "shoulder_blade", "upper_back"),
+        spine=("suboccipitals", "cervical multifidi"),
+    ),
+    FmmPattern(
+        "arm",
+        serves=frozenset({"arm", "elbow", "forearm", "wrist_hand"}),
+        areas=("shoulder", "arm"),
+        spine=("cervical multifidi",),
+    ),
+    FmmPattern(
+        "mid back",
+        serves=frozenset({"mid_back"}),
+        areas=("mid_back",),
+        spine=("thoracic erector spinae",),
+    ),
+    FmmPattern(
+        "low back, pelvis and legs",
+        serves=frozenset({"low_back", "glute", "hip", "thigh", "knee", "leg", "foot"}),
+        areas=("low_back", "glute", "hip"),
+        spine=("lumbar multifidi",),
+    ),
+)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, get_args
 
+from services.planner import fmm
 from services.planner import knowledge as kb
 from services.planner.home import home_program
 from shared import body_map as bm
@@ -60,9 +61,10 @@ def target_muscles(regions: Sequence[Region], *, excluded: Iterable[Region]) -> 
     )
 
 
-def pressure_target(precautions: Iterable[PrecautionCode]) -> int:
-    """DOMAIN.md 4: around 6/10, lowered to the strictest precaution's cap."""
-    return min([kb.PRESSURE_TARGET, *(kb.PRECAUTIONS[p].pressure_cap for p in precautions)])
+def pressure_target(precautions: Iterable[PrecautionCode], caps: Iterable[int] = ()) -> int:
+    """DOMAIN.md 4: around 6/10, lowered to the strictest precaution's cap or other
+    ``caps`` (a screening finding's, e.g. an older client's)."""
+    return min([kb.PRESSURE_TARGET, *(kb.PRECAUTIONS[p].pressure_cap for p in precautions), *caps])
 
 
 def assessed_muscles(found: Iterable[str], *, excluded: Iterable[Region]) -> list[str]:
@@ -80,12 +82,16 @@ def visit_protocol(
     intake: IntakeSubmitted, *, modality: Modality, assessed: Sequence[str] = ()
 ) -> VisitProtocol:
     """The protocol, modifications, home program and their reasons for an intake;
-    ``assessed`` muscles (from the therapist's assessment) replace the referral table."""
+    ``assessed`` muscles (from the therapist's assessment) replace the referral table.
+    FMM is its own method (``fmm.py``): regional patterns, not trigger points."""
     excluded = excluded_regions(intake)
     regions = target_regions(intake)
     muscles = list(assessed) or target_muscles(regions, excluded=excluded)
     codes = _unique(p.code for p in intake.health.precautions)
-    pressure = pressure_target(codes)
+    findings = screening_findings(intake)
+    caps = [f.pressure_cap for f in findings if f.pressure_cap is not None]
+    lowered_by = [f.code for f in findings if f.pressure_cap is not None]
+    pressure = pressure_target(codes, caps)
     too_painful = [
         c
         for c in intake.complaints
@@ -97,7 +103,6 @@ def visit_protocol(
             f"First choice for {', '.join(_unique(c.region for c in too_painful))}: too "
             "painful for direct pressure; move on to pressure only as tolerated."
         )
-    findings = screening_findings(intake)
     pressure_notes = [
         *(n for code in codes if (n := kb.PRECAUTIONS[code].pressure_note)),
         *(f.pressure_note for f in findings if f.pressure_note),
@@ -105,24 +110,43 @@ def visit_protocol(
     for technique in kb.TECHNIQUES:
         if technique.direct_pressure and pressure_notes:
             notes[technique.code] = "; ".join(pressure_notes)
-    steps = protocol_steps(
-        _targets(regions, muscles, codes),
-        modality=modality,
-        pressure=pressure,
-        notes=notes,
-        holds=shorter_holds(codes),
-    )
+    if modality == "fmm":
+        visit = fmm.fmm_visit(
+            regions,
+            excluded=excluded,
+            precautions=codes,
+            pressure=pressure,
+            pressure_notes=pressure_notes,
+            too_painful=_unique(c.region for c in too_painful),
+        )
+        steps = visit.steps
+        how = [
+            *visit.rationale,
+            *_pressure_reasons([], codes, pressure=pressure, too_painful=(), also=lowered_by),
+        ]
+    else:
+        steps = protocol_steps(
+            _targets(regions, muscles, codes),
+            pressure=pressure,
+            notes=notes,
+            holds=shorter_holds(codes),
+        )
+        how = [
+            *_targets_and_order(regions, muscles, steps),
+            *_pressure_reasons(
+                muscles, codes, pressure=pressure, too_painful=too_painful, also=lowered_by
+            ),
+        ]
     home = home_program(regions, modality=modality, precautions=codes, excluded=excluded)
     return VisitProtocol(
         steps=steps,
         modifications=[
-            *modifications_for(codes, pressure=pressure, excluded=excluded),
+            *modifications_for(codes, pressure=pressure, excluded=excluded, also=lowered_by),
             *(Modification(code=f.code, detail=f.detail) for f in findings),
         ],
         home_program=home,
         rationale=[
-            *_targets_and_order(regions, muscles, steps),
-            *_pressure_reasons(muscles, codes, pressure=pressure, too_painful=too_painful),
+            *how,
             *_care_reasons(codes, excluded),
             *(RationaleItem(rule=f.rule, detail=f.detail) for f in findings),
             RationaleItem(
@@ -137,22 +161,18 @@ def visit_protocol(
 def protocol_steps(
     targets: dict[str, list[str]],
     *,
-    modality: Modality,
     pressure: int,
     notes: Mapping[str, str],
     holds: Mapping[str, tuple[int, int]] | None = None,
 ) -> list[ProtocolStep]:
-    """DOMAIN.md 4: the techniques in the catalogue's order (least to most
-    aggressive, stretching last). A hands-on step with nothing to work on is left
-    out; FMM's participatory steps only for FMM. ``holds`` shortens a technique's
-    hold (a precaution's gentler version)."""
+    """DOMAIN.md 4: the NMT techniques in the catalogue's order (least to most
+    aggressive, stretching last). A step with nothing to work on is left out.
+    ``holds`` shortens a technique's hold (a precaution's gentler version)."""
     holds = holds or {}
     steps: list[ProtocolStep] = []
     for technique in kb.TECHNIQUES:
-        if technique.fmm_only and modality != "fmm":
-            continue
         step_targets = targets.get(technique.code, [])
-        if not step_targets and not technique.fmm_only:
+        if not step_targets:
             continue
         steps.append(
             ProtocolStep(
@@ -177,6 +197,7 @@ class Finding:
     code: str
     detail: str
     pressure_note: str | None
+    pressure_cap: int | None = None
 
 
 def screening_findings(intake: IntakeSubmitted) -> list[Finding]:
@@ -195,6 +216,7 @@ def screening_findings(intake: IntakeSubmitted) -> list[Finding]:
                 code=rule.modification,
                 detail=rule.detail.format(**words),
                 pressure_note=rule.pressure_note.format(**words) if rule.pressure_note else None,
+                pressure_cap=rule.pressure_cap,
             )
         )
     return _unique(found)
@@ -211,10 +233,14 @@ def shorter_holds(codes: Iterable[PrecautionCode]) -> dict[str, tuple[int, int]]
 
 
 def modifications_for(
-    codes: Sequence[PrecautionCode], *, pressure: int, excluded: Sequence[Region]
+    codes: Sequence[PrecautionCode],
+    *,
+    pressure: int,
+    excluded: Sequence[Region],
+    also: Sequence[str] = (),
 ) -> list[Modification]:
-    """DOMAIN.md 2: each precaution's modifications, the lowered pressure, and
-    the excluded areas."""
+    """DOMAIN.md 2: each precaution's modifications, the lowered pressure (by the
+    precautions and ``also`` the findings that cap it), and the excluded areas."""
     found = [
         Modification(code=code, detail=detail)
         for precaution in codes
@@ -225,7 +251,7 @@ def modifications_for(
             Modification(
                 code="lower_pressure",
                 detail=f"pressure target {pressure}/10 instead of {kb.PRESSURE_TARGET}/10 "
-                f"({', '.join(codes)})",
+                f"({', '.join([*codes, *also])})",
             )
         )
     found += [
@@ -259,11 +285,12 @@ def _pressure_reasons(
     *,
     pressure: int,
     too_painful: Sequence[Complaint],
+    also: Sequence[str] = (),
 ) -> list[RationaleItem]:
     reasons = [
         RationaleItem(
             rule="DOMAIN.md 4: pressure target 6-7/10, lower under precautions",
-            detail=f"{', '.join(codes) or 'no precautions'} -> {pressure}/10",
+            detail=f"{', '.join([*codes, *also]) or 'no precautions'} -> {pressure}/10",
         )
     ]
     if too_painful:

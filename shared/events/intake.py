@@ -155,12 +155,35 @@ class Precaution(Part):
     detail: str | None = Field(default=None, max_length=500, examples=["first trimester"])
 
 
+class DvtSigns(Part):
+    """The DVT questions (DOMAIN.md 2: deep vein thrombosis), asked when the calf hurts
+    or is swollen or warm; null means not asked or not answered."""
+
+    calf_swelling: bool | None = Field(default=None, description="the calf has swollen lately")
+    calf_warmth_redness: bool | None = Field(
+        default=None, description="the calf is warm or red to the touch"
+    )
+    long_journey_recent: bool | None = Field(
+        default=None,
+        description="a long journey (flight, drive) or bed rest in the last few weeks",
+    )
+
+
 class Health(Part):
     """The screening questions; empty lists mean the client reports none."""
 
     contraindications: list[Contraindication] = Field(default_factory=list, max_length=20)
     precautions: list[Precaution] = Field(default_factory=list, max_length=20)
     medications: list[ShortText] = Field(default_factory=list, max_length=50)
+    dvt_signs: DvtSigns = Field(
+        default=DvtSigns(),
+        description="the DVT questions: calf pain is not cleared until they are answered",
+    )
+    osteoporosis: bool | None = Field(
+        default=None,
+        description="asked of older clients; null: not answered (severe osteoporosis is the "
+        "contraindication severe_osteoporosis)",
+    )
 
 
 class Preferences(Part):

@@ -9,6 +9,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from services.intake import sessions_api
 from services.intake.app import build_app
 from services.intake.clients import ClientDirectory
 from services.intake.docs import INTAKE_EXAMPLE
+from services.intake.screening import RED_FLAG_FRONT_DESK
 from shared.infra import Infra
 from shared.kafka import Publisher
 from shared.outbox import Outbox, epoch_ms
@@ -259,3 +261,92 @@ async def test_a_session_submit_stores_the_draft_as_it_is_when_it_changed_after_
 
     [event] = await topics.wait_for(lambda: submitted(topics, answer.json()["intake_id"]))
     assert event["data"]["goals"] == ["as patched meanwhile"]
+
+
+DVT_QUESTIONS = [
+    "Has the calf swollen up lately?",
+    "Is the calf warm or red to the touch?",
+    "Has the client had a long journey (a flight or a long drive) or bed rest in the last "
+    "few weeks?",
+]
+NO_DVT = {"calf_swelling": False, "calf_warmth_redness": False, "long_journey_recent": False}
+
+
+async def test_the_answer_tells_the_front_desk_of_a_red_flag_and_asks_the_dvt_questions(
+    intake: Intake, topics: TopicLog
+) -> None:
+    """DOMAIN.md 1 and 2: what the front desk must do is in the 202 answer, in plain
+    words, and on the published intake."""
+    new_dull = {
+        **INTAKE_EXAMPLE["complaints"][0],
+        "onset": (date.today() - timedelta(days=20)).isoformat(),  # new, 2-3 weeks, dull
+        "improving": False,
+    }
+    red_flag = {**document_for("Rae Redflag"), "complaints": [new_dull]}
+    answer = await intake.submit(red_flag)
+    assert answer.status_code == 202, answer.text
+    screening = answer.json()["screening"]
+    assert screening["medical_check_required"] is True
+    assert screening["front_desk"] == [RED_FLAG_FRONT_DESK]
+
+    calf = {"region": "leg", "side": "left", "intensity": 6, "onset": "2026-10-26"}
+    unasked = {**document_for("Cal Calf"), "complaints": [calf]}
+    deferred = await intake.submit(unasked)
+    assert deferred.status_code == 202, deferred.text
+    screening = deferred.json()["screening"]
+    assert screening["outcome"] == "defer"
+    assert screening["front_desk"][1:] == DVT_QUESTIONS
+    assert "DVT questions" in screening["front_desk"][0]
+
+    health = {**unasked["health"], "dvt_signs": {**NO_DVT, "calf_swelling": True}}
+    swollen = await intake.submit({**unasked, "health": health})
+    assert swollen.status_code == 202, swollen.text
+    referred = swollen.json()["screening"]
+    assert (referred["outcome"], referred["referral_recommended"]) == ("refer", True)
+    assert referred["front_desk"] == [
+        "Ask the client to see a physician promptly: the calf may have a blood clot (DVT). "
+        "No treatment is booked."
+    ]
+
+    answered = await intake.submit(
+        {**unasked, "health": {**unasked["health"], "dvt_signs": NO_DVT}}
+    )
+    assert answered.status_code == 202, answered.text
+    screening = answered.json()["screening"]
+    assert screening["outcome"] == "modify"  # the example's hypertension and skin condition
+    assert "dvt_questions_answered" in {r["code"] for r in screening["reasons"]}
+    assert screening["front_desk"] == []
+
+    intake_id = swollen.json()["intake_id"]
+    [event] = await topics.wait_for(lambda: submitted(topics, intake_id))
+    assert event["data"]["health"]["dvt_signs"]["calf_swelling"] is True
+    assert event["data"]["screening"]["front_desk"] == referred["front_desk"]
+
+
+async def test_a_session_with_calf_pain_is_not_complete_until_the_dvt_questions_are_answered(
+    intake: Intake,
+) -> None:
+    http = intake.http
+    session = await open_session(http)
+    email = f"cal-{uuid.uuid4().hex[:8]}@example.com"
+    calf = {"region": "leg", "intensity": 5, "onset": "2026-10-26"}
+    await patch(http, session, {"client": {**CLIENT, "phone": None, "email": email}})
+    await patch(http, session, {"complaints": [calf], "health": {}})
+    view = (await patch(http, session, {"consent": {"treatment": True}})).json()
+    assert [tuple(item["loc"]) for item in view["missing"]] == [
+        ("health", "dvt_signs", "calf_swelling"),
+        ("health", "dvt_signs", "calf_warmth_redness"),
+        ("health", "dvt_signs", "long_journey_recent"),
+    ]
+    assert view["complete"] is False
+    refused = await http.post(f"/v1/intake-sessions/{session}/submit", headers=FRONT_DESK)
+    assert refused.status_code == 422
+    assert ["draft", "health", "dvt_signs", "calf_swelling"] in [
+        error["loc"] for error in refused.json()["detail"]
+    ]
+
+    done = (await patch(http, session, {"health": {"dvt_signs": NO_DVT}})).json()
+    assert (done["missing"], done["complete"]) == ([], True)
+    accepted = await http.post(f"/v1/intake-sessions/{session}/submit", headers=FRONT_DESK)
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["screening"]["outcome"] == "clear"

@@ -609,6 +609,45 @@ def test_assemble_missing_and_invalid_together() -> None:
     }
 
 
+CALF: dict[str, Any] = {"region": "leg", "intensity": 5, "onset": "2026-10-01"}
+DVT_PATHS = [
+    ("health", "dvt_signs", "calf_swelling"),
+    ("health", "dvt_signs", "calf_warmth_redness"),
+    ("health", "dvt_signs", "long_journey_recent"),
+]
+
+
+def test_assemble_calf_pain_lists_the_dvt_questions_as_missing() -> None:
+    result = assemble(LOCATION, complete(complaints=[CALF]))
+    assert missing_locs(result) == DVT_PATHS
+    assert isinstance(result, list)
+    assert result[0].msg == "Has the calf swollen up lately? (DOMAIN.md 2: deep vein thrombosis)"
+
+
+def test_assemble_lists_only_the_dvt_questions_still_open() -> None:
+    health = {"dvt_signs": {"calf_swelling": False, "long_journey_recent": False}}
+    result = assemble(LOCATION, complete(complaints=[CALF], health=health))
+    assert missing_locs(result) == [DVT_PATHS[1]]
+
+
+def test_assemble_calf_pain_with_the_dvt_questions_answered_gives_a_document() -> None:
+    answers = {"calf_swelling": False, "calf_warmth_redness": False, "long_journey_recent": True}
+    document = assemble(LOCATION, complete(complaints=[CALF], health={"dvt_signs": answers}))
+    assert isinstance(document, IntakeDocument)
+    assert document.health.dvt_signs.long_journey_recent is True
+
+
+def test_assemble_without_health_lists_it_and_the_dvt_questions_in_it() -> None:
+    assert missing_locs(assemble(LOCATION, complete(complaints=[CALF], health=None))) == [
+        ("health",),
+        *DVT_PATHS,
+    ]
+
+
+def test_assemble_neck_pain_raises_no_dvt_question() -> None:
+    assert isinstance(assemble(LOCATION, COMPLETE), IntakeDocument)
+
+
 # --- properties ----------------------------------------------------------------------------
 
 CLIENT_FIELDS = {

@@ -467,11 +467,13 @@ def test_targets_are_the_muscles_that_refer_to_the_complaint() -> None:
 
 
 def test_fmm_needs_an_fmm_therapist_and_is_participatory() -> None:
+    """Seed 004: FMM is its own method - regional patterns, not NMT trigger points."""
     plan = plan_for(make_intake(preferences=Preferences(modality="fmm")))
     assert plan.modality == "fmm"
-    assert plan.scheduling.required_skills == ["fmm", "nmt"]
-    assert {"sigh_of_relief_breathing", "regional_release_along_spine"} <= set(techniques(plan))
-    assert techniques(plan)[-1] == "stretching"
+    assert plan.scheduling.required_skills == ["fmm"]
+    assert techniques(plan) == [step.code for step in knowledge.FMM_STEPS]
+    assert not {t.code for t in knowledge.TECHNIQUES} & set(techniques(plan))
+    assert techniques(plan)[-1] == "self_regulation_practice"
     assert any("sigh of relief" in line for line in plan.home_program.advice)
 
 
@@ -519,7 +521,9 @@ def test_plans_are_deterministic_and_consistent(intake: IntakeSubmitted) -> None
     assert sum(p.sessions for p in decision.phases) == decision.sessions_total
     assert all(p.interval_days >= 2 for p in decision.phases)
     assert decision.review_after_sessions == min(4, decision.sessions_total)
-    assert techniques(decision)[-1] == "stretching"
+    # DOMAIN.md 4: NMT ends by stretching; FMM with the self-regulation practice (seed 004)
+    last = "self_regulation_practice" if decision.modality == "fmm" else "stretching"
+    assert techniques(decision)[-1] == last
     assert all(item.rule.startswith("DOMAIN.md") for item in decision.rationale)
     assert PlanCreated.model_validate(decision.to_data()) == decision
 

@@ -41,6 +41,12 @@ AFTERCARE = [
     "Light, gentle movement helps more than complete rest.",
 ]
 ASSESS_FIRST = "Visit 1: assess first"
+# DOMAIN.md 4: an NMT visit warms first and stretches last; an FMM visit reads the
+# region's defensive pattern first and ends with the self-regulation practice (seed 004)
+OPENS_AND_ENDS = {
+    "nmt": ("warming_strokes", "stretching"),
+    "fmm": ("defensive_pattern_assessment", "self_regulation_practice"),
+}
 
 
 def submitted(document: dict[str, Any], *, intake_id: str) -> IntakeSubmitted:
@@ -100,10 +106,11 @@ def assert_golden(plan: PlanCreated, golden: Golden, *, intake: IntakeSubmitted)
     steps = [(s.technique, s.hold_seconds, s.pressure_target, s.targets) for s in plan.protocol]
     assert steps == golden["protocol"]
     assert [s.order for s in plan.protocol] == list(range(1, len(plan.protocol) + 1))
+    opens, ends = OPENS_AND_ENDS[plan.modality]
     first = plan.protocol[0]
-    assert first.technique == "warming_strokes"
+    assert first.technique == opens
     assert first.notes is not None and ASSESS_FIRST in first.notes
-    assert plan.protocol[-1].technique == "stretching"
+    assert plan.protocol[-1].technique == ends
 
     # DOMAIN.md 2: modifications, excluded and treated areas
     assert [(m.code, m.detail) for m in plan.modifications] == golden["modifications"]
@@ -315,6 +322,14 @@ LOW_BACK_SCIATICA = {
         },
     ],
     "history": {"old_injuries": ["lifting injury 2019"], "work_posture": ["desk job"]},
+    # DOMAIN.md 2: leg (calf) pain is cleared once the DVT questions are answered no
+    "health": {
+        "dvt_signs": {
+            "calf_swelling": False,
+            "calf_warmth_redness": False,
+            "long_journey_recent": False,
+        }
+    },
     "goals": ["sit through a meeting", "walk the dog"],
     "consent": CONSENT,
 }
@@ -414,7 +429,7 @@ def low_back_sciatica_plan() -> tuple[IntakeSubmitted, PlanCreated]:
 def test_chronic_low_back_with_sciatica_like_signs() -> None:
     intake, plan = low_back_sciatica_plan()
     assert intake.screening.outcome == "modify"
-    assert [r.code for r in intake.screening.reasons] == ["nerve_signs"]
+    assert [r.code for r in intake.screening.reasons] == ["nerve_signs", "dvt_questions_answered"]
     assert_golden(plan, GOLDEN_LOW_BACK_SCIATICA, intake=intake)
     # DOMAIN.md 3: trigger points -> sciatica-like leg pain (gluteus minimus, piriformis)
     release = next(s for s in plan.protocol if s.technique == "positional_release")
@@ -620,133 +635,13 @@ def test_dvt_is_declined_with_a_referral() -> None:
     assert all(r.rule.startswith("DOMAIN.md 2:") for r in decision.reasons)
 
 
-# --- FMM preference: a participatory plan --------------------------------------------
+# FMM has a golden of its own: test_planner_golden_fmm.py (seed 004).
 
-MID_BACK_FMM = {
-    "location_id": "beaverton",
-    "client": CLIENT,
-    "complaints": [
-        {
-            "region": "mid_back",
-            "side": "center",
-            "intensity": 5,
-            "qualities": ["ache", "tender"],
-            "frequency": "daily, worse under stress",
-            "onset": "2026-06-01",
-        }
-    ],
-    "goals": ["learn to release the tension myself"],
-    "preferences": {
-        "modality": "fmm",
-        "therapist_id": "t-ana",
-        "days": ["tue", "thu"],
-        "times": ["evening"],
-    },
-    "consent": CONSENT,
-}
-MID_BACK_MUSCLES = [
-    "thoracic erector spinae",
-    "latissimus dorsi",
-    "serratus anterior",
-    "serratus posterior inferior",
-]
-MID_BACK_AGAINST_BONE = [
-    "thoracic erector spinae",
-    "serratus anterior",
-    "serratus posterior inferior",
-]
 CHRONIC_8_PHASES = [
     ("intensive", 4, 3, 2.0, 2, "FREQ=DAILY;INTERVAL=3;COUNT=4"),
     ("step-down", 2, 7, 1.0, 2, "FREQ=WEEKLY;INTERVAL=1;COUNT=2"),
     ("taper", 2, 14, 0.5, 4, "FREQ=WEEKLY;INTERVAL=2;COUNT=2"),
 ]
-GOLDEN_MID_BACK_FMM: Golden = {
-    "condition": "chronic",
-    "modality": "fmm",
-    "sessions_total": 8,
-    "phases": CHRONIC_8_PHASES,
-    "review_after_sessions": 4,
-    "review_by": date(2026, 11, 16),
-    "protocol": [
-        ("warming_strokes", None, None, ["mid_back"]),
-        ("sigh_of_relief_breathing", None, None, []),
-        ("myofascial_release", None, None, ["mid_back"]),
-        ("regional_release_along_spine", None, None, []),
-        ("positional_release", [90, 90], None, MID_BACK_MUSCLES),
-        ("direct_manipulation", None, None, MID_BACK_MUSCLES),
-        ("pir_pnf", None, None, MID_BACK_MUSCLES),
-        ("ischemic_compression", [10, 30], 6, MID_BACK_AGAINST_BONE),
-        ("sustained_pressure", [30, 90], 6, MID_BACK_AGAINST_BONE),
-        ("pincer_compression", [10, 90], 6, ["latissimus dorsi"]),
-        ("cross_fiber_friction", None, 6, MID_BACK_MUSCLES),
-        ("self_regulation_practice", None, None, []),
-        ("stretching", None, None, MID_BACK_MUSCLES),
-    ],
-    "modifications": [],
-    "excluded_regions": [],
-    "target_regions": ["mid_back"],
-    "stretches": [("seated thoracic rotation", "mid_back"), ("cat-cow", "mid_back")],
-    "self_massage": ["foam roller: along the mid back beside the spine"],
-    "advice": [
-        *AFTERCARE,
-        "Practise breathing with a sigh of relief every day.",
-        "Practise sensing and releasing the contraction pattern learned in the session.",
-    ],
-    "scheduling": {
-        "required_skills": ["fmm", "nmt"],
-        "therapist_id": "t-ana",
-        "days": ["tue", "thu"],
-        "times": ["evening"],
-        "max_sessions_per_week": 2,
-    },
-    "rationale_rules": [
-        CONDITION_RULE,
-        CHRONIC_COURSE,
-        CHRONIC_CADENCE,
-        MODALITY_RULE,
-        REFERRERS_RULE,
-        ORDER_RULE,
-        PRESSURE_RULE,
-        PINCER_RULE,
-        HOME_RULE,
-        REVIEW_RULE,
-    ],
-    "rationale_details": [
-        (CONDITION_RULE, "mid_back pain since 2026-06-01 (5 months) -> chronic"),
-        (
-            CHRONIC_COURSE,
-            "mid_back pain since 2026-06-01 (5 months) at intensity 5 with 1 region(s) "
-            "-> 8 sessions",
-        ),
-        (MODALITY_RULE, "client prefers fmm -> fmm, skills fmm and nmt"),
-        (
-            ORDER_RULE,
-            "warming_strokes -> sigh_of_relief_breathing -> myofascial_release -> "
-            "regional_release_along_spine -> positional_release -> direct_manipulation -> "
-            "pir_pnf -> ischemic_compression -> sustained_pressure -> pincer_compression -> "
-            "cross_fiber_friction -> self_regulation_practice -> stretching",
-        ),
-        (REVIEW_RULE, REVIEW_DETAIL),
-    ],
-}
-
-
-def test_fmm_preference_gives_a_participatory_plan() -> None:
-    intake = submitted(MID_BACK_FMM, intake_id="golden-mid-back-fmm")
-    assert intake.screening.outcome == "clear"
-    plan = plan_for(intake)
-    assert_golden(plan, GOLDEN_MID_BACK_FMM, intake=intake)
-    # DOMAIN.md 4: breathing "with a sigh of relief", regional release along the spine,
-    # self-regulation homework; and a therapist who practises FMM
-    notes = {s.technique: s.notes for s in plan.protocol}
-    assert notes["sigh_of_relief_breathing"] == "client breathes out with a sigh of relief"
-    assert notes["regional_release_along_spine"] == (
-        "client senses and releases regional contraction patterns along the spine"
-    )
-    assert notes["self_regulation_practice"] == (
-        "teach the breathing and self-release to practise at home"
-    )
-    assert plan.scheduling.required_skills == ["fmm", "nmt"]
 
 
 # --- plantar fasciitis (chronic foot) ------------------------------------------------

@@ -25,6 +25,7 @@ from shared.events.intake import (
     ClientRecord,
     Complaint,
     Contraindication,
+    DvtSigns,
     Health,
     IntakeDocument,
     IntakeSubmitted,
@@ -48,9 +49,11 @@ MODALITIES: tuple[Modality, ...] = get_args(Modality)
 DOMAIN_5_SESSIONS = {"acute": (3, 5), "chronic": (6, 12)}
 # DOMAIN.md 4: the technique catalogue runs from least to most aggressive.
 # a red flag's assessment-only visit opens with the assessment, before any technique
+# an FMM visit follows its own steps, in the order of knowledge.FMM_STEPS (seed 004)
 AGGRESSION = {
     "assessment": -1,
     **{t.code: rank for rank, t in enumerate(knowledge.TECHNIQUES)},
+    **{s.code: rank for rank, s in enumerate(knowledge.FMM_STEPS)},
 }
 
 
@@ -76,6 +79,9 @@ def complaints(draw: st.DrawFn) -> Complaint:
     )
 
 
+_NO_DVT = DvtSigns(calf_swelling=False, calf_warmth_redness=False, long_journey_recent=False)
+
+
 @st.composite
 def documents(draw: st.DrawFn) -> IntakeDocument:
     found = draw(st.lists(complaints(), min_size=1, max_size=4))
@@ -88,15 +94,22 @@ def documents(draw: st.DrawFn) -> IntakeDocument:
         )
     )
     precautions = draw(st.lists(st.sampled_from(PRECAUTIONS), max_size=3, unique=True))
+    # DOMAIN.md 2: calf pain is cleared only once the DVT questions are answered no
+    answered = draw(st.sampled_from([DvtSigns(), DvtSigns(calf_swelling=False)] + [_NO_DVT] * 3))
     return IntakeDocument(
         location_id="beaverton",
-        client=ClientDetails(name="Dana Property"),
+        # older clients (shared/pain.py OLDER_ADULT_AGE) are asked about osteoporosis
+        client=ClientDetails(
+            name="Dana Property",
+            date_of_birth=draw(st.none() | st.dates(date(1930, 1, 1), date(2005, 12, 31))),
+        ),
         complaints=found,
         health=Health(
             contraindications=[
                 Contraindication(code="skin_condition", region=region) for region in skin_on
             ],
             precautions=[Precaution(code=code) for code in precautions],
+            dvt_signs=answered,
         ),
         preferences=Preferences(
             modality=draw(st.sampled_from(MODALITIES)),
@@ -202,8 +215,10 @@ def test_excluded_regions_are_never_targeted(document: IntakeDocument) -> None:
     decision = decide(submitted(document), policy=POLICY)
     skin = skin_regions(document)
     if isinstance(decision, PlanDeclined):
-        # only when a skin condition covers every complaint area (DOMAIN.md 2: local)
-        assert {c.region for c in document.complaints} <= skin
+        # only when a skin condition covers every complaint area (DOMAIN.md 2: local),
+        # or calf pain waits for the DVT questions
+        codes = {r.code for r in submitted(document).screening.reasons}
+        assert "dvt_questions" in codes or {c.region for c in document.complaints} <= skin
         return
     excluded = set(decision.excluded_regions)
     assert skin <= excluded
@@ -225,7 +240,10 @@ def test_home_program_has_two_or_three_stretches(document: IntakeDocument) -> No
         return
     assert decision.target_regions  # something is treatable
     assert 2 <= len(decision.home_program.stretches) <= 3
-    assert decision.home_program.self_massage
+    # a self-massage unless a precaution rules it out on every treated area (DOMAIN.md 2:
+    # pregnancy's low back, varicose veins' legs), and then the advice says so
+    home = decision.home_program
+    assert home.self_massage or any(a.startswith("No self-massage on the") for a in home.advice)
 
 
 @settings(deadline=None)

@@ -13,12 +13,15 @@ from hypothesis import strategies as st
 from services.intake.screening import (
     CONTRAINDICATION_RULES,
     PRECAUTION_RULES,
+    QUESTION_RULES,
     RED_FLAG,
     SEVERITY,
+    answer,
     most_severe,
     screen,
 )
-from shared.events.intake import IntakeDocument
+from shared.events.intake import Health, IntakeDocument
+from shared.pain import OLDER_ADULT_AGE, age_on
 from shared.vocabulary import (
     ContraindicationCode,
     PrecautionCode,
@@ -48,15 +51,18 @@ def intake(
     complaints: list[dict[str, Any]] | None = None,
     contraindications: list[dict[str, Any]] | None = None,
     precautions: list[dict[str, Any]] | None = None,
+    date_of_birth: date | None = None,
+    **answers: Any,
 ) -> IntakeDocument:
     return IntakeDocument.model_validate(
         {
             "location_id": "beaverton",
-            "client": {"name": "Client"},
+            "client": {"name": "Client", "date_of_birth": date_of_birth},
             "complaints": complaints or [CHRONIC_NECK],
             "health": {
                 "contraindications": contraindications or [],
                 "precautions": precautions or [],
+                **answers,
             },
         }
     )
@@ -328,6 +334,190 @@ def test_nerve_signs_flag_possible_compression(quality: str) -> None:
     assert result.referral_recommended is False
 
 
+# --- questions the intake raises (DOMAIN.md 2) -------------------------------------------
+
+CALF_PAIN: dict[str, Any] = {
+    "region": "leg",
+    "side": "left",
+    "intensity": 5,
+    "qualities": ["ache"],
+    "onset": "2027-02-20",
+}
+NO_DVT = {"calf_swelling": False, "calf_warmth_redness": False, "long_journey_recent": False}
+DVT_QUESTIONS = [
+    "Has the calf swollen up lately?",
+    "Is the calf warm or red to the touch?",
+    "Has the client had a long journey (a flight or a long drive) or bed rest in the last "
+    "few weeks?",
+]
+OSTEOPOROSIS_QUESTION = "Has a doctor told the client they have osteoporosis (thinning bones)?"
+EIGHTY = date(1947, 3, 8)  # 80 on TODAY
+
+
+def test_every_question_rule_names_its_domain_section_and_asks_health_fields() -> None:
+    for rule in QUESTION_RULES:
+        assert RULE_NAME.match(rule.rule), rule.rule
+        assert rule.signs <= set(rule.questions)
+        for path in rule.questions:
+            assert answer(Health(), path) is None, path  # a real field, unanswered by default
+        assert rule.unanswered.action != "clear"  # an open question never clears
+
+
+def test_calf_pain_with_the_dvt_questions_unanswered_is_not_cleared() -> None:
+    result = screen(intake(complaints=[CALF_PAIN]), today=TODAY)
+
+    assert result.outcome == "defer"
+    [reason] = result.reasons
+    assert (reason.code, reason.action, reason.region) == ("dvt_questions", "defer", "leg")
+    assert reason.rule == "DOMAIN.md 2: deep vein thrombosis"
+    assert result.recheck_on == TODAY  # as soon as the answers are in
+    assert result.front_desk[1:] == DVT_QUESTIONS
+    assert "DVT questions" in result.front_desk[0]
+    assert result.referral_recommended is False
+
+
+def test_only_the_open_dvt_questions_are_asked() -> None:
+    answers = {"calf_swelling": False, "long_journey_recent": False}
+    result = screen(intake(complaints=[CALF_PAIN], dvt_signs=answers), today=TODAY)
+
+    assert result.outcome == "defer"
+    assert result.front_desk[1:] == [DVT_QUESTIONS[1]]
+
+
+@pytest.mark.parametrize(
+    ("sign", "words"),
+    [
+        ("calf_swelling", "a swollen calf"),
+        ("calf_warmth_redness", "a warm or red calf"),
+        ("long_journey_recent", "a recent long journey"),
+    ],
+)
+def test_calf_pain_with_a_dvt_sign_is_referred_promptly(sign: str, words: str) -> None:
+    result = screen(intake(complaints=[CALF_PAIN], dvt_signs={sign: True}), today=TODAY)
+
+    assert result.outcome == "refer"
+    [reason] = result.reasons
+    assert (reason.code, reason.action) == ("dvt_signs", "refer")
+    assert f"({words})" in reason.detail
+    assert "refer to a physician promptly" in reason.detail
+    assert result.referral_recommended is True
+    assert result.front_desk == [
+        "Ask the client to see a physician promptly: the calf may have a blood clot (DVT). "
+        "No treatment is booked."
+    ]
+    assert result.recheck_on is None
+
+
+def test_calf_pain_with_the_dvt_questions_answered_no_is_cleared_with_the_reason() -> None:
+    result = screen(intake(complaints=[CALF_PAIN], dvt_signs=NO_DVT), today=TODAY)
+
+    assert result.outcome == "clear"
+    [reason] = result.reasons
+    assert (reason.code, reason.action) == ("dvt_questions_answered", "clear")
+    assert "answered no" in reason.detail
+    assert result.front_desk == []
+
+
+def test_a_swollen_calf_asks_the_dvt_questions_without_calf_pain() -> None:
+    result = screen(intake(dvt_signs={"calf_swelling": True}), today=TODAY)
+
+    assert result.outcome == "refer"
+    assert [r.code for r in result.reasons] == ["dvt_signs"]
+
+
+def test_a_long_journey_alone_raises_no_dvt_question() -> None:
+    result = screen(intake(dvt_signs={"long_journey_recent": True}), today=TODAY)
+
+    assert result.outcome == "clear"
+    assert result.reasons == []
+
+
+def test_a_declared_dvt_settles_the_dvt_questions() -> None:
+    result = screen(
+        intake(complaints=[CALF_PAIN], contraindications=[{"code": "dvt"}]), today=TODAY
+    )
+
+    assert [r.code for r in result.reasons] == ["dvt"]
+    assert result.front_desk == []
+
+
+def test_the_thigh_and_knee_are_not_the_calf() -> None:
+    for region in ("thigh", "knee", "foot"):
+        result = screen(intake(complaints=[CALF_PAIN | {"region": region}]), today=TODAY)
+        assert result.outcome == "clear", region
+
+
+def test_age_on_counts_whole_years() -> None:
+    assert age_on(date(1947, 3, 8), TODAY) == 80
+    assert age_on(date(1947, 3, 9), TODAY) == 79
+    assert age_on(date(2000, 2, 29), date(2027, 2, 28)) == 26
+    assert age_on(date(2000, 2, 29), date(2027, 3, 1)) == 27
+
+
+def test_an_older_client_is_asked_about_osteoporosis_and_has_gentle_pressure() -> None:
+    result = screen(intake(date_of_birth=EIGHTY), today=TODAY)
+
+    assert result.outcome == "modify"
+    [reason] = result.reasons
+    assert (reason.code, reason.action) == ("osteoporosis_unanswered", "modify")
+    assert reason.detail.startswith("aged 80: whether the client has osteoporosis")
+    assert reason.rule.startswith("DOMAIN.md 2: severe osteoporosis")
+    assert result.front_desk[-1] == OSTEOPOROSIS_QUESTION
+    assert any("lower pressure target" in text for text in result.modifications)
+
+
+@pytest.mark.parametrize(
+    ("has_it", "code", "detail"),
+    [
+        (False, "older_adult", "aged 80, no osteoporosis: gentler pressure with age"),
+        (True, "osteoporosis", "osteoporosis: gentle pressure, nothing heavy against bone"),
+    ],
+)
+def test_the_osteoporosis_answer_is_the_reason(has_it: bool, code: str, detail: str) -> None:
+    result = screen(intake(date_of_birth=EIGHTY, osteoporosis=has_it), today=TODAY)
+
+    assert result.outcome == "modify"
+    [reason] = result.reasons
+    assert reason.code == code
+    assert reason.detail.startswith(detail)
+    assert result.front_desk == []
+
+
+def test_the_osteoporosis_question_starts_at_the_older_adult_age() -> None:
+    born = date(TODAY.year - OLDER_ADULT_AGE, TODAY.month, TODAY.day)
+    assert screen(intake(date_of_birth=born), today=TODAY).outcome == "modify"
+    day_later = born + timedelta(days=1)
+    assert screen(intake(date_of_birth=day_later), today=TODAY).reasons == []
+    assert screen(intake(), today=TODAY).reasons == []  # no date of birth, no age
+
+
+def test_a_younger_client_with_osteoporosis_has_gentle_pressure_too() -> None:
+    result = screen(intake(date_of_birth=date(1980, 1, 1), osteoporosis=True), today=TODAY)
+
+    assert [r.code for r in result.reasons] == ["osteoporosis"]
+
+
+def test_declared_severe_osteoporosis_refers_without_the_question() -> None:
+    result = screen(
+        intake(date_of_birth=EIGHTY, contraindications=[{"code": "severe_osteoporosis"}]),
+        today=TODAY,
+    )
+
+    assert result.outcome == "refer"
+    assert [r.code for r in result.reasons] == ["severe_osteoporosis"]
+    assert result.front_desk == []
+
+
+def test_a_red_flag_and_the_dvt_questions_both_reach_the_front_desk() -> None:
+    red_flag = dull_pain(onset=(TODAY - timedelta(days=20)).isoformat(), improving=False)
+    result = screen(intake(complaints=[red_flag, CALF_PAIN]), today=TODAY)
+
+    assert result.outcome == "defer"
+    assert result.medical_check_required is True
+    assert "see their doctor" in result.front_desk[0]
+    assert result.front_desk[2:] == DVT_QUESTIONS
+
+
 # --- invariants ----------------------------------------------------------------------------
 
 regions = st.sampled_from(get_args(Region))
@@ -350,22 +540,42 @@ contraindication_items = st.fixed_dictionaries(
 precaution_items = st.fixed_dictionaries({"code": st.sampled_from(get_args(PrecautionCode))})
 
 
+answers = st.sampled_from([None, True, False])
+dvt_answers = st.fixed_dictionaries(
+    {},
+    optional={
+        "calf_swelling": answers,
+        "calf_warmth_redness": answers,
+        "long_journey_recent": answers,
+    },
+)
+
+
 @given(
     complaint_list=st.lists(complaints, min_size=1, max_size=4),
     contraindication_list=st.lists(contraindication_items, max_size=4),
     precaution_list=st.lists(precaution_items, max_size=3),
     today=st.dates(date(2026, 6, 1), date(2027, 12, 31)),
+    born=st.none() | st.dates(date(1925, 1, 1), date(2010, 1, 1)),
+    dvt_signs=dvt_answers,
+    osteoporosis=answers,
 )
 def test_reasons_name_a_domain_section_and_the_outcome_is_the_most_severe(
     complaint_list: list[dict[str, Any]],
     contraindication_list: list[dict[str, Any]],
     precaution_list: list[dict[str, Any]],
     today: date,
+    born: date | None,
+    dvt_signs: dict[str, bool | None],
+    osteoporosis: bool | None,
 ) -> None:
     document = intake(
         complaints=complaint_list,
         contraindications=contraindication_list,
         precautions=precaution_list,
+        date_of_birth=born,
+        dvt_signs=dvt_signs,
+        osteoporosis=osteoporosis,
     )
     result = screen(document, today=today)
 
@@ -373,9 +583,16 @@ def test_reasons_name_a_domain_section_and_the_outcome_is_the_most_severe(
         assert RULE_NAME.match(reason.rule), reason.rule
         assert SEVERITY[result.outcome] >= SEVERITY[reason.action]
     assert result.outcome == most_severe(r.action for r in result.reasons)
-    assert (result.outcome == "clear") == (not result.reasons)
+    assert (result.outcome == "clear") == all(r.action == "clear" for r in result.reasons)
     if result.outcome == "refer":
         assert result.referral_recommended
     if result.recheck_on is not None:
         assert result.recheck_on >= today
         assert any(r.action == "defer" for r in result.reasons)
+    # calf pain is never cleared with a DVT question open (DOMAIN.md 2)
+    calf = any(c["region"] == "leg" for c in complaint_list)
+    declared = any(c["code"] == "dvt" for c in contraindication_list)
+    if calf and not declared and result.outcome == "clear":
+        assert document.health.dvt_signs.model_dump() == NO_DVT
+    if any(r.code == "dvt_questions" for r in result.reasons):
+        assert set(result.front_desk) & set(DVT_QUESTIONS)
