@@ -6,9 +6,10 @@ from fastapi import FastAPI
 
 from services.planner.api import router
 from services.planner.handlers import handlers
+from services.planner.review_sweep import review_sweep
 from shared.service import build_service
 from shared.settings import PlannerSettings
-from shared.topics import INTAKE, VISITS
+from shared.topics import INTAKE, NOTIFICATIONS, VISITS
 
 
 def build_app(settings: PlannerSettings) -> FastAPI:
@@ -16,10 +17,11 @@ def build_app(settings: PlannerSettings) -> FastAPI:
         service="planner",
         settings=settings,
         description=(
-            "Turns intakes, assessments and visit outcomes into treatment plans and their "
-            "revisions (clinic.plans)."
+            "Turns intakes, assessments, visit outcomes and check-in answers into treatment "
+            "plans and their revisions (clinic.plans); reviews plans whose review date passed."
         ),
         routers=[router],
-        consumes=[INTAKE, VISITS],
+        consumes=[INTAKE, VISITS, NOTIFICATIONS],
         handlers=handlers,
+        background=[review_sweep],
     )

@@ -1,4 +1,5 @@
-"""Planner wiring: intakes, visit outcomes and assessments in; plan events out.
+"""Planner wiring: intakes, visit outcomes, assessments and check-in answers in; plan
+events out. The review date sweep (``review_sweep.py``) runs beside the handlers.
 
 Each handled event's outputs are stored under its id together with the state
 they leave, so a redelivered event republishes exactly what it produced the
@@ -19,10 +20,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from services.planner import domain, progress
 from services.planner.progress import Progress
 from services.planner.store import FirstRead, PlanStore
+from services.planner.trajectory import answer_of
 from shared.aliases import ClientAliases, client_of, merge_follower, rehomed
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import EventData, IntakeSubmitted, PlanCreated
 from shared.events.intake import AssessmentRecorded, ClientMerged, MedicalCheckRecorded
+from shared.events.notifications import CheckinReplied
 from shared.events.plans import PlanCompleted, PlanData
 from shared.events.visits import VisitCompleted
 from shared.kafka import Outgoing
@@ -146,6 +149,16 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         await store.save(cause=envelope.id, produced=produced, progress=finished)
         return produced
 
+    async def on_checkin(envelope: Envelope, data: EventData, read: FirstRead) -> list[EventData]:
+        """DOMAIN.md 5: a check-in's pain score is a reading of the plan's trajectory
+        between visits (``trajectory.py``); the reviews use it, it decides nothing alone."""
+        assert isinstance(data, CheckinReplied)
+        plan_id = data.plan_id or read.active_plan_id
+        if plan_id is not None:
+            await store.record_checkin(plan_id, answer_of(data))
+        await store.save(cause=envelope.id, produced=[])
+        return []
+
     async def move_merged(_: ClientMerged, retired: str, survivor: str) -> None:
         await store.merge(aliases, retired=retired, survivor=survivor)
 
@@ -154,6 +167,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         "visit.completed": replaying(VisitCompleted, on_visit_completed, plan_of=_completed_plan),
         "assessment.recorded": replaying(AssessmentRecorded, on_assessment, active=True),
         "medical_check.recorded": replaying(MedicalCheckRecorded, on_medical_check, active=True),
+        "checkin.replied": replaying(CheckinReplied, on_checkin, active=True),
         "client.merged": merge_follower(aliases, move_merged),
     }
 

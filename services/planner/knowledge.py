@@ -57,15 +57,22 @@ EVERY_TWO_WEEKS: Final = Cadence("every two weeks", per_week=0.5, interval_days=
 # DOMAIN.md 5: soreness lasts 24-48 h, so visits are at least two days apart.
 SORENESS_GAP_DAYS: Final = 2
 
-# DOMAIN.md 5: expect significant relief within 4-14 days, with up to 4 sessions;
-# no meaningful improvement by then is a reason to re-assess or refer.
+# DOMAIN.md 5: expect significant relief within 4-14 days, with up to 4 sessions
+# (seed 003: "Patients should expect significant relief as a result from these
+# treatments within a period of 4-14 days. Within this time span, patients may have up
+# to 4 treatment sessions"); no meaningful improvement by then is a reason to re-assess
+# or refer. Every course, acute or chronic, is reviewed after REVIEW_AFTER_SESSIONS
+# visits of its version or on its review date, whichever comes first (progress.py,
+# reviews.py), and judged again when its last session is done.
 REVIEW_AFTER_SESSIONS: Final = 4
 REVIEW_WITHIN_DAYS: Final = 14
 
 # What the review point measures (DOMAIN.md 5, "progress is measured, not assumed"):
-# improvement = (pain carried into the first visit - pain carried into the latest)
-# / the first. Pain carried in (pain_before) shows what lasted; the relief right
-# after a session (pain_after) does not last, so it is not the measure.
+# improvement = (pain carried into the first visit - the latest pain reading after it)
+# / the first. A reading is the pain carried into a visit (pain_before) or the pain a
+# client reports at a check-in between visits (checkin.replied), in time order
+# (trajectory.py): both say what lasted. The relief right after a session (pain_after)
+# does not last, so it is not the measure.
 MEANINGFUL_IMPROVEMENT: Final = 0.30  # below this at the review: re-assess, then refer
 GOOD_PROGRESS: Final = 0.50  # at or above this at the review: taper sooner
 GOALS_MET_PAIN: Final = 1  # the client walks in with pain at or below this: goals met
@@ -74,7 +81,20 @@ MAINTENANCE: Final = (
     "a maintenance visit every 4-6 weeks, with the home program's stretches and "
     "self-massage in between"
 )
+# DOMAIN.md 5 and 7: whom a course without meaningful relief is referred to: at the
+# second poor review with sessions left (the course goes on alongside), and when a
+# course ends under MEANINGFUL_IMPROVEMENT (plan.completed outcome referred, never with
+# MAINTENANCE: more of what did not help is no plan).
 REFERRAL_AFTER_NO_PROGRESS: Final = "physician or physical therapist (DOMAIN.md 7)"
+
+# DOMAIN.md 5 (seed 003's 4-14 days): a review date that passes with nothing to judge
+# (no visit or check-in since the version began, or a single visit with nothing to
+# compare it with) revises the plan review_overdue: the front desk contacts the client
+# and the rest of the course is booked again, with a new review date this many days on.
+# When that date passes with no visit either, the course ends lapsed. A plan waiting
+# for a doctor's check (DOMAIN.md 1 red flag) is on hold: its review waits for the
+# check, whose revision sets a new review date.
+REVIEW_OVERDUE_GRACE_DAYS: Final = 14
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
-"""Progress and revision (DOMAIN.md 5): the pain trajectory of a plan's visits
-decides whether the plan stays, changes, or ends.
+"""Progress and revision (DOMAIN.md 5): the pain trajectory of a plan
+(``trajectory.py``) decides whether the plan stays, changes, or ends. A course is
+judged at its review point (after ``review_after_sessions`` visits of its version,
+or on its review date: ``reviews.py``) and again when it ends.
 
 Pure: the current plan version, its progress and ``now`` in; the next plan
 event (or none) out. Every number lives in ``knowledge.py``.
@@ -10,10 +12,14 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime
 
 from services.planner import knowledge as kb
 from services.planner.course import cadence_phase
+from services.planner.trajectory import Progress as Progress
+from services.planner.trajectory import improvement as improvement
+from services.planner.trajectory import recorded as recorded
+from services.planner.trajectory import trajectory
 from shared.events.plans import (
     PlanCompleted,
     PlanData,
@@ -22,55 +28,8 @@ from shared.events.plans import (
     RationaleItem,
     Referral,
 )
-from shared.events.visits import VisitCompleted
 
 PROGRESS_RULE = "DOMAIN.md 5: relief expected within up to 4 sessions; else re-assess or refer"
-
-
-class VisitOutcome(BaseModel):
-    visit_id: str
-    pain_before: int = Field(ge=0, le=10)
-    pain_after: int = Field(ge=0, le=10)
-    completed_at: AwareDatetime
-
-
-class Progress(BaseModel):
-    """What has happened under one plan, across its versions."""
-
-    plan_id: str
-    visits: list[VisitOutcome] = Field(default_factory=list)
-    version_started_after: int = Field(
-        default=0, description="visits already done when the current version began"
-    )
-    poor_reviews: int = 0
-    finished: bool = False
-
-    @property
-    def sessions_done(self) -> int:
-        return len(self.visits)
-
-
-def recorded(progress: Progress, visit: VisitCompleted) -> Progress:
-    """The progress with one more visit; a visit already recorded changes nothing."""
-    if any(v.visit_id == visit.visit_id for v in progress.visits):
-        return progress
-    outcome = VisitOutcome(
-        visit_id=visit.visit_id,
-        pain_before=visit.pain_before,
-        pain_after=visit.pain_after,
-        completed_at=visit.completed_at,
-    )
-    visits = sorted([*progress.visits, outcome], key=lambda v: v.completed_at)
-    return progress.model_copy(update={"visits": visits})
-
-
-def improvement(progress: Progress) -> float | None:
-    """Lasting improvement since the first visit (see ``knowledge.py``); None without
-    pain to improve on."""
-    if progress.sessions_done < 2 or progress.visits[0].pain_before == 0:
-        return None
-    first, latest = progress.visits[0].pain_before, progress.visits[-1].pain_before
-    return (first - latest) / first
 
 
 PlanChange = PlanRevised | PlanCompleted
@@ -79,36 +38,49 @@ PlanChange = PlanRevised | PlanCompleted
 def next_step(
     plan: PlanData, progress: Progress, *, now: AwareDatetime
 ) -> tuple[PlanChange | None, Progress]:
-    """After a visit: complete, revise at the review point, or carry on."""
+    """After a visit: end the course (referred when it ends without meaningful
+    relief), revise at the review point, or carry on."""
     if progress.finished:
         return None, progress
     done = progress.sessions_done
-    trajectory = " -> ".join(str(v.pain_before) for v in progress.visits)
     if done >= plan.sessions_total:
-        return _completed(plan, progress, now, "course_complete", trajectory), _ended(progress)
+        gained = improvement(progress)
+        if gained is not None and gained < kb.MEANINGFUL_IMPROVEMENT:
+            return _referred_at_end(plan, progress, now, gained), _ended(progress)
+        return _completed(plan, progress, now, "course_complete"), _ended(progress)
     if done >= 2 and progress.visits[-1].pain_before <= kb.GOALS_MET_PAIN:
-        return _completed(plan, progress, now, "goals_met", trajectory), _ended(progress)
+        return _completed(plan, progress, now, "goals_met"), _ended(progress)
     if done - progress.version_started_after != plan.review_after_sessions:
         return None, progress
+    return judged(plan, progress, now=now)
+
+
+def judged(
+    plan: PlanData, progress: Progress, *, now: AwareDatetime
+) -> tuple[PlanRevised | None, Progress]:
+    """The review of the plan's current version (DOMAIN.md 5): taper on good progress,
+    keep the plan on meaningful progress, else re-assess once and then refer; nothing
+    to measure yet keeps the plan. The version counts as reviewed either way."""
+    reviewed = progress.model_copy(update={"reviewed_version": plan.version})
     gained = improvement(progress)
     if gained is None or kb.MEANINGFUL_IMPROVEMENT <= gained < kb.GOOD_PROGRESS:
-        return None, progress
+        return None, reviewed
     if gained >= kb.GOOD_PROGRESS:
-        return _tapered(plan, progress, now, gained, trajectory)
+        return _tapered(plan, reviewed, now, gained)
     if progress.poor_reviews < kb.POOR_REVIEWS_BEFORE_REFERRAL:
-        return _reassessed(plan, progress, now, gained, trajectory)
+        return _reassessed(plan, reviewed, now, gained)
     if progress.poor_reviews == kb.POOR_REVIEWS_BEFORE_REFERRAL:
-        return _referred(plan, progress, now, gained, trajectory)
-    return None, progress  # referred already: the course runs on alongside that care
+        return _referred(plan, reviewed, now, gained)
+    return None, reviewed  # referred already: the course runs on alongside that care
 
 
 def _completed(
-    plan: PlanData, progress: Progress, now: AwareDatetime, outcome: str, trajectory: str
+    plan: PlanData, progress: Progress, now: AwareDatetime, outcome: str
 ) -> PlanCompleted:
     done = progress.sessions_done
     reasons = {
-        "course_complete": f"all {done} sessions done; pain carried in: {trajectory}",
-        "goals_met": f"goals met after {done} sessions; pain carried in: {trajectory}",
+        "course_complete": f"all {done} sessions done; pain carried in: {trajectory(progress)}",
+        "goals_met": f"goals met after {done} sessions; pain carried in: {trajectory(progress)}",
     }
     return PlanCompleted(
         plan_id=plan.plan_id,
@@ -123,14 +95,40 @@ def _completed(
     )
 
 
+def _referred_at_end(
+    plan: PlanData, progress: Progress, now: AwareDatetime, gained: float
+) -> PlanCompleted:
+    """DOMAIN.md 5: all sessions done without meaningful relief: the course ends
+    referred, never with maintenance (a maintenance visit would be more of what did
+    not help)."""
+    done = progress.sessions_done
+    reason = (
+        f"{gained:.0%} improvement after all {done} sessions (pain carried in: "
+        f"{trajectory(progress)}), under {kb.MEANINGFUL_IMPROVEMENT:.0%}: the course ends "
+        f"referred to a {kb.REFERRAL_AFTER_NO_PROGRESS}"
+    )
+    return PlanCompleted(
+        plan_id=plan.plan_id,
+        version=plan.version,
+        client_id=plan.client_id,
+        location_id=plan.location_id,
+        reason=reason,
+        outcome="referred",
+        sessions_done=done,
+        maintenance=None,
+        referral=Referral(recommended=True, to=kb.REFERRAL_AFTER_NO_PROGRESS, detail=reason),
+        completed_at=now,
+    )
+
+
 def _reassessed(
-    plan: PlanData, progress: Progress, now: AwareDatetime, gained: float, trajectory: str
+    plan: PlanData, progress: Progress, now: AwareDatetime, gained: float
 ) -> tuple[PlanRevised, Progress]:
     """Less than meaningful relief: re-assess, gentler and more release-led (DOMAIN.md 4)."""
     reason = (
         f"{gained:.0%} improvement after {progress.sessions_done} sessions (pain carried in: "
-        f"{trajectory}), under {kb.MEANINGFUL_IMPROVEMENT:.0%}: re-assess trigger points and "
-        "change the technique mix"
+        f"{trajectory(progress)}), under {kb.MEANINGFUL_IMPROVEMENT:.0%}: re-assess trigger "
+        "points and change the technique mix"
     )
     steps = [
         ProtocolStep(
@@ -149,14 +147,14 @@ def _reassessed(
 
 
 def _referred(
-    plan: PlanData, progress: Progress, now: AwareDatetime, gained: float, trajectory: str
+    plan: PlanData, progress: Progress, now: AwareDatetime, gained: float
 ) -> tuple[PlanRevised, Progress]:
-    """Still no meaningful relief after a re-assessment: refer (DOMAIN.md 5). NMT is
-    combined with physical therapy and chiropractic care (DOMAIN.md 7), so the rest
-    of the course goes on weekly and gentle alongside theirs."""
+    """Still no meaningful relief after a re-assessment, with sessions left: refer
+    (DOMAIN.md 5). NMT is combined with physical therapy and chiropractic care
+    (DOMAIN.md 7), so the rest of the course goes on weekly and gentle alongside theirs."""
     reason = (
         f"{gained:.0%} improvement after {progress.sessions_done} sessions and a "
-        f"re-assessment (pain carried in: {trajectory}), under "
+        f"re-assessment (pain carried in: {trajectory(progress)}), under "
         f"{kb.MEANINGFUL_IMPROVEMENT:.0%}: refer to a {kb.REFERRAL_AFTER_NO_PROGRESS}; "
         "the remaining sessions go on weekly alongside their care"
     )
@@ -172,14 +170,14 @@ def _referred(
 
 
 def _tapered(
-    plan: PlanData, progress: Progress, now: AwareDatetime, gained: float, trajectory: str
+    plan: PlanData, progress: Progress, now: AwareDatetime, gained: float
 ) -> tuple[PlanRevised, Progress]:
     """Good progress: the rest of the course shrinks to a taper (DOMAIN.md 5)."""
     remaining = plan.sessions_total - progress.sessions_done
     left = max(1, math.ceil(remaining / 2))
     reason = (
         f"{gained:.0%} improvement after {progress.sessions_done} sessions (pain carried in: "
-        f"{trajectory}): taper sooner, {left} of the {remaining} remaining sessions"
+        f"{trajectory(progress)}): taper sooner, {left} of the {remaining} remaining sessions"
     )
     revised = _revision(plan, progress, now, reason=reason, change="taper", left=left)
     return revised, progress.model_copy(update={"version_started_after": progress.sessions_done})

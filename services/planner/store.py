@@ -20,11 +20,14 @@ import redis.asyncio as aioredis
 
 from services.planner import merging
 from services.planner.progress import Progress
+from services.planner.trajectory import CheckinOutcome, with_checkins
 from shared.aliases import ClientAliases, alias_key
 from shared.events import EVENT_MODELS, EventData, IntakeSubmitted, PlanDeclined
 from shared.events.intake import AssessmentRecorded
 from shared.events.plans import PlanCompleted, PlanData
 from shared.redis_store import Keys
+
+REVIEW_DUE = "review-due"  # plan id -> the ordinal of its current version's review date
 
 # KEYS: the client's current plan, its active plans by last change. ARGV: the plan id,
 # and its last change (epoch) while it stays active, '' once it has ended. The current
@@ -60,16 +63,23 @@ class PlanStore:
     async def first_read(
         self, *, cause: str, client_id: str, active: bool = False, plan_id: str | None = None
     ) -> FirstRead:
-        """What handling ``cause`` starts from, in one MGET (one more GET when the
+        """What handling ``cause`` starts from, in one round trip (one more GET when the
         client was merged and its active plan is asked for): what the event produced if
         it was handled, the client ``client_id`` names now, and as asked the client's
-        active plan id and the current version and progress of ``plan_id``."""
+        active plan id and the current version and progress of ``plan_id`` (with its
+        check-in answers)."""
         keys = [self._keys("produced", cause), alias_key(self._keys, client_id)]
         if active:
             keys.append(self._keys("active", client_id))
-        if plan_id is not None:
+        answers: dict[str, str] = {}
+        if plan_id is None:
+            values = await self._redis.mget(keys)
+        else:
             keys += [self._keys("current", plan_id), self._keys("progress", plan_id)]
-        values = await self._redis.mget(keys)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.mget(keys)
+                pipe.hgetall(self._keys("checkins", plan_id))
+                values, answers = await pipe.execute()
         produced, alias = values[0], values[1]
         survivor = client_id if alias is None else str(alias)
         active_plan = values[2] if active else None
@@ -82,7 +92,9 @@ class PlanStore:
             named=client_id,
             active_plan_id=None if active_plan is None else str(active_plan),
             plan=None if current is None else _plan(current),
-            progress=None if progress is None else Progress.model_validate_json(progress),
+            progress=None
+            if progress is None and not answers
+            else _progress(plan_id or "", progress, answers),
         )
 
     async def plan_parts(
@@ -113,22 +125,37 @@ class PlanStore:
         ``held``: an assessment kept for a plan waiting for a doctor's check, which
         shapes its protocol once the check is recorded (``medical_check.py``)."""
         async with self._redis.pipeline(transaction=True) as pipe:
-            if held is not None:
-                pipe.set(self._keys("held-assessment", held[0]), held[1].model_dump_json())
-            for event in produced:
-                if isinstance(event, PlanData):
-                    self._save_plan(pipe, event)
-                elif isinstance(event, PlanDeclined):
-                    self._save_declined(pipe, event)
-                elif isinstance(event, PlanCompleted):
-                    self._save_completed(pipe, event)
-            if intake is not None:
-                pipe.set(self._keys("intake", _plan_id(produced)), intake.model_dump_json())
-            if progress is not None:
-                pipe.set(self._keys("progress", progress.plan_id), progress.model_dump_json())
-            record = [{"type": e.event_type, "data": e.to_data()} for e in produced]
-            pipe.set(self._keys("produced", cause), json.dumps(record))
+            self.queue(
+                pipe, cause=cause, produced=produced, intake=intake, progress=progress, held=held
+            )
             await pipe.execute()
+
+    def queue(
+        self,
+        pipe: Any,
+        *,
+        cause: str,
+        produced: list[EventData],
+        intake: IntakeSubmitted | None = None,
+        progress: Progress | None = None,
+        held: tuple[str, AssessmentRecorded] | None = None,
+    ) -> None:
+        """Queue what ``save`` writes on a MULTI ``pipe`` of the caller's."""
+        if held is not None:
+            pipe.set(self._keys("held-assessment", held[0]), held[1].model_dump_json())
+        for event in produced:
+            if isinstance(event, PlanData):
+                self._save_plan(pipe, event)
+            elif isinstance(event, PlanDeclined):
+                self._save_declined(pipe, event)
+            elif isinstance(event, PlanCompleted):
+                self._save_completed(pipe, event)
+        if intake is not None:
+            pipe.set(self._keys("intake", _plan_id(produced)), intake.model_dump_json())
+        if progress is not None:
+            pipe.set(self._keys("progress", progress.plan_id), progress.model_dump_json())
+        record = [{"type": e.event_type, "data": e.to_data()} for e in produced]
+        pipe.set(self._keys("produced", cause), json.dumps(record))
 
     def _save_plan(self, pipe: Any, plan: PlanData) -> None:
         record = {"status": "active", "event_type": plan.event_type, "plan": plan.to_data()}
@@ -139,6 +166,8 @@ class PlanStore:
             json.dumps({"type": plan.event_type, "data": plan.to_data()}),
         )
         self._set_active(pipe, plan.client_id, plan.plan_id, plan.created_at.timestamp())
+        # the review date sweep's index (``review_sweep.py``): plans by review date
+        pipe.zadd(self._keys(REVIEW_DUE), {plan.plan_id: plan.review_by.toordinal()})
 
     def _set_active(self, pipe: Any, client_id: str, plan_id: str, at: float | None) -> None:
         """The plan is active since ``at`` (None: it has ended); the current plan follows."""
@@ -158,6 +187,7 @@ class PlanStore:
         field = f"{done.completed_at.timestamp():020.6f}:{done.plan_id}:completed"
         pipe.hset(self._keys("plans", done.client_id), field, json.dumps(record))
         self._set_active(pipe, done.client_id, done.plan_id, None)
+        pipe.zrem(self._keys(REVIEW_DUE), done.plan_id)
 
     async def held_assessment(self, plan_id: str) -> AssessmentRecorded | None:
         """The latest assessment recorded while the plan waited for a doctor's check."""
@@ -169,8 +199,19 @@ class PlanStore:
         return None if raw is None else str(raw)
 
     async def progress(self, plan_id: str) -> Progress:
-        raw = await self._redis.get(self._keys("progress", plan_id))
-        return Progress(plan_id=plan_id) if raw is None else Progress.model_validate_json(raw)
+        """The plan's progress with its check-in answers, in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._keys("progress", plan_id))
+            pipe.hgetall(self._keys("checkins", plan_id))
+            raw, answers = await pipe.execute()
+        return _progress(plan_id, raw, answers)
+
+    async def record_checkin(self, plan_id: str, answer: CheckinOutcome) -> None:
+        """Keep a check-in answer of the plan (the first one per check-in stands): apart
+        from the progress a visit's handler writes, so neither can overwrite the other."""
+        await self._redis.hsetnx(
+            self._keys("checkins", plan_id), answer.notification_id, answer.model_dump_json()
+        )
 
     async def history(self, *client_ids: str) -> list[dict[str, Any]]:
         """Every plan version, decline and completion of a client (known by
@@ -238,6 +279,13 @@ def _plan(raw: str | bytes) -> PlanData | None:
     stored = json.loads(raw)
     plan = EVENT_MODELS[stored["type"]].model_validate(stored["data"])
     return plan if isinstance(plan, PlanData) else None
+
+
+def _progress(plan_id: str, raw: str | bytes | None, answers: dict[str, str]) -> Progress:
+    progress = Progress(plan_id=plan_id) if raw is None else Progress.model_validate_json(raw)
+    return with_checkins(
+        progress, (CheckinOutcome.model_validate_json(a) for a in answers.values())
+    )
 
 
 def _plan_id(produced: list[EventData]) -> str:

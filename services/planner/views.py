@@ -13,9 +13,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from services.planner.progress import Progress, improvement
+from services.planner.trajectory import readings
 from shared.events.plans import PlanCompleted, PlanData, PlanDeclined, Referral
 
 Status = Literal["active", "superseded", "completed", "declined"]
@@ -26,7 +27,8 @@ class PlanVersion(PlanData):
 
     reason: str | None = Field(default=None, description="plan.revised: why")
     change: str | None = Field(
-        default=None, description="plan.revised: reassess|refer|taper|protocol"
+        default=None,
+        description="plan.revised: reassess|refer|taper|protocol|medical_check|review_overdue",
     )
     sessions_done: int | None = Field(default=None, description="plan.revised: visits already done")
     referral: Referral | None = None
@@ -45,15 +47,30 @@ class PlanRecord(BaseModel):
     )
 
 
+class PainReading(BaseModel):
+    """One point of the trajectory: the pain carried into a visit, or a check-in's."""
+
+    at: AwareDatetime
+    pain: int
+    source: Literal["visit", "checkin"]
+
+
 class PlanProgress(BaseModel):
     """How the course is going (DOMAIN.md 5: progress is measured, not assumed)."""
 
-    sessions_done: int
+    sessions_done: int = Field(
+        description="visits completed; a cancelled or missed visit is no session done"
+    )
     sessions_total: int
     pain_carried_in: list[int] = Field(description="pain before each completed visit, oldest first")
+    trajectory: list[PainReading] = Field(
+        default_factory=list,
+        description="every pain reading, oldest first: the pain carried into each completed "
+        "visit and the pain reported at each check-in between visits",
+    )
     improvement: float | None = Field(
-        description="lasting improvement since the first visit, 0.3 = 30 %; "
-        "null before the second visit"
+        description="lasting improvement from the first visit to the latest reading (a visit "
+        "or a check-in), 0.3 = 30 %; null before a second reading"
     )
     next_review_after_sessions: int | None = Field(
         description="the review point, in sessions done; null once the plan has ended"
@@ -102,6 +119,7 @@ def progress_view(plan: PlanData, progress: Progress) -> PlanProgress:
         sessions_done=progress.sessions_done,
         sessions_total=plan.sessions_total,
         pain_carried_in=[v.pain_before for v in progress.visits],
+        trajectory=[PainReading(at=r.at, pain=r.pain, source=r.source) for r in readings(progress)],
         improvement=improvement(progress),
         next_review_after_sessions=None
         if progress.finished

@@ -3,6 +3,7 @@ decides whether a plan stays, tapers, is re-assessed, is referred, or ends."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -10,8 +11,17 @@ import pytest
 from services.planner import knowledge as kb
 from services.planner.domain import revise_for_assessment
 from services.planner.progress import Progress, improvement, next_step, recorded
+from services.planner.reviews import review_due, reviewed_by_date
+from services.planner.trajectory import answer_of, trajectory, with_checkins
 from shared.events.intake import AssessmentRecorded, TriggerPoint
-from shared.events.plans import PlanCompleted, PlanCreated, PlanData, PlanRevised
+from shared.events.notifications import CheckinReplied
+from shared.events.plans import (
+    MedicalCheck,
+    PlanCompleted,
+    PlanCreated,
+    PlanData,
+    PlanRevised,
+)
 from shared.events.visits import VisitCompleted
 from tests.unit.test_planner_domain import SUBMITTED, complaint, make_intake, plan_for
 
@@ -190,3 +200,158 @@ def test_an_assessment_never_targets_an_excluded_area() -> None:
         recorded_at=NOW,
     )
     assert revise_for_assessment(plan, intake, assessment, sessions_done=0, now=NOW) is None
+
+
+# --- check-ins: pain between visits is part of the trajectory -------------------------
+
+
+def checkin(n: int, pain: int, *, after_visit: int, plan: PlanData | None = None) -> CheckinReplied:
+    """The client's answer to the check-in a day after visit ``after_visit``."""
+    plan = plan or chronic_plan()
+    return CheckinReplied(
+        notification_id=f"checkin-{n}",
+        client_id=plan.client_id,
+        location_id=plan.location_id,
+        visit_id=f"v-{after_visit}",
+        plan_id=plan.plan_id,
+        pain=pain,
+        channel="sms",
+        replied_at=SUBMITTED + timedelta(days=3 * after_visit + 1),
+    )
+
+
+def test_a_check_in_after_the_latest_visit_is_the_latest_reading() -> None:
+    plan = chronic_plan()
+    _, state = after_visits(plan, [8])
+    assert improvement(state) is None  # one reading: nothing to compare
+    state = with_checkins(state, [answer_of(checkin(1, 5, after_visit=1, plan=plan))])
+    assert improvement(state) == pytest.approx(0.375)
+    assert trajectory(state) == "8 -> 5 (check-in)"
+
+
+def test_check_in_answers_count_once_each_and_stay_apart_from_the_stored_progress() -> None:
+    plan = chronic_plan()
+    _, state = after_visits(plan, [8, 7])
+    answer = answer_of(checkin(1, 6, after_visit=1, plan=plan))
+    again = answer_of(checkin(1, 6, after_visit=1, plan=plan))
+    state = with_checkins(with_checkins(state, [answer]), [again])
+    assert [c.notification_id for c in state.checkins] == ["checkin-1"]
+    # between visits 1 and 2: the visit carried in after it is the latest reading
+    assert trajectory(state) == "8 -> 6 (check-in) -> 7"
+    assert improvement(state) == pytest.approx(0.125)
+    # the progress a visit's handler writes never carries (or overwrites) the answers
+    assert "checkins" not in json.loads(state.model_dump_json())
+
+
+def test_a_review_quotes_the_check_ins_between_its_visits() -> None:
+    plan = chronic_plan()
+    _, state = after_visits(plan, [8, 8])
+    state = with_checkins(state, [answer_of(checkin(1, 7, after_visit=2, plan=plan))])
+    changes, state = after_visits(plan, [7, 7], progress=state)
+    revised = changes[-1]
+    assert isinstance(revised, PlanRevised) and revised.change == "reassess"
+    assert "pain carried in: 8 -> 8 -> 7 (check-in) -> 7 -> 7" in revised.reason
+
+
+# --- the review date: review_by is enforced -----------------------------------------
+
+
+def test_the_review_date_is_enforced_only_once_it_has_passed() -> None:
+    plan = chronic_plan()
+    state = Progress(plan_id=plan.plan_id)
+    assert not review_due(plan, state, today=plan.review_by)
+    assert reviewed_by_date(plan, state, today=plan.review_by, now=NOW) == (None, state)
+    assert review_due(plan, state, today=plan.review_by + timedelta(days=1))
+
+
+def test_a_review_date_passed_with_no_visit_revises_the_plan_review_overdue() -> None:
+    plan = chronic_plan()
+    today = plan.review_by + timedelta(days=1)
+    revised, state = reviewed_by_date(plan, Progress(plan_id=plan.plan_id), today=today, now=NOW)
+    assert isinstance(revised, PlanRevised)
+    assert (revised.change, revised.version, revised.sessions_done) == ("review_overdue", 2, 0)
+    assert revised.sessions_total == plan.sessions_total
+    assert sum(p.sessions for p in revised.phases) == plan.sessions_total  # all to book again
+    assert revised.review_by == today + timedelta(days=kb.REVIEW_OVERDUE_GRACE_DAYS)
+    assert revised.protocol == plan.protocol and revised.referral is None
+    assert revised.reason == (
+        f"the review date {plan.review_by} passed with nothing to judge (0 of "
+        f"{plan.sessions_total} sessions done, nothing measured since 2026-11-01): the front "
+        f"desk contacts the client to book the remaining {plan.sessions_total} again; with "
+        f"no visit by {revised.review_by} the course lapses"
+    )
+    assert revised.rationale[-1].rule.startswith("DOMAIN.md 5")
+    assert state.version_started_after == 0 and not state.finished
+
+
+def test_the_overdue_review_date_passed_again_with_no_visit_lapses_the_course() -> None:
+    plan = chronic_plan()
+    first = plan.review_by + timedelta(days=1)
+    overdue, state = reviewed_by_date(plan, Progress(plan_id=plan.plan_id), today=first, now=NOW)
+    assert isinstance(overdue, PlanRevised)
+    later = overdue.review_by + timedelta(days=1)
+    at = NOW + timedelta(days=15)
+    lapsed, state = reviewed_by_date(overdue, state, today=later, now=at)
+    assert isinstance(lapsed, PlanCompleted)
+    assert (lapsed.outcome, lapsed.version, lapsed.sessions_done) == ("lapsed", 2, 0)
+    assert lapsed.maintenance is None and lapsed.referral is None
+    assert lapsed.completed_at == at and state.finished
+
+
+def test_a_visit_after_the_overdue_revision_keeps_the_course_from_lapsing() -> None:
+    plan = chronic_plan()
+    overdue, state = reviewed_by_date(
+        plan, Progress(plan_id=plan.plan_id), today=plan.review_by + timedelta(days=1), now=NOW
+    )
+    assert isinstance(overdue, PlanRevised)
+    came = visit(9, 8, plan=overdue).model_copy(update={"completed_at": NOW + timedelta(days=2)})
+    change, state = next_step(overdue, recorded(state, came), now=came.completed_at)
+    assert change is None
+    again, state = reviewed_by_date(
+        overdue, state, today=overdue.review_by + timedelta(days=1), now=NOW + timedelta(days=16)
+    )
+    # one visit, nothing to compare it with: overdue again (not lapsed), one session fewer
+    assert isinstance(again, PlanRevised) and again.change == "review_overdue"
+    assert (again.version, again.sessions_done) == (3, 1)
+    assert sum(p.sessions for p in again.phases) == plan.sessions_total - 1
+
+
+def test_a_review_date_passed_with_poor_readings_is_judged_as_the_review_point() -> None:
+    plan = chronic_plan()
+    _, state = after_visits(plan, [8, 8])
+    state = with_checkins(state, [answer_of(checkin(1, 8, after_visit=2, plan=plan))])
+    today = plan.review_by + timedelta(days=1)
+    revised, state = reviewed_by_date(plan, state, today=today, now=NOW)
+    assert isinstance(revised, PlanRevised) and revised.change == "reassess"
+    assert "0% improvement after 2 sessions (pain carried in: 8 -> 8 -> 8 (check-in))" in (
+        revised.reason
+    )
+    assert state.poor_reviews == 1 and state.version_started_after == 2
+
+
+def test_a_version_is_reviewed_once_by_its_sessions_or_its_date() -> None:
+    plan = chronic_plan()
+    changes, state = after_visits(plan, [8, 7, 6, 5])  # 37.5 %: the plan stays
+    assert changes[-1] is None and state.reviewed_version == plan.version
+    today = plan.review_by + timedelta(days=1)
+    assert not review_due(plan, state, today=today)
+    # moderate progress at the date (8 -> 6, then 5 at a check-in: 37.5 %): the plan
+    # stays, and is not reviewed again
+    _, early = after_visits(plan, [8, 6])
+    early = with_checkins(early, [answer_of(checkin(1, 5, after_visit=2, plan=plan))])
+    change, early = reviewed_by_date(plan, early, today=today, now=NOW)
+    assert change is None and early.reviewed_version == plan.version
+    assert not review_due(plan, early, today=today)
+
+
+def test_a_plan_waiting_for_a_doctors_check_is_on_hold_not_overdue() -> None:
+    plan = chronic_plan()
+    waiting = plan.model_copy(
+        update={
+            "awaiting_medical_check": MedicalCheck(
+                reason="new dull pain", book_through=1, since=plan.review_by
+            )
+        }
+    )
+    today = plan.review_by + timedelta(days=30)
+    assert not review_due(waiting, Progress(plan_id=plan.plan_id), today=today)
