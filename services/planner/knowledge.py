@@ -304,7 +304,9 @@ MEDICAL_CHECK_TECHNIQUES: Final[tuple[str, ...]] = (
     "warming_strokes",
     "myofascial_release",
     "stretching",
-)  # the catalogue's gentlest steps; no direct pressure until the check is recorded
+    "sigh_of_relief_breathing",  # FMM (seed 004): the client's own breathing
+    "sensing_the_pattern",  # FMM: the client feels the pattern; no release worked yet
+)  # the gentlest steps of each method; no direct pressure until the check is recorded
 MEDICAL_CHECK_REFER_TO: Final = "the client's physician (DOMAIN.md 1 red flag)"
 
 # DOMAIN.md 6: aftercare every client gets.

@@ -82,6 +82,17 @@ def test_golden_red_flag_opens_with_an_assessment_only_visit_and_waits() -> None
     ) in [(r.rule, r.detail) for r in plan.rationale]
 
 
+def test_golden_red_flag_on_an_fmm_plan_keeps_only_the_clients_own_steps() -> None:
+    document = {**RED_FLAG_LOW_BACK, "preferences": {"modality": "fmm"}}
+    plan = plan_for(submitted(document, intake_id="golden-red-flag-fmm"))
+    assert plan.modality == "fmm" and plan.awaiting_medical_check is not None
+    assert [(s.technique, s.pressure_target) for s in plan.protocol] == [
+        ("assessment", 3),
+        ("sigh_of_relief_breathing", None),
+        ("sensing_the_pattern", None),
+    ]
+
+
 def test_golden_red_flag_cleared_after_the_assessment_visit_books_the_rest() -> None:
     intake, plan = red_flag_plan()
     assessment = AssessmentRecorded(
