@@ -1,15 +1,19 @@
 """Where pain comes from and what the client can do for each area, as data.
 
-Shared clinical knowledge: intake uses it to say which muscles to assess first,
-the planner to build the visit and the home program. Every table names its
-DOMAIN.md section and covers every region of ``shared.vocabulary``.
+Shared clinical knowledge: intake uses it to say which muscles to assess first
+and which muscle names an assessment may give, the planner to build the visit and
+the home program (with the position of each stretch, and what the therapist's
+range of motion limits and posture findings ask the stretches to work on). Every
+table names its DOMAIN.md section, and every table by region covers every region of
+``shared.vocabulary``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from shared.vocabulary import Region
 
@@ -173,6 +177,64 @@ STRETCHES: Final[dict[str, str]] = {
     "seated hamstring stretch": "Chair edge, one leg straight, hinge at the hips; 30 s a side.",
     "wall calf stretch": "Hands on a wall, one leg back, heel down; 30 s, then bend the knee.",
     "plantar fascia stretch": "Seated, pull the toes back toward the shin; 30 s a foot.",
+    # seated or standing versions of the floor stretches (STRETCH_ALTERNATIVES)
+    "standing pelvic tilt": "Back to a wall, knees soft, flatten the low back; 5 s, 10 times.",
+    "seated figure-four stretch": "Sit tall, ankle over the other knee, lean in; 30 s a side.",
+    "seated cat-cow": "Sit tall, hands on the knees, round then arch the back; 10 times.",
+    "seated side bend": "Sit tall, hold the chair, reach the other arm up and over; 20 s a side.",
+    "standing hip flexor stretch": "Hold a support, step one foot back, tuck the pelvis; 30 s.",
+}
+
+# The position each stretch is done in, so that a precaution can rule one out
+# (DOMAIN.md 2: pregnancy, hypertension; DOMAIN.md 5: age) and the home program
+# offer the seated or standing version instead.
+Position = Literal[
+    "standing", "seated", "side_lying", "kneeling", "hands_and_knees", "supine", "prone"
+]
+
+STRETCH_POSITIONS: Final[dict[str, Position]] = {
+    "upper trapezius stretch": "seated",
+    "levator scapulae stretch": "seated",
+    "scalene stretch": "seated",
+    "chin tuck": "seated",
+    "controlled jaw opening": "seated",
+    "doorway chest stretch": "standing",
+    "cross-body shoulder stretch": "standing",
+    "thread the needle": "hands_and_knees",
+    "seated thoracic rotation": "seated",
+    "cat-cow": "hands_and_knees",
+    "knee-to-chest stretch": "supine",
+    "child's pose": "kneeling",
+    "figure-four glute stretch": "supine",
+    "kneeling hip flexor stretch": "kneeling",
+    "overhead triceps stretch": "standing",
+    "biceps wall stretch": "standing",
+    "wrist extensor stretch": "seated",
+    "wrist flexor stretch": "seated",
+    "standing quadriceps stretch": "standing",
+    "seated hamstring stretch": "seated",
+    "wall calf stretch": "standing",
+    "plantar fascia stretch": "seated",
+    "standing pelvic tilt": "standing",
+    "seated figure-four stretch": "seated",
+    "seated cat-cow": "seated",
+    "seated side bend": "seated",
+    "standing hip flexor stretch": "standing",
+}
+
+# Stretches with the head lower than the heart (DOMAIN.md 2 hypertension: no
+# head-down positions).
+HEAD_DOWN_STRETCHES: Final[frozenset[str]] = frozenset({"child's pose", "thread the needle"})
+
+# The seated or standing stretch, never head-down, for the same area, given in place
+# of a stretch on the floor or head-down when a precaution or age rules that out.
+STRETCH_ALTERNATIVES: Final[dict[str, str]] = {
+    "knee-to-chest stretch": "standing pelvic tilt",
+    "figure-four glute stretch": "seated figure-four stretch",
+    "child's pose": "seated side bend",
+    "cat-cow": "seated cat-cow",
+    "thread the needle": "seated thoracic rotation",
+    "kneeling hip flexor stretch": "standing hip flexor stretch",
 }
 
 # DOMAIN.md 6: the stretches for each problem area, the most useful first.
@@ -219,6 +281,59 @@ SELF_MASSAGE: Final[dict[Region, tuple[str, str]]] = {
     "foot": ("tennis ball", "underfoot, rolling the sole"),
 }
 
+# The position each SELF_MASSAGE is done in (a foam roller is lain on).
+SELF_MASSAGE_POSITIONS: Final[dict[Region, Position]] = {
+    "head": "standing",
+    "jaw": "seated",
+    "neck": "standing",
+    "shoulder": "standing",
+    "shoulder_blade": "standing",
+    "upper_back": "supine",
+    "mid_back": "supine",
+    "low_back": "supine",
+    "glute": "seated",
+    "hip": "standing",
+    "arm": "standing",
+    "elbow": "seated",
+    "forearm": "seated",
+    "wrist_hand": "seated",
+    "thigh": "prone",
+    "knee": "prone",
+    "leg": "seated",
+    "foot": "seated",
+}
+
+# DOMAIN.md 6 self-massage, the gentle version (tool, where): light pressure, seated
+# or standing, for a client whose precautions or age ask for gentler options or rule
+# out the usual position.
+GENTLE_SELF_MASSAGE: Final[dict[Region, tuple[str, str]]] = {
+    "head": ("soft ball", "standing against a wall, at the base of the skull, leaning lightly"),
+    "jaw": ("fingertips", "light, slow circles on the jaw muscle in front of the ear"),
+    "neck": ("fingertips", "seated, light circles on the muscles beside (never on) the neck bones"),
+    "shoulder": (
+        "soft ball",
+        "standing against a wall, on the back of the shoulder, leaning lightly",
+    ),
+    "shoulder_blade": ("soft ball", "standing against a wall, beside the shoulder blade, lightly"),
+    "upper_back": ("soft ball", "standing against a wall, between the shoulder blades, lightly"),
+    "mid_back": ("soft ball", "standing against a wall, beside (never on) the spine, lightly"),
+    "low_back": (
+        "soft ball",
+        "standing against a wall, beside (never on) the lower spine, lightly",
+    ),
+    "glute": ("soft ball", "standing against a wall, in the buttock muscles, leaning lightly"),
+    "hip": ("soft ball", "standing against a wall, on the side of the hip, leaning lightly"),
+    "arm": ("hands", "seated, light kneading of the back of the upper arm"),
+    "elbow": ("hands", "seated, light kneading of the forearm just below the elbow"),
+    "forearm": ("hands", "seated, light kneading along the forearm muscles"),
+    "wrist_hand": ("hands", "seated, light kneading along the forearm and in the palm"),
+    "thigh": ("hands", "seated, light kneading of the front and side of the thigh"),
+    "knee": ("hands", "seated, light strokes above and below the knee, not the kneecap"),
+    "leg": ("hands", "seated, light strokes along the calf"),
+    "foot": ("soft ball", "seated, rolling the sole lightly"),
+}
+GENTLE_POSITIONS: Final[frozenset[Position]] = frozenset({"standing", "seated"})
+
 
 def works_in_excluded(muscle: str, excluded: Iterable[Region]) -> bool:
     """DOMAIN.md 2: a muscle lying in any excluded area is never worked."""
@@ -234,3 +349,286 @@ def assess_first(
         (region, tuple(m for m in REFERRERS[region] if not works_in_excluded(m, skip)))
         for region in dict.fromkeys(regions)
     ]
+
+
+def muscle_named(name: str) -> str | None:
+    """The body map's muscle a therapist's name for it means (any case, outer spaces)."""
+    muscle = name.strip().lower()
+    return muscle if muscle in MUSCLES else None
+
+
+KNOWN_MUSCLES: Final[tuple[str, ...]] = tuple(sorted(MUSCLES))
+
+
+@dataclass(frozen=True)
+class Limitation:
+    """A limited movement or a posture finding (DOMAIN.md 3) and the stretches that
+    work on it (DOMAIN.md 6). A therapist's free text names it when it says one of
+    ``phrases``, or one of ``parts`` together with one of ``motions`` (each matched
+    from the start of a word: "rotat" finds "rotation" and "rotating")."""
+
+    name: str
+    region: Region  # the problem area the stretches are for
+    stretches: tuple[str, ...]
+    parts: tuple[str, ...] = ()
+    motions: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()
+
+    def named_in(self, text: str) -> bool:
+        said = " ".join(text.lower().replace("-", " ").replace("_", " ").split())
+        return any(_says(said, p) for p in self.phrases) or (
+            any(_says(said, p) for p in self.parts) and any(_says(said, m) for m in self.motions)
+        )
+
+
+def _says(text: str, stem: str) -> bool:
+    return re.search(rf"(?<![a-z]){re.escape(stem)}", text) is not None
+
+
+_HEAD = ("head", "neck", "cervical")
+_SHOULDER = ("shoulder", "arm")
+_TRUNK = ("trunk", "torso", "thoracic", "spine", "spinal", "back", "lumbar", "waist")
+
+# DOMAIN.md 3 range of motion tests ([002]: "Can you turn your head fully to both
+# sides? Raise your arms without discomfort?"); [000]: tension and spasm restrict the
+# range of motion. Each limited movement -> the stretches for the muscles that limit
+# it, most useful first. The first entry a limit names is the one it means, so the
+# more specific entries come first.
+MOVEMENTS: Final[tuple[Limitation, ...]] = (
+    Limitation(
+        "jaw opening",
+        "jaw",
+        ("controlled jaw opening",),
+        parts=("jaw", "mouth", "tmj"),
+        motions=("open",),
+    ),
+    Limitation(
+        "head rotation",
+        "neck",
+        ("levator scapulae stretch", "scalene stretch"),
+        parts=_HEAD,
+        motions=("rotat", "turn"),
+    ),
+    Limitation(
+        "head side bending",
+        "neck",
+        ("upper trapezius stretch", "scalene stretch"),
+        parts=_HEAD,
+        motions=("side bend", "lateral flex", "side flex", "tilt"),
+    ),
+    Limitation(
+        "head flexion",
+        "neck",
+        ("upper trapezius stretch", "chin tuck"),
+        parts=_HEAD,
+        motions=("flex", "bend forward", "bending forward"),
+        phrases=("looking down", "look down", "chin to chest"),
+    ),
+    Limitation(
+        "head extension",
+        "neck",
+        ("scalene stretch", "chin tuck"),
+        parts=_HEAD,
+        motions=("extens", "extend"),
+        phrases=("looking up", "look up"),
+    ),
+    Limitation(
+        "elbow extension",
+        "arm",
+        ("biceps wall stretch",),
+        parts=("elbow",),
+        motions=("extens", "extend", "straighten"),
+    ),
+    Limitation(
+        "elbow flexion",
+        "arm",
+        ("overhead triceps stretch",),
+        parts=("elbow",),
+        motions=("flex", "bend"),
+    ),
+    Limitation(
+        "wrist extension",
+        "forearm",
+        ("wrist flexor stretch",),
+        parts=("wrist", "hand"),
+        motions=("extens", "extend", "dorsiflex", "bend back"),
+    ),
+    Limitation(
+        "wrist flexion",
+        "forearm",
+        ("wrist extensor stretch",),
+        parts=("wrist", "hand"),
+        motions=("flex", "bend"),
+    ),
+    Limitation(
+        "shoulder internal rotation",
+        "shoulder",
+        ("cross-body shoulder stretch",),
+        parts=_SHOULDER,
+        motions=("internal rotat", "inward rotat"),
+        phrases=("hand behind", "reach behind", "reaching behind", "behind the back"),
+    ),
+    Limitation(
+        "shoulder external rotation",
+        "shoulder",
+        ("doorway chest stretch",),
+        parts=_SHOULDER,
+        motions=("external rotat", "outward rotat"),
+    ),
+    Limitation(
+        "raising the arm",
+        "shoulder",
+        ("doorway chest stretch", "overhead triceps stretch"),
+        parts=_SHOULDER,
+        motions=("rais", "flex", "abduct", "elevat", "overhead", "reach"),
+        phrases=("overhead reach", "reaching overhead", "arms overhead"),
+    ),
+    Limitation(
+        "shoulder rotation",
+        "shoulder",
+        ("cross-body shoulder stretch", "doorway chest stretch"),
+        parts=_SHOULDER,
+        motions=("rotat",),
+    ),
+    Limitation(
+        "trunk rotation",
+        "mid_back",
+        ("seated thoracic rotation", "thread the needle"),
+        parts=_TRUNK,
+        motions=("rotat", "turn", "twist"),
+    ),
+    Limitation(
+        "trunk side bending",
+        "low_back",
+        ("seated side bend",),
+        parts=_TRUNK,
+        motions=("side bend", "lateral flex", "side flex"),
+        phrases=("side bend", "side bending"),
+    ),
+    Limitation(
+        "bending backward",
+        "low_back",
+        ("kneeling hip flexor stretch", "cat-cow"),
+        parts=_TRUNK,
+        motions=("extens", "extend", "arch"),
+        phrases=("bending backward", "bend backward", "backward bend"),
+    ),
+    Limitation(
+        "bending forward",
+        "low_back",
+        ("knee-to-chest stretch", "seated hamstring stretch"),
+        parts=_TRUNK,
+        motions=("flex", "forward"),
+        phrases=(
+            "forward bend",
+            "bending forward",
+            "bend forward",
+            "toe touch",
+            "touch the toes",
+            "touching the toes",
+        ),
+    ),
+    Limitation(
+        "hip extension",
+        "hip",
+        ("kneeling hip flexor stretch",),
+        parts=("hip",),
+        motions=("extens", "extend"),
+        phrases=("hip flexor",),
+    ),
+    Limitation(
+        "hip rotation",
+        "glute",
+        ("figure-four glute stretch",),
+        parts=("hip",),
+        motions=("rotat",),
+    ),
+    Limitation(
+        "hip flexion",
+        "glute",
+        ("figure-four glute stretch", "knee-to-chest stretch"),
+        parts=("hip",),
+        motions=("flex",),
+        phrases=("knee to chest",),
+    ),
+    Limitation(
+        "straight leg raise",
+        "thigh",
+        ("seated hamstring stretch",),
+        parts=("knee", "hamstring"),
+        motions=("extens", "extend", "straighten"),
+        phrases=("straight leg", "slr"),
+    ),
+    Limitation(
+        "knee flexion",
+        "thigh",
+        ("standing quadriceps stretch",),
+        parts=("knee",),
+        motions=("flex", "bend"),
+    ),
+    Limitation(
+        "ankle dorsiflexion",
+        "leg",
+        ("wall calf stretch",),
+        parts=("ankle", "calf", "foot"),
+        motions=("dorsiflex", "flex", "squat", "bend"),
+    ),
+)
+
+# DOMAIN.md 3 postural assessment ([002]: "forward head posture, rounded shoulders, or
+# an uneven pelvis. These subtle imbalances often reveal which muscles are tight or
+# weak"; "text neck"): each finding -> the stretches for the muscles it shortens.
+POSTURES: Final[tuple[Limitation, ...]] = (
+    Limitation(
+        "forward head posture",
+        "neck",
+        ("chin tuck", "doorway chest stretch"),
+        phrases=("forward head", "head forward", "text neck", "chin poke", "poking chin"),
+    ),
+    Limitation(
+        "rounded shoulders",
+        "upper_back",
+        ("doorway chest stretch", "seated thoracic rotation"),
+        phrases=(
+            "rounded shoulder",
+            "round shoulder",
+            "shoulders rounded",
+            "shoulders forward",
+            "slouch",
+            "hunch",
+            "kyphos",
+        ),
+    ),
+    Limitation(
+        "uneven pelvis",
+        "low_back",
+        ("seated side bend", "kneeling hip flexor stretch"),
+        phrases=(
+            "uneven pelvis",
+            "pelvis uneven",
+            "pelvic tilt",
+            "pelvic obliquity",
+            "hip hike",
+            "hiked hip",
+            "high hip",
+            "hip higher",
+            "leg length",
+        ),
+    ),
+)
+
+
+def limited_movements(limits: Iterable[str]) -> list[Limitation]:
+    """DOMAIN.md 3: the movements the therapist's range of motion limits name, each
+    once, in the order given; a limit naming none of ``MOVEMENTS`` is left out."""
+    return _named(limits, MOVEMENTS)
+
+
+def posture_patterns(findings: Iterable[str]) -> list[Limitation]:
+    """DOMAIN.md 3: the posture findings ``POSTURES`` knows, each once, in order."""
+    return _named(findings, POSTURES)
+
+
+def _named(texts: Iterable[str], table: tuple[Limitation, ...]) -> list[Limitation]:
+    found = (next((entry for entry in table if entry.named_in(text)), None) for text in texts)
+    return list(dict.fromkeys(entry for entry in found if entry is not None))

@@ -14,8 +14,8 @@ import math
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
+from services.planner import home, medical_check, protocol
 from services.planner import knowledge as kb
-from services.planner import medical_check, protocol
 from services.planner.course import (
     max_sessions_per_week,
     modality_for,
@@ -23,6 +23,7 @@ from services.planner.course import (
     sessions_for,
     severity_score,
 )
+from shared import body_map
 from shared.chain import Policy
 from shared.envelope import derived_id
 from shared.events.intake import (
@@ -272,31 +273,48 @@ def revise_for_assessment(
     now: datetime,
 ) -> PlanRevised | None:
     """DOMAIN.md 3: a new assessment re-targets the protocol on the trigger points it
-    found (active first); None when it names none the plan may work on."""
+    found (active first), and the home program's stretches on the movements it found
+    limited and its posture findings (DOMAIN.md 6); what it does not record stays as
+    the plan had it. None when that changes nothing."""
     excluded = protocol.excluded_regions(intake)
     ranked = sorted(assessment.trigger_points, key=lambda tp: tp.type != "active")
     muscles = protocol.assessed_muscles((tp.muscle for tp in ranked), excluded=excluded)
-    if not muscles:
+    limits, posture = assessment.range_of_motion_limits, assessment.posture_findings
+    aims = bool(body_map.limited_movements(limits) or body_map.posture_patterns(posture))
+    if not muscles and not aims:
         return None
-    visit = protocol.visit_protocol(intake, modality=plan.modality, assessed=muscles)
-    if visit.steps == plan.protocol:
-        return None
-    reason = (
-        f"assessment {assessment.assessment_id} by {assessment.therapist_id} found trigger "
-        f"points in {', '.join(muscles)}: the protocol now targets them"
+    visit = protocol.visit_protocol(
+        intake, modality=plan.modality, assessed=muscles, limits=limits, posture=posture
     )
+    steps = visit.steps if muscles else plan.protocol
+    home_program = visit.home_program if aims else plan.home_program
+    retargeted, reaimed = steps != plan.protocol, home_program != plan.home_program
+    if not retargeted and not reaimed:
+        return None
+    found = []
+    if retargeted:
+        found.append(f"trigger points in {', '.join(muscles)}: the protocol now targets them")
+    if reaimed:
+        found.append("limited movements or posture: the home program's stretches target them")
+    reason = (
+        f"assessment {assessment.assessment_id} by {assessment.therapist_id} found "
+        + "; ".join(found)
+    )
+    rationale = [*plan.rationale]
+    if retargeted:
+        rationale.append(
+            RationaleItem(rule="DOMAIN.md 3: trigger points found at assessment", detail=reason)
+        )
+    if reaimed:
+        rationale += [r for r in visit.rationale if r.rule in home.ASSESSMENT_RULES]
     base = plan.model_dump(exclude={"reason", "change", "sessions_done", "referral"})
     return PlanRevised(
         **{
             **base,
             "version": plan.version + 1,
-            "protocol": visit.steps,
-            "rationale": [
-                *plan.rationale,
-                RationaleItem(
-                    rule="DOMAIN.md 3: trigger points found at assessment", detail=reason
-                ),
-            ],
+            "protocol": steps,
+            "home_program": home_program,
+            "rationale": rationale,
             "created_at": now,
         },
         reason=reason,

@@ -1,44 +1,299 @@
-"""The home program the client leaves with (DOMAIN.md 6). Pure."""
+"""The home program the client leaves with (DOMAIN.md 6), held to the plan's own
+precautions (DOMAIN.md 2) and the client's age (DOMAIN.md 5), its stretches aimed
+at what the therapist found limited (DOMAIN.md 3). The rules are data
+(``knowledge.HOME_RULES``, the body map's positions and movements). Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import get_args
 
 from services.planner import knowledge as kb
 from shared import body_map as bm
-from shared.events.plans import HomeProgram, Stretch
+from shared.events.intake import IntakeSubmitted, Precaution
+from shared.events.plans import HomeProgram, RationaleItem, Stretch
+from shared.pain import age_on
 from shared.vocabulary import Modality, PrecautionCode, Region
 
+HOME_RULE = "DOMAIN.md 6: 2-3 stretches, self-massage, aftercare"
+LIMITS_RULE = "DOMAIN.md 3: range of motion limits found at assessment"
+POSTURE_RULE = "DOMAIN.md 3: posture findings at assessment"
+ASSESSMENT_RULES = (LIMITS_RULE, POSTURE_RULE)
 
-def home_program(
+
+@dataclass(frozen=True)
+class HomePlan:
+    program: HomeProgram
+    rationale: list[RationaleItem]
+
+
+def home_for(
+    intake: IntakeSubmitted,
     regions: Sequence[Region],
     *,
     modality: Modality,
-    precautions: Sequence[PrecautionCode] = (),
     excluded: Sequence[Region] = (),
-) -> HomeProgram:
-    """DOMAIN.md 6: 2-3 stretches (each region's best in turn, never more than
-    3), a self-massage tool per region, and the aftercare advice."""
-    fewest, most = kb.STRETCHES_PER_PLAN
-    wanted = min(most, max(fewest, len(regions)))
-    picked: dict[str, Region] = {}
-    rounds = max((len(bm.STRETCHES_FOR[r]) for r in regions), default=0)
-    for i in range(rounds):
-        for region in regions:
-            options = bm.STRETCHES_FOR[region]
-            if i < len(options) and len(picked) < wanted:
-                picked.setdefault(options[i], region)
-    advice = [*kb.AFTERCARE, *(kb.FMM_AFTERCARE if modality == "fmm" else ())]
-    advice += [line for p in precautions for line in kb.PRECAUTIONS[p].advice]
-    advice += [f"No self-massage on the {r} until it has cleared." for r in excluded]
-    return HomeProgram(
-        stretches=[Stretch(name=n, region=r, how=bm.STRETCHES[n]) for n, r in picked.items()],
-        self_massage=_unique(
-            [f"{bm.SELF_MASSAGE[r][0]}: {bm.SELF_MASSAGE[r][1]}" for r in regions]
-        ),
-        advice=_unique(advice),
+    limits: Sequence[str] = (),
+    posture: Sequence[str] = (),
+) -> HomePlan:
+    """The home program for an intake's treated ``regions``, with the client's age on
+    the intake's date; ``limits`` and ``posture`` are an assessment's findings."""
+    born = intake.client.date_of_birth
+    return home_plan(
+        regions,
+        modality=modality,
+        precautions=intake.health.precautions,
+        excluded=excluded,
+        age=None if born is None else age_on(born, intake.submitted_at.date()),
+        limits=limits,
+        posture=posture,
     )
 
 
-def _unique(items: Sequence[str]) -> list[str]:
+def home_plan(
+    regions: Sequence[Region],
+    *,
+    modality: Modality,
+    precautions: Sequence[Precaution] = (),
+    excluded: Sequence[Region] = (),
+    age: int | None = None,
+    limits: Sequence[str] = (),
+    posture: Sequence[str] = (),
+) -> HomePlan:
+    """DOMAIN.md 6: 2-3 stretches (first for each limited movement and posture finding,
+    then each region's best in turn, never more than 3), a self-massage per region,
+    and the aftercare advice - within what the precautions and age allow."""
+    rules = home_rules(precautions, age=age)
+    fit = _Fit(rules)
+    codes = list(dict.fromkeys(p.code for p in precautions))
+    restricted = _restricted(codes, rules, excluded)
+    movements = bm.limited_movements(limits)
+    postures = bm.posture_patterns(posture)
+    found = [f for f in (*movements, *postures) if f.region not in excluded]
+    sources = [(f.region, f.stretches) for f in found]
+    sources += [(r, bm.STRETCHES_FOR[r]) for r in regions]
+    picked, swapped = _pick(sources, fit)
+    massaged = [r for r in regions if r not in restricted]
+    advice = [*kb.AFTERCARE, *(kb.FMM_AFTERCARE if modality == "fmm" else ())]
+    advice += [line for p in codes for line in kb.PRECAUTIONS[p].advice]
+    advice += [line for rule in rules for line in rule.advice]
+    advice += [f"No self-massage on the {_words(r)} until it has cleared." for r in excluded]
+    advice += [
+        f"No self-massage on the {_words(r)}: {', '.join(why)}."
+        for r, why in restricted.items()
+        if r in regions
+    ]
+    program = HomeProgram(
+        stretches=[Stretch(name=n, region=r, how=bm.STRETCHES[n]) for n, r in picked.items()],
+        self_massage=_unique(fit.self_massage(r) for r in massaged),
+        advice=_unique(advice),
+    )
+    rationale = [
+        RationaleItem(
+            rule=HOME_RULE,
+            detail=", ".join(picked)
+            + (f"; self-massage for {', '.join(massaged)}" if massaged else "; no self-massage"),
+        ),
+    ]
+    for rule in rules:
+        reason = _rule_reason(
+            rule, restricted=restricted, swapped=swapped, regions=regions, massaged=massaged
+        )
+        rationale += [] if reason is None else [reason]
+    if limits:
+        unknown = sum(1 for text in limits if not bm.limited_movements([text]))
+        rationale.append(_found_reason(LIMITS_RULE, movements, unknown, picked, fit, excluded))
+    if posture:
+        unknown = sum(1 for text in posture if not bm.posture_patterns([text]))
+        rationale.append(_found_reason(POSTURE_RULE, postures, unknown, picked, fit, excluded))
+    return HomePlan(program=program, rationale=rationale)
+
+
+def _pick(
+    sources: Sequence[tuple[Region, tuple[str, ...]]], fit: _Fit
+) -> tuple[dict[str, Region], dict[str, str]]:
+    """DOMAIN.md 6: 2-3 stretches, each source's best in turn, as the rules allow;
+    with the stretches the rules ruled out and the versions given instead."""
+    fewest, most = kb.STRETCHES_PER_PLAN
+    wanted = min(most, max(fewest, len(sources)))
+    picked: dict[str, Region] = {}
+    swapped: dict[str, str] = {}
+    for i in range(max((len(options) for _, options in sources), default=0)):
+        for region, options in sources:
+            if i >= len(options) or len(picked) >= wanted:
+                continue
+            name = fit.stretch(options[i])
+            if name is not None and name not in picked:
+                picked[name] = region
+                if name != options[i]:
+                    swapped[options[i]] = name
+    return picked, swapped
+
+
+def home_rules(precautions: Sequence[Precaution], *, age: int | None) -> list[kb.HomeRule]:
+    """The home program rules that apply, in the table's order: each precaution's,
+    pregnancy's after the first trimester (an unstated stage counts as after), and an
+    older client's."""
+    applying: set[str] = {p.code for p in precautions}
+    if any(after_first_trimester(p.detail) for p in precautions if p.code == "pregnancy"):
+        applying.add("pregnancy_after_first_trimester")
+    if age is not None and age >= kb.OLDER_ADULT_AGE:
+        applying.add("older_adult")
+    return [rule for key, rule in kb.HOME_RULES.items() if key in applying]
+
+
+_ORDINALS = {"first": 1, "1st": 1, "one": 1, "second": 2, "2nd": 2, "two": 2}
+_ORDINALS |= {"third": 3, "3rd": 3, "three": 3, "1": 1, "2": 2, "3": 3}
+_TRIMESTER = re.compile(
+    r"\b(?:(first|1st|second|2nd|third|3rd)\s+trimester"
+    r"|trimester\s*(one|two|three|[123])\b|t([123])\b)"
+)
+_AFTER = re.compile(r"\b(?:after|past|post|beyond|end of)\s+(?:the\s+)?$")
+_WEEKS = re.compile(
+    r"\b(\d{1,2})\s*(?:\+\s*\d\s*)?(?:weeks?|wks?|w)\b|\b(?:weeks?|wks?)\s*(\d{1,2})\b"
+    r"|\b(\d{1,2})\s*/\s*40\b"
+)
+_MONTHS = re.compile(r"\b(\d)\s*(?:months?|mos?)\b")
+
+
+def trimester_of(detail: str | None) -> int | None:
+    """The trimester a precaution's free text states ("second trimester", "T2",
+    "after the first trimester", "24 weeks", "week 24", "5 months"); the latest when
+    it states several, None when it states none."""
+    text = (detail or "").lower()
+    found = []
+    for m in _TRIMESTER.finditer(text):
+        stated = _ORDINALS[next(g for g in m.groups() if g)]
+        found.append(min(3, stated + 1) if _AFTER.search(text[: m.start()]) else stated)
+    weeks = [int(next(g for g in m.groups() if g)) for m in _WEEKS.finditer(text)]
+    weeks += [int(m.group(1)) * 52 // 12 for m in _MONTHS.finditer(text)]
+    found += [_trimester_at(w) for w in weeks]
+    return max(found, default=None)
+
+
+def after_first_trimester(detail: str | None) -> bool:
+    """DOMAIN.md 2: past the first trimester, or at a stage the text does not state."""
+    trimester = trimester_of(detail)
+    return trimester is None or trimester > 1
+
+
+def _trimester_at(week: int) -> int:
+    if week <= kb.FIRST_TRIMESTER_LAST_WEEK:
+        return 1
+    return 2 if week <= kb.SECOND_TRIMESTER_LAST_WEEK else 3
+
+
+class _Fit:
+    """What the applying rules allow: a stretch or its seated or standing version,
+    the usual or the gentle self-massage."""
+
+    def __init__(self, rules: Sequence[kb.HomeRule]) -> None:
+        self.avoid = frozenset(p for rule in rules for p in rule.avoid_positions)
+        self.no_head_down = any(rule.no_head_down for rule in rules)
+        self.gentle = any(rule.gentle_self_massage for rule in rules)
+
+    def allows(self, stretch: str) -> bool:
+        if self.no_head_down and stretch in bm.HEAD_DOWN_STRETCHES:
+            return False
+        return bm.STRETCH_POSITIONS[stretch] not in self.avoid
+
+    def stretch(self, name: str) -> str | None:
+        """``name``, else its alternative when allowed, else None."""
+        if self.allows(name):
+            return name
+        other = bm.STRETCH_ALTERNATIVES.get(name)
+        return other if other is not None and self.allows(other) else None
+
+    def gentle_for(self, region: Region) -> bool:
+        return self.gentle or bm.SELF_MASSAGE_POSITIONS[region] in self.avoid
+
+    def self_massage(self, region: Region) -> str:
+        table = bm.GENTLE_SELF_MASSAGE if self.gentle_for(region) else bm.SELF_MASSAGE
+        tool, where = table[region]
+        return f"{tool}: {where}"
+
+
+def _restricted(
+    codes: Sequence[PrecautionCode], rules: Sequence[kb.HomeRule], excluded: Sequence[Region]
+) -> dict[Region, list[str]]:
+    """Areas with no self-massage, and why: where a precaution rules out direct
+    pressure (DOMAIN.md 2) or a home rule says so; excluded areas are told apart."""
+    why: dict[Region, list[str]] = {}
+    for code in codes:
+        for region in sorted(kb.PRECAUTIONS[code].no_direct_pressure_in):
+            why.setdefault(region, []).append(_words(code))
+    for rule in rules:
+        for region in sorted(rule.no_self_massage_on):
+            why.setdefault(region, []).append(rule.why)
+    return {r: _unique(w) for r, w in why.items() if r not in excluded}
+
+
+def _rule_reason(
+    rule: kb.HomeRule,
+    *,
+    restricted: dict[Region, list[str]],
+    swapped: dict[str, str],
+    regions: Sequence[Region],
+    massaged: Sequence[Region],
+) -> RationaleItem | None:
+    """What one rule asks of the home program and what it changed in this one; None
+    when it changed nothing and adds no advice."""
+    positions = [_words(p) for p in get_args(bm.Position) if p in rule.avoid_positions]
+    areas = [_words(r) for r in get_args(Region) if r in rule.no_self_massage_on]
+    asks = [f"no {_or(positions)} stretches"] if positions else []
+    asks += ["no head-down stretches"] if rule.no_head_down else []
+    asks += [f"no self-massage on the {_or(areas)}"] if areas else []
+    asks += ["gentle self-massage"] if rule.gentle_self_massage else []
+    changed = [
+        f"{now} instead of {was}" for was, now in swapped.items() if not _Fit([rule]).allows(was)
+    ]
+    changed += [
+        f"no self-massage on the {_words(r)}"
+        for r, why in restricted.items()
+        if rule.why in why and r in regions
+    ]
+    changed += (
+        ["the gentle self-massage, seated or standing"]
+        if rule.gentle_self_massage and massaged
+        else []
+    )
+    if not changed and not rule.advice:
+        return None
+    detail = "; ".join(asks) + (f" - here: {', '.join(changed)}" if changed else "")
+    return RationaleItem(rule=f"{rule.section}: home program with {rule.why}", detail=detail)
+
+
+def _found_reason(
+    rule: str,
+    found: Sequence[bm.Limitation],
+    unknown: int,
+    picked: dict[str, Region],
+    fit: _Fit,
+    excluded: Sequence[Region],
+) -> RationaleItem:
+    """Which stretches of the program now work on each finding, and what is left out."""
+    parts = []
+    for finding in found:
+        if finding.region in excluded:
+            parts.append(f"{finding.name}: not stretched, the {_words(finding.region)} is excluded")
+            continue
+        aimed = [s for s in (fit.stretch(o) for o in finding.stretches) if s in picked]
+        names = ", ".join(_unique(aimed)) or f"no room (at most {kb.STRETCHES_PER_PLAN[1]})"
+        parts.append(f"{finding.name} -> {names}")
+    if unknown:
+        parts.append(f"{unknown} not recognised")
+    return RationaleItem(rule=rule, detail="; ".join(parts))
+
+
+def _or(words: Sequence[str]) -> str:
+    return " or ".join(w for w in [", ".join(words[:-1]), *words[-1:]] if w)
+
+
+def _words(code: str) -> str:
+    return code.replace("_", " ")
+
+
+def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))

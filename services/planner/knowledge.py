@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from shared.body_map import Position
 from shared.pain import CHRONIC_AFTER_MONTHS as CHRONIC_AFTER_MONTHS
 from shared.pain import CHRONIC_AFTER_WEEKS as CHRONIC_AFTER_WEEKS
+from shared.pain import OLDER_ADULT_AGE as OLDER_ADULT_AGE
 from shared.vocabulary import Condition, Modality, PrecautionCode, Region
 
 
@@ -454,3 +456,77 @@ FMM_PATTERNS: Final[tuple[FmmPattern, ...]] = (
         spine=("lumbar multifidi",),
     ),
 )
+
+
+# --- home program rules (DOMAIN.md 2, 5 and 6) ---------------------------------------
+# The client does at home only what the plan's own precautions allow: no self-massage
+# where the visit does not press (a precaution's ``no_direct_pressure_in``) or where a
+# rule below says so, no stretch in a position a rule rules out (the body map's
+# seated or standing version instead), gentle self-massage where asked.
+
+
+@dataclass(frozen=True)
+class HomeRule:
+    """How a precaution or a personal factor changes the home program."""
+
+    section: str  # the DOMAIN.md section the rationale names
+    why: str
+    avoid_positions: frozenset[Position] = frozenset()
+    no_head_down: bool = False
+    no_self_massage_on: frozenset[Region] = frozenset()
+    gentle_self_massage: bool = False  # body_map.GENTLE_SELF_MASSAGE, seated or standing
+    advice: tuple[str, ...] = ()
+
+
+HOME_RULES: Final[dict[str, HomeRule]] = {
+    # DOMAIN.md 2 pregnancy, the plan's own modification: "never flat prone"; and no
+    # low-back pressure (PRECAUTIONS), so no self-massage there either.
+    "pregnancy": HomeRule(
+        section="DOMAIN.md 2", why="pregnancy", avoid_positions=frozenset({"prone"})
+    ),
+    # DOMAIN.md 2 pregnancy, "especially the first trimester" (seed 002: "During
+    # pregnancy (especially the first trimester), we take extra precautions."): after
+    # it, no lying flat on the back either. A stage the intake does not state counts as
+    # after the first trimester.
+    "pregnancy_after_first_trimester": HomeRule(
+        section="DOMAIN.md 2",
+        why="pregnancy after the first trimester",
+        avoid_positions=frozenset({"supine", "prone"}),
+        advice=("Stretch seated, standing or lying on your side: never flat on your back.",),
+    ),
+    # DOMAIN.md 2 varicose veins, "avoid direct work on them" (seed 002): they lie in
+    # the legs, so no rolling or pressing on the thigh, knee or calf.
+    "varicose_veins": HomeRule(
+        section="DOMAIN.md 2",
+        why="varicose veins",
+        no_self_massage_on=frozenset({"thigh", "knee", "leg"}),
+    ),
+    # DOMAIN.md 2 hypertension, the plan's own modifications: "no head-down positions,
+    # sit up slowly", shorter, gentler holds.
+    "hypertension": HomeRule(
+        section="DOMAIN.md 2",
+        why="hypertension",
+        no_head_down=True,
+        gentle_self_massage=True,
+        advice=(
+            "Hold stretches gently and briefly, breathing throughout: never hold your breath.",
+            "Come up slowly from any stretch or self-massage.",
+        ),
+    ),
+    # DOMAIN.md 5 personal factors, age (seed 002: "Things like your age, overall
+    # health, stress levels ... all play important roles"), from OLDER_ADULT_AGE
+    # (shared/pain.py): stretches seated or standing, not on the floor; gentle
+    # self-massage.
+    "older_adult": HomeRule(
+        section="DOMAIN.md 5",
+        why=f"age {OLDER_ADULT_AGE} or over",
+        avoid_positions=frozenset({"supine", "prone", "kneeling", "hands_and_knees"}),
+        gentle_self_massage=True,
+        advice=("Stretch seated or standing, with a chair or counter to hold on to.",),
+    ),
+}
+
+# DOMAIN.md 2 pregnancy: weeks 1-13 are the first trimester, 14-27 the second, 28 on
+# the third (how a stated week or month of pregnancy is read).
+FIRST_TRIMESTER_LAST_WEEK: Final = 13
+SECOND_TRIMESTER_LAST_WEEK: Final = 27

@@ -12,7 +12,7 @@ from typing import TypeVar, get_args
 
 from services.planner import fmm
 from services.planner import knowledge as kb
-from services.planner.home import home_program
+from services.planner.home import home_for
 from shared import body_map as bm
 from shared.events.intake import Complaint, IntakeSubmitted
 from shared.events.plans import HomeProgram, Modification, ProtocolStep, RationaleItem
@@ -79,10 +79,16 @@ def assessed_muscles(found: Iterable[str], *, excluded: Iterable[Region]) -> lis
 
 
 def visit_protocol(
-    intake: IntakeSubmitted, *, modality: Modality, assessed: Sequence[str] = ()
+    intake: IntakeSubmitted,
+    *,
+    modality: Modality,
+    assessed: Sequence[str] = (),
+    limits: Sequence[str] = (),
+    posture: Sequence[str] = (),
 ) -> VisitProtocol:
     """The protocol, modifications, home program and their reasons for an intake;
-    ``assessed`` muscles (from the therapist's assessment) replace the referral table.
+    ``assessed`` muscles (from the therapist's assessment) replace the referral table,
+    and its range of motion ``limits`` and ``posture`` findings aim the stretches.
     FMM is its own method (``fmm.py``): regional patterns, not trigger points."""
     excluded = excluded_regions(intake)
     regions = target_regions(intake)
@@ -137,23 +143,21 @@ def visit_protocol(
                 muscles, codes, pressure=pressure, too_painful=too_painful, also=lowered_by
             ),
         ]
-    home = home_program(regions, modality=modality, precautions=codes, excluded=excluded)
+    home = home_for(
+        intake, regions, modality=modality, excluded=excluded, limits=limits, posture=posture
+    )
     return VisitProtocol(
         steps=steps,
         modifications=[
             *modifications_for(codes, pressure=pressure, excluded=excluded, also=lowered_by),
             *(Modification(code=f.code, detail=f.detail) for f in findings),
         ],
-        home_program=home,
+        home_program=home.program,
         rationale=[
             *how,
             *_care_reasons(codes, excluded),
             *(RationaleItem(rule=f.rule, detail=f.detail) for f in findings),
-            RationaleItem(
-                rule="DOMAIN.md 6: 2-3 stretches, self-massage, aftercare",
-                detail=", ".join(s.name for s in home.stretches)
-                + f"; self-massage for {', '.join(regions)}",
-            ),
+            *home.rationale,
         ],
     )
 
