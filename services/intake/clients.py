@@ -9,6 +9,7 @@ Redis layout (``<ns>`` the deployment's namespace, ``<chain>`` the chain id):
 - ``<ns>:intake:clients:<chain>:<id>:details``: the client on record (``ClientRecord``)
 - ``...:<id>:profile``: what matching knows (every confirmed name and handle)
 - ``...:<id>:locations`` / ``:intakes`` / ``:assessments`` / ``:changes`` / ``:merged``
+  (``:assessments`` holds each assessment whole, by its id)
 - ``<ns>:intake:clients:<chain>:duplicates`` / ``:merges``: see ``duplicates.py``, ``merges.py``
 """
 
@@ -40,7 +41,13 @@ from services.intake.contact_changes import (
 from services.intake.matching import PossibleDuplicate, decide, handles_of, known_from
 from services.intake.per_runtime import once_per_runtime
 from shared.envelope import derived_id
-from shared.events.intake import AssessmentRecorded, ClientDetails, ClientRecord, IntakeSubmitted
+from shared.events.intake import (
+    AssessmentRecorded,
+    ClientDetails,
+    ClientRecord,
+    IntakeSubmitted,
+    TriggerPoint,
+)
 from shared.redis_store import Keys
 from shared.runtime import Runtime
 from shared.vocabulary import ScreeningOutcome
@@ -101,6 +108,18 @@ class AssessmentSummary(BaseModel):
     location_id: str
     therapist_id: str
     recorded_at: datetime
+
+
+class AssessmentRecord(AssessmentSummary):
+    """An assessment as the therapist recorded it (DOMAIN.md 3). One recorded before
+    the whole record was kept reads back with its summary only."""
+
+    client_id: str = Field(description="the client (the surviving one, after a merge)")
+    posture_findings: list[str] = Field(default_factory=list)
+    range_of_motion_limits: list[str] = Field(default_factory=list)
+    trigger_points: list[TriggerPoint] = Field(default_factory=list)
+    nerve_signs: list[str] = Field(default_factory=list)
+    notes: str | None = None
 
 
 class ClientView(BaseModel):
@@ -323,17 +342,31 @@ class ClientDirectory:
             pipe.hsetnx(self.key("duplicates"), "|".join(pair), json.dumps(entry))
 
     def record_assessment(self, event: AssessmentRecorded, *, pipe: Pipeline) -> None:
-        """Queue an accepted assessment on ``pipe``, the transaction that stages its event."""
-        summary = AssessmentSummary(
-            assessment_id=event.assessment_id,
-            location_id=event.location_id,
-            therapist_id=event.therapist_id,
-            recorded_at=event.recorded_at,
-        )
+        """Queue an accepted assessment on ``pipe``, the transaction that stages its
+        event: the whole record (it is small), which the client's view summarizes."""
+        record = AssessmentRecord.model_validate(event.model_dump())
         pipe.hset(
-            self.key(event.client_id, "assessments"), event.assessment_id, summary.model_dump_json()
+            self.key(event.client_id, "assessments"), event.assessment_id, record.model_dump_json()
         )
         pipe.sadd(self.key(event.client_id, "locations"), event.location_id)
+
+    async def assessment(
+        self, client_id: str, assessment_id: str, *, reaches: Callable[[str], bool]
+    ) -> AssessmentRecord | None:
+        """One assessment of the client (a merged client's id answers for the survivor),
+        if it was recorded at a location ``reaches`` takes in."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self.shared_key("alias"), client_id)
+            pipe.hget(self.key(client_id, "assessments"), assessment_id)
+            survivor, raw = await pipe.execute()
+        if survivor:  # merged: its assessments moved to the survivor
+            client_id = str(survivor)
+            raw = await self._redis.hget(self.key(client_id, "assessments"), assessment_id)
+        if raw is None:
+            return None
+        stored = json.loads(raw)
+        record = AssessmentRecord.model_validate({**stored, "client_id": client_id})
+        return record if reaches(record.location_id) else None
 
     async def canonical(self, client_id: str) -> str:
         """The surviving id of a merged client, else the id itself."""

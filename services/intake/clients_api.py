@@ -1,5 +1,6 @@
 """Client lookup for staff (scoped to the key's locations), possible duplicates and
-merges, contact changes waiting for a front desk, and the therapist's assessment."""
+merges, contact changes waiting for a front desk, and the therapist's assessments
+(recorded, and read back)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from services.intake.api import check_location
 from services.intake.change_decisions import decide_change
-from services.intake.clients import ClientDirectory, ClientView
+from services.intake.clients import AssessmentRecord, ClientDirectory, ClientView
 from services.intake.contact_changes import ChangeDecided, ContactChange
 from services.intake.docs import errors
 from services.intake.duplicates import (
@@ -25,6 +27,7 @@ from services.intake.duplicates import (
 from services.intake.idempotency import Replay, fingerprint_of, reserved
 from services.intake.merges import MergeAccepted, MergeInput, merge
 from services.intake.submission import intake_outbox
+from shared import body_map
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.envelope import Trace, derived_id
 from shared.events.intake import (
@@ -43,6 +46,29 @@ from shared.vocabulary import Role
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
 
+class AssessedTriggerPoint(TriggerPoint):
+    """A trigger point as the therapist records it: on a muscle the body map knows."""
+
+    muscle: str = Field(
+        min_length=1,
+        max_length=100,
+        examples=["upper trapezius"],
+        description="a muscle of the body map, in any case; a 422 lists the known names",
+    )
+
+    @field_validator("muscle")
+    @classmethod
+    def _known_muscle(cls, value: str) -> str:
+        """An unknown name is refused, not dropped: the planner could not target it."""
+        if body_map.muscle_named(value) is None:
+            raise PydanticCustomError(
+                "unknown_muscle",
+                "unknown muscle; the known muscles are: " + ", ".join(body_map.KNOWN_MUSCLES),
+                {"known": list(body_map.KNOWN_MUSCLES)},
+            )
+        return value
+
+
 class AssessmentInput(BaseModel):
     """What the therapist found (DOMAIN.md 3)."""
 
@@ -55,7 +81,7 @@ class AssessmentInput(BaseModel):
     range_of_motion_limits: list[ShortText] = Field(
         default_factory=list, max_length=20, examples=[["head rotation right limited to 45°"]]
     )
-    trigger_points: list[TriggerPoint] = Field(default_factory=list, max_length=50)
+    trigger_points: list[AssessedTriggerPoint] = Field(default_factory=list, max_length=50)
     nerve_signs: list[ShortText] = Field(
         default_factory=list, max_length=20, examples=[["tingling into the right thumb"]]
     )
@@ -95,6 +121,26 @@ async def read_client(client_id: str, principal: CurrentPrincipal, request: Requ
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     return view
+
+
+@router.get(
+    "/{client_id}/assessments/{assessment_id}",
+    response_model=AssessmentRecord,
+    responses=errors(401, 403, 404, 422, 429),
+)
+async def read_assessment(
+    client_id: str, assessment_id: str, principal: CurrentPrincipal, request: Request
+) -> AssessmentRecord:
+    """What the therapist recorded in one assessment: posture, range of motion limits,
+    trigger points, nerve signs, notes, who, where and when. Staff whose key reaches
+    the assessment's location; a merged client's id answers for the client it was
+    merged into."""
+    require_role(principal, *STAFF)
+    directory = ClientDirectory.of(runtime_of(request))
+    found = await directory.assessment(client_id, assessment_id, reaches=principal.reaches)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return found
 
 
 @router.post(
