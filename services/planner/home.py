@@ -5,12 +5,12 @@ at what the therapist found limited (DOMAIN.md 3). The rules are data
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import get_args
 
 from services.planner import knowledge as kb
+from services.planner import pregnancy
 from shared import body_map as bm
 from shared.events.intake import IntakeSubmitted, Precaution
 from shared.events.plans import HomeProgram, RationaleItem, Stretch
@@ -137,52 +137,11 @@ def home_rules(precautions: Sequence[Precaution], *, age: int | None) -> list[kb
     pregnancy's after the first trimester (an unstated stage counts as after), and an
     older client's."""
     applying: set[str] = {p.code for p in precautions}
-    if any(after_first_trimester(p.detail) for p in precautions if p.code == "pregnancy"):
+    if any(pregnancy.after_first_trimester(p.detail) for p in precautions if p.code == "pregnancy"):
         applying.add("pregnancy_after_first_trimester")
     if age is not None and age >= kb.OLDER_ADULT_AGE:
         applying.add("older_adult")
     return [rule for key, rule in kb.HOME_RULES.items() if key in applying]
-
-
-_ORDINALS = {"first": 1, "1st": 1, "one": 1, "second": 2, "2nd": 2, "two": 2}
-_ORDINALS |= {"third": 3, "3rd": 3, "three": 3, "1": 1, "2": 2, "3": 3}
-_TRIMESTER = re.compile(
-    r"\b(?:(first|1st|second|2nd|third|3rd)\s+trimester"
-    r"|trimester\s*(one|two|three|[123])\b|t([123])\b)"
-)
-_AFTER = re.compile(r"\b(?:after|past|post|beyond|end of)\s+(?:the\s+)?$")
-_WEEKS = re.compile(
-    r"\b(\d{1,2})\s*(?:\+\s*\d\s*)?(?:weeks?|wks?|w)\b|\b(?:weeks?|wks?)\s*(\d{1,2})\b"
-    r"|\b(\d{1,2})\s*/\s*40\b"
-)
-_MONTHS = re.compile(r"\b(\d)\s*(?:months?|mos?)\b")
-
-
-def trimester_of(detail: str | None) -> int | None:
-    """The trimester a precaution's free text states ("second trimester", "T2",
-    "after the first trimester", "24 weeks", "week 24", "5 months"); the latest when
-    it states several, None when it states none."""
-    text = (detail or "").lower()
-    found = []
-    for m in _TRIMESTER.finditer(text):
-        stated = _ORDINALS[next(g for g in m.groups() if g)]
-        found.append(min(3, stated + 1) if _AFTER.search(text[: m.start()]) else stated)
-    weeks = [int(next(g for g in m.groups() if g)) for m in _WEEKS.finditer(text)]
-    weeks += [int(m.group(1)) * 52 // 12 for m in _MONTHS.finditer(text)]
-    found += [_trimester_at(w) for w in weeks]
-    return max(found, default=None)
-
-
-def after_first_trimester(detail: str | None) -> bool:
-    """DOMAIN.md 2: past the first trimester, or at a stage the text does not state."""
-    trimester = trimester_of(detail)
-    return trimester is None or trimester > 1
-
-
-def _trimester_at(week: int) -> int:
-    if week <= kb.FIRST_TRIMESTER_LAST_WEEK:
-        return 1
-    return 2 if week <= kb.SECOND_TRIMESTER_LAST_WEEK else 3
 
 
 class _Fit:

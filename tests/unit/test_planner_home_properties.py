@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.planner.domain import decide, revise_for_assessment
+from services.planner.pregnancy import after_first_trimester, trimester_of
 from shared import body_map as bm
 from shared.events.intake import AssessmentRecorded, IntakeDocument, IntakeSubmitted, TriggerPoint
 from shared.events.plans import HomeProgram, PlanCreated
@@ -174,6 +176,32 @@ def test_an_assessment_aims_the_stretches_within_the_precautions(
     if found:
         aimed = {*found[0].stretches, *(bm.STRETCH_ALTERNATIVES.get(s) for s in found[0].stretches)}
         assert aimed & {s.name for s in home.stretches}, (found[0].name, home.stretches)
+
+
+@pytest.mark.parametrize(("detail", "after"), STAGES)
+def test_the_stated_stage_of_pregnancy_is_read(detail: str | None, after: bool) -> None:
+    assert after_first_trimester(detail) is after
+
+
+@pytest.mark.parametrize(
+    ("detail", "trimester"),
+    [
+        ("First Trimester", 1),
+        ("1st trimester, some nausea", 1),
+        ("trimester 2", 2),
+        ("T2", 2),
+        ("past the first trimester", 2),
+        ("week 30", 3),
+        ("14 wks", 2),
+        ("28/40", 3),
+        ("9 months", 3),
+        ("was 10 weeks at booking, now 20 weeks", 2),  # the latest stated
+        ("due in spring", None),
+        (None, None),
+    ],
+)
+def test_trimester_of(detail: str | None, trimester: int | None) -> None:
+    assert trimester_of(detail) == trimester
 
 
 def test_the_stretch_positions_agree_with_how_each_is_done() -> None:
