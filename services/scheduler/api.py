@@ -38,6 +38,9 @@ class VisitView(BaseModel):
     sequence: int
     sessions_total: int
     phase: str | None = None
+    makeup_for: str | None = Field(
+        default=None, description="a make-up visit: the cancelled or missed visit it replaces"
+    )
     status: VisitStatus
 
 

@@ -11,17 +11,17 @@ from services.scheduler.offer_round import offer_rounds, waitlist_sizes
 from services.scheduler.outbox import relay
 from shared.service import build_service
 from shared.settings import SchedulerSettings
-from shared.topics import INTAKE, PLANS
+from shared.topics import INTAKE, PLANS, VISITS
 
 
 def build_app(settings: SchedulerSettings) -> FastAPI:
     return build_service(
         service="scheduler",
         settings=settings,
-        description="Books the visits of treatment plans (clinic.visits); follows client "
-        "merges (clinic.intake).",
+        description="Books the visits of treatment plans (clinic.visits) and makes up the "
+        "ones cancelled or missed; follows client merges (clinic.intake).",
         routers=[router, calendar_api.router, waitlist_api.router],
-        consumes=[PLANS, INTAKE],
+        consumes=[PLANS, INTAKE, VISITS],
         handlers=handlers,
         background=[relay, offer_rounds, waitlist_sizes],
     )

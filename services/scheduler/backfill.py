@@ -54,6 +54,11 @@ def slot_record(slot_id: str) -> str:
     return f"slot:{slot_id}"
 
 
+def ended_record(plan_id: str) -> str:
+    """The plan's completion outcome, once it has ended: nothing of it is made up."""
+    return f"ended:{plan_id}"
+
+
 def plan_offer_record(plan_id: str) -> str:
     """The plan's open offer, if any ("" when none)."""
     return f"plan-offer:{plan_id}"

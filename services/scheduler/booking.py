@@ -20,7 +20,7 @@ Rules, with where they come from:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -95,13 +95,15 @@ def book_sessions(
     existing: Sequence[BookedInterval],
     now: datetime,
     held: Sequence[VisitBooked] = (),
+    taken: Collection[str] = (),
 ) -> BookingOutcome:
     """Book the given (sequence, phase) sessions of ``plan``, in order.
 
     ``held`` are the plan's visits that stay (done or kept): the latest of them
     anchors the cadence and the soreness gap of the first session, all of them
     count towards the weekly maximum, and their calendar footprint is added to
-    ``existing`` where it is not there already."""
+    ``existing`` where it is not there already. ``taken``: the ids of the plan's
+    visits, which a new visit never reuses (``free_visit_id``)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     eligible, refusal = _eligible(plan, location, therapists)
@@ -125,7 +127,7 @@ def book_sessions(
         if slot is None:
             refusal = _why_not(query, location, occupancy, visits_per_week, sequence, policy)
             break
-        visit = _visit(plan, location, phase, sequence, slot)
+        visit = _visit(plan, location, phase, sequence, slot, free_visit_id(plan, sequence, taken))
         booked.append(visit)
         occupancy.add(interval_of(visit))
         week = iso_week(slot.start.astimezone(location.zone).date())
@@ -278,10 +280,10 @@ def _why_not(
 
 
 def _visit(
-    plan: PlanData, location: Location, phase: Phase, sequence: int, slot: Slot
+    plan: PlanData, location: Location, phase: Phase, sequence: int, slot: Slot, visit_id: str
 ) -> VisitBooked:
     return VisitBooked(
-        visit_id=visit_id_for(plan, sequence),
+        visit_id=visit_id,
         plan_id=plan.plan_id,
         plan_version=plan.version,
         client_id=plan.client_id,
@@ -304,6 +306,18 @@ def visit_id_for(plan: PlanData, sequence: int) -> str:
     if plan.version == 1:
         return derived_id("visit", plan.plan_id, sequence)
     return derived_id("visit", plan.plan_id, plan.version, sequence)
+
+
+def free_visit_id(plan: PlanData, sequence: int, taken: Collection[str]) -> str:
+    """``visit_id_for``, unless a visit of the plan holds that id already: a make-up
+    moves the visits after a lost one up a place, so the visit first booked as this
+    sequence may still stand under another (``makeup.py``). Then the first numbered
+    variant that is free; the same calendar gives the same id."""
+    visit_id, n = visit_id_for(plan, sequence), 1
+    while visit_id in taken:
+        n += 1
+        visit_id = derived_id("visit", plan.plan_id, plan.version, sequence, n)
+    return visit_id
 
 
 def interval_of(visit: VisitBooked) -> BookedInterval:
@@ -340,6 +354,7 @@ __all__ = [
     "book_plan",
     "book_sessions",
     "eligible_therapists",
+    "free_visit_id",
     "interval_of",
     "sessions_from",
     "visit_id_for",

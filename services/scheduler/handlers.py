@@ -4,6 +4,9 @@
 - ``plan.revised``: re-plan the visits still to come - keep what fits the new
   cadence, cancel the rest and book the difference (``replan.replan``).
 - ``plan.completed``: cancel the visits still to come (by the clinic).
+- ``visit.cancelled``, ``visit.no_show``: a visit lost leaves the plan a session
+  short; a make-up visit keeps the course whole (``makeup.py``). A visit cancelled
+  by a plan change leaves nothing to make up: the change re-planned the course.
 - What cannot be placed waits, and every visit cancelled here frees its slot
   for the waitlist (``backfill.py``); a plan that changes withdraws its open
   offer.
@@ -35,6 +38,7 @@ from typing import TypeVar
 from services.scheduler import backfill, operations
 from services.scheduler.booking import book_plan
 from services.scheduler.commands import PlanNeeds, needs_record, trace_record
+from services.scheduler.makeup import make_up
 from services.scheduler.merging import follow_merge
 from services.scheduler.plan_reads import PlanReads, Replay, Turn
 from services.scheduler.replan import replan
@@ -45,16 +49,18 @@ from shared.codec import decode_envelope, encode
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import ClientMerged, EventData, PlanCreated, VisitBooked
 from shared.events.plans import PlanCompleted, PlanData, PlanDeclined, PlanRevised
-from shared.events.visits import BookingWaitlisted, VisitCancelled
+from shared.events.visits import BookingWaitlisted, VisitCancelled, VisitNoShow
 from shared.kafka import Outgoing
 from shared.runtime import Runtime
 from shared.streams import Handler, Rejected
 
 ATTEMPTS = 3
 TOOK_PLACE = ("booked", "completed", "no_show")  # with a start in the past
+LOST = ("cancelled", "no_show")  # a visit lost to the course, to be made up
 
 Fact = VisitBooked | BookingWaitlisted | VisitCancelled
-A = TypeVar("A", PlanCreated, PlanRevised, PlanCompleted)
+Lost = VisitCancelled | VisitNoShow
+A = TypeVar("A", PlanCreated, PlanRevised, PlanCompleted, Lost)
 Decide = Callable[[A, Turn, datetime], Awaitable[tuple[list[Fact], CalendarChange]]]
 
 
@@ -112,7 +118,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
 
     def events_of(
         envelope: Envelope,
-        about: PlanData | PlanCompleted,
+        about: PlanData | PlanCompleted | Lost,
         facts: list[Fact],
         change: CalendarChange,
         *,
@@ -208,6 +214,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 policy=at.policy,
                 existing=[i for i in turn.intervals if i.visit_id not in moving],
                 now=now,
+                taken={v.visit_id for v, _ in visits},
             )
             change = CalendarChange(
                 hold=[*result.renumbered, *result.book],
@@ -238,12 +245,62 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             assert state is not None  # asked for: the plan changes
             coming = [v for v, s in state.visits if s == "booked" and v.start > now]
             change = CalendarChange(waiting={(done.location_id, done.plan_id): None})
+            change.records[backfill.ended_record(done.plan_id)] = done.outcome  # no make-ups
             reason = f"plan {done.plan_id} completed ({done.outcome})"
             cancelled = clinic_cancel(change, coming, now, reason)
             backfill.withdraw_offer(change, state.offer, now=now)
             return list(cancelled), change
 
         key = f"{data.plan_id}:completed"
+        return await produce(envelope, data, key=key, decide=decide, changes=True)
+
+    async def on_lost(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        """A cancelled or missed visit: the plan's course made whole (``makeup.py``)."""
+        if not isinstance(data, VisitCancelled | VisitNoShow):
+            raise Rejected(f"expected a cancel or no-show, got {type(data).__name__}")
+        if not runtime.chain.has_location(data.location_id):
+            raise Rejected(f"unknown location {data.location_id!r}")
+
+        async def decide(
+            gone: Lost, turn: Turn, now: datetime
+        ) -> tuple[list[Fact], CalendarChange]:
+            state = turn.plan
+            assert state is not None  # asked for: the plan changes
+            stored = await backfill.current_plan(store, gone.plan_id)
+            ended = await store.record(backfill.ended_record(gone.plan_id))
+            lost = next(
+                (v for v, s in state.visits if v.visit_id == gone.visit_id and s in LOST), None
+            )
+            if stored is None or ended or lost is None:
+                return [], CalendarChange()
+            plan = stored.plan()
+            moving = {v.visit_id for v, s in state.visits if s == "offered" or v.start > now}
+            at = calendar(plan)
+            result = make_up(
+                plan,
+                lost=lost,
+                visits=state.visits,
+                location=at.location,
+                therapists=at.therapists,
+                policy=at.policy,
+                existing=[i for i in turn.intervals if i.visit_id not in moving],
+                now=now,
+                waiting_from=state.waiting_from,
+            )
+            if result is None:
+                return [], CalendarChange()
+            change = CalendarChange(hold=[*result.renumbered, *result.book])
+            reason = f"make-up for visit {lost.visit_id}: no longer keeps the cadence"
+            cancelled = clinic_cancel(change, result.cancel, now, reason)
+            # the plan's course moved: an open offer was made for its old place
+            backfill.withdraw_offer(change, state.offer, now=now)
+            if result.waitlisted:
+                since = state.waiting_since
+                backfill.set_waiting(change, plan, result.waitlisted, now=now, since=since)
+            facts: list[Fact] = [*cancelled, *result.renumbered, *result.book]
+            return [*facts, *result.waitlisted], change
+
+        key = f"makeup:{data.visit_id}"
         return await produce(envelope, data, key=key, decide=decide, changes=True)
 
     async def on_declined(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
@@ -259,6 +316,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         "plan.revised": on_revised,
         "plan.completed": on_completed,
         "plan.declined": on_declined,
+        "visit.cancelled": on_lost,
+        "visit.no_show": on_lost,
         "client.merged": merge_follower(store.aliases, move_merged),
     }
 

@@ -68,11 +68,8 @@ async def accept(runtime: Runtime, offer_id: str, *, reach: Reach) -> Answer:
         visit = offered[0]
         location = runtime.chain.location(offer.location_id)
         policy = runtime.chain.policy_for(offer.location_id)
-        kept = [
-            v
-            for v, state in await store.plan_visits(plan.client_id, plan.plan_id)
-            if state in ("booked", "completed")
-        ]
+        visits = await store.plan_visits(plan.client_id, plan.plan_id)
+        kept = [v for v, state in visits if state in ("booked", "completed")]
         rest = book_sessions(
             plan,
             [(q, p) for q, p in sessions_from(plan, first_sequence(plan)) if q > offer.sequence],
@@ -82,6 +79,7 @@ async def accept(runtime: Runtime, offer_id: str, *, reach: Reach) -> Answer:
             existing=await store.intervals(offer.location_id, start=now, end=now + policy.horizon),
             now=now,
             held=[*kept, visit],
+            taken={v.visit_id for v, state in visits if state != "released"} | {visit.visit_id},
         )
         booked = [visit, *rest.booked]
         trace = Trace(

@@ -26,7 +26,7 @@ from services.scheduler.backfill import (
     plan_offer_record,
     slot_record,
 )
-from services.scheduler.booking import interval_of, visit_id_for
+from services.scheduler.booking import free_visit_id, interval_of
 from services.scheduler.outbox import deliver, staged
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
 from shared.envelope import Trace, derived_id
@@ -187,6 +187,7 @@ async def _next_offer(
     policy = runtime.chain.policy_for(slot.location_id)
     sessions: list[waitlist.WaitingSession] = []
     plans: dict[str, StoredPlan] = {}
+    taken: dict[str, set[str]] = {}  # plan id -> its visits' ids (``booking.free_visit_id``)
     for raw in (await store.waiting(slot.location_id)).values():
         entry = WaitingEntry.model_validate_json(raw)
         if await store.record(plan_offer_record(entry.plan_id)):
@@ -195,9 +196,11 @@ async def _next_offer(
         if stored is None or stored.plan().version != entry.plan_version:
             continue  # a revision replaces the entry; this one is on its way out
         plan = plans.setdefault(entry.plan_id, stored).plan()
+        visits = await store.plan_visits(entry.client_id, entry.plan_id)
+        taken[entry.plan_id] = {v.visit_id for v, state in visits if state != "released"}
         kept = [
             v
-            for v, state in await store.plan_visits(entry.client_id, entry.plan_id)
+            for v, state in visits
             if state in ("booked", "completed") and v.sequence < entry.sequence
         ]
         previous = max(kept, key=lambda v: v.start, default=None)
@@ -244,7 +247,7 @@ async def _next_offer(
     stored = plans[offer.plan_id]
     plan = stored.plan()
     visit = VisitBooked(
-        visit_id=visit_id_for(plan, offer.sequence),
+        visit_id=free_visit_id(plan, offer.sequence, taken[offer.plan_id]),
         plan_id=plan.plan_id,
         plan_version=plan.version,
         client_id=plan.client_id,

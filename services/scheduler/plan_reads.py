@@ -52,11 +52,13 @@ class Replay:
 @dataclass(frozen=True)
 class PlanState:
     """A plan's visits in start order with their status, its offer as recorded (open
-    or closed, if it ever had one) and since when it waits (if it does)."""
+    or closed, if it ever had one), and since when and from which session on it waits
+    (if it does)."""
 
     visits: list[tuple[VisitBooked, VisitStatus]]
     offer: OfferRecord | None
     waiting_since: datetime | None
+    waiting_from: int | None = None
 
 
 @dataclass(frozen=True)
@@ -187,8 +189,10 @@ class PlanReads:
             results = await pipe.execute() if ids or offer_id else []
         visits = visits_of(results[0], results[1]) if ids else []
         offer = results[-1] if offer_id else None
+        entry = WaitingEntry.model_validate_json(waiting) if waiting else None
         return PlanState(
             visits=[(v, s) for v, s in visits if v.plan_id == plan_id],
             offer=OfferRecord.model_validate_json(offer) if offer else None,
-            waiting_since=WaitingEntry.model_validate_json(waiting).since if waiting else None,
+            waiting_since=None if entry is None else entry.since,
+            waiting_from=None if entry is None else entry.sequence,
         )

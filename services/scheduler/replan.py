@@ -10,7 +10,7 @@ changed is re-issued with its new sequence and phase.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from services.scheduler.booking import (
 )
 from services.scheduler.slots import BookedInterval, iso_week
 from shared.chain import Location, Policy, Therapist, WeeklyHours
-from shared.events.plans import Phase, PlanRevised
+from shared.events.plans import Phase, PlanData, PlanRevised
 from shared.events.visits import BookingWaitlisted, VisitBooked
 
 Therapists = Sequence[tuple[Therapist, WeeklyHours]]
@@ -58,6 +58,7 @@ def replan(
     existing: Sequence[BookedInterval],
     now: datetime,
     anchor: VisitBooked | None = None,
+    taken: Collection[str] = (),
 ) -> Replan:
     """Fit the booked, not yet started ``visits`` to the revised cadence.
 
@@ -66,14 +67,15 @@ def replan(
     (DOMAIN.md 5) from the previous kept visit, or from ``anchor`` (the last
     visit that started), its therapist is still eligible and its week has room;
     the others are cancelled and the sessions left are booked after the last
-    visit that stays. ``existing``: the location's calendar without ``visits``."""
+    visit that stays. ``existing``: the location's calendar without ``visits``;
+    ``taken``: the ids of the plan's visits (``booking.free_visit_id``)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if any(visit.start <= now for visit in visits):
         raise ValueError("replan takes the visits not yet started; a started one is the anchor")
     sessions = sessions_from(revised, revised.sessions_done + 1)
     upcoming = sorted(visits, key=lambda visit: visit.start)
-    kept = _still_fitting(revised, upcoming, sessions, anchor, location, therapists, policy)
+    kept = still_fitting(revised, upcoming, sessions, anchor, location, therapists, policy)
     kept_ids = {visit.visit_id for visit, _, _ in kept}
     dropped = {visit.visit_id for visit in visits}
     outcome = book_sessions(
@@ -85,13 +87,14 @@ def replan(
         existing=[i for i in existing if i.visit_id not in dropped],
         now=now,
         held=[*([anchor] if anchor is not None else []), *(visit for visit, _, _ in kept)],
+        taken=taken,
     )
     return Replan(
         keep=[visit for visit, _, _ in kept],
         renumbered=[
             renumbered
             for visit, sequence, phase in kept
-            if (renumbered := _renumber(visit, revised, sequence, phase)) is not visit
+            if (renumbered := renumbered_as(visit, revised, sequence, phase)) is not visit
         ],
         cancel=[visit for visit in upcoming if visit.visit_id not in kept_ids],
         book=outcome.booked,
@@ -99,8 +102,8 @@ def replan(
     )
 
 
-def _still_fitting(
-    revised: PlanRevised,
+def still_fitting(
+    plan: PlanData,
     upcoming: Sequence[VisitBooked],
     sessions: Sequence[tuple[int, Phase]],
     anchor: VisitBooked | None,
@@ -108,9 +111,12 @@ def _still_fitting(
     therapists: Therapists,
     policy: Policy,
 ) -> list[tuple[VisitBooked, int, Phase]]:
-    """(visit, new sequence, new phase) of the visits that stay, in order."""
-    eligible = {t.id for t, _ in eligible_therapists(revised.scheduling, therapists)}
-    cap = weekly_cap(policy, revised.scheduling)
+    """(visit, new sequence, new phase) of the ``upcoming`` visits (in start order) that
+    stay for ``sessions``, in order: each keeps the cadence and the soreness gap from
+    the previous one that stays (the first from ``anchor``), its therapist is eligible
+    and its week has room."""
+    eligible = {t.id for t, _ in eligible_therapists(plan.scheduling, therapists)}
+    cap = weekly_cap(policy, plan.scheduling)
     per_week = weekly_counts([anchor] if anchor is not None else [], location)
     kept: list[tuple[VisitBooked, int, Phase]] = []
     previous = anchor
@@ -146,19 +152,19 @@ def _keeps_cadence(
     return days >= phase.interval_days and visit.start >= previous.end + policy.min_gap_same_area
 
 
-def _renumber(visit: VisitBooked, revised: PlanRevised, sequence: int, phase: Phase) -> VisitBooked:
-    """The kept visit as the revised plan numbers it; itself when nothing changed."""
-    place = (sequence, revised.sessions_total, phase.name)
+def renumbered_as(visit: VisitBooked, plan: PlanData, sequence: int, phase: Phase) -> VisitBooked:
+    """The kept visit as ``plan`` numbers it; itself when nothing changed."""
+    place = (sequence, plan.sessions_total, phase.name)
     if (visit.sequence, visit.sessions_total, visit.phase) == place:
         return visit
     return visit.model_copy(
         update={
-            "plan_version": revised.version,
+            "plan_version": plan.version,
             "sequence": sequence,
-            "sessions_total": revised.sessions_total,
+            "sessions_total": plan.sessions_total,
             "phase": phase.name,
         }
     )
 
 
-__all__ = ["Replan", "replan"]
+__all__ = ["Replan", "renumbered_as", "replan", "still_fitting"]

@@ -24,6 +24,11 @@ class VisitBooked(EventData):
     sequence: int = Field(ge=1)
     sessions_total: int = Field(ge=1)
     phase: str | None = None
+    makeup_for: str | None = Field(
+        default=None,
+        description="a make-up visit: the id of the cancelled or missed visit of the plan "
+        "it replaces",
+    )
 
 
 class BookingWaitlisted(EventData):
@@ -37,6 +42,11 @@ class BookingWaitlisted(EventData):
     sessions_total: int = Field(ge=1)
     reason: str
     detail: str
+    makeup_for: str | None = Field(
+        default=None,
+        description="a make-up that could not be placed: the id of the cancelled or missed "
+        "visit it replaces",
+    )
 
 
 class WaitlistOffered(EventData):

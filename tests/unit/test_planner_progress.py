@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from services.planner import knowledge as kb
+from services.planner import views
 from services.planner.domain import revise_for_assessment
 from services.planner.progress import Progress, improvement, next_step, recorded
 from services.planner.reviews import review_due, reviewed_by_date
@@ -355,3 +356,20 @@ def test_a_plan_waiting_for_a_doctors_check_is_on_hold_not_overdue() -> None:
     )
     today = plan.review_by + timedelta(days=30)
     assert not review_due(waiting, Progress(plan_id=plan.plan_id), today=today)
+
+
+def test_the_plan_shows_sessions_done_and_every_reading() -> None:
+    """Progress counts the visits completed (a cancelled or missed visit never reaches
+    the planner as one), and shows the check-ins between them."""
+    plan = chronic_plan()
+    _, state = after_visits(plan, [8, 7])
+    state = with_checkins(state, [answer_of(checkin(1, 6, after_visit=1, plan=plan))])
+    shown = views.progress_view(plan, state)
+    assert (shown.sessions_done, shown.sessions_total) == (2, plan.sessions_total)
+    assert shown.pain_carried_in == [8, 7]
+    assert [(r.pain, r.source) for r in shown.trajectory] == [
+        (8, "visit"),
+        (6, "checkin"),
+        (7, "visit"),
+    ]
+    assert shown.improvement == pytest.approx(0.125)
