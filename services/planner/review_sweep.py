@@ -68,7 +68,7 @@ class ReviewSweep:
         it published."""
         published = await self.republish()
         now = self._runtime.clock.now()
-        # a review date before UTC's today may have passed somewhere; the location says
+        # a review date up to UTC's today may have passed somewhere; the location says
         due: list[tuple[str, float]] = await self._redis.zrangebyscore(
             self._keys(REVIEW_DUE), "-inf", now.date().toordinal(), withscores=True
         )  # type: ignore[assignment]  # redis-py types the pairs loosely
