@@ -110,11 +110,11 @@ def improvement(progress: Progress) -> float | None:
     a second reading, or without pain to improve on."""
     if not progress.visits or progress.visits[0].pain_before == 0:
         return None
-    first = progress.visits[0]
-    later = [r for r in readings(progress) if r.at > first.completed_at]
-    if not later:
+    points = readings(progress)
+    first = next(n for n, r in enumerate(points) if r.source == "visit")
+    if first == len(points) - 1:
         return None
-    return (first.pain_before - later[-1].pain) / first.pain_before
+    return (points[first].pain - points[-1].pain) / points[first].pain
 
 
 def trajectory(progress: Progress) -> str:

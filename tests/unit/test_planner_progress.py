@@ -373,3 +373,13 @@ def test_the_plan_shows_sessions_done_and_every_reading() -> None:
         (7, "visit"),
     ]
     assert shown.improvement == pytest.approx(0.125)
+
+
+def test_visits_recorded_at_one_instant_are_still_a_trajectory() -> None:
+    """Outcomes recorded together (entered after the fact) keep their order."""
+    plan = chronic_plan()
+    state = Progress(plan_id=plan.plan_id)
+    for n, pain in enumerate([8, 8, 7, 7], start=1):
+        state = recorded(state, visit(n, pain, plan=plan).model_copy(update={"completed_at": NOW}))
+    assert trajectory(state) == "8 -> 8 -> 7 -> 7"
+    assert improvement(state) == pytest.approx(0.125)
