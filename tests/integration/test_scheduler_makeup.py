@@ -35,17 +35,13 @@ pytestmark = pytest.mark.integration
 
 
 async def the_record(topics: TopicLog, event_type: str, visit_id: str) -> Record:
+    """The record of ``visit_id``'s ``event_type`` (the topic also holds other
+    tests' records, poison among them: ``events`` reads only envelopes)."""
+
     def found() -> Record | None:
-        return next(
-            (
-                r
-                for r in topics.records
-                if r.value is not None
-                and r.event.get("type") == event_type
-                and r.event.get("subject") == visit_id
-            ),
-            None,
-        )
+        for event in topics.events(type=event_type, subject=visit_id):
+            return topics.record_of(event["id"])
+        return None
 
     return await topics.wait_for(found)
 
