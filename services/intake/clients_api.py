@@ -4,8 +4,6 @@ merges, contact changes waiting for a front desk, and the therapist's assessment
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,7 +11,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from services.intake.api import check_location
+from services.intake import therapist_records
 from services.intake.change_decisions import decide_change
 from services.intake.clients import AssessmentRecord, ClientDirectory, ClientView
 from services.intake.contact_changes import ChangeDecided, ContactChange
@@ -24,12 +22,12 @@ from services.intake.duplicates import (
     keep_apart,
     possible_duplicates,
 )
-from services.intake.idempotency import Replay, fingerprint_of, reserved
 from services.intake.merges import MergeAccepted, MergeInput, merge
 from services.intake.submission import intake_outbox
 from shared import body_map
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.envelope import Trace, derived_id
+from shared.events import EventData
 from shared.events.intake import (
     AssessmentRecorded,
     ClientRecord,
@@ -39,7 +37,7 @@ from shared.events.intake import (
 )
 from shared.kafka import Outgoing
 from shared.outbox import epoch_ms
-from shared.routes import runtime_of, visible
+from shared.routes import runtime_of
 from shared.runtime import Runtime
 from shared.vocabulary import Role
 
@@ -292,71 +290,30 @@ async def record_assessment(
 ) -> AssessmentAccepted:
     """Record a therapist's assessment; 202 once it is stored with its
     ``assessment.recorded`` (on the broker, or in the outbox the relay empties)."""
-    require_role(principal, "therapist")
-    runtime = runtime_of(request)
-    directory = ClientDirectory.of(runtime)
-    client_id = await directory.canonical(client_id)
-    visible(principal, await directory.locations(client_id))
-    check_location(runtime, principal, assessment.location_id, field=("body", "location_id"))
-    if not idempotency_key:
-        return await _record(runtime, principal, client_id, assessment, str(uuid.uuid4()))
-    key = runtime.keys("idempotency", principal.key_id, "assessment", idempotency_key)
-    assessment_id = derived_id("assessment", principal.key_id, idempotency_key)
-    body = f"{client_id}\x1f{assessment.model_dump_json()}"
-    try:
-        async with reserved(runtime.redis, key, fingerprint_of(body)) as held:
-            return await _record(
-                runtime,
-                principal,
-                client_id,
-                assessment,
-                assessment_id,
-                answered=lambda pipe, answer: held.complete_on(
-                    pipe, answer.model_dump(mode="json")
-                ),
-            )
-    except Replay as replay:
-        return AssessmentAccepted.model_validate(replay.response)
 
+    def build(assessment_id: str, client: str, therapist_id: str, now: datetime) -> EventData:
+        return AssessmentRecorded(
+            assessment_id=assessment_id,
+            client_id=client,
+            therapist_id=therapist_id,
+            recorded_at=now,
+            **assessment.model_dump(),
+        )
 
-async def _record(
-    runtime: Runtime,
-    principal: Principal,
-    client_id: str,
-    assessment: AssessmentInput,
-    assessment_id: str,
-    answered: Callable[[Any, AssessmentAccepted], None] | None = None,
-) -> AssessmentAccepted:
-    """Store the assessment with its event in the outbox (and ``answered``'s writes)
-    in one transaction, then publish: the intake's order of acceptance."""
-    if principal.therapist_id is None:  # the chain config guarantees one for therapist keys
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this key names no therapist")
-    now = runtime.clock.now()
-    event = AssessmentRecorded(
-        assessment_id=assessment_id,
-        client_id=client_id,
-        therapist_id=principal.therapist_id,
-        recorded_at=now,
-        **assessment.model_dump(),
-    )
-    outgoing = runtime.outgoing(
-        event,
-        key=client_id,
-        subject=client_id,
-        event_id=derived_id("assessment.recorded", assessment_id),
-        trace=Trace(
-            chainid=runtime.chain.chain.id,
-            correlationid=assessment_id,
-            locationid=assessment.location_id,
-        ),
-        time=now,
-    )
-    accepted = AssessmentAccepted(assessment_id=assessment_id)
-
-    async def writes(pipe: Any) -> None:
+    def also(runtime: Runtime, pipe: Any, event: EventData) -> None:
+        assert isinstance(event, AssessmentRecorded)  # what ``build`` makes
         ClientDirectory.of(runtime).record_assessment(event, pipe=pipe)
-        if answered is not None:
-            answered(pipe, accepted)
 
-    await intake_outbox(runtime).commit(runtime.publisher, [outgoing], writes)
-    return accepted
+    return await therapist_records.record(
+        request,
+        principal,
+        client_id,
+        assessment,
+        location_id=assessment.location_id,
+        kind="assessment",
+        idempotency_key=idempotency_key,
+        build=build,
+        answer=AssessmentAccepted,
+        id_field="assessment_id",
+        also=also,
+    )
