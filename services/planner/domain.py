@@ -23,6 +23,7 @@ from services.planner.course import (
     sessions_for,
     severity_score,
 )
+from services.planner.versions import next_version
 from shared import body_map
 from shared.chain import Policy
 from shared.envelope import derived_id
@@ -307,19 +308,15 @@ def revise_for_assessment(
         )
     if reaimed:
         rationale += [r for r in visit.rationale if r.rule in home.ASSESSMENT_RULES]
-    base = plan.model_dump(exclude={"reason", "change", "sessions_done", "referral"})
-    return PlanRevised(
-        **{
-            **base,
-            "version": plan.version + 1,
-            "protocol": steps,
-            "home_program": home_program,
-            "rationale": rationale,
-            "created_at": now,
-        },
-        reason=reason,
+    return next_version(
+        plan,
         change="protocol",
+        reason=reason,
         sessions_done=sessions_done,
+        now=now,
+        protocol=steps,
+        home_program=home_program,
+        rationale=rationale,
     )
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from services.planner import knowledge as kb
+from services.planner.versions import ended, next_version
 from shared.events.intake import IntakeSubmitted, MedicalCheckRecorded
 from shared.events.plans import (
     MedicalCheck,
@@ -27,7 +28,6 @@ from shared.events.plans import (
     PlanRevised,
     ProtocolStep,
     RationaleItem,
-    Referral,
 )
 
 RULE = "DOMAIN.md 1: red flag, the course waits for a doctor's check"
@@ -131,37 +131,29 @@ def recorded(
         reason = f"the doctor advised against treatment (recorded by {by})" + (
             f": {check.reason}" if check.reason else ""
         )
-        return PlanCompleted(
-            plan_id=plan.plan_id,
-            version=plan.version,
-            client_id=plan.client_id,
-            location_id=plan.location_id,
-            reason=reason,
+        return ended(
+            plan,
             outcome="referred",
+            reason=reason,
             sessions_done=sessions_done,
-            maintenance=None,
-            referral=Referral(recommended=True, to=kb.MEDICAL_CHECK_REFER_TO, detail=reason),
-            completed_at=now,
+            now=now,
+            refer_to=kb.MEDICAL_CHECK_REFER_TO,
         )
     if check.outcome == "cleared":
         reason = f"the doctor's check was recorded by {by}: the course goes on"
     else:
         reason = f"the therapist {by} goes on without the doctor's check: {check.reason}"
     left = plan.sessions_total - sessions_done
-    base = plan.model_dump(exclude={"reason", "change", "sessions_done", "referral"})
-    return PlanRevised(
-        **{
-            **base,
-            "version": plan.version + 1,
-            "protocol": list(protocol),
-            "phases": remaining_phases(plan.phases, sessions_done),
-            "awaiting_medical_check": None,
-            "review_after_sessions": max(1, min(kb.REVIEW_AFTER_SESSIONS, left)),
-            "review_by": now.date() + timedelta(days=kb.REVIEW_WITHIN_DAYS),
-            "rationale": [*plan.rationale, RationaleItem(rule=RULE, detail=reason)],
-            "created_at": now,
-        },
-        reason=reason,
+    return next_version(
+        plan,
         change="medical_check",
+        reason=reason,
         sessions_done=sessions_done,
+        now=now,
+        protocol=list(protocol),
+        phases=remaining_phases(plan.phases, sessions_done),
+        awaiting_medical_check=None,
+        review_after_sessions=max(1, min(kb.REVIEW_AFTER_SESSIONS, left)),
+        review_by=now.date() + timedelta(days=kb.REVIEW_WITHIN_DAYS),
+        rationale=[*plan.rationale, RationaleItem(rule=RULE, detail=reason)],
     )

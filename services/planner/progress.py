@@ -20,6 +20,7 @@ from services.planner.trajectory import Progress as Progress
 from services.planner.trajectory import improvement as improvement
 from services.planner.trajectory import recorded as recorded
 from services.planner.trajectory import trajectory
+from services.planner.versions import ended, next_version
 from shared.events.plans import (
     PlanCompleted,
     PlanData,
@@ -82,16 +83,13 @@ def _completed(
         "course_complete": f"all {done} sessions done; pain carried in: {trajectory(progress)}",
         "goals_met": f"goals met after {done} sessions; pain carried in: {trajectory(progress)}",
     }
-    return PlanCompleted(
-        plan_id=plan.plan_id,
-        version=plan.version,
-        client_id=plan.client_id,
-        location_id=plan.location_id,
-        reason=reasons[outcome],
+    return ended(
+        plan,
         outcome=outcome,
+        reason=reasons[outcome],
         sessions_done=done,
+        now=now,
         maintenance=kb.MAINTENANCE,
-        completed_at=now,
     )
 
 
@@ -107,17 +105,13 @@ def _referred_at_end(
         f"{trajectory(progress)}), under {kb.MEANINGFUL_IMPROVEMENT:.0%}: the course ends "
         f"referred to a {kb.REFERRAL_AFTER_NO_PROGRESS}"
     )
-    return PlanCompleted(
-        plan_id=plan.plan_id,
-        version=plan.version,
-        client_id=plan.client_id,
-        location_id=plan.location_id,
-        reason=reason,
+    return ended(
+        plan,
         outcome="referred",
+        reason=reason,
         sessions_done=done,
-        maintenance=None,
-        referral=Referral(recommended=True, to=kb.REFERRAL_AFTER_NO_PROGRESS, detail=reason),
-        completed_at=now,
+        now=now,
+        refer_to=kb.REFERRAL_AFTER_NO_PROGRESS,
     )
 
 
@@ -199,24 +193,17 @@ def _revision(
     cadence = kb.EVERY_TWO_WEEKS if tapering else kb.WEEKLY
     name = "taper" if change == "taper" else "after review"
     phases = [cadence_phase(name, cadence, left, gap)]
-    base = plan.model_dump(exclude={"reason", "change", "sessions_done", "referral"})
-    return PlanRevised(
-        **{
-            **base,
-            "version": plan.version + 1,
-            "sessions_total": done + left,
-            "phases": phases,
-            "review_after_sessions": min(kb.REVIEW_AFTER_SESSIONS, left),
-            "review_by": now.date() + timedelta(days=kb.REVIEW_WITHIN_DAYS),
-            "rationale": [
-                *plan.rationale,
-                RationaleItem(rule=PROGRESS_RULE, detail=reason),
-            ],
-            "created_at": now,
-        },
-        reason=reason,
+    return next_version(
+        plan,
         change=change,
+        reason=reason,
         sessions_done=done,
+        now=now,
+        sessions_total=done + left,
+        phases=phases,
+        review_after_sessions=min(kb.REVIEW_AFTER_SESSIONS, left),
+        review_by=now.date() + timedelta(days=kb.REVIEW_WITHIN_DAYS),
+        rationale=[*plan.rationale, RationaleItem(rule=PROGRESS_RULE, detail=reason)],
     )
 
 

@@ -29,6 +29,7 @@ from services.planner import knowledge as kb
 from services.planner.medical_check import remaining_phases
 from services.planner.progress import PlanChange, judged
 from services.planner.trajectory import Progress, improvement, readings
+from services.planner.versions import ended, next_version
 from shared.events.plans import PlanCompleted, PlanData, PlanRevised, RationaleItem
 
 REVIEW_RULE = "DOMAIN.md 5: relief expected within 4-14 days, up to 4 sessions"
@@ -75,20 +76,16 @@ def _overdue(
         f"the remaining {left} again; with no visit by {review_by.isoformat()} the course "
         "lapses"
     )
-    base = plan.model_dump(exclude={"reason", "change", "sessions_done", "referral"})
-    revised = PlanRevised(
-        **{
-            **base,
-            "version": plan.version + 1,
-            "phases": remaining_phases(plan.phases, done - begun_after),
-            "review_after_sessions": max(1, min(kb.REVIEW_AFTER_SESSIONS, left)),
-            "review_by": review_by,
-            "rationale": [*plan.rationale, RationaleItem(rule=REVIEW_RULE, detail=reason)],
-            "created_at": now,
-        },
-        reason=reason,
+    revised = next_version(
+        plan,
         change="review_overdue",
+        reason=reason,
         sessions_done=done,
+        now=now,
+        phases=remaining_phases(plan.phases, done - begun_after),
+        review_after_sessions=max(1, min(kb.REVIEW_AFTER_SESSIONS, left)),
+        review_by=review_by,
+        rationale=[*plan.rationale, RationaleItem(rule=REVIEW_RULE, detail=reason)],
     )
     return revised, progress.model_copy(update={"version_started_after": done})
 
@@ -100,14 +97,4 @@ def _lapsed(plan: PlanData, progress: Progress, now: AwareDatetime) -> PlanCompl
         f"({done} of {plan.sessions_total} sessions done): the course lapsed; a new intake "
         "starts a new plan"
     )
-    return PlanCompleted(
-        plan_id=plan.plan_id,
-        version=plan.version,
-        client_id=plan.client_id,
-        location_id=plan.location_id,
-        reason=reason,
-        outcome="lapsed",
-        sessions_done=done,
-        maintenance=None,
-        completed_at=now,
-    )
+    return ended(plan, outcome="lapsed", reason=reason, sessions_done=done, now=now)
