@@ -66,8 +66,22 @@ Handler = Callable[[Envelope, EventData], Awaitable[Sequence[Outgoing]]]
 BatchHandler = Callable[
     [Sequence[tuple[Envelope, EventData]]], Awaitable[Sequence[Sequence[Outgoing]]]
 ]
+
+
 # a PublishRejected is a PublishError too: catch it first wherever it must not be retried
-TRANSIENT = (PublishError, RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
+class StateMoved(Exception):
+    """What a handler read changed before it could write its outcome (another writer,
+    such as a sweep, got there first): the record is handled again, from the new state."""
+
+
+TRANSIENT = (
+    PublishError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    TimeoutError,
+    StateMoved,
+)
 MAX_BACKOFF_S = 10.0
 BATCH_MAX_RECORDS = 200
 KEYS_AT_ONCE = 16  # client keys of one batch handled side by side

@@ -95,13 +95,18 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         )
         plan = rehomed(stored, owner)
         assert isinstance(plan, PlanData)
+        now = runtime.clock.now()
         change, moved = progress.next_step(
             plan,
             progress.recorded(read.progress or Progress(plan_id=plan.plan_id), data),
-            now=runtime.clock.now(),
+            now=now,
         )
         produced: list[EventData] = [] if change is None else [change]
-        await store.save(cause=envelope.id, produced=produced, progress=moved)
+        # the review date sweep may decide on this plan meanwhile (``review_sweep.py``):
+        # once its date is near, write only over what was read
+        near = now.date() >= plan.review_by
+        unchanged = (plan.plan_id, read.seen) if near else None
+        await store.save(cause=envelope.id, produced=produced, progress=moved, unchanged=unchanged)
         return produced
 
     async def on_assessment(

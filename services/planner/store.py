@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 
 from services.planner import merging
 from services.planner.progress import Progress
@@ -26,6 +27,7 @@ from shared.events import EVENT_MODELS, EventData, IntakeSubmitted, PlanDeclined
 from shared.events.intake import AssessmentRecorded
 from shared.events.plans import PlanCompleted, PlanData
 from shared.redis_store import Keys
+from shared.streams import StateMoved
 
 REVIEW_DUE = "review-due"  # plan id -> the ordinal of its current version's review date
 
@@ -53,6 +55,7 @@ class FirstRead:
     active_plan_id: str | None  # the client's current plan, when asked for
     plan: PlanData | None  # the current version of the plan asked for
     progress: Progress | None  # and its progress, if any was recorded
+    seen: tuple[Any, Any] = (None, None)  # that plan's stored version and progress, as read
 
 
 class PlanStore:
@@ -95,6 +98,7 @@ class PlanStore:
             progress=None
             if progress is None and not answers
             else _progress(plan_id or "", progress, answers),
+            seen=(current, progress),
         )
 
     async def plan_parts(
@@ -120,15 +124,30 @@ class PlanStore:
         intake: IntakeSubmitted | None = None,
         progress: Progress | None = None,
         held: tuple[str, AssessmentRecorded] | None = None,
+        unchanged: tuple[str, tuple[Any, Any]] | None = None,
     ) -> None:
         """Record the outcome of handling ``cause`` and the state it leaves, atomically;
         ``held``: an assessment kept for a plan waiting for a doctor's check, which
-        shapes its protocol once the check is recorded (``medical_check.py``)."""
+        shapes its protocol once the check is recorded (``medical_check.py``).
+        ``unchanged``: (plan id, ``FirstRead.seen``) - write only if that plan's
+        version and progress are still what the handler read (two more round trips),
+        else raise ``StateMoved`` and the record is handled again."""
+        pipe: Any
         async with self._redis.pipeline(transaction=True) as pipe:
+            if unchanged is not None:
+                plan_id, seen = unchanged
+                keys = [self._keys("current", plan_id), self._keys("progress", plan_id)]
+                await pipe.watch(*keys)
+                if tuple(await pipe.mget(keys)) != seen:
+                    raise StateMoved(f"plan {plan_id} changed while an event was handled")
+                pipe.multi()
             self.queue(
                 pipe, cause=cause, produced=produced, intake=intake, progress=progress, held=held
             )
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except WatchError as moved:
+                raise StateMoved(f"plan {unchanged and unchanged[0]} changed meanwhile") from moved
 
     def queue(
         self,

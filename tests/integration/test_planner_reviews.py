@@ -33,6 +33,7 @@ from shared.kafka import Outgoing, PublishError
 from shared.runtime import Runtime
 from shared.service import build_service
 from shared.settings import PlannerSettings
+from shared.streams import StateMoved
 from tests.conftest import DEMO_CHAIN
 from tests.support import SettableClock, TopicLog
 
@@ -215,3 +216,45 @@ async def test_a_decision_the_broker_missed_goes_out_with_the_next_round(
     )
     assert [e["id"] for e in published] == [again["id"]]
     assert PlanRevised.model_validate(published[0]["data"]).change == "review_overdue"
+
+
+async def test_a_visit_handled_while_the_sweep_decides_is_handled_again_from_its_decision(
+    planner: Planner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep writes its review_overdue version between the visit handler's read and
+    its write: the handler's write is refused (``StateMoved``, which the consumer
+    retries) and the visit, handled again, counts under the sweep's version: one
+    version 2, never two."""
+    plan = await plan_of(planner, "raced")
+    planner.clock.at = PAST_IN_BEAVERTON
+    visit = VisitCompleted(
+        visit_id=f"{plan.plan_id}-1",
+        plan_id=plan.plan_id,
+        client_id=plan.client_id,
+        location_id=plan.location_id,
+        therapist_id="t-ana",
+        pain_before=6,
+        pain_after=3,
+        completed_at=planner.clock.at,
+    )
+    swept: list[Outgoing] = []
+    read_first = PlanStore.first_read
+
+    async def read_then_sweep(self: PlanStore, **asked: Any) -> Any:
+        read = await read_first(self, **asked)
+        if asked.get("plan_id") == plan.plan_id and not swept:
+            swept.extend(await ReviewSweep(planner.runtime).once())
+        return read
+
+    monkeypatch.setattr(PlanStore, "first_read", read_then_sweep)
+    with pytest.raises(StateMoved):
+        await planner.receive(visit)
+    (overdue,) = mine(swept, plan.plan_id)
+    assert (overdue["change"], overdue["version"]) == ("review_overdue", 2)
+
+    monkeypatch.setattr(PlanStore, "first_read", read_first)
+    assert await planner.receive(visit) == []  # counted under version 2, nothing new
+    store = PlanStore(planner.runtime.redis, planner.runtime.keys)
+    versions = [r["plan"]["version"] for r in await store.history(plan.client_id)]
+    assert versions == [1, 2]
+    assert (await store.progress(plan.plan_id)).sessions_done == 1
