@@ -5,7 +5,8 @@ produced is published.
 - Which plans: ``store.REVIEW_DUE`` holds every active plan by its current version's
   review date (``PlanStore`` writes it with each version and drops it at the end); a
   plan whose date has passed in UTC but not yet at its location is looked at again
-  once it has there.
+  once it has there. Plans stored before the index existed are put into it once per
+  deployment, when the sweep starts (``index_existing``).
 - One transaction per plan: its current version, progress and check-in answers are
   read under WATCH, and the decision, the progress it leaves, what it produced and
   its place in the index are written only if no handler and no other instance wrote
@@ -48,10 +49,51 @@ async def review_sweep(runtime: Runtime) -> None:
     sweep = ReviewSweep(runtime)
     while True:
         try:
+            await index_existing(runtime)
+            break
+        except Exception:  # Redis away at start: try again
+            log.exception("indexing the plans stored before the review index failed")
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+    while True:
+        try:
             await sweep.once()
         except Exception:  # keep going: a plan that failed is still due next round
             log.exception("review sweep failed")
         await asyncio.sleep(SWEEP_INTERVAL_S)
+
+
+async def index_existing(runtime: Runtime, *, batch: int = 500) -> int:
+    """Put every stored plan into the review index that is not in it yet (plans stored
+    before the index existed), once per deployment: the sweep drops those that ended.
+    How many it added."""
+    redis: aioredis.Redis = runtime.redis
+    done = runtime.keys(REVIEW_DUE, "indexed")
+    if await redis.exists(done):
+        return 0
+    prefix = runtime.keys("current", "")
+    added = 0
+    keys: list[str] = []
+    async for key in redis.scan_iter(match=f"{prefix}*", count=batch):
+        keys.append(str(key))
+        if len(keys) >= batch:
+            added += await _index(redis, runtime.keys(REVIEW_DUE), keys, prefix)
+            keys = []
+    if keys:
+        added += await _index(redis, runtime.keys(REVIEW_DUE), keys, prefix)
+    await redis.set(done, "1")
+    return added
+
+
+async def _index(redis: aioredis.Redis, index: str, keys: list[str], prefix: str) -> int:
+    due = {}
+    for key, raw in zip(keys, await redis.mget(keys), strict=True):
+        plan = None if raw is None else _plan(raw)
+        if plan is not None:
+            due[key.removeprefix(prefix)] = plan.review_by.toordinal()
+    if not due:
+        return 0
+    added = await redis.zadd(index, due, nx=True)
+    return int(added or 0)
 
 
 class ReviewSweep:

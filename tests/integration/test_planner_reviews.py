@@ -19,8 +19,8 @@ import pytest
 
 from services.planner.api import router
 from services.planner.handlers import handlers
-from services.planner.review_sweep import ReviewSweep
-from services.planner.store import PlanStore
+from services.planner.review_sweep import ReviewSweep, index_existing
+from services.planner.store import REVIEW_DUE, PlanStore
 from shared.codec import wrap
 from shared.envelope import Trace, derived_id
 from shared.events import EventData, IntakeSubmitted
@@ -258,3 +258,15 @@ async def test_a_visit_handled_while_the_sweep_decides_is_handled_again_from_its
     versions = [r["plan"]["version"] for r in await store.history(plan.client_id)]
     assert versions == [1, 2]
     assert (await store.progress(plan.plan_id)).sessions_done == 1
+
+
+async def test_plans_stored_before_the_review_index_are_indexed_once(planner: Planner) -> None:
+    plan = await plan_of(planner, "older")
+    redis, keys = planner.runtime.redis, planner.runtime.keys
+    await redis.zrem(keys(REVIEW_DUE), plan.plan_id)  # as stored before the index existed
+
+    assert await index_existing(planner.runtime, batch=2) >= 1
+    assert await redis.zscore(keys(REVIEW_DUE), plan.plan_id) == REVIEW_BY.toordinal()
+    await redis.zrem(keys(REVIEW_DUE), plan.plan_id)
+    assert await index_existing(planner.runtime) == 0  # once per deployment
+    assert await redis.zscore(keys(REVIEW_DUE), plan.plan_id) is None
