@@ -242,6 +242,10 @@ PRECAUTIONS: Final[dict[PrecautionCode, PrecautionRule]] = {
 }
 
 
+# Modifications about holds: told only where the visit holds (an FMM visit holds none).
+ABOUT_HOLDS: Final = frozenset({"shorter_holds"})
+
+
 @dataclass(frozen=True)
 class FindingRule:
     """How a screening finding that is not a precaution changes the plan.

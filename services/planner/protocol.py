@@ -149,9 +149,11 @@ def visit_protocol(
     return VisitProtocol(
         steps=steps,
         modifications=[
-            *modifications_for(codes, pressure=pressure, excluded=excluded, also=lowered_by),
-            *(Modification(code=f.code, detail=f.detail) for f in findings),
-        ],
+            m
+            for m in modifications_for(codes, pressure=pressure, excluded=excluded, also=lowered_by)
+            if m.code not in kb.ABOUT_HOLDS or any(s.hold_seconds for s in steps)
+        ]
+        + [Modification(code=f.code, detail=f.detail) for f in findings],
         home_program=home.program,
         rationale=[
             *how,

@@ -297,3 +297,18 @@ def test_the_demo_chain_has_therapists_for_fmm_plans() -> None:
     able = [t for t in chain.therapists if needed <= set(t.skills)]
     assert able
     assert "beaverton" in {location for t in able for location in t.locations}
+
+
+def test_an_fmm_visit_holds_nothing_so_hypertension_asks_no_shorter_holds() -> None:
+    """Hypertension's care still applies to FMM; its shorter holds are about NMT holds."""
+    document = {**MID_BACK_FMM, "health": {"precautions": [{"code": "hypertension"}]}}
+    plan = plan_for(submitted(document, intake_id="golden-fmm-hypertension"))
+    assert not any(step.hold_seconds for step in plan.protocol)
+    codes = [m.code for m in plan.modifications]
+    assert "hypertension_care" in codes and "shorter_holds" not in codes
+    nmt = plan_for(
+        submitted(
+            {**document, "preferences": {"modality": "nmt"}}, intake_id="golden-nmt-hypertension"
+        )
+    )
+    assert "shorter_holds" in [m.code for m in nmt.modifications]
