@@ -5,6 +5,7 @@ clear message."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -38,6 +39,26 @@ def decode_envelope(raw: bytes | None) -> Envelope:
         return Envelope.model_validate(document)
     except ValidationError as exc:
         raise DecodeError(f"not a CloudEvents envelope: {_describe(exc)}") from exc
+
+
+# an object key "type" with a plain string value; a '"' inside a JSON string is escaped,
+# so a match is always a key of some object, never text inside a value
+_TYPE_ATTRIBUTE = re.compile(rb'"type"\s*:\s*"([^"\\]{1,200})"')
+PEEK_WITHIN = 1024  # the envelope's attributes come before its data
+
+
+def peek_type(raw: bytes | None) -> str | None:
+    """The envelope's ``type`` read without decoding the record, when the bytes leave
+    no doubt: the first "type" key of the first ``PEEK_WITHIN`` bytes, with no nested
+    object before it (so it is the envelope's own attribute, as ``encode`` writes
+    them: attributes first, data last). None when it cannot be known that way; the
+    record is then decoded in full."""
+    if not raw or raw[:1] != b"{":
+        return None
+    found = _TYPE_ATTRIBUTE.search(raw, 0, PEEK_WITHIN)
+    if found is None or b"{" in raw[1 : found.start()]:
+        return None
+    return found.group(1).decode("utf-8", "replace")
 
 
 def decode_data(envelope: Envelope) -> EventData:

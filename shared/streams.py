@@ -40,10 +40,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared import logs
 from shared.admission import refusal
 from shared.clock import Clock
-from shared.codec import DecodeError, decode_data, decode_envelope
+from shared.codec import DecodeError, decode_data, decode_envelope, peek_type
 from shared.deadletters import RawRecord, dead_letter
 from shared.envelope import Envelope
-from shared.events import EventData
+from shared.events import EVENT_MODELS, EventData
 from shared.kafka import Outgoing, Publisher, PublishError, PublishRejected
 from shared.metrics import DEADLETTERS, DEADLETTERS_UNSENT, EVENTS_CONSUMED, HANDLER_SECONDS
 from shared.redaction import describe_error, scrub_text
@@ -69,6 +69,9 @@ BatchHandler = Callable[
 
 
 # a PublishRejected is a PublishError too: catch it first wherever it must not be retried
+NOT_DECODED = DecodeError("not decoded: no handler for its type")
+
+
 class StateMoved(Exception):
     """What a handler read changed before it could write its outcome (another writer,
     such as a sweep, got there first): the record is handled again, from the new state."""
@@ -112,6 +115,7 @@ class _Work:
 
     record: RawRecord
     envelope: Envelope | DecodeError
+    event_type: str | None = None  # read from the bytes alone, for a record not decoded
     data: EventData | None = None
     handler: Handler | None = None
     # pending -> ran -> handled | dead-letter -> dead-lettered; or ignored / duplicate
@@ -183,6 +187,14 @@ class StreamProcessor:
     def _admit(self, record: RawRecord) -> _Work:
         """Decode and screen ``record``: what can be known without Redis or the broker."""
         position = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        peeked = peek_type(record.value)
+        if peeked is not None and peeked in EVENT_MODELS and peeked not in self.handlers:
+            # a type this service does not handle (most records of a topic it reads for
+            # one or two types): ignored without decoding it
+            work = _Work(record, NOT_DECODED, state="ignored", event_type=peeked)
+            self._count(work, "ignored")
+            log.debug("record ignored: no handler for its type", event_type=peeked, **position)
+            return work
         try:
             envelope = decode_envelope(record.value)
         except DecodeError as exc:
@@ -340,7 +352,10 @@ class StreamProcessor:
         return transient
 
     def _count(self, work: _Work, outcome: str) -> None:
-        event_type = work.envelope.type if isinstance(work.envelope, Envelope) else "undecodable"
+        if isinstance(work.envelope, Envelope):
+            event_type = work.envelope.type
+        else:
+            event_type = work.event_type or "undecodable"
         EVENTS_CONSUMED.labels(self.service, work.record.topic, event_type, outcome).inc()
 
     def _bound(self, work: _Work) -> AbstractContextManager[None]:

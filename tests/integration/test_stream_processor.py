@@ -17,6 +17,7 @@ from shared.envelope import Envelope, Trace
 from shared.events import EventData, PlanCompleted
 from shared.infra import Infra
 from shared.kafka import Outgoing, Publisher, ensure_topics
+from shared.metrics import DEADLETTERS, EVENTS_CONSUMED
 from shared.redis_store import Keys, ProcessedEvents
 from shared.settings import CommonSettings
 from shared.streams import RawRecord, Rejected, StreamProcessor
@@ -177,3 +178,35 @@ async def test_invalid_data_in_a_sound_envelope_keeps_its_story(
     assert letters[0]["correlationid"] == event.correlationid
     assert letters[0]["locationid"] == "beaverton"
     assert "invalid plan.completed data" in letters[0]["data"]["error"]
+
+
+async def test_types_a_service_does_not_handle_are_ignored_unread_and_counted(
+    parts: tuple[Publisher, ProcessedEvents, TopicLog],
+) -> None:
+    publisher, processed, _ = parts
+    calls: list[str] = []
+
+    async def handler(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        calls.append(envelope.id)
+        return []
+
+    consumer = processor(publisher, processed, handler)
+    event = completed("c-ignore")
+    other = json.loads(encode(event))
+    other["type"] = "visit.booked"  # a type this consumer has no handler for
+    del other["id"]  # and not even a sound envelope: it is not read
+    ignored = json.dumps(other).encode()
+    # the same event with its data written before its type: the bytes leave doubt,
+    # so it is decoded in full and handled
+    wire = json.loads(encode(event))
+    data_first = json.dumps({"data": wire.pop("data"), **wire}).encode()
+
+    def count(event_type: str, outcome: str) -> float:
+        sample = EVENTS_CONSUMED.labels(consumer.service, "clinic.plans", event_type, outcome)
+        return float(sample._value.get())
+
+    await consumer.process_batch([record(None, 1, ignored), record(None, 2, data_first)])
+    assert calls == [event.id]
+    assert count("visit.booked", "ignored") == 1
+    assert count("plan.completed", "handled") == 1
+    assert DEADLETTERS.labels(consumer.service, "clinic.plans")._value.get() == 0

@@ -6,8 +6,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from shared.codec import DecodeError, decode_data, decode_envelope, encode, wrap
+from shared.codec import DecodeError, decode_data, decode_envelope, encode, peek_type, wrap
 from shared.envelope import Trace, derived_id
 from shared.events import EVENT_MODELS, PlanDeclined
 from shared.events.plans import RationaleItem, Referral
@@ -100,3 +102,43 @@ def test_every_event_type_has_exactly_one_public_topic() -> None:
         assert len(owners) == 1, (event_type, owners)
         assert topic_for(event_type).name == owners[0]
     assert all(spec.key == "client_id" for spec in PUBLIC_TOPICS)
+
+
+def test_the_type_is_read_from_the_bytes_of_what_encode_writes() -> None:
+    trace = Trace(chainid="chain", correlationid="i-1")
+    envelope = wrap(
+        declined(), event_id="e-1", service="planner", subject="c-1", trace=trace, time=NOW
+    )
+    assert peek_type(encode(envelope)) == "plan.declined"
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["type", "data", "id", "x"]) | st.text(max_size=5), inner, max_size=3
+        )
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["specversion", "id", "type", "data", "subject", "type "])
+        | st.text(max_size=6),
+        _json_values,
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_a_type_read_from_the_bytes_is_the_one_a_full_decode_reads(
+    document: dict[str, object], spaced: bool
+) -> None:
+    """Whatever the key order, nesting or escapes: the peek names the top-level
+    ``type`` or nothing at all."""
+    raw = json.dumps(document, separators=(", ", ": ") if spaced else (",", ":")).encode()
+    peeked = peek_type(raw)
+    if peeked is not None:
+        assert peeked == document.get("type")
