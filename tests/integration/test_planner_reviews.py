@@ -105,6 +105,20 @@ async def plan_of(planner: Planner, n: str) -> PlanCreated:
     return plan
 
 
+def first_visit(plan: PlanCreated, *, at: datetime) -> VisitCompleted:
+    """The plan's first visit, done at ``at``, with pain 6 carried in."""
+    return VisitCompleted(
+        visit_id=f"{plan.plan_id}-1",
+        plan_id=plan.plan_id,
+        client_id=plan.client_id,
+        location_id=plan.location_id,
+        therapist_id="t-ana",
+        pain_before=6,
+        pain_after=3,
+        completed_at=at,
+    )
+
+
 def mine(published: list[Outgoing], plan_id: str) -> list[dict[str, Any]]:
     return [
         {"id": o.envelope.id, "type": o.envelope.type, **o.envelope.data}
@@ -161,16 +175,7 @@ async def test_an_overdue_review_revises_once_then_lapses(
 async def test_a_check_in_is_a_reading_the_review_date_judges(planner: Planner) -> None:
     plan = await plan_of(planner, "judged")
     planner.clock.at = SUBMITTED + timedelta(days=3)
-    visit = VisitCompleted(
-        visit_id=f"{plan.plan_id}-1",
-        plan_id=plan.plan_id,
-        client_id=plan.client_id,
-        location_id=plan.location_id,
-        therapist_id="t-ana",
-        pain_before=6,
-        pain_after=3,
-        completed_at=planner.clock.at,
-    )
+    visit = first_visit(plan, at=planner.clock.at)
     assert await planner.receive(visit) == []
     answer = CheckinReplied(
         notification_id=f"checkin-{plan.plan_id}",
@@ -227,16 +232,7 @@ async def test_a_visit_handled_while_the_sweep_decides_is_handled_again_from_its
     version 2, never two."""
     plan = await plan_of(planner, "raced")
     planner.clock.at = PAST_IN_BEAVERTON
-    visit = VisitCompleted(
-        visit_id=f"{plan.plan_id}-1",
-        plan_id=plan.plan_id,
-        client_id=plan.client_id,
-        location_id=plan.location_id,
-        therapist_id="t-ana",
-        pain_before=6,
-        pain_after=3,
-        completed_at=planner.clock.at,
-    )
+    visit = first_visit(plan, at=planner.clock.at)
     swept: list[Outgoing] = []
     read_first = PlanStore.first_read
 
