@@ -43,9 +43,11 @@ from aiosmtpd.controller import Controller
 
 from bench._chain import FRONT_DESK_KEY, intake_document, write_chain
 from bench._chaos_checks import (
+    TERMINAL,
     Findings,
     Mail,
     findings,
+    message_id,
     open_notifications,
     simulated,
     unsettled_intakes,
@@ -160,6 +162,9 @@ async def _drive(stack: Stack, options: Options, workdir: Path, log: Log) -> Res
         seconds["settling"] = time.monotonic() - began
         await topics.caught_up(within_s=30.0)
         mails = _mails(workdir / "sink.log")
+        # the stack keeps sending what falls due after the cut-off: a mail the sink
+        # took just before it was read may have its terminal event still on its way
+        await _mails_settled(topics, mails, within_s=30.0)
         with (workdir / "events.jsonl").open("w", encoding="utf-8") as kept:
             kept.writelines(json.dumps(event) + "\n" for event in topics.events)
         _keep_restarts(workdir / "kills.jsonl", chaos.restarts, clock)
@@ -185,6 +190,22 @@ async def _settle(
         if not owed or time.monotonic() > deadline:
             return owed
         await asyncio.sleep(0.5)
+
+
+async def _mails_settled(topics: TopicReader, mails: Sequence[Mail], *, within_s: float) -> None:
+    """Wait until every mail received is one whose notification has a terminal event,
+    or until the deadline (the checks then report what is left)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        settled = {
+            message_id(str(e["data"].get("notification_id")), EMAIL_DOMAIN)
+            for e in list(topics.events)
+            if e.get("type") in TERMINAL
+        }
+        if all(mail.message_id in settled for mail in mails):
+            break
+        await asyncio.sleep(0.2)
+    await topics.caught_up(within_s=30.0)
 
 
 async def _post_all(stack: Stack, options: Options) -> tuple[list[str], list[int]]:
