@@ -127,3 +127,33 @@ def cadence_phase(name: str, cadence: kb.Cadence, sessions: int, min_gap_days: i
         weeks=math.ceil(sessions / per_week),
         rrule=rrule,
     )
+
+
+def remaining_phases(phases: Sequence[Phase], done: int) -> list[Phase]:
+    """The course's phases without its first ``done`` sessions, the same cadences:
+    what the scheduler books from session ``done + 1`` (after a red flag's assessment
+    visit, ``medical_check.py``; after a review date passed, ``reviews.py``)."""
+    left: list[Phase] = []
+    for phase in phases:
+        drop = min(done, phase.sessions)
+        done -= drop
+        sessions = phase.sessions - drop
+        if sessions == 0:
+            continue
+        left.append(
+            phase
+            if drop == 0
+            else phase.model_copy(
+                update={
+                    "sessions": sessions,
+                    "weeks": math.ceil(sessions / phase.per_week),
+                    "rrule": _with_count(phase.rrule, sessions),
+                }
+            )
+        )
+    return left
+
+
+def _with_count(rrule: str, count: int) -> str:
+    parts = [p for p in rrule.split(";") if not p.startswith("COUNT=")]
+    return ";".join([*parts, f"COUNT={count}"])

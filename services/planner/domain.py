@@ -340,14 +340,8 @@ def after_medical_check(
         found = revise_for_assessment(
             going_on, intake, assessment, sessions_done=sessions_done, now=now
         )
-        if found is not None:
+        if found is not None:  # its aim, not its version: this record makes the next one
             going_on = going_on.model_copy(
                 update={"protocol": found.protocol, "home_program": found.home_program}
             )
-    return medical_check.recorded(
-        plan.model_copy(update={"home_program": going_on.home_program}),
-        check,
-        sessions_done=sessions_done,
-        protocol=going_on.protocol,
-        now=now,
-    )
+    return medical_check.recorded(going_on, check, sessions_done=sessions_done, now=now)

@@ -134,6 +134,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         the client's waiting course go on, or ends it referred."""
         assert isinstance(data, MedicalCheckRecorded)
         decided = None
+        finished: Progress | None = None
         if read.active_plan_id is not None:
             plan, intake, done = await store.plan_parts(read.active_plan_id)
             if plan is not None and intake is not None:
@@ -145,12 +146,9 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                     sessions_done=done.sessions_done,
                     now=runtime.clock.now(),
                 )
+                if isinstance(decided, PlanCompleted):
+                    finished = done.model_copy(update={"finished": True})
         produced: list[EventData] = [] if decided is None else [decided]
-        finished = None
-        if isinstance(decided, PlanCompleted) and read.active_plan_id is not None:
-            finished = (await store.progress(read.active_plan_id)).model_copy(
-                update={"finished": True}
-            )
         await store.save(cause=envelope.id, produced=produced, progress=finished)
         return produced
 

@@ -13,16 +13,15 @@ Pure: the plan, the intake and the record in, plan parts or the next plan event 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from services.planner import knowledge as kb
+from services.planner.course import remaining_phases
 from services.planner.versions import ended, next_version
 from shared.events.intake import IntakeSubmitted, MedicalCheckRecorded
 from shared.events.plans import (
     MedicalCheck,
-    Phase,
     PlanCompleted,
     PlanData,
     PlanRevised,
@@ -83,46 +82,16 @@ def gate_reason(check: MedicalCheck, sessions: int) -> RationaleItem:
     )
 
 
-def remaining_phases(phases: Sequence[Phase], done: int) -> list[Phase]:
-    """The course's phases without its first ``done`` sessions (the assessment
-    visit), the same cadences: what the scheduler books from session ``done + 1``."""
-    left: list[Phase] = []
-    for phase in phases:
-        drop = min(done, phase.sessions)
-        done -= drop
-        sessions = phase.sessions - drop
-        if sessions == 0:
-            continue
-        left.append(
-            phase
-            if drop == 0
-            else phase.model_copy(
-                update={
-                    "sessions": sessions,
-                    "weeks": math.ceil(sessions / phase.per_week),
-                    "rrule": _with_count(phase.rrule, sessions),
-                }
-            )
-        )
-    return left
-
-
-def _with_count(rrule: str, count: int) -> str:
-    parts = [p for p in rrule.split(";") if not p.startswith("COUNT=")]
-    return ";".join([*parts, f"COUNT={count}"])
-
-
 def recorded(
     plan: PlanData,
     check: MedicalCheckRecorded,
     *,
     sessions_done: int,
-    protocol: Sequence[ProtocolStep],
     now: datetime,
 ) -> PlanRevised | PlanCompleted | None:
-    """What the therapist's record makes of a plan waiting for it: the course goes on
-    with ``protocol`` (cleared, override), or ends referred (not cleared); None when
-    the plan waits for nothing."""
+    """What the therapist's record makes of a plan waiting for it (``plan`` carries
+    the protocol and home program to go on with): the course goes on (cleared,
+    override), or ends referred (not cleared); None when the plan waits for nothing."""
     waiting = plan.awaiting_medical_check
     if waiting is None:
         return None
@@ -150,7 +119,6 @@ def recorded(
         reason=reason,
         sessions_done=sessions_done,
         now=now,
-        protocol=list(protocol),
         phases=remaining_phases(plan.phases, sessions_done),
         awaiting_medical_check=None,
         review_after_sessions=max(1, min(kb.REVIEW_AFTER_SESSIONS, left)),

@@ -26,7 +26,7 @@ from datetime import date, timedelta
 from pydantic import AwareDatetime
 
 from services.planner import knowledge as kb
-from services.planner.medical_check import remaining_phases
+from services.planner.course import remaining_phases
 from services.planner.progress import PlanChange, judged
 from services.planner.trajectory import Progress, improvement, readings
 from services.planner.versions import ended, next_version

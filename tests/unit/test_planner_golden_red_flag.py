@@ -14,10 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.planner.course import cadence_phase
+from services.planner.course import cadence_phase, remaining_phases
 from services.planner.domain import after_medical_check
 from services.planner.knowledge import EVERY_TWO_WEEKS
-from services.planner.medical_check import remaining_phases
 from services.scheduler.booking import sessions_from
 from shared.events.intake import (
     AssessmentRecorded,
