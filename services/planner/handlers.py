@@ -102,10 +102,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             now=now,
         )
         produced: list[EventData] = [] if change is None else [change]
-        # the review date sweep may decide on this plan meanwhile (``review_sweep.py``):
-        # once its date is near, write only over what was read
-        near = now.date() >= plan.review_by
-        unchanged = (plan.plan_id, read.seen) if near else None
+        # the review date sweep may decide on this plan meanwhile (``review_sweep.py``)
+        unchanged = (stored.plan_id, read.seen)
         await store.save(cause=envelope.id, produced=produced, progress=moved, unchanged=unchanged)
         return produced
 
@@ -115,8 +113,11 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         assert isinstance(data, AssessmentRecorded)
         revised = None
         held = None
+        unchanged = None
         if read.active_plan_id is not None:
-            plan, intake, done = await store.plan_parts(read.active_plan_id)
+            parts = await store.plan_parts(read.active_plan_id)
+            plan, intake, done = parts.plan, parts.intake, parts.progress
+            unchanged = (read.active_plan_id, parts.seen)
             if plan is not None and plan.awaiting_medical_check is not None:
                 held = (plan.plan_id, data)  # shapes the protocol once the check is in
             elif plan is not None and intake is not None:
@@ -124,7 +125,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                     plan, intake, data, sessions_done=done.sessions_done, now=runtime.clock.now()
                 )
         produced: list[EventData] = [] if revised is None else [revised]
-        await store.save(cause=envelope.id, produced=produced, held=held)
+        await store.save(cause=envelope.id, produced=produced, held=held, unchanged=unchanged)
         return produced
 
     async def on_medical_check(
@@ -135,8 +136,11 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         assert isinstance(data, MedicalCheckRecorded)
         decided = None
         finished: Progress | None = None
+        unchanged = None
         if read.active_plan_id is not None:
-            plan, intake, done = await store.plan_parts(read.active_plan_id)
+            parts = await store.plan_parts(read.active_plan_id)
+            plan, intake, done = parts.plan, parts.intake, parts.progress
+            unchanged = (read.active_plan_id, parts.seen)
             if plan is not None and intake is not None:
                 decided = domain.after_medical_check(
                     plan,
@@ -149,7 +153,9 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 if isinstance(decided, PlanCompleted):
                     finished = done.model_copy(update={"finished": True})
         produced: list[EventData] = [] if decided is None else [decided]
-        await store.save(cause=envelope.id, produced=produced, progress=finished)
+        await store.save(
+            cause=envelope.id, produced=produced, progress=finished, unchanged=unchanged
+        )
         return produced
 
     async def on_checkin(envelope: Envelope, data: EventData, read: FirstRead) -> list[EventData]:

@@ -58,6 +58,16 @@ class FirstRead:
     seen: tuple[Any, Any] = (None, None)  # that plan's stored version and progress, as read
 
 
+@dataclass(frozen=True)
+class PlanParts:
+    """What a handler that changes a plan reads (``PlanStore.plan_parts``)."""
+
+    plan: PlanData | None
+    intake: IntakeSubmitted | None
+    progress: Progress
+    seen: tuple[Any, Any]  # the stored version and progress, as read (``save``'s guard)
+
+
 class PlanStore:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
@@ -101,19 +111,18 @@ class PlanStore:
             seen=(current, progress),
         )
 
-    async def plan_parts(
-        self, plan_id: str
-    ) -> tuple[PlanData | None, IntakeSubmitted | None, Progress]:
+    async def plan_parts(self, plan_id: str) -> PlanParts:
         """The current version of a plan, the intake behind it and its progress, in one
         MGET."""
         keys = [self._keys(name, plan_id) for name in ("current", "intake", "progress")]
         current, intake, progress = await self._redis.mget(keys)
-        return (
+        return PlanParts(
             None if current is None else _plan(current),
             None if intake is None else IntakeSubmitted.model_validate_json(intake),
             Progress(plan_id=plan_id)
             if progress is None
             else Progress.model_validate_json(progress),
+            seen=(current, progress),
         )
 
     async def save(
@@ -129,9 +138,10 @@ class PlanStore:
         """Record the outcome of handling ``cause`` and the state it leaves, atomically;
         ``held``: an assessment kept for a plan waiting for a doctor's check, which
         shapes its protocol once the check is recorded (``medical_check.py``).
-        ``unchanged``: (plan id, ``FirstRead.seen``) - write only if that plan's
-        version and progress are still what the handler read (two more round trips),
-        else raise ``StateMoved`` and the record is handled again."""
+        ``unchanged``: (plan id, what was read of it: ``FirstRead.seen``,
+        ``PlanParts.seen``) - write only if that plan's version and progress are still
+        what the handler read (two more round trips; the review date sweep writes plans
+        too), else raise ``StateMoved`` and the record is handled again."""
         pipe: Any
         async with self._redis.pipeline(transaction=True) as pipe:
             if unchanged is not None:

@@ -24,7 +24,14 @@ from services.planner.store import REVIEW_DUE, PlanStore
 from shared.codec import wrap
 from shared.envelope import Trace, derived_id
 from shared.events import EventData, IntakeSubmitted
-from shared.events.intake import ClientRecord, Complaint, Health, Screening
+from shared.events.intake import (
+    AssessmentRecorded,
+    ClientRecord,
+    Complaint,
+    Health,
+    Screening,
+    TriggerPoint,
+)
 from shared.events.notifications import CheckinReplied
 from shared.events.plans import PlanCreated, PlanRevised
 from shared.events.visits import VisitCompleted
@@ -266,3 +273,41 @@ async def test_plans_stored_before_the_review_index_are_indexed_once(planner: Pl
     await redis.zrem(keys(REVIEW_DUE), plan.plan_id)
     assert await index_existing(planner.runtime) == 0  # once per deployment
     assert await redis.zscore(keys(REVIEW_DUE), plan.plan_id) is None
+
+
+async def test_an_assessment_handled_while_the_sweep_decides_is_handled_again(
+    planner: Planner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for an assessment's revision: the sweep's version 2 stands, and the
+    assessment, handled again, revises it to version 3."""
+    plan = await plan_of(planner, "raced-assessment")
+    planner.clock.at = PAST_IN_BEAVERTON
+    assessment = AssessmentRecorded(
+        assessment_id=f"assessment-{plan.plan_id}",
+        client_id=plan.client_id,
+        therapist_id="t-ana",
+        location_id=plan.location_id,
+        trigger_points=[TriggerPoint(muscle="upper trapezius", side="right", type="active")],
+        recorded_at=planner.clock.at,
+    )
+    swept: list[Outgoing] = []
+    read_parts = PlanStore.plan_parts
+
+    async def read_then_sweep(self: PlanStore, plan_id: str) -> Any:
+        parts = await read_parts(self, plan_id)
+        if plan_id == plan.plan_id and not swept:
+            swept.extend(await ReviewSweep(planner.runtime).once())
+        return parts
+
+    monkeypatch.setattr(PlanStore, "plan_parts", read_then_sweep)
+    with pytest.raises(StateMoved):
+        await planner.receive(assessment)
+    (overdue,) = mine(swept, plan.plan_id)
+    assert (overdue["change"], overdue["version"]) == ("review_overdue", 2)
+
+    monkeypatch.setattr(PlanStore, "plan_parts", read_parts)
+    (revised,) = mine(await planner.receive(assessment), plan.plan_id)
+    assert (revised["change"], revised["version"]) == ("protocol", 3)
+    store = PlanStore(planner.runtime.redis, planner.runtime.keys)
+    versions = [r["plan"]["version"] for r in await store.history(plan.client_id)]
+    assert versions == [1, 2, 3]
