@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from services.planner import domain, progress
+from services.planner import domain, progress, reviews
 from services.planner.progress import Progress
 from services.planner.store import FirstRead, PlanStore
 from services.planner.trajectory import answer_of
@@ -103,7 +103,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         )
         produced: list[EventData] = [] if change is None else [change]
         # the review date sweep may decide on this plan meanwhile (``review_sweep.py``)
-        unchanged = (stored.plan_id, read.seen)
+        unchanged = (stored.plan_id, read.seen) if reviews.sweep_may_write(plan, now=now) else None
         await store.save(cause=envelope.id, produced=produced, progress=moved, unchanged=unchanged)
         return produced
 
@@ -117,7 +117,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         if read.active_plan_id is not None:
             parts = await store.plan_parts(read.active_plan_id)
             plan, intake, done = parts.plan, parts.intake, parts.progress
-            unchanged = (read.active_plan_id, parts.seen)
+            if plan is not None and reviews.sweep_may_write(plan, now=runtime.clock.now()):
+                unchanged = (plan.plan_id, parts.seen)
             if plan is not None and plan.awaiting_medical_check is not None:
                 held = (plan.plan_id, data)  # shapes the protocol once the check is in
             elif plan is not None and intake is not None:
@@ -140,7 +141,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         if read.active_plan_id is not None:
             parts = await store.plan_parts(read.active_plan_id)
             plan, intake, done = parts.plan, parts.intake, parts.progress
-            unchanged = (read.active_plan_id, parts.seen)
+            if plan is not None and reviews.sweep_may_write(plan, now=runtime.clock.now()):
+                unchanged = (plan.plan_id, parts.seen)
             if plan is not None and intake is not None:
                 decided = domain.after_medical_check(
                     plan,

@@ -47,6 +47,14 @@ def review_due(plan: PlanData, progress: Progress, *, today: date) -> bool:
     )
 
 
+def sweep_may_write(plan: PlanData, *, now: AwareDatetime) -> bool:
+    """Whether the review date sweep may decide on ``plan`` around ``now``: its review
+    date has passed, or passes within the day, somewhere (local dates run at most a day
+    ahead of UTC's). Only then must a handler's write check the plan it read is still
+    the stored one (``store.PlanStore.save``'s ``unchanged``)."""
+    return now.date() + timedelta(days=1) > plan.review_by
+
+
 def reviewed_by_date(
     plan: PlanData, progress: Progress, *, today: date, now: AwareDatetime
 ) -> tuple[PlanChange | None, Progress]:
