@@ -21,7 +21,6 @@ produced is published.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -30,10 +29,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from services.planner import reviews
-from services.planner.store import REVIEW_DUE, PlanStore
-from services.planner.trajectory import CheckinOutcome, Progress, with_checkins
+from services.planner.store import REVIEW_DUE, PlanStore, events_of, plan_of, progress_of
 from shared.envelope import Trace, derived_id
-from shared.events import EVENT_MODELS, EventData
+from shared.events import EventData
 from shared.events.plans import PlanCompleted, PlanData
 from shared.kafka import Outgoing
 from shared.runtime import Runtime
@@ -87,7 +85,7 @@ async def index_existing(runtime: Runtime, *, batch: int = 500) -> int:
 async def _index(redis: aioredis.Redis, index: str, keys: list[str], prefix: str) -> int:
     due = {}
     for key, raw in zip(keys, await redis.mget(keys), strict=True):
-        plan = None if raw is None else _plan(raw)
+        plan = None if raw is None else plan_of(raw)
         if plan is not None:
             due[key.removeprefix(prefix)] = plan.review_by.toordinal()
     if not due:
@@ -131,7 +129,7 @@ class ReviewSweep:
             await pipe.watch(*keys, answers_key)
             current, stored = await pipe.mget(keys)
             answers = await pipe.hgetall(answers_key)
-            plan = None if current is None else _plan(current)
+            plan = None if current is None else plan_of(current)
             if plan is None or not self._runtime.chain.has_location(plan.location_id):
                 pipe.multi()
                 pipe.zrem(self._keys(REVIEW_DUE), plan_id)  # nothing this sweep can review
@@ -142,12 +140,7 @@ class ReviewSweep:
                 passes = datetime.combine(plan.review_by + timedelta(days=1), time(), zone)
                 self._not_before[(plan_id, score)] = passes
                 return []
-            progress = with_checkins(
-                Progress(plan_id=plan_id)
-                if stored is None
-                else Progress.model_validate_json(stored),
-                (CheckinOutcome.model_validate_json(a) for a in answers.values()),
-            )
+            progress = progress_of(plan_id, stored, answers)
             change, moved = reviews.reviewed_by_date(plan, progress, today=today, now=now)
             pipe.multi()
             if change is None:  # reviewed, or nothing to review by date: off the index
@@ -179,7 +172,7 @@ class ReviewSweep:
         published: list[Outgoing] = []
         for cause, correlationid in left.items():
             raw = await self._redis.get(self._keys("produced", cause))
-            produced = [] if raw is None else _events(raw)
+            produced = [] if raw is None else events_of(raw)
             events = [self._outgoing(cause, correlationid, e) for e in produced]
             await self._publish(cause, events)
             published += events
@@ -208,13 +201,3 @@ class ReviewSweep:
             trace=trace,
             time=at,
         )
-
-
-def _plan(raw: str | bytes) -> PlanData | None:
-    stored = json.loads(raw)
-    plan = EVENT_MODELS[stored["type"]].model_validate(stored["data"])
-    return plan if isinstance(plan, PlanData) else None
-
-
-def _events(raw: str | bytes) -> list[EventData]:
-    return [EVENT_MODELS[item["type"]].model_validate(item["data"]) for item in json.loads(raw)]

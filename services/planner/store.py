@@ -100,14 +100,14 @@ class PlanStore:
             active_plan = await self._redis.get(self._keys("active", survivor))
         current, progress = values[-2:] if plan_id is not None else (None, None)
         return FirstRead(
-            produced=None if produced is None else _events(produced),
+            produced=None if produced is None else events_of(produced),
             client_id=survivor,
             named=client_id,
             active_plan_id=None if active_plan is None else str(active_plan),
-            plan=None if current is None else _plan(current),
+            plan=None if current is None else plan_of(current),
             progress=None
             if progress is None and not answers
-            else _progress(plan_id or "", progress, answers),
+            else progress_of(plan_id or "", progress, answers),
             seen=(current, progress),
         )
 
@@ -117,7 +117,7 @@ class PlanStore:
         keys = [self._keys(name, plan_id) for name in ("current", "intake", "progress")]
         current, intake, progress = await self._redis.mget(keys)
         return PlanParts(
-            None if current is None else _plan(current),
+            None if current is None else plan_of(current),
             None if intake is None else IntakeSubmitted.model_validate_json(intake),
             Progress(plan_id=plan_id)
             if progress is None
@@ -233,7 +233,7 @@ class PlanStore:
             pipe.get(self._keys("progress", plan_id))
             pipe.hgetall(self._keys("checkins", plan_id))
             raw, answers = await pipe.execute()
-        return _progress(plan_id, raw, answers)
+        return progress_of(plan_id, raw, answers)
 
     async def record_checkin(self, plan_id: str, answer: CheckinOutcome) -> None:
         """Keep a check-in answer of the plan (the first one per check-in stands): apart
@@ -300,17 +300,17 @@ class PlanStore:
         aliases.record(pipe, retired, survivor, retired_aliases)
 
 
-def _events(raw: str | bytes) -> list[EventData]:
+def events_of(raw: str | bytes) -> list[EventData]:
     return [EVENT_MODELS[item["type"]].model_validate(item["data"]) for item in json.loads(raw)]
 
 
-def _plan(raw: str | bytes) -> PlanData | None:
+def plan_of(raw: str | bytes) -> PlanData | None:
     stored = json.loads(raw)
     plan = EVENT_MODELS[stored["type"]].model_validate(stored["data"])
     return plan if isinstance(plan, PlanData) else None
 
 
-def _progress(plan_id: str, raw: str | bytes | None, answers: dict[str, str]) -> Progress:
+def progress_of(plan_id: str, raw: str | bytes | None, answers: dict[str, str]) -> Progress:
     progress = Progress(plan_id=plan_id) if raw is None else Progress.model_validate_json(raw)
     return with_checkins(
         progress, (CheckinOutcome.model_validate_json(a) for a in answers.values())
