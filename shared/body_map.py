@@ -332,7 +332,6 @@ GENTLE_SELF_MASSAGE: Final[dict[Region, tuple[str, str]]] = {
     "leg": ("hands", "seated, light strokes along the calf"),
     "foot": ("soft ball", "seated, rolling the sole lightly"),
 }
-GENTLE_POSITIONS: Final[frozenset[Position]] = frozenset({"standing", "seated"})
 
 
 def works_in_excluded(muscle: str, excluded: Iterable[Region]) -> bool:

@@ -71,11 +71,8 @@ def assessed_muscles(found: Iterable[str], *, excluded: Iterable[Region]) -> lis
     """DOMAIN.md 3: the assessment's trigger point muscles the body map knows, never
     one that lies in an excluded area."""
     out = list(excluded)
-    return _unique(
-        m
-        for m in (name.strip().lower() for name in found)
-        if m in bm.MUSCLES and not bm.works_in_excluded(m, out)
-    )
+    named = (bm.muscle_named(name) for name in found)
+    return _unique(m for m in named if m is not None and not bm.works_in_excluded(m, out))
 
 
 def visit_protocol(
