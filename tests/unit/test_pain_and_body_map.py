@@ -104,3 +104,20 @@ def test_assess_first_covers_every_region() -> None:
     assert [r for r, _ in found] == list(regions)
     assert all(muscles for _, muscles in found)
     assert bm.assess_first([]) == []
+
+
+def test_the_home_program_tables_agree_on_what_they_name() -> None:
+    """Every stretch has a position and every table names only known stretches and
+    regions, so a stretch or region added to one table is not missing from another."""
+    stretches = set(bm.STRETCHES)
+    regions = set(get_args(Region))
+    assert set(bm.STRETCH_POSITIONS) == stretches
+    assert bm.HEAD_DOWN_STRETCHES.issubset(stretches)
+    assert {*bm.STRETCH_ALTERNATIVES, *bm.STRETCH_ALTERNATIVES.values()} <= stretches
+    assert {s for options in bm.STRETCHES_FOR.values() for s in options} <= stretches
+    found = (*bm.MOVEMENTS, *bm.POSTURES)
+    assert {s for limitation in found for s in limitation.stretches} <= stretches
+    assert {limitation.region for limitation in found} <= regions
+    for table in (bm.SELF_MASSAGE, bm.SELF_MASSAGE_POSITIONS, bm.GENTLE_SELF_MASSAGE):
+        assert set(table) == set(bm.SELF_MASSAGE), table
+    assert set(bm.SELF_MASSAGE) <= regions and set(bm.STRETCHES_FOR) <= regions
