@@ -30,7 +30,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel
 
 from services.scheduler import waitlist
-from services.scheduler.booking import sessions_from
+from services.scheduler.booking import first_sequence, sessions_from
 from services.scheduler.store import CalendarChange, CalendarStore
 from shared.envelope import derived_id
 from shared.events import EVENT_MODELS, VisitBooked
@@ -137,12 +137,6 @@ def remember_plan(change: CalendarChange, plan: PlanData, *, correlationid: str)
 async def current_plan(store: CalendarStore, plan_id: str) -> StoredPlan | None:
     raw = await store.record(plan_record(plan_id))
     return StoredPlan.model_validate_json(raw) if raw else None
-
-
-def first_sequence(plan: PlanData) -> int:
-    """The sequence of the first session ``plan.phases`` hold (a revision holds
-    only the sessions still to come)."""
-    return plan.sessions_total - sum(phase.sessions for phase in plan.phases) + 1
 
 
 def phase_of(plan: PlanData, sequence: int) -> Phase:

@@ -143,6 +143,12 @@ def book_sessions(
     )
 
 
+def first_sequence(plan: PlanData) -> int:
+    """The sequence of the first session ``plan.phases`` hold (a revision holds
+    only the sessions still to come)."""
+    return plan.sessions_total - sum(phase.sessions for phase in plan.phases) + 1
+
+
 def sessions_from(plan: PlanData, first_sequence: int = 1) -> list[tuple[int, Phase]]:
     """(sequence, phase) of the sessions ``plan.phases`` hold, numbered from
     ``first_sequence``; they must run exactly to ``sessions_total``. While the plan

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.scheduler.booking import book_sessions, sessions_from
+from services.scheduler.booking import book_sessions, first_sequence, sessions_from
 from services.scheduler.replan import renumbered_as, still_fitting
 from services.scheduler.slots import BookedInterval
 from services.scheduler.store import VisitStatus
@@ -59,7 +59,7 @@ def bookable_sessions(
     sessions its phases hold (only up to ``book_through`` while it waits for a doctor's
     check), before the first one that waits for a slot (``waiting_from``). A revision's
     phases hold the sessions after those done; those done keep the first phase."""
-    first = plan.sessions_total - sum(phase.sessions for phase in plan.phases) + 1
+    first = first_sequence(plan)
     held = sessions_from(plan, first)
     if not held:
         return []

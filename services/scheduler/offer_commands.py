@@ -20,14 +20,13 @@ from services.scheduler.backfill import (
     OfferRecord,
     close_offer,
     current_plan,
-    first_sequence,
     load_offer,
     offer_record,
     plan_offer_record,
     set_waiting,
     waiting_since,
 )
-from services.scheduler.booking import book_sessions, sessions_from
+from services.scheduler.booking import book_sessions, first_sequence, sessions_from
 from services.scheduler.commands import trace_record
 from services.scheduler.outbox import deliver, staged, unstaged
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
