@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from services.scheduler.handlers import handlers
-from shared.codec import decode_envelope
+from shared.codec import decode_envelope, encode
 from shared.deadletters import RawRecord
 from shared.envelope import Envelope
 from shared.events import EVENT_MODELS, EventData, VisitBooked
@@ -139,3 +139,37 @@ async def test_the_visits_a_completed_plan_cancels_are_not_made_up(
         assert await handle(*decoded(json.dumps(event).encode())) == []
     shown = await visits_of(scheduler, plan.client_id)
     assert not [v for v in shown.values() if v.get("makeup_for")]
+
+
+async def test_a_client_cancel_is_made_up_once_and_the_make_ups_own_cancels_make_nothing(
+    scheduler: Scheduler,  # noqa: F811
+    topics: TopicLog,
+) -> None:
+    plan = a_plan("cancel-makeup")
+    visits = booked(await scheduler.receive(plan))
+    cancelled = visits[2]
+    scheduler.clock.at = cancelled.start - timedelta(days=2)
+    answer = await scheduler.http.post(
+        f"/v1/visits/{cancelled.visit_id}/cancel",
+        json={"by": "client", "reason": "away"},
+        headers=FRONT_DESK,
+    )
+    assert answer.status_code == 202, answer.text
+    record = await the_record(topics, "visit.cancelled", cancelled.visit_id)
+    assert record.value is not None
+    handle = handlers(scheduler.runtime)["visit.cancelled"]
+    first = await handle(*decoded(record.value))
+    (makeup,) = [o for o in first if o.envelope.data.get("makeup_for") == cancelled.visit_id]
+    assert makeup.envelope.data["sequence"] == plan.sessions_total
+    shown = await visits_of(scheduler, plan.client_id)
+
+    # redelivered: the same events, nothing new on the calendar
+    again = await handle(*decoded(record.value))
+    assert [o.envelope.id for o in again] == [o.envelope.id for o in first]
+    # what the make-up itself cancelled (visits that no longer kept the cadence) comes
+    # back on clinic.visits: none of it is made up again
+    for own in (o for o in first if o.envelope.type == "visit.cancelled"):
+        assert await handle(own.envelope, decoded(encode(own.envelope))[1]) == []
+    assert await visits_of(scheduler, plan.client_id) == shown
+    standing = [v for v in shown.values() if v["status"] == "booked"]
+    assert len(standing) == plan.sessions_total  # as many as planned, the make-up among them
