@@ -58,11 +58,12 @@ class Planner:
     runtime: Runtime
     clock: SettableClock
 
-    async def receive(self, data: EventData) -> list[Outgoing]:
-        """Hand an event to the planner as its consumer would; what it produced."""
+    async def receive(self, data: EventData, *, event_id: str | None = None) -> list[Outgoing]:
+        """Hand an event to the planner as its consumer would (``event_id``: the same
+        record again); what it produced."""
         cause = wrap(
             data,
-            event_id=str(uuid.uuid4()),
+            event_id=event_id or str(uuid.uuid4()),
             service="test",
             subject="test",
             trace=Trace(chainid="northwest-nmt", correlationid="test"),
@@ -311,3 +312,23 @@ async def test_an_assessment_handled_while_the_sweep_decides_is_handled_again(
     store = PlanStore(planner.runtime.redis, planner.runtime.keys)
     versions = [r["plan"]["version"] for r in await store.history(plan.client_id)]
     assert versions == [1, 2, 3]
+
+
+async def test_a_check_in_redelivered_is_one_reading(planner: Planner) -> None:
+    plan = await plan_of(planner, "redelivered-checkin")
+    answer = CheckinReplied(
+        notification_id=f"checkin-{plan.plan_id}",
+        client_id=plan.client_id,
+        location_id=plan.location_id,
+        plan_id=plan.plan_id,
+        pain=5,
+        channel="sms",
+        replied_at=SUBMITTED + timedelta(days=2),
+    )
+    record = str(uuid.uuid4())
+    for _ in range(3):
+        assert await planner.receive(answer, event_id=record) == []
+    store = PlanStore(planner.runtime.redis, planner.runtime.keys)
+    progress = await store.progress(plan.plan_id)
+    assert [(c.notification_id, c.pain) for c in progress.checkins] == [(answer.notification_id, 5)]
+    assert await planner.runtime.redis.hlen(planner.runtime.keys("checkins", plan.plan_id)) == 1
