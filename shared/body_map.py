@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from shared.vocabulary import Region
 
@@ -631,3 +631,9 @@ def posture_patterns(findings: Iterable[str]) -> list[Limitation]:
 def _named(texts: Iterable[str], table: tuple[Limitation, ...]) -> list[Limitation]:
     found = (next((entry for entry in table if entry.named_in(text)), None) for text in texts)
     return list(dict.fromkeys(entry for entry in found if entry is not None))
+
+
+def in_region_order(regions: Iterable[Region]) -> list[Region]:
+    """``regions`` once each, in the vocabulary's order (head to foot)."""
+    chosen = set(regions)
+    return [r for r in get_args(Region) if r in chosen]

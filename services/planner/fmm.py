@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, get_args
+from typing import TypeVar
 
 from services.planner import knowledge as kb
 from shared import body_map as bm
@@ -22,8 +22,6 @@ from shared.events.plans import ProtocolStep, RationaleItem
 from shared.vocabulary import PrecautionCode, Region
 
 T = TypeVar("T")
-_REGION_ORDER: tuple[Region, ...] = get_args(Region)
-
 PATTERN_RULE = (
     "DOMAIN.md 4: FMM works regional defensive patterns, not isolated trigger points (seed 004)"
 )
@@ -64,7 +62,7 @@ def fmm_visit(
     no_pressure_in = {region for rule in rules for region in rule.no_direct_pressure_in}
     left_out = {technique for rule in rules for technique in rule.left_out}
     patterns = patterns_for(regions)
-    areas = _in_region_order(
+    areas = bm.in_region_order(
         r for r in {*regions, *(a for p in patterns for a in p.areas)} if r not in out
     )
     spine = _unique(
@@ -130,8 +128,3 @@ def _rationale(
 
 def _unique(items: Iterable[T]) -> list[T]:
     return list(dict.fromkeys(items))
-
-
-def _in_region_order(regions: Iterable[Region]) -> list[Region]:
-    chosen = set(regions)
-    return [r for r in _REGION_ORDER if r in chosen]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, get_args
+from typing import TypeVar
 
 from services.planner import fmm
 from services.planner import knowledge as kb
@@ -19,8 +19,6 @@ from shared.events.plans import HomeProgram, Modification, ProtocolStep, Rationa
 from shared.vocabulary import Modality, PrecautionCode, Region
 
 T = TypeVar("T")
-_REGION_ORDER: tuple[Region, ...] = get_args(Region)
-
 ASSESS_FIRST = (
     "Visit 1: assess first (history, posture, range of motion, palpation; DOMAIN.md 3). "
     "Until an assessment names trigger points, the targets are the muscles that "
@@ -43,7 +41,7 @@ def excluded_regions(intake: IntakeSubmitted) -> list[Region]:
     """DOMAIN.md 2: areas never worked on - screening's exclusions plus any
     contraindication that names a region (a local one, e.g. a skin condition)."""
     local = {c.region for c in intake.health.contraindications if c.region is not None}
-    return _in_region_order({*intake.screening.excluded_regions, *local})
+    return bm.in_region_order({*intake.screening.excluded_regions, *local})
 
 
 def target_regions(intake: IntakeSubmitted) -> list[Region]:
@@ -347,7 +345,7 @@ def _targets(
     pressable = [m for m in muscles if bm.MUSCLES[m].lies_in.isdisjoint(no_pressure_in)]
     against_bone = [m for m in pressable if not bm.MUSCLES[m].pincer]
     pincer = [m for m in pressable if bm.MUSCLES[m].pincer]
-    areas = _in_region_order({*regions, *(r for m in muscles for r in bm.MUSCLES[m].lies_in)})
+    areas = bm.in_region_order({*regions, *(r for m in muscles for r in bm.MUSCLES[m].lies_in)})
     targets: dict[str, list[str]] = {
         "warming_strokes": [*areas],
         "myofascial_release": [*areas],
@@ -373,8 +371,3 @@ def _hold(technique: kb.Technique, holds: Mapping[str, tuple[int, int]]) -> list
 
 def _unique(items: Iterable[T]) -> list[T]:
     return list(dict.fromkeys(items))
-
-
-def _in_region_order(regions: Iterable[Region]) -> list[Region]:
-    chosen = set(regions)
-    return [r for r in _REGION_ORDER if r in chosen]
