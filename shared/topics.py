@@ -67,6 +67,7 @@ VISITS = TopicSpec(
         "visit.cancelled",
         "visit.completed",
         "visit.no_show",
+        "visit.confirmed",
         "booking.waitlisted",
         "waitlist.offered",
     ),
@@ -83,6 +84,7 @@ NOTIFICATIONS = TopicSpec(
         "notification.cancelled",
         "notification.suppressed",
         "checkin.replied",
+        "reply.received",
     ),
     description="Messages to clients: scheduled, sent, failed, cancelled, suppressed.",
 )

@@ -50,7 +50,20 @@ ScreeningOutcome = Literal["clear", "modify", "defer", "refer"]
 Condition = Literal["acute", "chronic"]
 MedicalCheckOutcome = Literal["cleared", "override", "not_cleared"]
 NotificationKind = Literal[
-    "reminder", "aftercare", "checkin", "waitlist_offer", "plan_summary", "referral"
+    "reminder",
+    "aftercare",
+    "checkin",
+    "waitlist_offer",
+    "plan_summary",
+    "referral",
+    # a plan's visits placed (the series, what waits, what happens next)
+    "booking_confirmation",
+    # visits the clinic or the planner moved, cancelled or added, one per plan change
+    "visit_change",
+    # a plan outcome the client must know: reassessment, taper, referral, completed
+    "plan_update",
+    # a waitlist offer the client accepted: the visit it booked
+    "offer_accepted",
 ]
 Channel = Literal["email", "sms", "webhook", "console"]
 # why a notification.suppressed was not sent: nothing consented, STOP texted, no
@@ -70,6 +83,15 @@ Role = Literal["frontdesk", "therapist", "ops", "admin", "service"]
 TriggerPointType = Literal["active", "latent"]
 TissueType = Literal["myofascial", "cutaneous", "fascial", "ligamentous", "periosteal"]
 CancelledBy = Literal["client", "clinic"]
+# what made a visit.cancelled: the client or the front desk asking, a plan revised or
+# completed, the make-up rule moving the course up, staff no longer available
+CancelCause = Literal[
+    "client", "clinic", "plan_revised", "plan_completed", "makeup", "staff_unavailable"
+]
+# how a client confirmed a visit: the message's link, a text reply, the front desk
+ConfirmedVia = Literal["link", "sms", "staff"]
+# what a client's text asks for (services/notifier/sms_inbound.py)
+ReplyIntent = Literal["stop", "start", "help", "score", "confirm", "other"]
 
 WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 NERVE_SIGN_QUALITIES: frozenset[Quality] = frozenset({"tingling", "numbness", "burning"})

@@ -17,6 +17,7 @@ from shared.events.notifications import (
     NotificationScheduled,
     NotificationSent,
     NotificationSuppressed,
+    ReplyReceived,
 )
 from shared.events.plans import PlanCompleted, PlanCreated, PlanDeclined, PlanRevised
 from shared.events.visits import (
@@ -24,6 +25,7 @@ from shared.events.visits import (
     VisitBooked,
     VisitCancelled,
     VisitCompleted,
+    VisitConfirmed,
     VisitNoShow,
     VisitRescheduled,
     WaitlistOffered,
@@ -46,6 +48,7 @@ EVENT_MODELS: dict[str, type[EventData]] = {
         VisitCancelled,
         VisitCompleted,
         VisitNoShow,
+        VisitConfirmed,
         BookingWaitlisted,
         WaitlistOffered,
         NotificationScheduled,
@@ -54,6 +57,7 @@ EVENT_MODELS: dict[str, type[EventData]] = {
         NotificationCancelled,
         NotificationSuppressed,
         CheckinReplied,
+        ReplyReceived,
         RecordDeadLettered,
     )
 }
@@ -80,9 +84,11 @@ __all__ = [
     "PlanDeclined",
     "PlanRevised",
     "RecordDeadLettered",
+    "ReplyReceived",
     "VisitBooked",
     "VisitCancelled",
     "VisitCompleted",
+    "VisitConfirmed",
     "VisitNoShow",
     "VisitRescheduled",
     "WaitlistOffered",

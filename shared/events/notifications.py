@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import AwareDatetime, Field
 
 from shared.events.base import EventData
-from shared.vocabulary import SUPPRESSION_REASONS, Channel, NotificationKind
+from shared.vocabulary import SUPPRESSION_REASONS, Channel, NotificationKind, ReplyIntent
 
 
 class NotificationFacts(EventData):
@@ -71,3 +71,20 @@ class CheckinReplied(EventData):
     pain: int = Field(ge=0, le=10)
     channel: Channel
     replied_at: AwareDatetime
+
+
+class ReplyReceived(EventData):
+    """A text a client sent us and what it asked for. The text itself is not carried
+    (it may say anything about the client's health): the front desk reads it in the
+    notifier's list of replies. ``confirm`` names the visit it confirms, which the
+    scheduler confirms (``visit.confirmed``)."""
+
+    event_type = "reply.received"
+
+    reply_id: str
+    client_id: str
+    location_id: str
+    channel: Channel
+    intent: ReplyIntent
+    visit_id: str | None = Field(default=None, description="with intent confirm")
+    received_at: AwareDatetime

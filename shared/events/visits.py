@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import AwareDatetime, Field
 
 from shared.events.base import EventData, Part
-from shared.vocabulary import CancelledBy, TriggerPointType
+from shared.vocabulary import CancelCause, CancelledBy, ConfirmedVia, TriggerPointType
 
 
 class VisitBooked(EventData):
@@ -100,6 +100,27 @@ class VisitCancelled(EventData):
     late: bool = False
     reason: str | None = None
     cancelled_at: AwareDatetime
+    cause: CancelCause | None = Field(
+        default=None,
+        description="what made the cancel: client, clinic, plan_revised, plan_completed, "
+        "makeup or staff_unavailable (absent on events from before it was carried)",
+    )
+
+
+class VisitConfirmed(EventData):
+    """The client said they will come: from the message's link, a text reply ("Y"),
+    or through the front desk. A visit is confirmed once; its start is the one
+    confirmed (a later move needs confirming again)."""
+
+    event_type = "visit.confirmed"
+
+    visit_id: str
+    plan_id: str
+    client_id: str
+    location_id: str
+    start: AwareDatetime
+    via: ConfirmedVia
+    confirmed_at: AwareDatetime
 
 
 class VisitNoShow(EventData):
