@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, pass_context
 from jinja2.runtime import Context
 
+from shared.local_time import LANGUAGES, language_of, when_local
 from shared.vocabulary import Channel, NotificationKind
 
 SMS_MAX_CHARS: Final = 480
@@ -213,20 +212,6 @@ class Templates:
         return [self._override_dir / location_id, self._override_dir, PACKAGED_DIR]
 
 
-def language_of(tag: str | None) -> str:
-    """The message language of a language tag: ``es-MX`` -> ``es``; unknown or None -> ``en``."""
-    primary = (tag or "").replace("_", "-").split("-")[0].strip().lower()
-    return primary if primary in LANGUAGES else "en"
-
-
-def when_local(moment: datetime, timezone: str, language: str) -> str:
-    """``Tuesday, March 16 at 10:00 AM PDT`` / ``martes 16 de marzo a las 10:00 PDT``: the
-    location's wall clock and the zone abbreviation in force at that instant."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("a message time must be timezone-aware")
-    return _FORMATS[language_of(language)](moment.astimezone(ZoneInfo(timezone)))
-
-
 def sms_text(text: str) -> str:
     """One paragraph of GSM-7 text where a faithful spelling exists: typographic quotes and
     dashes made plain, accents GSM lacks dropped (``sábado`` -> ``sabado``; ``é``, ``ñ``
@@ -293,46 +278,6 @@ def _when(context: Context, moment: datetime) -> str:
     clinic: Clinic = context["clinic"]
     return when_local(moment, clinic.timezone, context["language"])
 
-
-_DAYS_EN: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS_EN: Final = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-_DAYS_ES: Final = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
-_MONTHS_ES: Final = (
-    "enero", "febrero", "marzo", "abril", "mayo", "junio",
-    "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre",
-)  # fmt: skip
-
-
-def _when_en(local: datetime) -> str:
-    """No locale: the process locale is not the client's."""
-    hour = local.hour % 12 or 12
-    half = "AM" if local.hour < 12 else "PM"
-    return (
-        f"{_DAYS_EN[local.weekday()]}, {_MONTHS_EN[local.month - 1]} {local.day} "
-        f"at {hour}:{local.minute:02d} {half} {_zone_name(local)}"
-    )
-
-
-def _when_es(local: datetime) -> str:
-    article = "a la" if local.hour == 1 else "a las"
-    return (
-        f"{_DAYS_ES[local.weekday()]} {local.day} de {_MONTHS_ES[local.month - 1]} "
-        f"{article} {local.hour}:{local.minute:02d} {_zone_name(local)}"
-    )
-
-
-def _zone_name(local: datetime) -> str:
-    """``PDT``; zones without a letter abbreviation read ``UTC-03`` rather than a bare ``-03``."""
-    name = local.tzname() or ""
-    return f"UTC{name}" if name[:1] in ("+", "-") else name
-
-
-_FORMATS: Final[dict[str, Callable[[datetime], str]]] = {"en": _when_en, "es": _when_es}
-LANGUAGES: Final = tuple(_FORMATS)
-"""The languages messages are written in; adding one means its date words and templates."""
 
 __all__ = [
     "CONTEXT_FOR",
