@@ -53,6 +53,7 @@ from shared.events.visits import BookingWaitlisted, VisitCancelled, VisitNoShow
 from shared.kafka import Outgoing
 from shared.runtime import Runtime
 from shared.streams import Handler, Rejected
+from shared.vocabulary import CancelCause
 
 ATTEMPTS = 3
 TOOK_PLACE = ("booked", "completed", "no_show")  # with a start in the past
@@ -155,15 +156,21 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         )
 
     def clinic_cancel(
-        change: CalendarChange, visits: Sequence[VisitBooked], now: datetime, reason: str
+        change: CalendarChange,
+        visits: Sequence[VisitBooked],
+        now: datetime,
+        reason: str,
+        cause: CancelCause,
     ) -> list[VisitCancelled]:
-        """Cancel ``visits`` by the clinic within ``change``: each leaves the calendar
-        and frees its slot for the waitlist; the events that say so."""
+        """Cancel ``visits`` by the clinic within ``change`` for ``cause``: each leaves the
+        calendar and frees its slot for the waitlist; the events that say so."""
         cancelled = []
         for visit in visits:
             policy = runtime.chain.policy_for(visit.location_id)
             cancelled.append(
-                operations.cancellation(visit, by="clinic", reason=reason, now=now, policy=policy)
+                operations.cancellation(
+                    visit, by="clinic", reason=reason, now=now, policy=policy, cause=cause
+                )
             )
             change.free[visit.visit_id] = "cancelled"
             backfill.slot_freed(change, visit, now=now)
@@ -221,7 +228,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 records={needs_record(plan.plan_id): PlanNeeds.of(plan).model_dump_json()},
             )
             reason = f"plan {plan.plan_id} revised to version {plan.version}"
-            cancelled = clinic_cancel(change, result.cancel, now, reason)
+            cancelled = clinic_cancel(change, result.cancel, now, reason, "plan_revised")
             backfill.remember_plan(change, plan, correlationid=envelope.correlationid)
             backfill.withdraw_offer(change, found.offer, now=now)
             since = found.waiting_since
@@ -247,7 +254,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             change = CalendarChange(waiting={(done.location_id, done.plan_id): None})
             change.records[backfill.ended_record(done.plan_id)] = done.outcome  # no make-ups
             reason = f"plan {done.plan_id} completed ({done.outcome})"
-            cancelled = clinic_cancel(change, coming, now, reason)
+            cancelled = clinic_cancel(change, coming, now, reason, "plan_completed")
             backfill.withdraw_offer(change, state.offer, now=now)
             return list(cancelled), change
 
@@ -291,7 +298,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 return [], CalendarChange()
             change = CalendarChange(hold=[*result.renumbered, *result.book])
             reason = f"make-up for visit {lost.visit_id}: no longer keeps the cadence"
-            cancelled = clinic_cancel(change, result.cancel, now, reason)
+            cancelled = clinic_cancel(change, result.cancel, now, reason, "makeup")
             # the plan's course moved: an open offer was made for its old place
             backfill.withdraw_offer(change, state.offer, now=now)
             if result.waitlisted:

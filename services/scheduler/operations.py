@@ -35,7 +35,7 @@ from services.scheduler.slots import (
 from shared.chain import Location, Policy, Therapist, WeeklyHours, ranges_on
 from shared.events.plans import SchedulingNeeds
 from shared.events.visits import VisitBooked, VisitCancelled
-from shared.vocabulary import WEEKDAYS, CancelledBy
+from shared.vocabulary import WEEKDAYS, CancelCause, CancelledBy
 
 RefusalReason = Literal[
     "started",
@@ -85,9 +85,16 @@ def completion_refusal(
 
 
 def cancellation(
-    visit: VisitBooked, *, by: CancelledBy, reason: str | None, now: datetime, policy: Policy
+    visit: VisitBooked,
+    *,
+    by: CancelledBy,
+    reason: str | None,
+    now: datetime,
+    policy: Policy,
+    cause: CancelCause | None = None,
 ) -> VisitCancelled:
-    """The cancellation of ``visit`` at ``now``, late or not (``is_late_cancel``)."""
+    """The cancellation of ``visit`` at ``now``, late or not (``is_late_cancel``). Its
+    ``cause`` is what made it (a plan revised, a make-up); a command's is who asked."""
     return VisitCancelled(
         visit_id=visit.visit_id,
         plan_id=visit.plan_id,
@@ -97,6 +104,7 @@ def cancellation(
         late=is_late_cancel(visit, by=by, now=now, policy=policy),
         reason=reason,
         cancelled_at=now,
+        cause=cause or by,
     )
 
 
