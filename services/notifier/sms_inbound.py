@@ -9,6 +9,7 @@
   surrounding punctuation and compared without case or accents, must be one of
   the keywords below; "please stop" is not STOP (the carriers' rule is the same
   exact match, so we never treat as an opt-out what the carrier did not).
+  Anything else is ``other``: a text for the front desk to read.
 """
 
 from __future__ import annotations
@@ -20,25 +21,35 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias
+from typing import Final, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Twilio's default opt-out, opt-in and help keywords, and their Spanish equivalents.
-# CANCEL is an opt-out (carriers treat it so), not a request to cancel a visit.
+from shared.vocabulary import ReplyIntent
+
+# Twilio's default opt-out, opt-in and help keywords (REVOKE and OPTOUT since May 2025,
+# for the FCC's opt-out rule), and their Spanish equivalents. The provider blocks the
+# number and confirms on its own for its English opt-out words; we stop every SMS too.
+# CANCEL is an opt-out (carriers treat it so), not a request to cancel a visit: a client
+# who texts it must not keep getting texts because we read it another way.
 STOP_WORDS: Final = frozenset(
-    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "parar", "alto"}
+    {
+        *("stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"),
+        *("parar", "alto"),
+    }
 )
 START_WORDS: Final = frozenset({"start", "yes", "unstop", "si", "comenzar", "iniciar"})
 HELP_WORDS: Final = frozenset({"help", "info", "ayuda"})
+# the reminder's "reply Y or C to confirm"; YES stays START, the carriers' opt-in word
+CONFIRM_WORDS: Final = frozenset({"y", "c", "confirm", "confirmar"})
 
 # a pain score 0-10: "7", "7/10", "pain 4", "dolor: 4/10"
 _SCORE: Final = re.compile(r"(?:(?:pain|dolor)\s*:?\s*)?(\d{1,2})(?:\s*/\s*10)?")
 # trimmed from both ends; not "-" or "+", so "-1" stays a negative number
 _EDGES: Final = " \t\r\n.,;:!?¡¿\"'()[]*"
 
-CommandKind = Literal["stop", "start", "help", "score", "other"]
+CommandKind: TypeAlias = ReplyIntent
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,8 @@ def classify(body: str) -> Command:
         return Command("start")
     if text in HELP_WORDS:
         return Command("help")
+    if text in CONFIRM_WORDS:
+        return Command("confirm")
     matched = _SCORE.fullmatch(text)
     if matched and 0 <= int(matched.group(1)) <= 10:
         return Command("score", int(matched.group(1)))
@@ -76,7 +89,11 @@ class InboundSms(BaseModel):
     sender: str = Field(alias="From", min_length=1)
     recipient: str = Field(alias="To", min_length=1)
     body: str = Field(default="", alias="Body")
-    message_sid: str = Field(alias="MessageSid", min_length=1)
+    # the provider's id of the message ("SM" and 32 hex digits at Twilio): a reply's id,
+    # so a redelivered webhook names the reply it named the first time
+    message_sid: str = Field(
+        alias="MessageSid", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
+    )
     account_sid: str = Field(default="", alias="AccountSid")
 
     @classmethod

@@ -6,7 +6,12 @@ import pytest
 from pydantic import ValidationError
 
 from services.notifier.sms_inbound import (
+    CONFIRM_WORDS,
+    HELP_WORDS,
+    START_WORDS,
+    STOP_WORDS,
     Command,
+    CommandKind,
     InboundSms,
     classify,
     twilio_signature,
@@ -84,6 +89,14 @@ def test_inbound_form_is_read_and_other_fields_ignored() -> None:
     assert classify(sms.body) == Command("stop")
 
 
+@pytest.mark.parametrize("sid", ["", "SM/../x", "SM 1", "S" * 65])
+def test_inbound_form_with_a_message_id_no_provider_gives_is_refused(sid: str) -> None:
+    form = {"From": "+15035550101", "To": "+15035550199", "Body": "hi", "MessageSid": sid}
+    with pytest.raises(ValidationError) as raised:
+        InboundSms.from_form(form)
+    assert raised.value.errors()[0]["loc"] == ("MessageSid",)
+
+
 @pytest.mark.parametrize("missing", ["From", "To", "MessageSid"])
 def test_inbound_form_without_a_required_field_is_refused(missing: str) -> None:
     form = {"From": "+15035550101", "To": "+15035550199", "Body": "hi", "MessageSid": "SM1"}
@@ -106,6 +119,11 @@ def test_inbound_form_without_a_required_field_is_refused(missing: str) -> None:
         ("Quit", Command("stop")),
         ("PARAR", Command("stop")),
         ("¡Alto!", Command("stop")),
+        ("ÁLTO", Command("stop")),
+        ("revoke", Command("stop")),
+        ("OptOut", Command("stop")),
+        ("Cancel.", Command("stop")),
+        ("cancel", Command("stop")),
         # opt-in
         ("START", Command("start")),
         ("yes", Command("start")),
@@ -113,10 +131,25 @@ def test_inbound_form_without_a_required_field_is_refused(missing: str) -> None:
         ("Sí", Command("start")),
         ("si", Command("start")),
         ("comenzar", Command("start")),
+        ("Iniciar", Command("start")),
+        ("YES!", Command("start")),  # the carriers' opt-in word, not a confirmation
         # help
         ("HELP", Command("help")),
         ("info?", Command("help")),
         ("¿Ayuda?", Command("help")),
+        ("AYUDA", Command("help")),
+        ("INFO", Command("help")),
+        # confirm the next visit
+        ("Y", Command("confirm")),
+        ("y", Command("confirm")),
+        (" y. ", Command("confirm")),
+        ("C", Command("confirm")),
+        ("c!", Command("confirm")),
+        ("Confirm", Command("confirm")),
+        ("CONFIRM.", Command("confirm")),
+        ("confirmar", Command("confirm")),
+        ("¡Confirmar!", Command("confirm")),
+        ("CONFÍRMAR", Command("confirm")),
         # pain scores 0-10
         ("7", Command("score", 7)),
         (" 3 ", Command("score", 3)),
@@ -135,6 +168,15 @@ def test_inbound_form_without_a_required_field_is_refused(missing: str) -> None:
         ("3.5", Command("other")),
         ("7/5", Command("other")),
         ("please stop", Command("other")),
+        ("STOP PLEASE", Command("other")),
+        ("please cancel", Command("other")),
+        ("cancel my visit", Command("other")),
+        ("opt out", Command("other")),  # Twilio's OPTOUT is one word
+        ("please confirm", Command("other")),
+        ("y c", Command("other")),
+        ("yy", Command("other")),
+        ("confirmed", Command("other")),
+        ("help me", Command("other")),
         ("stop texting me", Command("other")),
         ("stopp", Command("other")),
         ("pain", Command("other")),
@@ -145,3 +187,38 @@ def test_inbound_form_without_a_required_field_is_refused(missing: str) -> None:
 )
 def test_classify(body: str, expected: Command) -> None:
     assert classify(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("words", "kind"),
+    [
+        (STOP_WORDS, "stop"),
+        (START_WORDS, "start"),
+        (HELP_WORDS, "help"),
+        (CONFIRM_WORDS, "confirm"),
+    ],
+)
+def test_every_keyword_counts_in_any_case_between_punctuation_and_alone_only(
+    words: frozenset[str], kind: CommandKind
+) -> None:
+    for word in words:
+        for written in (word, word.upper(), word.title(), f"  {word.upper()}! ", f"¿{word}?"):
+            assert classify(written) == Command(kind), written
+        assert classify(f"please {word}") == Command("other")
+        assert classify(f"{word} now") == Command("other")
+
+
+def test_no_word_means_two_things() -> None:
+    sets = [STOP_WORDS, START_WORDS, HELP_WORDS, CONFIRM_WORDS]
+    assert sum(len(s) for s in sets) == len(frozenset().union(*sets))
+
+
+def test_the_carriers_opt_out_words_all_stop() -> None:
+    # Twilio's default list, with REVOKE and OPTOUT added for the FCC's rule (May 2025)
+    twilio = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+    assert {w for w in twilio if classify(w) == Command("stop")} == twilio
+    assert {w for w in ("START", "YES", "UNSTOP") if classify(w) == Command("start")} == {
+        "START",
+        "YES",
+        "UNSTOP",
+    }
