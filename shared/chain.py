@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.vocabulary import WEEKDAYS, Role, Weekday
+from shared.vocabulary import WEEKDAYS, NotificationKind, Role, Weekday
 
 
 class ChainConfigError(ValueError):
@@ -70,7 +70,14 @@ def _late_lead(value: timedelta) -> timedelta:
     return value
 
 
+def _notice_grace(value: timedelta) -> timedelta:
+    if not timedelta(0) <= value <= timedelta(hours=1):
+        raise ValueError("notice_grace must be between PT0S and PT1H")
+    return value
+
+
 ContactWait = Annotated[timedelta, AfterValidator(_contact_wait)]
+NoticeGrace = Annotated[timedelta, AfterValidator(_notice_grace)]
 LateLead = Annotated[timedelta, AfterValidator(_late_lead)]
 OpeningRange = Annotated[str, AfterValidator(_opening_range)]
 QuietRange = Annotated[str, AfterValidator(_quiet_range)]
@@ -85,6 +92,20 @@ def ranges_on(hours: WeeklyHours, weekday: Weekday) -> list[tuple[time, time]]:
 
 def parse_quiet_hours(value: str) -> tuple[time, time]:
     return _time_range(value)
+
+
+class MessageRule(_Config):
+    """Whether a kind of message is sent at all, and whether it waits out quiet hours."""
+
+    send: bool = True
+    quiet_hours: bool = True
+
+
+# A waitlist offer's hold is short: it goes now or not at all. Everything else waits for
+# a decent hour.
+DEFAULT_MESSAGE_RULES: dict[NotificationKind, MessageRule] = {
+    "waitlist_offer": MessageRule(quiet_hours=False),
+}
 
 
 class Policy(_Config):
@@ -111,6 +132,17 @@ class Policy(_Config):
     contact_wait: ContactWait = timedelta(minutes=5)
     # a reminder that missed its time is sent late only this long before the visit or more
     late_reminder_min_lead: LateLead = timedelta(hours=1)
+    # how long a booking confirmation or change notice is held before it goes, gathering
+    # every change of the plan meanwhile, so a quick undo sends nothing
+    notice_grace: NoticeGrace = timedelta(minutes=5)
+    # per kind of message: sent or not, quiet hours or not (kinds not named: both on)
+    messages: dict[NotificationKind, MessageRule] = Field(default_factory=dict)
+
+    def message_rule(self, kind: NotificationKind) -> MessageRule:
+        given: MessageRule | dict[str, Any] | None = self.messages.get(kind)
+        if isinstance(given, dict):  # a location's override, copied in as plain data
+            given = MessageRule.model_validate(given)
+        return given or DEFAULT_MESSAGE_RULES.get(kind) or MessageRule()
 
 
 class PolicyOverride(_Config):
@@ -130,6 +162,8 @@ class PolicyOverride(_Config):
     link_valid_after_visit: timedelta | None = None
     contact_wait: ContactWait | None = None
     late_reminder_min_lead: LateLead | None = None
+    notice_grace: NoticeGrace | None = None
+    messages: dict[NotificationKind, MessageRule] | None = None
 
 
 class ChainInfo(_Config):

@@ -186,6 +186,11 @@ class NotifierSettings(CommonSettings):
         validation_alias="NOTIFIER_CHECKIN_URL_TEMPLATE",
         description="the check-in reply page: {notification_id}, {sig}",
     )
+    calendar_url_template: str = Field(
+        default="http://127.0.0.1:8003/v1/clients/{client_id}/calendar.ics?sig={sig}",
+        validation_alias="NOTIFIER_CALENDAR_URL_TEMPLATE",
+        description="the client's calendar feed in booking confirmations: {client_id}, {sig}",
+    )
     template_dir: Path | None = Field(
         default=None,
         validation_alias="NOTIFIER_TEMPLATE_DIR",

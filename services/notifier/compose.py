@@ -7,10 +7,10 @@ contexts have no place for it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from services.notifier import messages
+from services.notifier import batches, messages
 from services.notifier.channels import OutboundMessage
 from services.notifier.delivery import Route
 from shared import links
@@ -25,6 +25,7 @@ class Links:
     confirm: str  # {visit_id} {sig}
     offer: str  # {offer_id} {action} {sig}
     checkin: str  # {notification_id} {sig}
+    calendar: str = ""  # {client_id} {sig}: the client's calendar feed
 
     def visit(self, visit_id: str, *, expires: datetime) -> str:
         sig = links.sign(self.secret, "visit", visit_id, expires=expires)
@@ -33,6 +34,10 @@ class Links:
     def offer_action(self, offer_id: str, action: str, *, expires: datetime) -> str:
         sig = links.sign(self.secret, "offer", offer_id, expires=expires)
         return self.offer.format(offer_id=offer_id, action=action, sig=sig)
+
+    def calendar_feed(self, client_id: str, *, expires: datetime) -> str:
+        sig = links.sign(self.secret, "client", client_id, expires=expires)
+        return self.calendar.format(client_id=client_id, sig=sig)
 
     def checkin_reply(self, notification_id: str, *, expires: datetime) -> str:
         sig = links.sign(self.secret, "checkin", notification_id, expires=expires)
@@ -45,6 +50,8 @@ def context_for(
     chain: ChainConfig,
     plan: dict[str, Any] | None,
     urls: Links,
+    members: list[dict[str, Any]] | None = None,
+    now: datetime | None = None,
 ) -> messages.MessageContext:
     location = chain.location(record["location_id"])
     clinic = messages.Clinic(
@@ -115,7 +122,40 @@ def context_for(
         )
     if kind == "referral":
         return messages.ReferralContext(clinic=clinic)
+    if kind in batches.BATCH_KINDS:
+        told = batches.changes(members or [])
+        if told.empty:
+            raise NothingToSay(
+                f"the changes gathered by {record['notification_id']} undo each other"
+            )
+        starts = [b.start for b in told.booked] + [m.start for m in told.moved]
+        last = max([*starts, *told.cancelled], default=now or datetime.now(UTC))
+        first = min(
+            [(b.start, b.visit_id) for b in told.booked]
+            + [(m.start, m.visit_id) for m in told.moved],
+            default=None,
+        )
+        return messages.ChangesContext(
+            clinic=clinic,
+            booked=[
+                messages.VisitTime(b.start, b.sequence, b.sessions_total, b.makeup)
+                for b in told.booked
+            ],
+            moved=[messages.MovedVisit(m.previous, m.start) for m in told.moved],
+            cancelled=told.cancelled,
+            waitlisted=told.waitlisted,
+            outcome=told.outcome,
+            maintenance=told.maintenance,
+            calendar_url=urls.calendar_feed(record["client_id"], expires=last + valid_after),
+            visit_url=None
+            if first is None
+            else urls.visit(first[1], expires=first[0] + valid_after),
+        )
     raise ValueError(f"no message for kind {kind!r}")
+
+
+class NothingToSay(ValueError):
+    """A batch whose changes net to nothing (a quick undo): it is not sent."""
 
 
 def compose(
@@ -128,13 +168,16 @@ def compose(
     urls: Links,
     templates: messages.Templates,
     sent_at: datetime,
+    members: list[dict[str, Any]] | None = None,
 ) -> OutboundMessage:
     rendered = templates.render(
         record["kind"],
         way.template,
         language=messages.language_of(language),
         location_id=record["location_id"],
-        context=context_for(record, chain=chain, plan=plan, urls=urls),
+        context=context_for(
+            record, chain=chain, plan=plan, urls=urls, members=members, now=sent_at
+        ),
     )
     return OutboundMessage(
         notification_id=record["notification_id"],

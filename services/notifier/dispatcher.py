@@ -40,6 +40,7 @@ from services.notifier.attempts import (
     retry_after_failure,
     unknown,
 )
+from services.notifier.batches import BATCH_KINDS, changes
 from services.notifier.channels import Channel as Sender
 from services.notifier.channels import (
     OutboundMessage,
@@ -57,6 +58,7 @@ from shared.clock import sleep_until
 from shared.envelope import Trace, derived_id
 from shared.events import (
     EventData,
+    NotificationCancelled,
     NotificationFailed,
     NotificationSent,
     NotificationSuppressed,
@@ -71,6 +73,9 @@ from shared.topics import NOTIFICATIONS
 from shared.vocabulary import Channel
 
 log = logging.getLogger(__name__)
+
+UNDONE = "undone"
+"""A notice whose changes undid each other while it was held: it is cancelled, not sent."""
 
 CLIENT_WINDOW_S = 3600
 GLOBAL_WINDOW_S = 60
@@ -99,6 +104,7 @@ class Dispatcher:
             confirm=settings.confirm_url_template,
             offer=settings.offer_url_template,
             checkin=settings.checkin_url_template,
+            calendar=settings.calendar_url_template,
         )
         self.backoff = Backoff(
             base=timedelta(seconds=settings.retry_base_s),
@@ -205,7 +211,7 @@ class Dispatcher:
             record = await self._attempt(record)
         elif record is not None and record["status"] == SENDING:
             record = await self._unknown_outcome(record)
-        if record is not None and record["status"] in CLOSED:
+        if record is not None and (record["status"] in CLOSED or record.get("reason") == UNDONE):
             await self.runtime.publisher.publish(self._events(record))
         await self.store.release(notification_id)
 
@@ -215,6 +221,11 @@ class Dispatcher:
         now = self.runtime.clock.now()
         plan_id = (record.get("context") or {}).get("plan_id")
         contact, plan = await self.store.sending(record["client_id"], plan_id)
+        members = None
+        if record["kind"] in BATCH_KINDS:  # the changes a notice gathered
+            members = await self.store.members(record["notification_id"])
+            if changes(members).empty:  # undone within the grace period: nothing to tell
+                return await self._close(record, "cancelled", now, reason=UNDONE)
         production = self.settings.env == "production"
         way = route(contact, configured=self.configured, production=production)
         if isinstance(way, Suppressed):  # nothing may carry it: that is the reason given
@@ -234,7 +245,7 @@ class Dispatcher:
             return None
         assert contact is not None  # routed
         async with self.slots[way.channel]:
-            return await self._send(record, way, contact.language, plan)
+            return await self._send(record, way, contact.language, plan, members)
 
     def _composed(
         self,
@@ -243,6 +254,7 @@ class Dispatcher:
         language: str,
         plan: dict[str, Any] | None,
         now: datetime,
+        members: list[dict[str, Any]] | None = None,
     ) -> OutboundMessage:
         """The message, or a permanent failure when its record cannot make one (a field
         it needs is missing or malformed): no later try would do better. The reason
@@ -257,6 +269,7 @@ class Dispatcher:
                 urls=self.links,
                 templates=self.templates,
                 sent_at=now,
+                members=members,
             )
         except SendError:
             raise
@@ -280,7 +293,12 @@ class Dispatcher:
         )
 
     async def _send(
-        self, record: dict[str, Any], way: Route, language: str, plan: dict[str, Any] | None
+        self,
+        record: dict[str, Any],
+        way: Route,
+        language: str,
+        plan: dict[str, Any] | None,
+        members: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any] | None:
         now = self.runtime.clock.now()
         notification_id = record["notification_id"]
@@ -296,7 +314,7 @@ class Dispatcher:
 
         started = time.monotonic()
         try:
-            message = self._composed(record, way, language, plan, now)
+            message = self._composed(record, way, language, plan, now, members)
             answer = await self.channels[way.channel].deliver(message, begin=begin)
         except _Overtaken:
             return await self.store.get(notification_id)  # a cancel won
@@ -411,6 +429,8 @@ class Dispatcher:
             fact = NotificationFailed(
                 **base, reason=record["reason"], attempts=record["attempts"], failed_at=at
             )
+        elif status == "cancelled":
+            fact = NotificationCancelled(**base, reason=record["reason"], cancelled_at=at)
         else:
             fact = NotificationSuppressed(**base, reason=record["reason"], suppressed_at=at)
         trace = Trace.model_validate(record["trace"])

@@ -38,6 +38,7 @@ from typing import Any
 
 from services.notifier.arming import Arming
 from services.notifier.delivery import Contact, contact_from, merged_contact
+from services.notifier.gathering import Gathering
 from services.notifier.waits import Waits
 from services.notifier.writes import Outcome, Writes
 from shared.aliases import ClientAliases, merge_follower
@@ -50,10 +51,13 @@ from shared.events import (
     NotificationCancelled,
     PlanCreated,
 )
-from shared.events.plans import PlanData, PlanDeclined
+from shared.events.plans import PlanCompleted, PlanData, PlanDeclined
 from shared.events.visits import (
+    BookingWaitlisted,
+    VisitBooked,
     VisitCancelled,
     VisitCompleted,
+    VisitConfirmed,
     VisitNoShow,
     VisitRescheduled,
     WaitlistOffered,
@@ -71,6 +75,7 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
     arming = Arming(runtime, configured)
     store = arming.store
     waits = Waits(arming)
+    gathering = Gathering(arming)
     aliases = ClientAliases(runtime.redis, runtime.keys)
 
     def close_pending(
@@ -183,8 +188,9 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
             },
         )
         if not isinstance(data, PlanCreated):
-            await writes.commit()
-            return []  # a revision changes the aftercare, not what the client was told
+            # a revision changes the aftercare, and the client hears of the outcome
+            # (reassessment, taper, referral...) with the visits it moves, in one notice
+            return await gathered(envelope, event, contact, writes)
         now = runtime.clock.now()
         summary = arming.soon(
             envelope,
@@ -197,6 +203,72 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
             context={"plan_id": event.plan_id},
         )
         return await arming.armed(writes, [(summary, contact)])
+
+    async def gathered(
+        envelope: Envelope, event: EventData, contact: Contact | None, writes: Writes
+    ) -> list[Outgoing]:
+        """``event`` into its plan's batch (services/notifier/gathering.py), with the
+        visit book kept, in ``writes``'s one transaction."""
+        known = await gathering.known([event])
+        joined = gathering.join(writes, envelope, event, contact, known)
+        gathering.book(writes, event, known)
+        await writes.commit()
+        return await gathering.announced([joined])
+
+    async def on_plan_completed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        if not isinstance(data, PlanCompleted):
+            raise Rejected(f"expected plan.completed, got {type(data).__name__}")
+        arming.location_of(data.location_id)
+        event, contact = await arming.reached(data)
+        return await gathered(envelope, event, contact, store.writes())
+
+    async def on_waitlisted(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        if not isinstance(data, BookingWaitlisted):
+            raise Rejected(f"expected booking.waitlisted, got {type(data).__name__}")
+        arming.location_of(data.location_id)
+        event, contact = await arming.reached(data)
+        return await gathered(envelope, event, contact, store.writes())
+
+    async def on_confirmed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        """``visit.confirmed``: the visit book knows it (nothing is sent)."""
+        if not isinstance(data, VisitConfirmed):
+            raise Rejected(f"expected visit.confirmed, got {type(data).__name__}")
+        event, _ = await arming.reached(data)
+        known = await gathering.known([event])
+        writes = store.writes()
+        gathering.book(writes, event, known)
+        await writes.commit()
+        return []
+
+    async def booked(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        return (await booked_run([(envelope, data)]))[0]
+
+    async def booked_run(
+        items: Sequence[tuple[Envelope, EventData]],
+    ) -> Sequence[Sequence[Outgoing]]:
+        """``Arming.booked_run``'s reminders, and each visit into its plan's batch
+        (the booking confirmation, or a change notice), in the same transaction."""
+        visits = []
+        for _, data in items:
+            if not isinstance(data, VisitBooked):
+                raise Rejected(f"expected visit.booked, got {type(data).__name__}")
+            arming.location_of(data.location_id)
+            visits.append(data)
+        reached = await arming.reached_all(visits)
+        known = await gathering.known([visit for visit, _ in reached])
+        writes = store.writes()
+        now = runtime.clock.now()
+        joined = []
+        runs = []
+        for (envelope, _), (visit, contact) in zip(items, reached, strict=True):
+            joined.append(gathering.join(writes, envelope, visit, contact, known))
+            gathering.book(writes, visit, known)
+            runs.append([(d, contact) for d in arming.reminders(envelope, visit, contact, now=now)])
+        armed = await arming.armed_runs(writes, runs)
+        return [
+            [*reminders, *await gathering.announced([j])]
+            for reminders, j in zip(armed, joined, strict=True)
+        ]
 
     async def on_declined(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, PlanDeclined):
@@ -220,12 +292,19 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         arming.location_of(data.location_id)
         event, contact = await arming.reached(data)
         records = await store.for_visit(event.visit_id)
+        known = await gathering.known([event])
         writes = store.writes()
         closing = close_pending(envelope, event.visit_id, records, "rescheduled", writes)
+        joined = gathering.join(writes, envelope, event, contact, known)
+        gathering.book(writes, event, known)
         drafts = arming.reminders(envelope, event, contact, now=runtime.clock.now())
         made: list[Outcome] = []
         armed = await arming.armed(writes, [(d, contact) for d in drafts], committed=made.append)
-        return [*cancellations(envelope, event.visit_id, closing, made[0]), *armed]
+        return [
+            *cancellations(envelope, event.visit_id, closing, made[0]),
+            *armed,
+            *await gathering.announced([joined]),
+        ]
 
     async def on_cancelled(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         """The visit's pending reminders cancelled (the records name their client:
@@ -233,17 +312,28 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         if not isinstance(data, VisitCancelled | VisitNoShow):
             raise Rejected(f"expected a cancel or no-show, got {type(data).__name__}")
         reason = "visit cancelled" if isinstance(data, VisitCancelled) else "no-show"
+        event, contact = await arming.reached(data)
+        known = await gathering.known([event])
         writes = store.writes()
         records = await store.for_visit(data.visit_id)
         closing = close_pending(envelope, data.visit_id, records, reason, writes)
-        return cancellations(envelope, data.visit_id, closing, await writes.commit())
+        joined = None
+        if runtime.chain.has_location(event.location_id):
+            joined = gathering.join(writes, envelope, event, contact, known)
+        gathering.book(writes, event, known)
+        cancelled = cancellations(envelope, data.visit_id, closing, await writes.commit())
+        return [*cancelled, *await gathering.announced([joined])]
 
     async def on_completed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, VisitCompleted):
             raise Rejected(f"expected visit.completed, got {type(data).__name__}")
         event, contact = await arming.reached(data)
         policy = runtime.chain.policy_for(event.location_id)
+        known = await gathering.known([event])
         context = {"plan_id": event.plan_id, "completed_at": event.completed_at.isoformat()}
+        seen = known.visits.get(event.visit_id)
+        if seen and seen.get("start"):  # messages name the visit by its scheduled time
+            context["visit_start"] = seen["start"]
         now = runtime.clock.now()
         fields: dict[str, Any] = {
             "cause_id": event.visit_id,
@@ -262,7 +352,9 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
             at=event.completed_at + policy.aftercare_checkin_after,
             **fields,
         )
-        return await arming.armed(store.writes(), [(aftercare, contact), (checkin, contact)])
+        writes = store.writes()
+        gathering.book(writes, event, known)
+        return await arming.armed(writes, [(aftercare, contact), (checkin, contact)])
 
     async def on_offered(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, WaitlistOffered):
@@ -283,9 +375,13 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
                 "visit_start": event.start.isoformat(),
                 "hold_until": event.hold_until.isoformat(),
             },
-            quiet=False,  # the hold is short: it goes now or not at all
+            quiet=runtime.chain.policy_for(event.location_id)
+            .message_rule("waitlist_offer")
+            .quiet_hours,  # by default the hold is short: it goes now or not at all
         )
-        return await arming.armed(store.writes(), [(offer, contact)])
+        writes = store.writes()
+        gathering.offer_made(writes, event.visit_id, event.offer_id)
+        return await arming.armed(writes, [(offer, contact)])
 
     async def on_updated(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         """A change the front desk confirmed: the client is reached as it says from now."""
@@ -322,8 +418,11 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         "plan.created": on_plan,
         "plan.revised": on_plan,
         "plan.declined": on_declined,
+        "plan.completed": on_plan_completed,
         # the visits of a plan arrive together for one client: read and written as a run
-        "visit.booked": Batched(one=arming.booked, many=arming.booked_run),
+        "visit.booked": Batched(one=booked, many=booked_run),
+        "booking.waitlisted": on_waitlisted,
+        "visit.confirmed": on_confirmed,
         "visit.rescheduled": on_rescheduled,
         "visit.cancelled": on_cancelled,
         "visit.no_show": on_cancelled,

@@ -128,8 +128,45 @@ class ReferralContext:
     clinic: Clinic
 
 
+@dataclass(frozen=True)
+class VisitTime:
+    """A visit as the client reads it: when, which session of the course (3 of 8), and
+    whether it makes up one missed."""
+
+    start: datetime
+    sequence: int | None = None
+    sessions_total: int | None = None
+    makeup: bool = False
+
+
+@dataclass(frozen=True)
+class MovedVisit:
+    previous: datetime
+    start: datetime
+
+
+@dataclass(frozen=True)
+class ChangesContext:
+    """A booking confirmation, change notice, plan update or accepted offer: the plan's
+    changes gathered while the notice was held (services/notifier/batches.py), netted.
+    ``outcome`` is a code the templates word (reassessment, taper, referral, completed,
+    lapsed, cleared, review); never its reasons. ``visit_url``: the page of the first
+    visit named; ``calendar_url``: the client's calendar feed."""
+
+    clinic: Clinic
+    booked: list[VisitTime]
+    moved: list[MovedVisit]
+    cancelled: list[datetime]
+    waitlisted: int
+    outcome: str | None
+    maintenance: bool
+    calendar_url: str
+    visit_url: str | None
+
+
 MessageContext = (
-    ReminderContext
+    ChangesContext
+    | ReminderContext
     | AftercareContext
     | CheckinContext
     | WaitlistOfferContext
@@ -144,6 +181,10 @@ CONTEXT_FOR: Final[dict[NotificationKind, type[MessageContext]]] = {
     "waitlist_offer": WaitlistOfferContext,
     "plan_summary": PlanSummaryContext,
     "referral": ReferralContext,
+    "booking_confirmation": ChangesContext,
+    "visit_change": ChangesContext,
+    "plan_update": ChangesContext,
+    "offer_accepted": ChangesContext,
 }
 
 
@@ -284,9 +325,11 @@ __all__ = [
     "LANGUAGES",
     "SMS_MAX_CHARS",
     "AftercareContext",
+    "ChangesContext",
     "CheckinContext",
     "Clinic",
     "MessageContext",
+    "MovedVisit",
     "PhaseText",
     "PlanSummaryContext",
     "ReferralContext",
@@ -295,6 +338,7 @@ __all__ = [
     "SmsTooLong",
     "StretchText",
     "Templates",
+    "VisitTime",
     "WaitlistOfferContext",
     "language_of",
     "sms_text",

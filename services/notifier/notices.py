@@ -95,13 +95,18 @@ def notice(
     configured: Collection[Channel],
     production: bool,
     now: datetime,
+    provisional: Channel | None = None,
 ) -> Notice:
     """The notification ``draft`` arms for ``contact``: scheduled on the channel that
     carries it, or suppressed with the reason when none may (or when the draft
-    carries a reason of its own)."""
+    carries a reason of its own). With ``provisional``, a client with no contact yet
+    is scheduled on that channel: the send decides again with the contact then (a
+    batch held for its grace period gives the intake time to arrive)."""
     way: Route | Suppressed = route(contact, configured=configured, production=production)
     channel: Channel = way.channel if isinstance(way, Route) else "console"
     reason = draft.reason or (way.reason if isinstance(way, Suppressed) else None)
+    if contact is None and provisional is not None and draft.reason is None:
+        channel, reason = provisional, None
     base: dict[str, Any] = {
         "notification_id": draft.notification_id,
         "client_id": draft.client_id,

@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -305,6 +306,27 @@ class NotificationStore:
         raw = await self._redis.mget(keys)
         plan = json.loads(raw[1]) if plan_id and raw[1] is not None else None
         return _contact(raw[0]), plan
+
+    async def members(self, notification_id: str) -> list[dict[str, Any]]:
+        """The changes a batch gathered, in the order they joined
+        (services/notifier/gathering.py)."""
+        raw = await self._redis.lrange(self._keys("batch", notification_id), 0, -1)
+        return [json.loads(item) for item in raw]
+
+    async def next_visit(self, client_id: str, *, now: datetime) -> dict[str, Any] | None:
+        """The client's next visit still booked, as the visit events told the notifier
+        (``visit_id``, ``plan_id``, ``location_id``, ``start`` ISO 8601, ``status``,
+        ``confirmed_start`` once confirmed at that start); None when there is none."""
+        upcoming = self._keys("upcoming", client_id)
+        ids = await self._redis.zrangebyscore(upcoming, now.timestamp(), "+inf", start=0, num=5)
+        if not ids:
+            return None
+        raw = await self._redis.mget([self._keys("seen-visit", str(i)) for i in ids])
+        for item in raw:
+            entry = json.loads(item) if item else None
+            if entry and entry.get("status") == "booked":
+                return dict(entry)
+        return None
 
 
 def _contact(raw: str | bytes | None) -> Contact | None:

@@ -98,6 +98,17 @@ class _Lone:
     args: list[str]
 
 
+@dataclass
+class _Answered:
+    """A script of another module's, queued in the transaction; its answer is handed
+    to ``sink`` once the transaction ran."""
+
+    source: str
+    keys: list[str]
+    args: list[str]
+    sink: Callable[[Any], None]
+
+
 @dataclass(frozen=True)
 class Outcome:
     armed: list[bool]  # per ``arm``, in order: False where the record existed
@@ -117,7 +128,7 @@ class Writes:
         self._redis = redis
         self._keys = keys
         self._due = keys("due")
-        self._queued: list[Callable[[Any], Any] | _Run | _Lone] = []
+        self._queued: list[Callable[[Any], Any] | _Run | _Lone | _Answered] = []
 
     def save_contact(self, contact: Contact) -> None:
         self._plain(
@@ -126,6 +137,16 @@ class Writes:
         if contact.phone:
             phone = self._keys("phone", contact.phone)
             self._plain(lambda p: p.set(phone, contact.client_id))
+
+    def script(
+        self, source: str, keys: list[str], args: list[str], sink: Callable[[Any], None]
+    ) -> None:
+        """Run ``source`` in the transaction and hand its answer to ``sink``."""
+        self._queued.append(_Answered(source, keys, args, sink))
+
+    def plain(self, command: Callable[[Any], Any]) -> None:
+        """A plain command on the transaction's pipeline (its answer is not read)."""
+        self._plain(command)
 
     def remember(self, kind: str, key: str, value: dict[str, Any]) -> None:
         """Keep something a later message needs (a plan's home program)."""
@@ -264,11 +285,15 @@ class Writes:
                     pipe.eval(_SCRIPTS[item.kind], len(item.keys), *item.keys, *item.args)
                 elif isinstance(item, _Lone):
                     pipe.eval(_LONE[item.kind], len(item.keys), *item.keys, *item.args)
+                elif isinstance(item, _Answered):
+                    pipe.eval(item.source, len(item.keys), *item.keys, *item.args)
                 else:
                     item(pipe)
             results = await pipe.execute()
         for item, result in zip(self._queued, results, strict=True):
-            if isinstance(item, _Lone) and item.kind != "drop":  # drop answers a count
+            if isinstance(item, _Answered):
+                item.sink(result)
+            elif isinstance(item, _Lone) and item.kind != "drop":  # drop answers a count
                 outcome.found.extend(str(draft) for draft in result or [])
             elif isinstance(item, _Run) and item.kind == "move":
                 outcome.moved.extend(bool(flag) for flag in result)

@@ -21,9 +21,11 @@ from services.notifier.messages import (
     PACKAGED_DIR,
     SMS_MAX_CHARS,
     AftercareContext,
+    ChangesContext,
     CheckinContext,
     Clinic,
     MessageContext,
+    MovedVisit,
     PhaseText,
     PlanSummaryContext,
     ReferralContext,
@@ -32,6 +34,7 @@ from services.notifier.messages import (
     SmsTooLong,
     StretchText,
     Templates,
+    VisitTime,
     WaitlistOfferContext,
     language_of,
     sms_text,
@@ -114,7 +117,26 @@ def contexts(
         ),
         "plan_summary": plan_summary(clinic=clinic, first_visit=visit_start),
         "referral": ReferralContext(clinic),
+        **{
+            kind: changes_context(clinic, visit_start)
+            for kind in ("booking_confirmation", "visit_change", "plan_update", "offer_accepted")
+        },
     }
+
+
+def changes_context(clinic: Clinic, visit_start: datetime) -> ChangesContext:
+    """A plan change with one of everything: the longest such a message gets."""
+    return ChangesContext(
+        clinic=clinic,
+        booked=[VisitTime(visit_start + timedelta(days=3 * n), n + 1, 8) for n in range(8)],
+        moved=[MovedVisit(visit_start - timedelta(days=1), visit_start)],
+        cancelled=[visit_start + timedelta(days=1)],
+        waitlisted=2,
+        outcome="completed",
+        maintenance=True,
+        calendar_url="https://clinic.example/v1/clients/c-123/calendar.ics?sig=1790000000.abcdefghijklmnopqrstuvwx",
+        visit_url="https://clinic.example/v1/visits/v-123/manage?sig=1790000000.abcdefghijklmnopqrstuvwx&lang=es",
+    )
 
 
 def render(
@@ -479,7 +501,7 @@ def test_templates_name_only_their_contexts_fields() -> None:
         if kind in CONTEXT_FOR:
             allowed |= {f.name for f in fields(CONTEXT_FOR[kind])}
         else:
-            assert path.name == "_plan.j2"  # macros only: they name their parameters
+            assert path.name in ("_plan.j2", "_changes.j2")  # macros: they name their parameters
         assert names <= allowed, (path, names - allowed)
 
 
