@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
+from shared import home_texts as texts
 from shared.vocabulary import Region
 
 
@@ -153,37 +154,11 @@ REFERRERS: Final[dict[Region, tuple[str, ...]]] = {
     ),
 }
 
-# DOMAIN.md 6: specific stretches the client is shown (name -> how).
-STRETCHES: Final[dict[str, str]] = {
-    "upper trapezius stretch": "Sit tall, hold the chair seat, tilt ear to shoulder; 30 s a side.",
-    "levator scapulae stretch": "Turn the head toward the other armpit, chin down; 30 s a side.",
-    "scalene stretch": "Hand on the collarbone, tilt the head away and back; 30 s a side.",
-    "chin tuck": "Glide the chin straight back into a double chin, hold 5 s; 10 times.",
-    "controlled jaw opening": "Tongue on the palate, open the jaw slowly and straight; 10 times.",
-    "doorway chest stretch": "Forearms on a door frame, step through gently; 30 s.",
-    "cross-body shoulder stretch": "Draw one arm across the chest with the other; 30 s a side.",
-    "thread the needle": "On hands and knees, slide one arm under and rotate; 30 s a side.",
-    "seated thoracic rotation": "Sit tall, arms crossed, turn slowly each way; 10 times.",
-    "cat-cow": "On hands and knees, round then arch the back with the breath; 10 times.",
-    "knee-to-chest stretch": "Lying on the back, hug one knee to the chest; 30 s a side.",
-    "child's pose": "Kneel, sit back toward the heels, reach the arms forward; 30-60 s.",
-    "figure-four glute stretch": "Lying down, ankle over the other knee, draw in; 30 s a side.",
-    "kneeling hip flexor stretch": "Half-kneel, tuck the pelvis, shift forward; 30 s a side.",
-    "overhead triceps stretch": "Hand down the back, ease the elbow back; 30 s a side.",
-    "biceps wall stretch": "Palm on a wall behind you at shoulder height, turn away; 30 s.",
-    "wrist extensor stretch": "Arm straight, palm down, bend the wrist down gently; 30 s.",
-    "wrist flexor stretch": "Arm straight, palm up, bend the fingers and wrist back; 30 s.",
-    "standing quadriceps stretch": "Hold a support, hold the ankle behind you; 30 s a side.",
-    "seated hamstring stretch": "Chair edge, one leg straight, hinge at the hips; 30 s a side.",
-    "wall calf stretch": "Hands on a wall, one leg back, heel down; 30 s, then bend the knee.",
-    "plantar fascia stretch": "Seated, pull the toes back toward the shin; 30 s a foot.",
-    # seated or standing versions of the floor stretches (STRETCH_ALTERNATIVES)
-    "standing pelvic tilt": "Back to a wall, knees soft, flatten the low back; 5 s, 10 times.",
-    "seated figure-four stretch": "Sit tall, ankle over the other knee, lean in; 30 s a side.",
-    "seated cat-cow": "Sit tall, hands on the knees, round then arch the back; 10 times.",
-    "seated side bend": "Sit tall, hold the chair, reach the other arm up and over; 20 s a side.",
-    "standing hip flexor stretch": "Hold a support, step one foot back, tuck the pelvis; 30 s.",
-}
+# DOMAIN.md 6: specific stretches the client is shown (name -> how), in English; the
+# other tables name a stretch by this name. Its stable code, and its words in every
+# language messages are written in, are in ``shared/home_texts.py``.
+STRETCHES: Final[dict[str, str]] = {s.name.en: s.how.en for s in texts.STRETCHES.values()}
+STRETCH_CODES: Final[dict[str, str]] = {s.name.en: c for c, s in texts.STRETCHES.items()}
 
 # The position each stretch is done in, so that a precaution can rule one out
 # (DOMAIN.md 2: pregnancy, hypertension; DOMAIN.md 5: age) and the home program
@@ -259,26 +234,10 @@ STRETCHES_FOR: Final[dict[Region, tuple[str, ...]]] = {
     "foot": ("wall calf stretch", "plantar fascia stretch"),
 }
 
-# DOMAIN.md 6: self-massage between sessions (tool, where).
+# DOMAIN.md 6: self-massage between sessions (tool, where), in English (the words in
+# every language: ``shared/home_texts.py``).
 SELF_MASSAGE: Final[dict[Region, tuple[str, str]]] = {
-    "head": ("tennis ball", "against a wall, at the base of the skull"),
-    "jaw": ("fingertips", "slow circles on the jaw muscle in front of the ear"),
-    "neck": ("tennis ball", "against a wall, on the muscles beside (never on) the neck bones"),
-    "shoulder": ("tennis ball", "against a wall, on the back of the shoulder"),
-    "shoulder_blade": ("tennis ball", "against a wall, on and between the shoulder blades"),
-    "upper_back": ("foam roller", "across the upper back, arms crossed over the chest"),
-    "mid_back": ("foam roller", "along the mid back beside the spine"),
-    "low_back": ("tennis ball", "lying down, beside (never on) the lower spine"),
-    "glute": ("tennis ball", "sitting or against a wall, in the buttock muscles"),
-    "hip": ("tennis ball", "against a wall, on the side of the hip"),
-    "arm": ("tennis ball", "against a wall, on the back of the upper arm"),
-    "elbow": ("tennis ball", "on a table, on the forearm just below the elbow"),
-    "forearm": ("tennis ball", "on a table, along the forearm muscles"),
-    "wrist_hand": ("tennis ball", "on a table, along the forearm and in the palm"),
-    "thigh": ("foam roller", "front, side and back of the thigh"),
-    "knee": ("foam roller", "the thigh and calf above and below the knee, not the kneecap"),
-    "leg": ("foam roller", "along the calf"),
-    "foot": ("tennis ball", "underfoot, rolling the sole"),
+    r: (texts.TOOLS[m.tool].en, m.where.en) for r, m in texts.SELF_MASSAGE.items()
 }
 
 # The position each SELF_MASSAGE is done in (a foam roller is lain on).
@@ -305,32 +264,9 @@ SELF_MASSAGE_POSITIONS: Final[dict[Region, Position]] = {
 
 # DOMAIN.md 6 self-massage, the gentle version (tool, where): light pressure, seated
 # or standing, for a client whose precautions or age ask for gentler options or rule
-# out the usual position.
+# out the usual position (the words in every language: ``shared/home_texts.py``).
 GENTLE_SELF_MASSAGE: Final[dict[Region, tuple[str, str]]] = {
-    "head": ("soft ball", "standing against a wall, at the base of the skull, leaning lightly"),
-    "jaw": ("fingertips", "light, slow circles on the jaw muscle in front of the ear"),
-    "neck": ("fingertips", "seated, light circles on the muscles beside (never on) the neck bones"),
-    "shoulder": (
-        "soft ball",
-        "standing against a wall, on the back of the shoulder, leaning lightly",
-    ),
-    "shoulder_blade": ("soft ball", "standing against a wall, beside the shoulder blade, lightly"),
-    "upper_back": ("soft ball", "standing against a wall, between the shoulder blades, lightly"),
-    "mid_back": ("soft ball", "standing against a wall, beside (never on) the spine, lightly"),
-    "low_back": (
-        "soft ball",
-        "standing against a wall, beside (never on) the lower spine, lightly",
-    ),
-    "glute": ("soft ball", "standing against a wall, in the buttock muscles, leaning lightly"),
-    "hip": ("soft ball", "standing against a wall, on the side of the hip, leaning lightly"),
-    "arm": ("hands", "seated, light kneading of the back of the upper arm"),
-    "elbow": ("hands", "seated, light kneading of the forearm just below the elbow"),
-    "forearm": ("hands", "seated, light kneading along the forearm muscles"),
-    "wrist_hand": ("hands", "seated, light kneading along the forearm and in the palm"),
-    "thigh": ("hands", "seated, light kneading of the front and side of the thigh"),
-    "knee": ("hands", "seated, light strokes above and below the knee, not the kneecap"),
-    "leg": ("hands", "seated, light strokes along the calf"),
-    "foot": ("soft ball", "seated, rolling the sole lightly"),
+    r: (texts.TOOLS[m.tool].en, m.where.en) for r, m in texts.GENTLE_SELF_MASSAGE.items()
 }
 
 

@@ -1,7 +1,9 @@
 """The home program the client leaves with (DOMAIN.md 6), held to the plan's own
 precautions (DOMAIN.md 2) and the client's age (DOMAIN.md 5), its stretches aimed
 at what the therapist found limited (DOMAIN.md 3). The rules are data
-(``knowledge.HOME_RULES``, the body map's positions and movements). Pure."""
+(``knowledge.HOME_RULES``, the body map's positions and movements). Every line
+carries its stable code beside its English (``shared/home_texts.py``, where the
+English is taken from), for the notifier to word in the client's language. Pure."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from typing import get_args
 from services.planner import knowledge as kb
 from services.planner import pregnancy
 from shared import body_map as bm
+from shared import home_texts as texts
 from shared.events.intake import IntakeSubmitted, Precaution
-from shared.events.plans import HomeProgram, RationaleItem, Stretch
+from shared.events.plans import HomeItem, HomeProgram, RationaleItem, Stretch
 from shared.pain import age_on
 from shared.vocabulary import Modality, PrecautionCode, Region
 
@@ -65,10 +68,11 @@ def home_plan(
     """DOMAIN.md 6: 2-3 stretches (first for each limited movement and posture finding,
     then each region's best in turn, never more than 3), a self-massage per region,
     and the aftercare advice - within what the precautions and age allow."""
-    rules = home_rules(precautions, age=age)
+    keys = home_rule_keys(precautions, age=age)
+    rules = [kb.HOME_RULES[key] for key in keys]
     fit = _Fit(rules)
     codes = list(dict.fromkeys(p.code for p in precautions))
-    restricted = _restricted(codes, rules, excluded)
+    restricted = _restricted(codes, keys, excluded)
     movements = bm.limited_movements(limits)
     postures = bm.posture_patterns(posture)
     found = [f for f in (*movements, *postures) if f.region not in excluded]
@@ -77,18 +81,26 @@ def home_plan(
     picked, swapped = _pick(sources, fit)
     massaged = [r for r in regions if r not in restricted]
     advice = [*kb.AFTERCARE, *(kb.FMM_AFTERCARE if modality == "fmm" else ())]
-    advice += [line for p in codes for line in kb.PRECAUTIONS[p].advice]
-    advice += [line for rule in rules for line in rule.advice]
-    advice += [f"No self-massage on the {_words(r)} until it has cleared." for r in excluded]
-    advice += [
-        f"No self-massage on the {_words(r)}: {', '.join(why)}."
+    advice += [code for p in codes for code in kb.PRECAUTIONS[p].advice]
+    advice += [code for rule in rules for code in rule.advice]
+    items = [HomeItem(code=code) for code in advice]
+    items += [HomeItem(code=texts.NO_SELF_MASSAGE_UNTIL_CLEARED, region=r) for r in excluded]
+    items += [
+        HomeItem(code=texts.NO_SELF_MASSAGE_BECAUSE, region=r, reasons=why)
         for r, why in restricted.items()
         if r in regions
     ]
+    self_massage, self_massage_items = _in_english(fit.self_massage(r) for r in massaged)
+    advice_lines, advice_items = _in_english(items)
     program = HomeProgram(
-        stretches=[Stretch(name=n, region=r, how=bm.STRETCHES[n]) for n, r in picked.items()],
-        self_massage=_unique(fit.self_massage(r) for r in massaged),
-        advice=_unique(advice),
+        stretches=[
+            Stretch(name=n, region=r, how=bm.STRETCHES[n], code=bm.STRETCH_CODES[n])
+            for n, r in picked.items()
+        ],
+        self_massage=self_massage,
+        advice=advice_lines,
+        self_massage_items=self_massage_items,
+        advice_items=advice_items,
     )
     rationale = [
         RationaleItem(
@@ -97,9 +109,9 @@ def home_plan(
             + (f"; self-massage for {', '.join(massaged)}" if massaged else "; no self-massage"),
         ),
     ]
-    for rule in rules:
+    for key, rule in zip(keys, rules, strict=True):
         reason = _rule_reason(
-            rule, restricted=restricted, swapped=swapped, regions=regions, massaged=massaged
+            key, rule, restricted=restricted, swapped=swapped, regions=regions, massaged=massaged
         )
         rationale += [] if reason is None else [reason]
     if limits:
@@ -133,15 +145,20 @@ def _pick(
 
 
 def home_rules(precautions: Sequence[Precaution], *, age: int | None) -> list[kb.HomeRule]:
-    """The home program rules that apply, in the table's order: each precaution's,
-    pregnancy's after the first trimester (an unstated stage counts as after), and an
-    older client's."""
+    """The home program rules that apply, in the table's order."""
+    return [kb.HOME_RULES[key] for key in home_rule_keys(precautions, age=age)]
+
+
+def home_rule_keys(precautions: Sequence[Precaution], *, age: int | None) -> list[str]:
+    """The keys of the home program rules that apply, in the table's order: each
+    precaution's, pregnancy's after the first trimester (an unstated stage counts as
+    after), and an older client's."""
     applying: set[str] = {p.code for p in precautions}
     if any(pregnancy.after_first_trimester(p.detail) for p in precautions if p.code == "pregnancy"):
         applying.add("pregnancy_after_first_trimester")
     if age is not None and age >= kb.OLDER_ADULT_AGE:
         applying.add("older_adult")
-    return [rule for key, rule in kb.HOME_RULES.items() if key in applying]
+    return [key for key in kb.HOME_RULES if key in applying]
 
 
 class _Fit:
@@ -168,28 +185,41 @@ class _Fit:
     def gentle_for(self, region: Region) -> bool:
         return self.gentle or bm.SELF_MASSAGE_POSITIONS[region] in self.avoid
 
-    def self_massage(self, region: Region) -> str:
-        table = bm.GENTLE_SELF_MASSAGE if self.gentle_for(region) else bm.SELF_MASSAGE
-        tool, where = table[region]
-        return f"{tool}: {where}"
+    def self_massage(self, region: Region) -> HomeItem:
+        gentle = self.gentle_for(region)
+        code = texts.GENTLE_SELF_MASSAGE_ITEM if gentle else texts.SELF_MASSAGE_ITEM
+        return HomeItem(code=code, region=region)
+
+
+def _in_english(items: Iterable[HomeItem]) -> tuple[list[str], list[HomeItem]]:
+    """Each line once, in English, with its item beside it."""
+    lines: dict[str, HomeItem] = {}
+    for item in items:
+        line = texts.item_text(item.code, "en", region=item.region, reasons=item.reasons)
+        if line is None:
+            raise KeyError(f"shared/home_texts.py has no {item.code!r}")
+        lines.setdefault(line, item)
+    return list(lines), list(lines.values())
 
 
 def _restricted(
-    codes: Sequence[PrecautionCode], rules: Sequence[kb.HomeRule], excluded: Sequence[Region]
+    codes: Sequence[PrecautionCode], keys: Sequence[str], excluded: Sequence[Region]
 ) -> dict[Region, list[str]]:
-    """Areas with no self-massage, and why: where a precaution rules out direct
-    pressure (DOMAIN.md 2) or a home rule says so; excluded areas are told apart."""
+    """Areas with no self-massage, and why (the precautions' codes and the home rules'
+    keys): where a precaution rules out direct pressure (DOMAIN.md 2) or a home rule
+    says so; excluded areas are told apart."""
     why: dict[Region, list[str]] = {}
     for code in codes:
         for region in sorted(kb.PRECAUTIONS[code].no_direct_pressure_in):
-            why.setdefault(region, []).append(_words(code))
-    for rule in rules:
-        for region in sorted(rule.no_self_massage_on):
-            why.setdefault(region, []).append(rule.why)
+            why.setdefault(region, []).append(code)
+    for key in keys:
+        for region in sorted(kb.HOME_RULES[key].no_self_massage_on):
+            why.setdefault(region, []).append(key)
     return {r: _unique(w) for r, w in why.items() if r not in excluded}
 
 
 def _rule_reason(
+    key: str,
     rule: kb.HomeRule,
     *,
     restricted: dict[Region, list[str]],
@@ -211,7 +241,7 @@ def _rule_reason(
     changed += [
         f"no self-massage on the {_words(r)}"
         for r, why in restricted.items()
-        if rule.why in why and r in regions
+        if key in why and r in regions
     ]
     changed += (
         ["the gentle self-massage, seated or standing"]

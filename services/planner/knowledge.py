@@ -185,7 +185,7 @@ class PrecautionRule:
     shorter_holds: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     pressure_note: str | None = None  # told at every direct pressure technique
     no_direct_pressure_in: frozenset[Region] = frozenset()
-    advice: tuple[str, ...] = ()
+    advice: tuple[str, ...] = ()  # advice codes (shared/home_texts.py ADVICE)
 
 
 # DOMAIN.md 2: precautions and their modifications.
@@ -200,14 +200,14 @@ PRECAUTIONS: Final[dict[PrecautionCode, PrecautionRule]] = {
             ),
         ),
         no_direct_pressure_in=frozenset({"low_back"}),
-        advice=("Self-massage: no pressure on the belly or the low back.",),
+        advice=("pregnancy_self_massage",),
     ),
     "varicose_veins": PrecautionRule(
         pressure_cap=5,
         modifications=(
             ("avoid_varicose_veins", "no direct work on varicose veins; work around them"),
         ),
-        advice=("Self-massage: never roll or press over varicose veins.",),
+        advice=("varicose_veins_self_massage",),
     ),
     "hypertension": PrecautionRule(
         pressure_cap=5,
@@ -227,7 +227,7 @@ PRECAUTIONS: Final[dict[PrecautionCode, PrecautionRule]] = {
             ("no_deep_friction", "no cross-fiber friction: bruising risk on blood thinners"),
         ),
         left_out=frozenset({"pincer_compression", "cross_fiber_friction"}),
-        advice=("Self-massage gently: blood thinners make bruising easier.",),
+        advice=("blood_thinners_self_massage",),
     ),
     "reduced_sensation_medication": PrecautionRule(
         pressure_cap=4,
@@ -315,17 +315,11 @@ MEDICAL_CHECK_TECHNIQUES: Final[tuple[str, ...]] = (
 )  # the gentlest steps of each method; no direct pressure until the check is recorded
 MEDICAL_CHECK_REFER_TO: Final = "the client's physician (DOMAIN.md 1 red flag)"
 
-# DOMAIN.md 6: aftercare every client gets.
-AFTERCARE: Final[tuple[str, ...]] = (
-    "Drink plenty of water after each session.",
-    "Some soreness for 24-48 hours is normal.",
-    "Light, gentle movement helps more than complete rest.",
-)
+# DOMAIN.md 6: aftercare every client gets (advice codes: the words, in every
+# language, are shared/home_texts.py ADVICE, as are those of every ``advice`` below).
+AFTERCARE: Final[tuple[str, ...]] = ("drink_water", "soreness_is_normal", "gentle_movement")
 # DOMAIN.md 6 and 4: FMM clients practise breathing and self-release at home.
-FMM_AFTERCARE: Final[tuple[str, ...]] = (
-    "Practise breathing with a sigh of relief every day.",
-    "Practise sensing and releasing the contraction pattern learned in the session.",
-)
+FMM_AFTERCARE: Final[tuple[str, ...]] = ("sigh_of_relief_practice", "release_practice")
 # DOMAIN.md 6: 2-3 specific stretches for the problem areas, not a long list.
 STRETCHES_PER_PLAN: Final = (2, 3)
 
@@ -474,12 +468,12 @@ class HomeRule:
     """How a precaution or a personal factor changes the home program."""
 
     section: str  # the DOMAIN.md section the rationale names
-    why: str
+    why: str  # in the rationale; the client reads shared/home_texts.py REASONS[key]
     avoid_positions: frozenset[Position] = frozenset()
     no_head_down: bool = False
     no_self_massage_on: frozenset[Region] = frozenset()
     gentle_self_massage: bool = False  # body_map.GENTLE_SELF_MASSAGE, seated or standing
-    advice: tuple[str, ...] = ()
+    advice: tuple[str, ...] = ()  # advice codes (shared/home_texts.py ADVICE)
 
 
 HOME_RULES: Final[dict[str, HomeRule]] = {
@@ -496,7 +490,7 @@ HOME_RULES: Final[dict[str, HomeRule]] = {
         section="DOMAIN.md 2",
         why="pregnancy after the first trimester",
         avoid_positions=frozenset({"supine", "prone"}),
-        advice=("Stretch seated, standing or lying on your side: never flat on your back.",),
+        advice=("never_flat_on_back",),
     ),
     # DOMAIN.md 2 varicose veins, "avoid direct work on them" (seed 002): they lie in
     # the legs, so no rolling or pressing on the thigh, knee or calf.
@@ -512,10 +506,7 @@ HOME_RULES: Final[dict[str, HomeRule]] = {
         why="hypertension",
         no_head_down=True,
         gentle_self_massage=True,
-        advice=(
-            "Hold stretches gently and briefly, breathing throughout: never hold your breath.",
-            "Come up slowly from any stretch or self-massage.",
-        ),
+        advice=("hold_gently_and_breathe", "come_up_slowly"),
     ),
     # DOMAIN.md 5 personal factors, age (seed 002: "Things like your age, overall
     # health, stress levels ... all play important roles"), from OLDER_ADULT_AGE
@@ -526,7 +517,7 @@ HOME_RULES: Final[dict[str, HomeRule]] = {
         why=f"age {OLDER_ADULT_AGE} or over",
         avoid_positions=frozenset({"supine", "prone", "kneeling", "hands_and_knees"}),
         gentle_self_massage=True,
-        advice=("Stretch seated or standing, with a chair or counter to hold on to.",),
+        advice=("stretch_with_support",),
     ),
 }
 

@@ -46,12 +46,37 @@ class Stretch(Part):
     name: str
     region: Region
     how: str
+    code: str | None = Field(
+        default=None,
+        description="the stretch's stable code, which shared/home_texts.py STRETCHES words "
+        "in each language; name and how are its English",
+    )
+
+
+class HomeItem(Part):
+    """One self-massage or advice line of the home program as a stable code of
+    shared/home_texts.py, with the area and the reasons the line names."""
+
+    code: str
+    region: Region | None = None
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="the precautions or home rules (codes) the line gives as its reason",
+    )
 
 
 class HomeProgram(Part):
     stretches: list[Stretch] = Field(default_factory=list, max_length=3)
     self_massage: list[str] = Field(default_factory=list)
     advice: list[str] = Field(default_factory=list)
+    self_massage_items: list[HomeItem] = Field(
+        default_factory=list,
+        description="self_massage as codes, line for line (empty from older producers)",
+    )
+    advice_items: list[HomeItem] = Field(
+        default_factory=list,
+        description="advice as codes, line for line (empty from older producers)",
+    )
 
 
 class SchedulingNeeds(Part):
