@@ -32,6 +32,8 @@ from hypothesis import strategies as st
 
 from services.intake.screening import screen
 from services.intake.submission import findings_for
+from services.notifier import batches
+from services.notifier.batches import BATCH_KINDS
 from services.notifier.channels import OutboundMessage
 from services.notifier.compose import Links, compose
 from services.notifier.delivery import Route
@@ -72,6 +74,7 @@ URLS = Links(
     confirm="https://clinic.example/v/{visit_id}.ics?sig={sig}",
     offer="https://clinic.example/o/{offer_id}/{action}?sig={sig}",
     checkin="https://clinic.example/c/{notification_id}?sig={sig}",
+    calendar="https://clinic.example/k/{client_id}.ics?sig={sig}",
 )
 LANGUAGES = ("en", "es")
 
@@ -286,6 +289,9 @@ def record(
     elif kind == "referral":
         cause, visit_id = ("intake-minimum-necessary",), None
         context = {}
+    elif kind in BATCH_KINDS:
+        cause, visit_id = ("event-minimum-necessary",), None
+        context = {"plan_id": plan_id}
     else:
         cause = (OFFER_ID,)
         context = {
@@ -312,8 +318,34 @@ def messages_for(
     language: str,
     templates: Templates = TEMPLATES,
 ) -> dict[str, OutboundMessage]:
-    """The reminder by e-mail and by SMS, and every other kind by SMS, in ``language``."""
+    """The reminder by e-mail and by SMS, and every other kind by SMS, in ``language``;
+    the notices of a plan change by e-mail and SMS, with every plan outcome."""
     plan_id = plan.plan_id if isinstance(plan, PlanCreated) else None
+    batched = [
+        (f"{kind}.{outcome}.{way.template}", kind, way, outcome)
+        for kind in sorted(BATCH_KINDS)
+        for outcome in get_args(batches.Outcome)
+        for way in (EMAIL_REMINDER, SMS)
+    ]
+    notices = {
+        name: compose(
+            record(
+                kind,
+                client_id=intake.client.client_id,
+                location_id=intake.location_id,
+                plan_id=plan_id or "plan-minimum-necessary",
+            ),
+            way=way,
+            language=language,
+            chain=CHAIN,
+            plan=remembered(plan),
+            urls=URLS,
+            templates=templates,
+            sent_at=SUBMITTED,
+            members=plan_change(outcome),
+        )
+        for name, kind, way, outcome in batched
+    }
     ways: list[tuple[str, NotificationKind, Route]] = [
         ("reminder.email", "reminder", EMAIL_REMINDER),
         ("reminder.sms", "reminder", SMS),
@@ -339,7 +371,24 @@ def messages_for(
             sent_at=SUBMITTED,
         )
         for name, kind, way in ways
-    }
+    } | notices
+
+
+def plan_change(outcome: str) -> list[dict[str, Any]]:
+    """A plan change with one of everything, as the notifier gathers it."""
+    later = VISIT_START + timedelta(days=3)
+    return [
+        {"event_id": "e1", "type": "booked", "visit_id": "v-new", "start": later.isoformat(),
+         "known_start": None, "sequence": 2, "sessions_total": 6, "makeup": True},
+        {"event_id": "e2", "type": "rescheduled", "visit_id": VISIT_ID,
+         "start": (VISIT_START + timedelta(hours=2)).isoformat(),
+         "known_start": VISIT_START.isoformat()},
+        {"event_id": "e3", "type": "cancelled", "visit_id": "v-old",
+         "known_start": (VISIT_START + timedelta(days=7)).isoformat(), "cause": "plan_revised"},
+        {"event_id": "e4", "type": "waitlisted", "sequence": 6, "sessions_total": 6,
+         "makeup": False},
+        {"event_id": "e5", "type": "plan", "outcome": outcome, "maintenance": True},
+    ]  # fmt: skip
 
 
 def full_text(message: OutboundMessage) -> str:
