@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.scheduler import commands
-from services.scheduler.store import CalendarStore, VisitStatus
+from services.scheduler import commands, link_access
+from services.scheduler.confirmation import ShownStatus, shown_status
+from services.scheduler.store import CalendarStore
 from shared.auth import CurrentPrincipal, require_role
 from shared.errors import errors
 from shared.events.visits import TriggerPointOutcome
 from shared.routes import in_scope, runtime_of
-from shared.vocabulary import CancelledBy, Role
+from shared.vocabulary import CancelledBy, ConfirmedVia, Role
 
 router = APIRouter(prefix="/v1", tags=["visits"])
 Route = TypeVar("Route", bound=Callable[..., Awaitable[Any]])
@@ -41,7 +42,9 @@ class VisitView(BaseModel):
     makeup_for: str | None = Field(
         default=None, description="a make-up visit: the cancelled or missed visit it replaces"
     )
-    status: VisitStatus
+    status: ShownStatus = Field(
+        description="the visit's status; confirmed: booked, and confirmed at its current start"
+    )
 
 
 class ClientVisits(BaseModel):
@@ -95,6 +98,7 @@ async def client_visits(
     store = CalendarStore(runtime.redis, runtime.keys)
     survivor = await store.aliases.resolve(client_id)
     visits = in_scope(principal, await store.client_visits(survivor), lambda f: f[0].location_id)
+    confirmed = await commands.confirmed_now(store, visits)
     return ClientVisits(
         client_id=survivor,
         visits=[
@@ -103,7 +107,7 @@ async def client_visits(
                 local_start=v.start.astimezone(
                     runtime.chain.location(v.location_id).zone
                 ).isoformat(),
-                status=state,
+                status=shown_status(state, confirmed=v.visit_id in confirmed),
             )
             for v, state in visits
             # a released visit was a waitlist offer that closed: never the client's visit
@@ -128,6 +132,32 @@ def _command(path: str) -> Callable[[Route], Route]:
             **errors(401, 403, 404, 409, 413, 422, 429, 503),
         },
     )
+
+
+@router.post(
+    "/visits/{visit_id}/confirm",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandResult,
+    responses={
+        200: {"model": CommandResult, "description": "a repeat: the first confirmation"},
+        **errors(401, 403, 404, 409, 410, 429, 503),
+    },
+)
+async def confirm(
+    visit_id: str,
+    request: Request,
+    response: Response,
+    sig: Annotated[str | None, Query(description="signature of a link from a message")] = None,
+) -> CommandResult:
+    """Confirm the visit at its current start (``visit.confirmed``): with a front desk
+    key (via ``staff``) or the signed link of a message (via ``link``; 410 once the
+    visit is cancelled). Once per visit and start: a repeat answers the first
+    confirmation; a visit moved since needs confirming again; one that was cancelled,
+    took place or has started is a 409."""
+    actor = await link_access.actor(request, sig, visit_id, roles=CHANGERS, acts=True)
+    via: ConfirmedVia = "link" if actor.by_link else "staff"
+    done = await commands.confirm(runtime_of(request), actor.principal, visit_id, via=via)
+    return _answer(done, response)
 
 
 @_command("/visits/{visit_id}/reschedule")

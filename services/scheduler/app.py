@@ -11,7 +11,7 @@ from services.scheduler.offer_round import offer_rounds, waitlist_sizes
 from services.scheduler.outbox import relay
 from shared.service import build_service
 from shared.settings import SchedulerSettings
-from shared.topics import INTAKE, PLANS, VISITS
+from shared.topics import INTAKE, NOTIFICATIONS, PLANS, VISITS
 
 
 def build_app(settings: SchedulerSettings) -> FastAPI:
@@ -19,9 +19,10 @@ def build_app(settings: SchedulerSettings) -> FastAPI:
         service="scheduler",
         settings=settings,
         description="Books the visits of treatment plans (clinic.visits) and makes up the "
-        "ones cancelled or missed; follows client merges (clinic.intake).",
+        "ones cancelled or missed; follows client merges (clinic.intake); confirms the "
+        "visits clients confirm by text (reply.received on clinic.notifications).",
         routers=[router, calendar_api.router, waitlist_api.router],
-        consumes=[PLANS, INTAKE, VISITS],
+        consumes=[PLANS, INTAKE, VISITS, NOTIFICATIONS],
         handlers=handlers,
         background=[relay, offer_rounds, waitlist_sizes],
     )

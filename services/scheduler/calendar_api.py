@@ -15,7 +15,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from services.scheduler import calendar_view, ics
-from services.scheduler.commands import moves_record, plan_needs
+from services.scheduler.commands import confirmed_now, moves_record, plan_needs
+from services.scheduler.confirmation import shown_status
 from services.scheduler.store import CalendarStore
 from shared import links
 from shared.auth import CurrentPrincipal, current_principal, require_role
@@ -46,7 +47,8 @@ async def location_calendar(
     request: Request,
     day: Annotated[date, Query(alias="date", description="the local day, YYYY-MM-DD")],
 ) -> calendar_view.LocationDay:
-    """One local day at a location: opening hours, and the visits per therapist and room."""
+    """One local day at a location: opening hours, and the visits per therapist and room
+    with their status (``confirmed``: the client confirmed the visit at its start)."""
     runtime = runtime_of(request)
     if not runtime.chain.has_location(location_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
@@ -56,12 +58,17 @@ async def location_calendar(
     store = _store(runtime)
     visits = await store.location_visits(location_id, start=start, end=end)
     statuses = await store.visits([v.visit_id for v in visits])
+    confirmed = await confirmed_now(store, statuses)
     return calendar_view.location_day(
         location,
         day,
         therapists=runtime.chain.staff_at(location_id),
         visits=visits,
         offered={v.visit_id for v, state in statuses if state == "offered"},
+        statuses={
+            v.visit_id: shown_status(state, confirmed=v.visit_id in confirmed)
+            for v, state in statuses
+        },
     )
 
 

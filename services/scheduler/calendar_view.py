@@ -10,11 +10,13 @@ change). Free slots come from the same building blocks as booking
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.scheduler.confirmation import ShownStatus
 
 # _grid and _ends_inside are the slot search's own rules for candidate starts;
 # reusing them keeps the offered slots identical to what booking would place.
@@ -59,6 +61,10 @@ class DayVisit(_View):
     sequence: int
     sessions_total: int
     offered: bool = False  # held for a waiting client until the offer is answered
+    status: ShownStatus = Field(
+        default="booked",
+        description="confirmed: booked, and confirmed by the client at its current start",
+    )
 
 
 class TherapistDay(_View):
@@ -108,9 +114,11 @@ def location_day(
     therapists: Sequence[tuple[Therapist, WeeklyHours]],
     visits: Iterable[VisitBooked],
     offered: Collection[str] = (),
+    statuses: Mapping[str, ShownStatus] | None = None,
 ) -> LocationDay:
     """The location's calendar for the local ``day``: opening hours, each
-    therapist's bookable hours and visits, and each room's visits.
+    therapist's bookable hours and visits (with ``statuses``, by visit id; booked
+    where none is given), and each room's visits.
 
     Visits of other locations or days are left out; visits on a closed day are
     shown, because someone has to move them."""
@@ -118,7 +126,12 @@ def location_day(
     day_start, day_end = day_bounds(day, zone)
     shown = sorted(
         (
-            _day_visit(v, zone, offered=v.visit_id in offered)
+            _day_visit(
+                v,
+                zone,
+                offered=v.visit_id in offered,
+                status=(statuses or {}).get(v.visit_id, "booked"),
+            )
             for v in visits
             if v.location_id == location.id and v.start < day_end and day_start < v.end
         ),
@@ -170,9 +183,12 @@ def _local_range(day: date, span: tuple[time, time], zone: ZoneInfo) -> LocalRan
     )
 
 
-def _day_visit(visit: VisitBooked, zone: ZoneInfo, *, offered: bool) -> DayVisit:
+def _day_visit(
+    visit: VisitBooked, zone: ZoneInfo, *, offered: bool, status: ShownStatus
+) -> DayVisit:
     return DayVisit(
         offered=offered,
+        status=status,
         visit_id=visit.visit_id,
         plan_id=visit.plan_id,
         client_id=visit.client_id,

@@ -1,18 +1,21 @@
 """Front desk and therapist commands on one visit: reschedule, cancel, no-show,
-complete. Each runs under the location's lock, checks the pure rules of
-``operations.py``, and applies its calendar change together with its event in
-one script (``store.CalendarChange``); the event then goes out through the
-outbox, so an accepted command is never lost to a broker outage.
+complete, and the client's confirmation (``confirmation.py``). Each runs under
+the location's lock, checks the pure rules of ``operations.py``, and applies its
+calendar change together with its event in one script (``store.CalendarChange``);
+the event then goes out through the outbox, so an accepted command is never lost
+to a broker outage.
 
-Cancel, no-show and completion happen once to a visit: the same request again
-answers what it answered the first time; a different one is a 409 naming the
-visit's state. Who may act is checked before either."""
+Cancel, no-show and completion happen once to a visit, a confirmation once per
+visit and start: the same request again answers what it answered the first time;
+a different one is a 409 naming the visit's state. Who may act is checked before
+either. A refusal is a ``Refused`` (409) with a stable reason code beside its
+sentence, so the pages a client acts from can word it in the client's language."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +23,7 @@ from typing import Any
 from fastapi import HTTPException, status
 from pydantic import BaseModel
 
-from services.scheduler import backfill, operations
+from services.scheduler import backfill, confirmation, operations
 from services.scheduler.outbox import deliver, staged
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap, VisitStatus
 from shared.auth import Principal
@@ -36,9 +39,25 @@ from shared.events.visits import (
 from shared.kafka import Outgoing
 from shared.locks import redis_lock
 from shared.runtime import Runtime
-from shared.vocabulary import CancelledBy
+from shared.vocabulary import CancelledBy, ConfirmedVia
 
 ATTEMPTS = 3  # an Overlap means another instance wrote first: compute again
+
+# who acts through a message's signed link: the signature names the one visit it
+# opens, so it reaches that visit wherever it is; and the client's text reply, which
+# the notifier matched to the visit it confirms
+LINK = Principal(role="service", locations=("*",), name="signed link", key_id="signed-link")
+TEXT_REPLY = Principal(role="service", locations=("*",), name="text reply", key_id="text-reply")
+
+
+class Refused(HTTPException):
+    """A 409: the visit cannot be changed so. ``reason`` is a stable code (the visit's
+    state, ``started``, or a reschedule's ``operations.RefusalReason``); ``detail``
+    the sentence the JSON answer carries."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(status.HTTP_409_CONFLICT, detail)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,47 @@ async def plan_needs(store: CalendarStore, plan_id: str) -> PlanNeeds | None:
 
 def moves_record(visit_id: str) -> str:
     return f"moves:{visit_id}"
+
+
+def confirm_record(visit: VisitBooked) -> str:
+    """The record of the confirmation of ``visit`` at its current start."""
+    return command_record(visit.visit_id, f"confirm:{confirmation.salt_of(visit)}")
+
+
+async def confirmed_now(
+    store: CalendarStore, visits: Sequence[tuple[VisitBooked, VisitStatus]]
+) -> set[str]:
+    """The booked visits among ``visits`` confirmed at their current start (one read)."""
+    booked = [v for v, state in visits if state == "booked"]
+    found = await store.records([confirm_record(v) for v in booked])
+    return {v.visit_id for v, raw in zip(booked, found, strict=True) if raw is not None}
+
+
+async def confirm(
+    runtime: Runtime, principal: Principal, visit_id: str, *, via: ConfirmedVia
+) -> Done:
+    """Confirm a booked visit at its current start, before it starts; a repeat answers
+    the first confirmation, however it came (link, text or desk), while the visit
+    stands there. Moved since: it needs confirming again."""
+
+    async def decide(visit: VisitBooked, state: VisitStatus, now: datetime) -> _Decision:
+        if (refused := confirmation.refusal(visit, now=now)) is not None:
+            raise Refused("started", refused)
+        event = confirmation.confirmation(visit, via=via, now=now)
+        return _Decision(event, CalendarChange(), salt=confirmation.salt_of(visit))
+
+    return await _run(
+        runtime,
+        principal,
+        visit_id,
+        "confirm",
+        decide,
+        request={},
+        record=confirm_record,
+        # a confirmation stands only while the visit does: a repeat once it was
+        # cancelled or took place is refused like a first request
+        guard=lambda visit, state: _must_be_booked(visit, state, "confirmed"),
+    )
 
 
 async def cancel(
@@ -199,7 +259,7 @@ async def reschedule(
             now=now,
         )
         if isinstance(placed, operations.Refusal):
-            raise HTTPException(status.HTTP_409_CONFLICT, placed.detail)
+            raise Refused(placed.reason, placed.detail)
         moved = visit.model_copy(
             update={
                 "therapist_id": placed.therapist_id,
@@ -233,6 +293,7 @@ async def reschedule(
 
 # what each command does to a visit, for the therapist rule's answer
 VERBS = {
+    "confirm": "confirm",
     "cancel": "cancel",
     "no_show": "record a no-show for",
     "complete": "complete",
@@ -258,6 +319,7 @@ class _Decision:
 
 
 Decide = Callable[[VisitBooked, VisitStatus, datetime], Awaitable[_Decision]]
+Guard = Callable[[VisitBooked, VisitStatus], None]
 
 
 async def _run(
@@ -268,9 +330,13 @@ async def _run(
     decide: Decide,
     *,
     request: Mapping[str, object],
+    record: Callable[[VisitBooked], str] | None = None,
+    guard: Guard | None = None,
 ) -> Done:
     """Decide under the location's lock and apply; a once-only command that was
-    already carried out answers its first result if ``request`` is the same."""
+    already carried out answers its first result if ``request`` is the same.
+    ``record``: where that result is kept, from the visit as it stands (default: one
+    per visit and command); ``guard``: what must hold even for a repeat."""
     store = CalendarStore(runtime.redis, runtime.keys)
     found = await store.visit(visit_id)
     if found is None or not principal.reaches(found[0].location_id):
@@ -282,7 +348,10 @@ async def _run(
             current = await store.visit(visit_id)
             assert current is not None  # visits are never deleted
             visit, state = current
-            replay = await store.record(command_record(visit_id, command))
+            if guard is not None:
+                guard(visit, state)
+            kept = record(visit) if record is not None else command_record(visit_id, command)
+            replay = await store.record(kept)
             if replay is not None:
                 first = json.loads(replay)
                 if first["request"] != asked:
@@ -295,7 +364,7 @@ async def _run(
             change.expect[visit_id] = (state, visit.start)  # unless another instance moved it
             change.outbox.update(staged([outgoing]))
             if decision.once:
-                change.records[command_record(visit_id, command)] = json.dumps(
+                change.records[kept] = json.dumps(
                     {
                         "type": decision.event.event_type,
                         "data": decision.event.to_data(),
@@ -306,8 +375,8 @@ async def _run(
                 await store.apply(change, now=now)
             except Overlap:  # another instance wrote first: read again and decide again
                 if attempt == ATTEMPTS - 1:
-                    raise HTTPException(
-                        status.HTTP_409_CONFLICT,
+                    raise Refused(
+                        "calendar_changed",
                         "the calendar changed while this request was handled; retry",
                     ) from None
                 continue
@@ -340,9 +409,8 @@ async def _outgoing(
 
 def _must_be_booked(visit: VisitBooked, state: VisitStatus, verb: str) -> None:
     if state != "booked":
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"visit {visit.visit_id} is {state.replace('_', '-')}; it cannot be {verb}",
+        raise Refused(
+            state, f"visit {visit.visit_id} is {state.replace('_', '-')}; it cannot be {verb}"
         )
 
 
@@ -351,11 +419,17 @@ def _event_of(stored: Mapping[str, Any]) -> EventData:
 
 
 __all__ = [
+    "LINK",
+    "TEXT_REPLY",
     "Done",
     "Outcome",
     "PlanNeeds",
+    "Refused",
     "cancel",
     "complete",
+    "confirm",
+    "confirm_record",
+    "confirmed_now",
     "needs_record",
     "no_show",
     "plan_needs",

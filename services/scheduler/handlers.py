@@ -11,6 +11,11 @@
   for the waitlist (``backfill.py``); a plan that changes withdraws its open
   offer.
 - ``plan.declined``: nothing was booked for it; nothing to do.
+- ``reply.received`` with intent ``confirm`` (``clinic.notifications``): the
+  client texted "Y" to the visit the notifier named; the visit is confirmed via
+  ``sms`` (``commands.confirm``: once per visit and start). A visit cancelled, done
+  or started meanwhile is skipped. The other types of that topic are ignored
+  unread (``codec.peek_type``), so the topic costs little more than its fetches.
 - ``client.merged``: the retired client's visits become the survivor's
   (``merging.py``); plan events that still name the retired id are handled
   under the survivor, resolved by the read that takes the location's lock.
@@ -35,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from services.scheduler import backfill, operations
+from services.scheduler import backfill, commands, operations
 from services.scheduler.booking import book_plan
 from services.scheduler.commands import PlanNeeds, needs_record, trace_record
 from services.scheduler.makeup import make_up
@@ -48,11 +53,12 @@ from shared.chain import Location, Policy, Therapist, WeeklyHours
 from shared.codec import decode_envelope, encode
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import ClientMerged, EventData, PlanCreated, VisitBooked
+from shared.events.notifications import ReplyReceived
 from shared.events.plans import PlanCompleted, PlanData, PlanDeclined, PlanRevised
 from shared.events.visits import BookingWaitlisted, VisitCancelled, VisitNoShow
 from shared.kafka import Outgoing
 from shared.runtime import Runtime
-from shared.streams import Handler, Rejected
+from shared.streams import Handler, Rejected, StateMoved
 from shared.vocabulary import CancelCause
 
 ATTEMPTS = 3
@@ -315,6 +321,29 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             raise Rejected(f"expected plan.declined, got {type(data).__name__}")
         return []  # a declined intake never had a plan, so nothing was booked
 
+    async def on_reply(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+        """A text reply: ``confirm`` confirms the visit it names (published by the
+        command itself, through the outbox); other intents are the notifier's."""
+        if not isinstance(data, ReplyReceived):
+            raise Rejected(f"expected reply.received, got {type(data).__name__}")
+        if data.intent != "confirm":
+            return []
+        if data.visit_id is None:
+            raise Rejected("a confirm reply names no visit")
+        found = await store.visit(data.visit_id)
+        if found is None:
+            raise Rejected(f"unknown visit {data.visit_id!r}")
+        texted_by = await store.aliases.resolve(data.client_id)  # the survivor of a merge
+        if texted_by != await store.aliases.resolve(found[0].client_id):
+            raise Rejected(f"visit {data.visit_id!r} is another client's")
+        try:
+            await commands.confirm(runtime, commands.TEXT_REPLY, data.visit_id, via="sms")
+        except commands.Refused as refused:
+            if refused.reason == "calendar_changed":
+                raise StateMoved(refused.detail) from refused
+            # cancelled, done or started since the text: nothing left to confirm
+        return []
+
     async def move_merged(merge: ClientMerged, retired: str, survivor: str) -> None:
         await follow_merge(runtime, retired=retired, survivor=survivor, seen_at=merge.location_ids)
 
@@ -325,6 +354,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         "plan.declined": on_declined,
         "visit.cancelled": on_lost,
         "visit.no_show": on_lost,
+        "reply.received": on_reply,
         "client.merged": merge_follower(store.aliases, move_merged),
     }
 

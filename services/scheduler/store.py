@@ -199,6 +199,13 @@ class CalendarStore:
         raw = await self._redis.get(self._keys("record", key))
         return None if raw is None else str(raw)
 
+    async def records(self, keys: Sequence[str]) -> list[str | None]:
+        """``record`` of each key, in one read."""
+        if not keys:
+            return []
+        found = await self._redis.mget([self._keys("record", key) for key in keys])
+        return [None if raw is None else str(raw) for raw in found]
+
     async def waiting(self, location_id: str) -> dict[str, str]:
         """The waitlist of a location: plan id -> its waiting entry."""
         found = await self._redis.hgetall(self._keys("waiting", location_id))
