@@ -14,9 +14,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from services.notifier.delivery import Contact, texted_start, texted_stop, with_preferences
+from services.notifier.delivery import Contact, with_preferences
 from services.notifier.replies import record_reply
-from services.notifier.sms_inbound import classify, valid_twilio_signature
+from services.notifier.sms_inbound import InboundSms, valid_twilio_signature
+from services.notifier.sms_webhook import answer_text
 from services.notifier.store import NotificationStore
 from shared import links
 from shared.aliases import ClientAliases
@@ -179,12 +180,14 @@ def _twiml(text: str | None) -> Response:
 @router.post(
     "/sms/inbound",
     response_class=Response,
-    responses={200: {"content": {TWIML: {}}}, **errors(400, 403, 413, 429)},
+    responses={200: {"content": {TWIML: {}}}, **errors(400, 403, 413, 422, 429, 503)},
 )
 async def sms_inbound(request: Request) -> Response:
     """The SMS provider's webhook for messages from clients (Twilio's form post,
     signed with the account's auth token): STOP stops every SMS at once, START
-    undoes it, HELP answers who we are, a number 0-10 answers the last check-in."""
+    undoes it, HELP answers who we are, Y or C confirms the next visit, a number
+    0-10 answers the last check-in, and any other text is kept for the front desk
+    (services/notifier/sms_webhook.py). Each publishes ``reply.received`` once."""
     runtime = runtime_of(request)
     settings = runtime.base.settings
     token = getattr(settings, "sms_auth_token", None)
@@ -202,29 +205,13 @@ async def sms_inbound(request: Request) -> Response:
         or not valid_twilio_signature(token.get_secret_value(), url, pairs, signature)
     ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "bad signature")
-    store = _store(request)
-    client_id = await store.client_by_phone(params.get("From", ""))
-    contact = await store.contact(await _aliases(request).resolve(client_id)) if client_id else None
-    if contact is None or contact.phone != params.get("From"):
-        return _twiml(None)  # after a merge, a phone the survivor's contact does not keep
-    command = classify(params.get("Body", ""))
-    location = runtime.chain.location(contact.location_id)
-    if command.kind == "stop":
-        await store.save_contact(texted_stop(contact))
-        return _twiml(None)  # the provider confirms the opt-out itself
-    if command.kind == "start":
-        await store.save_contact(texted_start(contact))
-        return _twiml(f"{runtime.chain.chain.name}: messages are on again. Reply STOP to stop.")
-    if command.kind == "help":
-        phone = f" Call {location.phone}." if location.phone else ""
-        return _twiml(f"{runtime.chain.chain.name}, {location.name}.{phone} Reply STOP to stop.")
-    if command.kind == "score" and command.score is not None:
-        replied = await record_reply(
-            runtime, contact, pain=command.score, channel="sms", reply_id=params.get("MessageSid")
-        )
-        if replied:
-            return _twiml(f"{runtime.chain.chain.name}: thank you, we noted {command.score}/10.")
-    return _twiml(None)
+    try:
+        sms = InboundSms.from_form(params)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from exc
+    return _twiml(await answer_text(runtime, sms))
 
 
 # --- the check-in reply page --------------------------------------------------------------

@@ -10,6 +10,7 @@ from services.notifier.api import router
 from services.notifier.channels import channels_from
 from services.notifier.dispatcher import Dispatcher
 from services.notifier.handlers import handlers
+from services.notifier.sms_replies_api import router as sms_replies_router
 from services.notifier.waits import tend_waits
 from shared.runtime import Runtime
 from shared.service import build_service
@@ -36,7 +37,7 @@ def build_app(settings: NotifierSettings) -> FastAPI:
         settings=settings,
         description="Reminders, aftercare, check-ins and other messages to clients "
         "(clinic.notifications).",
-        routers=[router],
+        routers=[router, sms_replies_router],
         consumes=[INTAKE, PLANS, VISITS],
         handlers=wired,
         background=[dispatch, waits],

@@ -35,6 +35,7 @@ from services.dashboard.probes import Prober
 from services.intake.app import build_app as build_intake
 from services.intake.docs import INTAKE_EXAMPLE
 from services.notifier import api as notifier_api
+from services.notifier import sms_replies_api
 from services.planner import api as planner_api
 from services.scheduler import api as scheduler_api
 from services.scheduler import calendar_api, waitlist_api
@@ -109,7 +110,10 @@ def services(infra: Infra, namespace: str) -> dict[str, tuple[Callable[[Any], Fa
             ),
             SchedulerSettings(**common),
         ),
-        "notifier": (_routes_only("notifier", [notifier_api.router]), NotifierSettings(**common)),
+        "notifier": (
+            _routes_only("notifier", [notifier_api.router, sms_replies_api.router]),
+            NotifierSettings(**common),
+        ),
         "dashboard": (_dashboard, DashboardSettings(**common)),
     }
 
