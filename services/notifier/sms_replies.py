@@ -62,7 +62,11 @@ class SmsReply(BaseModel):
     reply_id: str = Field(description="the provider's id of the text (Twilio's MessageSid)")
     client_id: str
     location_id: str = Field(description="the client's location: its front desk reads the text")
-    intent: ReplyIntent
+    asked: ReplyIntent = Field(description="what the words ask for (sms_inbound.classify)")
+    intent: ReplyIntent = Field(
+        description="what the text is taken as: ``other`` (for the front desk) for a "
+        "confirmation with no visit ahead or a score with no check-in to answer"
+    )
     received_at: AwareDatetime
     next_visit: NextVisit | None = None
     score: int | None = Field(default=None, description="with intent score")

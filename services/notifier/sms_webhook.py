@@ -9,7 +9,9 @@ recorded twice. What it does:
 - STOP (and its synonyms, CANCEL among them) stops every SMS at once; the provider
   confirms the opt-out itself, so we answer nothing. START resumes SMS.
 - Y / C confirm the client's next visit: ``reply.received`` names it and the
-  scheduler confirms it (``visit.confirmed``).
+  scheduler confirms it (``visit.confirmed``). With no visit ahead the answer says
+  so, and the text is kept for the front desk: the client expects a visit we do
+  not know of.
 - A pain score answers the latest check-in (``replies.record_reply``); a number with
   no check-in to answer is kept for the front desk like any other text.
 - Any other text is kept for the front desk, and answered with the clinic's number
@@ -77,10 +79,13 @@ async def _reply(
     if intent in ("confirm", "other"):
         found = await store.next_visit(contact.client_id, now=now)
         next_visit = NextVisit.model_validate(found) if found else None
+    if intent == "confirm" and next_visit is None:
+        intent = "other"  # reply.received names the visit a confirmation confirms
     return SmsReply(
         reply_id=sms.message_sid,
         client_id=contact.client_id,
         location_id=contact.location_id,
+        asked=command.kind,
         intent=intent,
         received_at=now,
         next_visit=next_visit,
@@ -149,7 +154,7 @@ def _answer(runtime: Runtime, contact: Contact, reply: SmsReply) -> str | None:
             there = _clinic(runtime, visit.location_id)
             when = when_local(visit.start, there.timezone, language)
             return sms_answers.confirmed(there, language, when=when)
-        case "confirm":
+        case _ if reply.asked == "confirm":
             return sms_answers.nothing_to_confirm(clinic, language)
         case _:
             url = _visit_url(runtime, visit) if visit is not None else None

@@ -185,7 +185,7 @@ async def test_y_confirms_the_next_visit_in_the_clients_language_and_once(
         assert confirmed_later["data"]["visit_id"] == later.visit_id
 
 
-async def test_confirming_with_no_visit_ahead_says_so_with_the_clinics_number(
+async def test_confirming_with_no_visit_ahead_says_so_and_tells_the_front_desk(
     infra: Infra, topics: TopicLog
 ) -> None:
     client = sms_client("noconfirm")
@@ -195,8 +195,12 @@ async def test_confirming_with_no_visit_ahead_says_so_with_the_clinics_number(
         answered = answer_of(await text_in(n, "CONFIRM", sid=sid))
         assert answered is not None
         assert "no upcoming visit" in answered and "+15035550100" in answered
+        # no visit for the scheduler to confirm: the client expects one we do not know
+        # of, so the text is the front desk's to read
         [event] = await replies_of(topics, sid)
-        assert event["data"]["intent"] == "confirm" and event["data"].get("visit_id") is None
+        assert event["data"]["intent"] == "other" and event["data"].get("visit_id") is None
+        listed = await n.http.get("/v1/locations/beaverton/sms-replies", headers=FRONT_DESK)
+        assert [(r["reply_id"], r["text"]) for r in listed.json()["replies"]] == [(sid, "CONFIRM")]
 
 
 async def test_any_other_text_is_answered_listed_for_the_front_desk_and_answered_once(

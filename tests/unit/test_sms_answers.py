@@ -111,7 +111,7 @@ def reply(**fields: object) -> SmsReply:
         "intent": "other",
         "received_at": START,
     }
-    return SmsReply.model_validate({**base, **fields})
+    return SmsReply.model_validate({"asked": fields.get("intent", "other"), **base, **fields})
 
 
 def test_a_confirmation_publishes_the_visit_it_confirms_at_the_visits_location() -> None:
