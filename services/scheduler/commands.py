@@ -25,8 +25,10 @@ from pydantic import BaseModel
 
 from services.scheduler import backfill, confirmation, operations
 from services.scheduler.outbox import deliver, staged
+from services.scheduler.slots import BookedInterval
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap, VisitStatus
 from shared.auth import Principal
+from shared.chain import Policy
 from shared.envelope import Trace, derived_id
 from shared.events import EVENT_MODELS, EventData, VisitBooked
 from shared.events.plans import PlanData, SchedulingNeeds
@@ -228,6 +230,31 @@ async def complete(runtime: Runtime, principal: Principal, visit_id: str, outcom
     )
 
 
+@dataclass(frozen=True)
+class MoveReads:
+    """What a move of a visit is decided from (``operations.reschedule``)."""
+
+    plan_visits: list[VisitBooked]  # the plan's visits that stand: booked or done
+    held: list[BookedInterval]  # the location's calendar from now to the horizon
+    needs: SchedulingNeeds
+
+
+async def move_reads(
+    store: CalendarStore, visit: VisitBooked, *, policy: Policy, now: datetime
+) -> MoveReads:
+    """The reads a move of ``visit`` (or the page proposing one) decides from."""
+    others = [
+        v
+        for v, s in await store.plan_visits(visit.client_id, visit.plan_id)
+        # the soreness gap counts from a treatment that happened, too
+        if s in ("booked", "completed")
+    ]
+    held = await store.intervals(visit.location_id, start=now, end=now + policy.horizon)
+    known = await plan_needs(store, visit.plan_id)
+    needs = known.scheduling if known is not None else SchedulingNeeds()
+    return MoveReads(plan_visits=others, held=held, needs=needs)
+
+
 async def reschedule(
     runtime: Runtime, principal: Principal, visit_id: str, *, start: datetime | None
 ) -> Done:
@@ -236,26 +263,19 @@ async def reschedule(
     async def decide(visit: VisitBooked, state: VisitStatus, now: datetime) -> _Decision:
         _must_be_booked(visit, state, "rescheduled")
         policy = runtime.chain.policy_for(visit.location_id)
-        others = [
-            v
-            for v, s in await store.plan_visits(visit.client_id, visit.plan_id)
-            # the soreness gap counts from a treatment that happened, too
-            if s in ("booked", "completed")
-        ]
-        held = await store.intervals(visit.location_id, start=now, end=now + policy.horizon)
-        known = await plan_needs(store, visit.plan_id)
-        needs = known.scheduling if known is not None else SchedulingNeeds()
+        reads = await move_reads(store, visit, policy=policy, now=now)
+        needs = reads.needs
         if principal.role == "therapist":  # their own visit stays theirs when it moves
             needs = needs.model_copy(update={"therapist_id": principal.therapist_id})
         placed = operations.reschedule(
             visit,
-            plan_visits=others,
+            plan_visits=reads.plan_visits,
             start=start,
             location=runtime.chain.location(visit.location_id),
             therapists=runtime.chain.staff_at(visit.location_id),
             needs=needs,
             policy=policy,
-            existing=held,
+            existing=reads.held,
             now=now,
         )
         if isinstance(placed, operations.Refusal):

@@ -39,6 +39,7 @@ from services.notifier import sms_replies_api
 from services.planner import api as planner_api
 from services.scheduler import api as scheduler_api
 from services.scheduler import calendar_api, waitlist_api
+from services.scheduler import pages_api as scheduler_pages
 from services.scheduler.handlers import handlers as scheduler_handlers
 from shared.codec import wrap
 from shared.envelope import Trace
@@ -106,7 +107,13 @@ def services(infra: Infra, namespace: str) -> dict[str, tuple[Callable[[Any], Fa
         "planner": (_routes_only("planner", [planner_api.router]), PlannerSettings(**common)),
         "scheduler": (
             _routes_only(
-                "scheduler", [scheduler_api.router, calendar_api.router, waitlist_api.router]
+                "scheduler",
+                [
+                    scheduler_api.router,
+                    calendar_api.router,
+                    waitlist_api.router,
+                    scheduler_pages.router,
+                ],
             ),
             SchedulerSettings(**common),
         ),
