@@ -1,7 +1,7 @@
 """HTTP routes of the notifier: a client's notification log and contact
 preferences for the front desk; the SMS provider's inbound webhook (STOP,
 START, HELP, check-in scores); and the check-in reply page a client opens from
-an e-mail (signed link, no key)."""
+an e-mail (signed link, no key), in the client's language."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from services.notifier import checkin_pages
+from services.notifier.compose import visit_time
 from services.notifier.delivery import Contact, with_preferences
+from services.notifier.messages import Clinic
 from services.notifier.replies import record_reply
 from services.notifier.sms_inbound import InboundSms, valid_twilio_signature
 from services.notifier.sms_webhook import answer_text
@@ -224,6 +227,36 @@ def _check_signature(request: Request, notification_id: str, sig: str) -> None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bad or missing signature")
 
 
+def _clinic_of(request: Request, record: dict[str, Any]) -> Clinic:
+    chain = runtime_of(request).chain
+    location = chain.location(record["location_id"])
+    return Clinic(
+        chain_name=chain.chain.name,
+        location_name=location.name,
+        address=location.address,
+        phone=location.phone,
+        timezone=location.timezone,
+    )
+
+
+async def _checkin_and_contact(
+    request: Request, notification_id: str
+) -> tuple[dict[str, Any], Contact]:
+    """The check-in and its client's contact (the survivor's, after a merge)."""
+    store = _store(request)
+    record = await store.get(notification_id)
+    if record is None or record["kind"] != "checkin":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    contact = await store.contact(await _aliases(request).resolve(record["client_id"]))
+    if contact is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return record, contact
+
+
+def _html(page: str, status_code: int = status.HTTP_200_OK) -> Response:
+    return Response(page, status_code=status_code, media_type="text/html")
+
+
 @router.get(
     "/checkins/{notification_id}",
     response_class=Response,
@@ -232,22 +265,19 @@ def _check_signature(request: Request, notification_id: str, sig: str) -> None:
 async def checkin_page(
     notification_id: str, request: Request, sig: Annotated[str, Query()]
 ) -> Response:
-    """The page a check-in e-mail links to: eleven buttons, 0 to 10. Opening it
-    records nothing (mail scanners open links); pressing a button does."""
+    """The page a check-in e-mail links to, in the client's language: the visit's
+    local time and location, and eleven buttons, 0 to 10, each a form POST (no
+    JavaScript). Opening it records nothing (mail scanners open links); pressing a
+    button does (services/notifier/checkin_pages.py)."""
     _check_signature(request, notification_id, sig)
-    if await _store(request).get(notification_id) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-    action = html.escape(f"/v1/checkins/{notification_id}/reply?sig={sig}")
-    buttons = "".join(
-        f'<button name="pain" value="{n}" type="submit">{n}</button>' for n in range(11)
+    record, contact = await _checkin_and_contact(request, notification_id)
+    page = checkin_pages.question_page(
+        contact.language,
+        clinic=_clinic_of(request, record),
+        visit_start=visit_time(record.get("context") or {}),
+        action=f"/v1/checkins/{notification_id}/reply?sig={sig}",
     )
-    page = (
-        '<!doctype html><html><head><meta charset="utf-8"><title>Check-in</title>'
-        '<meta name="viewport" content="width=device-width"></head><body>'
-        "<p>How is your pain today, from 0 (none) to 10 (worst)?</p>"
-        f'<form method="post" action="{action}">{buttons}</form></body></html>'
-    )
-    return Response(page, media_type="text/html")
+    return _html(page)
 
 
 class CheckinReply(BaseModel):
@@ -265,22 +295,24 @@ class CheckinAnswer(BaseModel):
 @router.post(
     "/checkins/{notification_id}/reply",
     response_model=CheckinAnswer,
-    responses=errors(401, 404, 409, 422, 429, 503),
+    responses={
+        200: {"content": {"text/html": {}}},
+        **errors(401, 404, 409, 422, 429, 503),
+    },
 )
 async def checkin_reply(
     notification_id: str, request: Request, sig: Annotated[str, Query()]
-) -> CheckinAnswer:
+) -> CheckinAnswer | Response:
     """Record the pain score (JSON ``{"pain": n}`` or the page's form). The first
-    answer counts; the same answer again is accepted, another is a 409."""
+    answer counts; the same answer again is accepted, another is a 409. JSON is
+    answered in JSON; the page's form with a small page in the client's language."""
     _check_signature(request, notification_id, sig)
     runtime = runtime_of(request)
-    store = _store(request)
-    record = await store.get(notification_id)
-    if record is None or record["kind"] != "checkin":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    record, contact = await _checkin_and_contact(request, notification_id)
     raw = await request.body()
+    as_json = request.headers.get("content-type", "").startswith("application/json")
     try:
-        if request.headers.get("content-type", "").startswith("application/json"):
+        if as_json:
             reply = CheckinReply.model_validate_json(raw)
         else:
             reply = CheckinReply.model_validate(dict(parse_qsl(raw.decode())))
@@ -288,18 +320,21 @@ async def checkin_reply(
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         ) from exc
-    contact = await store.contact(await _aliases(request).resolve(record["client_id"]))
-    if contact is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     answer = await record_reply(
         runtime, contact, pain=reply.pain, channel="email", notification=record
     )
     if answer is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    clinic = _clinic_of(request, record)
     if answer.pain != reply.pain:
+        if not as_json:
+            page = checkin_pages.answered_page(contact.language, clinic=clinic, pain=answer.pain)
+            return _html(page, status.HTTP_409_CONFLICT)
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"this check-in was answered already ({answer.pain}/10)"
         )
+    if not as_json:
+        return _html(checkin_pages.thanks_page(contact.language, clinic=clinic, pain=answer.pain))
     return CheckinAnswer(
         notification_id=notification_id, pain=answer.pain, replied_at=answer.replied_at
     )

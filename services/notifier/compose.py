@@ -6,13 +6,14 @@ contexts have no place for it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from services.notifier import batches, messages
 from services.notifier.channels import OutboundMessage
 from services.notifier.delivery import Route
+from services.notifier.home_words import home_words
 from shared import links
 from shared.chain import ChainConfig
 
@@ -22,18 +23,23 @@ class Links:
     """Where the links in messages point, and the secret that signs them."""
 
     secret: str
-    confirm: str  # {visit_id} {sig}
-    offer: str  # {offer_id} {action} {sig}
+    confirm: str  # {visit_id} {sig} {lang}: the visit's page
+    offer: str  # {offer_id} {sig} {lang}: the offer's page ({action}, if named: accept|decline)
     checkin: str  # {notification_id} {sig}
     calendar: str = ""  # {client_id} {sig}: the client's calendar feed
+    lang: str = "en"  # the client's language, which the pages a link opens speak
+
+    def speaking(self, lang: str) -> Links:
+        """These links for a client who reads ``lang``."""
+        return replace(self, lang=lang)
 
     def visit(self, visit_id: str, *, expires: datetime) -> str:
         sig = links.sign(self.secret, "visit", visit_id, expires=expires)
-        return self.confirm.format(visit_id=visit_id, sig=sig)
+        return self.confirm.format(visit_id=visit_id, sig=sig, lang=self.lang)
 
     def offer_action(self, offer_id: str, action: str, *, expires: datetime) -> str:
         sig = links.sign(self.secret, "offer", offer_id, expires=expires)
-        return self.offer.format(offer_id=offer_id, action=action, sig=sig)
+        return self.offer.format(offer_id=offer_id, action=action, sig=sig, lang=self.lang)
 
     def calendar_feed(self, client_id: str, *, expires: datetime) -> str:
         sig = links.sign(self.secret, "client", client_id, expires=expires)
@@ -52,6 +58,7 @@ def context_for(
     urls: Links,
     members: list[dict[str, Any]] | None = None,
     now: datetime | None = None,
+    language: str = "en",
 ) -> messages.MessageContext:
     location = chain.location(record["location_id"])
     clinic = messages.Clinic(
@@ -63,10 +70,8 @@ def context_for(
     )
     given = record.get("context") or {}
     kind = record["kind"]
-    home = (plan or {}).get("home_program") or {}
-    stretches = [
-        messages.StretchText(name=s["name"], how=s["how"]) for s in home.get("stretches", [])
-    ]
+    # the home program in the client's language, from the plan's codes (home_words.py)
+    home = home_words((plan or {}).get("home_program") or {}, messages.language_of(language))
     # links expire a policy period after the visit they belong to (shared/links.py)
     policy = chain.policy_for(record["location_id"])
     valid_after = policy.link_valid_after_visit
@@ -80,12 +85,12 @@ def context_for(
     if kind == "aftercare":
         return messages.AftercareContext(
             clinic=clinic,
-            visit_start=_at(given["completed_at"]),
-            stretches=stretches,
-            self_massage=list(home.get("self_massage", [])),
-            # the template's own advice only: the plan's lines repeat it in English and
-            # some name precautions (blood thinners), which no message may carry
-            advice=[],
+            visit_start=visit_time(given),
+            stretches=home.stretches,
+            self_massage=home.self_massage,
+            # what the client's own precautions call for (bruising on blood thinners):
+            # the e-mail prints it, the SMS none of the home program
+            advice=home.advice,
             breathing_practice=(plan or {}).get("modality") == "fmm",
             checkin_after_hours=int(policy.aftercare_checkin_after.total_seconds() // 3600),
         )
@@ -93,7 +98,7 @@ def context_for(
         completed = _at(given["completed_at"])
         return messages.CheckinContext(
             clinic=clinic,
-            visit_start=completed,
+            visit_start=visit_time(given),
             reply_url=urls.checkin_reply(
                 record["notification_id"], expires=completed + valid_after
             ),
@@ -116,9 +121,10 @@ def context_for(
                 messages.PhaseText(per_week=p["per_week"], weeks=p["weeks"], sessions=p["sessions"])
                 for p in (plan or {}).get("phases", [])
             ],
-            stretches=stretches,
-            self_massage=list(home.get("self_massage", [])),
+            stretches=home.stretches,
+            self_massage=home.self_massage,
             first_visit=None,
+            awaiting_medical_check=bool((plan or {}).get("awaiting_medical_check")),
         )
     if kind == "referral":
         return messages.ReferralContext(clinic=clinic)
@@ -170,13 +176,20 @@ def compose(
     sent_at: datetime,
     members: list[dict[str, Any]] | None = None,
 ) -> OutboundMessage:
+    urls = urls.speaking(messages.language_of(language))  # the pages its links open, too
     rendered = templates.render(
         record["kind"],
         way.template,
         language=messages.language_of(language),
         location_id=record["location_id"],
         context=context_for(
-            record, chain=chain, plan=plan, urls=urls, members=members, now=sent_at
+            record,
+            chain=chain,
+            plan=plan,
+            urls=urls,
+            members=members,
+            now=sent_at,
+            language=language,
         ),
     )
     return OutboundMessage(
@@ -194,3 +207,9 @@ def compose(
 
 def _at(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def visit_time(given: dict[str, Any]) -> datetime:
+    """The visit's scheduled start, which messages name it by; a record armed before
+    the notifier kept it knows only when the visit was completed."""
+    return _at(given.get("visit_start") or given["completed_at"])

@@ -185,6 +185,9 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
                 "sessions_total": event.sessions_total,
                 "phases": [p.model_dump(mode="json") for p in event.phases],
                 "home_program": event.home_program.model_dump(mode="json"),
+                # the plan summary says the first visit assesses and the rest waits
+                # for the doctor (never why)
+                "awaiting_medical_check": event.awaiting_medical_check is not None,
             },
         )
         if not isinstance(data, PlanCreated):

@@ -113,12 +113,16 @@ class WaitlistOfferContext:
 
 @dataclass(frozen=True)
 class PlanSummaryContext:
+    """``awaiting_medical_check``: the course waits for a doctor's check (a red flag,
+    never told): the first visit assesses, and the rest waits for the doctor."""
+
     clinic: Clinic
     sessions_total: int
     phases: list[PhaseText]
     stretches: list[StretchText]
     self_massage: list[str]
     first_visit: datetime | None
+    awaiting_medical_check: bool = False
 
 
 @dataclass(frozen=True)

@@ -405,8 +405,31 @@ def test_plan_summary_without_a_first_visit_or_home_program() -> None:
     )
 
     text = render("plan_summary", context=context).text
-    assert "as soon as it is booked" in text and "home program" not in text
+    assert "A booking confirmation with the dates and times of your visits will follow" in text
+    assert "let you know the time" not in text and "home program" not in text
     assert "- 1 every 4 days for 2 weeks (3 sessions)" in text
+    spanish = render("plan_summary", language="es", context=context).text
+    assert "la confirmación de sus citas, con las fechas y las horas" in spanish
+
+
+def test_a_plan_waiting_for_a_doctor_says_to_see_one_and_that_the_first_visit_assesses() -> None:
+    waiting = plan_summary(first_visit=None, awaiting_medical_check=True)
+    for channel in ("email", "sms"):
+        shown = sms_text if channel == "sms" else str  # SMS drops accents GSM-7 lacks
+        english = render("plan_summary", channel, context=waiting).text
+        spanish = render("plan_summary", channel, "es", context=waiting).text
+        assert "see your doctor" in english and shown("consulte a su médico") in spanish
+        if channel == "email":
+            assert "first visit is an assessment" in english
+            assert "primera visita será una valoración" in spanish
+        else:  # an SMS names no technique, and the assessment is the visit's
+            assert "at your first visit we gently look at how you move" in english.lower()
+            assert "assessment" not in english
+        for text in (english, spanish):
+            assert "red flag" not in text.lower() and "not improving" not in text
+        plain = render("plan_summary", channel, context=plan_summary(first_visit=None)).text
+        assert "doctor" not in plain and "assessment" not in plain
+    assert len(render("plan_summary", "sms", "es", context=waiting).text) <= SMS_MAX_CHARS
 
 
 def test_referral_recommends_a_physician_and_a_call_nothing_more() -> None:

@@ -268,6 +268,7 @@ def remembered(plan: PlanCreated | PlanDeclined) -> dict[str, Any] | None:
         "sessions_total": plan.sessions_total,
         "phases": [p.model_dump(mode="json") for p in plan.phases],
         "home_program": plan.home_program.model_dump(mode="json"),
+        "awaiting_medical_check": plan.awaiting_medical_check is not None,
     }
 
 
