@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, settings
 
 from shared.infra import Infra, local_infra
@@ -20,6 +21,24 @@ settings.load_profile("clinicflow")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CHAIN = ROOT / "deploy" / "dev" / "chain.yaml"
+PLAN_CHANGE_NOTICES = ("booking_confirmation", "visit_change", "plan_update", "offer_accepted")
+
+
+def demo_chain_with(folder: Path, name: str, **policy: object) -> Path:
+    """The demo chain with ``policy`` keys replaced, written to ``folder``."""
+    config = yaml.safe_load(DEMO_CHAIN.read_text("utf-8"))
+    config.setdefault("policy", {}).update(policy)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config), "utf-8")
+    return path
+
+
+def reminders_only_chain(folder: Path) -> Path:
+    """The demo chain with the plan-change notices switched off by policy: for tests of
+    the reminders alone (the notices have their own tests)."""
+    return demo_chain_with(
+        folder, "reminders-only", messages={k: {"send": False} for k in PLAN_CHANGE_NOTICES}
+    )
 
 
 @pytest.fixture(scope="session")

@@ -74,8 +74,14 @@ class Arming:
     async def reached_all(self, events: Sequence[E]) -> list[tuple[E, Contact | None]]:
         """``reached`` of each of ``events``, all in the one read (none when no event
         names a client)."""
+        return (await self.reached_and_read(events, []))[0]
+
+    async def reached_and_read(
+        self, events: Sequence[E], keys: Sequence[str]
+    ) -> tuple[list[tuple[E, Contact | None]], list[Any]]:
+        """``reached_all``, and the values at ``keys``, in the same one read."""
         named = [client_of(data) for data in events]
-        reach = await self.store.reach([c for c in named if c is not None])
+        reach, also = await self.store.reach_and_read([c for c in named if c is not None], keys)
         found: list[tuple[E, Contact | None]] = []
         for data, client_id in zip(events, named, strict=True):
             if client_id is None:
@@ -83,7 +89,7 @@ class Arming:
             else:
                 who = reach[client_id]
                 found.append((cast(E, rehomed(data, who.client_id)), who.contact))
-        return found
+        return found, also
 
     def notice(self, draft: Draft, contact: Contact | None, *, now: datetime) -> Notice:
         """``notices.notice`` on this deployment's channels."""

@@ -11,7 +11,7 @@ A batch (``batch:<id>``, its members in order) is open while its notification is
 script joins a member to the open batch, or arms a new notification and opens it
 with that member, in the handler's one transaction; ``batch-of:<event_id>`` makes a
 redelivered event join nothing twice (it republishes what it announced, if it opened
-the batch). A batch claimed for sending takes no more members: what comes after
+the batch, and nothing if it joined one). A batch claimed for sending takes no more members: what comes after
 opens the next one."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from services.notifier import batches
 from services.notifier.arming import Arming
@@ -43,22 +43,28 @@ from shared.outbox import item_of
 from shared.vocabulary import Channel
 
 BATCH_OF_TTL_S = 30 * 24 * 3600  # as long as the processed-event ledgers keep an event
+E = TypeVar("E", bound=EventData)
 PREFERRED: tuple[Channel, ...] = ("email", "sms", "webhook", "console")
 
 # KEYS: due, in-flight, batch-open, batch-of, the new record, client log, the new batch,
 # plan-confirmed (or the batch-open key again). ARGV: member, new id, new record, due
 # epoch ('' when closed), log score, record key prefix, batch key prefix, '1' to mark
-# the plan confirmed, batch-of ttl. Answers {'seen'|'joined'|'opened', notification id}.
+# the plan confirmed, batch-of ttl, now (clock epoch), the new batch's due epoch. The
+# batch-open pointer is '<id> <due epoch>'. Answers {'seen'|'joined'|'opened', id}.
 JOIN = """
 local seen = redis.call('GET', KEYS[4])
-if seen then return {'seen', seen} end
-local open = redis.call('GET', KEYS[3])
-if open then
-  local raw = redis.call('GET', ARGV[6] .. open)
-  local claimed = redis.call('ZSCORE', KEYS[2], open)
-  if raw and cjson.decode(raw).status == 'scheduled' and not claimed then
+if seen then return {'seen', seen} end  -- '<id> opened' or '<id> joined'
+local pointer = redis.call('GET', KEYS[3])
+if pointer then
+  local open, until_epoch = string.match(pointer, '^(%S+) (%S+)$')
+  local raw = open and redis.call('GET', ARGV[6] .. open)
+  local status = raw and cjson.decode(raw).status
+  local claimed = open and redis.call('ZSCORE', KEYS[2], open)
+  -- a batch suppressed when it opened (no consent) gathers its grace period too
+  if (status == 'scheduled' and not claimed)
+    or (status == 'suppressed' and tonumber(ARGV[10]) < tonumber(until_epoch)) then
     redis.call('RPUSH', ARGV[7] .. open, ARGV[1])
-    redis.call('SET', KEYS[4], open, 'EX', ARGV[9])
+    redis.call('SET', KEYS[4], open .. ' joined', 'EX', ARGV[9])
     return {'joined', open}
   end
 end
@@ -68,8 +74,8 @@ if redis.call('SET', KEYS[5], ARGV[3], 'NX') then
 end
 if ARGV[8] == '1' then redis.call('SET', KEYS[8], '1') end
 redis.call('RPUSH', KEYS[7], ARGV[1])
-redis.call('SET', KEYS[3], ARGV[2])
-redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[9])
+redis.call('SET', KEYS[3], ARGV[2] .. ' ' .. ARGV[11])
+redis.call('SET', KEYS[4], ARGV[2] .. ' opened', 'EX', ARGV[9])
 return {'opened', ARGV[2]}
 """
 
@@ -99,16 +105,22 @@ class Gathering:
         self.runtime = arming.runtime
         self.keys = arming.runtime.keys
 
-    async def known(self, events: Sequence[EventData]) -> Known:
-        """One read of what the events need known."""
-        visit_ids = list(dict.fromkeys(v for e in events if (v := _visit_of(e)) is not None))
-        plan_ids = list(dict.fromkeys(p for e in events if (p := _plan_of(e)) is not None))
+    async def reached(self, events: Sequence[E]) -> tuple[list[tuple[E, Contact | None]], Known]:
+        """``Arming.reached_all`` of ``events`` and what they need known, in one read."""
+        keys = self.wanted(events)
+        found, raw = await self.arming.reached_and_read(events, keys)
+        return found, self.known_from(events, raw)
+
+    def wanted(self, events: Sequence[EventData]) -> list[str]:
+        """The keys of what ``events`` need known (``known_from`` reads their values)."""
+        visit_ids, plan_ids = _ids(events)
         keys = [self.keys("seen-visit", v) for v in visit_ids]
         keys += [self.keys("offer-visit", v) for v in visit_ids]
         keys += [self.keys("plan-confirmed", p) for p in plan_ids]
-        if not keys:
-            return Known()
-        raw = await self.runtime.redis.mget(keys)
+        return keys
+
+    def known_from(self, events: Sequence[EventData], raw: Sequence[Any]) -> Known:
+        visit_ids, plan_ids = _ids(events)
         n = len(visit_ids)
         seen, offers, confirmed = raw[:n], raw[n : 2 * n], raw[2 * n :]
         return Known(
@@ -244,11 +256,16 @@ class Gathering:
             self.keys("batch", ""),
             "1" if kind == "booking_confirmation" else "",
             str(BATCH_OF_TTL_S),
+            repr(now.timestamp()),
+            repr(draft.due_at.timestamp()),
         ]
         joined = Joined()
 
         def answered(result: Any) -> None:
             how, notification_id = (_text(r) for r in result)
+            if how == "seen":  # a redelivered event: what it did the first time
+                notification_id, _, did = notification_id.partition(" ")
+                how = "seen" if did == "opened" else "joined"
             joined.how, joined.notification_id = how, notification_id
             if how == "opened" and notification_id == draft.notification_id:
                 joined.announcement = outgoing
@@ -292,6 +309,12 @@ def _once(items: list[Outgoing]) -> list[Outgoing]:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ids(events: Sequence[EventData]) -> tuple[list[str], list[str]]:
+    visit_ids = list(dict.fromkeys(v for e in events if (v := _visit_of(e)) is not None))
+    plan_ids = list(dict.fromkeys(p for e in events if (p := _plan_of(e)) is not None))
+    return visit_ids, plan_ids
 
 
 def _visit_of(event: EventData) -> str | None:

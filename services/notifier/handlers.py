@@ -34,11 +34,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from services.notifier.arming import Arming
 from services.notifier.delivery import Contact, contact_from, merged_contact
-from services.notifier.gathering import Gathering
+from services.notifier.gathering import Gathering, Known
 from services.notifier.waits import Waits
 from services.notifier.writes import Outcome, Writes
 from shared.aliases import ClientAliases, merge_follower
@@ -67,6 +67,7 @@ from shared.runtime import Runtime
 from shared.streams import Batched, Handler, Rejected
 from shared.vocabulary import Channel
 
+E = TypeVar("E", bound=EventData)
 Configured = frozenset[Channel]
 Closing = list[tuple[dict[str, Any], dict[str, Any] | None]]
 
@@ -174,7 +175,7 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         if not isinstance(data, PlanData):
             raise Rejected(f"expected a plan, got {type(data).__name__}")
         arming.location_of(data.location_id)
-        event, contact = await arming.reached(data)
+        event, contact, known = await reach(data)
         writes = store.writes()
         writes.remember(
             "plan",
@@ -193,7 +194,7 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         if not isinstance(data, PlanCreated):
             # a revision changes the aftercare, and the client hears of the outcome
             # (reassessment, taper, referral...) with the visits it moves, in one notice
-            return await gathered(envelope, event, contact, writes)
+            return await gathered(envelope, event, contact, known, writes)
         now = runtime.clock.now()
         summary = arming.soon(
             envelope,
@@ -207,12 +208,20 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         )
         return await arming.armed(writes, [(summary, contact)])
 
+    async def reach(data: E) -> tuple[E, Contact | None, Known]:
+        """``Arming.reached`` and what the event's batch needs known, in one read."""
+        [(event, contact)], known = await gathering.reached([data])
+        return event, contact, known
+
     async def gathered(
-        envelope: Envelope, event: EventData, contact: Contact | None, writes: Writes
+        envelope: Envelope,
+        event: EventData,
+        contact: Contact | None,
+        known: Known,
+        writes: Writes,
     ) -> list[Outgoing]:
         """``event`` into its plan's batch (services/notifier/gathering.py), with the
         visit book kept, in ``writes``'s one transaction."""
-        known = await gathering.known([event])
         joined = gathering.join(writes, envelope, event, contact, known)
         gathering.book(writes, event, known)
         await writes.commit()
@@ -222,22 +231,21 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         if not isinstance(data, PlanCompleted):
             raise Rejected(f"expected plan.completed, got {type(data).__name__}")
         arming.location_of(data.location_id)
-        event, contact = await arming.reached(data)
-        return await gathered(envelope, event, contact, store.writes())
+        event, contact, known = await reach(data)
+        return await gathered(envelope, event, contact, known, store.writes())
 
     async def on_waitlisted(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, BookingWaitlisted):
             raise Rejected(f"expected booking.waitlisted, got {type(data).__name__}")
         arming.location_of(data.location_id)
-        event, contact = await arming.reached(data)
-        return await gathered(envelope, event, contact, store.writes())
+        event, contact, known = await reach(data)
+        return await gathered(envelope, event, contact, known, store.writes())
 
     async def on_confirmed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         """``visit.confirmed``: the visit book knows it (nothing is sent)."""
         if not isinstance(data, VisitConfirmed):
             raise Rejected(f"expected visit.confirmed, got {type(data).__name__}")
-        event, _ = await arming.reached(data)
-        known = await gathering.known([event])
+        event, _, known = await reach(data)
         writes = store.writes()
         gathering.book(writes, event, known)
         await writes.commit()
@@ -257,8 +265,7 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
                 raise Rejected(f"expected visit.booked, got {type(data).__name__}")
             arming.location_of(data.location_id)
             visits.append(data)
-        reached = await arming.reached_all(visits)
-        known = await gathering.known([visit for visit, _ in reached])
+        reached, known = await gathering.reached(visits)
         writes = store.writes()
         now = runtime.clock.now()
         joined = []
@@ -293,9 +300,8 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         if not isinstance(data, VisitRescheduled):
             raise Rejected(f"expected visit.rescheduled, got {type(data).__name__}")
         arming.location_of(data.location_id)
-        event, contact = await arming.reached(data)
+        event, contact, known = await reach(data)
         records = await store.for_visit(event.visit_id)
-        known = await gathering.known([event])
         writes = store.writes()
         closing = close_pending(envelope, event.visit_id, records, "rescheduled", writes)
         joined = gathering.join(writes, envelope, event, contact, known)
@@ -315,8 +321,7 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         if not isinstance(data, VisitCancelled | VisitNoShow):
             raise Rejected(f"expected a cancel or no-show, got {type(data).__name__}")
         reason = "visit cancelled" if isinstance(data, VisitCancelled) else "no-show"
-        event, contact = await arming.reached(data)
-        known = await gathering.known([event])
+        event, contact, known = await reach(data)
         writes = store.writes()
         records = await store.for_visit(data.visit_id)
         closing = close_pending(envelope, data.visit_id, records, reason, writes)
@@ -330,9 +335,8 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
     async def on_completed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, VisitCompleted):
             raise Rejected(f"expected visit.completed, got {type(data).__name__}")
-        event, contact = await arming.reached(data)
+        event, contact, known = await reach(data)
         policy = runtime.chain.policy_for(event.location_id)
-        known = await gathering.known([event])
         context = {"plan_id": event.plan_id, "completed_at": event.completed_at.isoformat()}
         seen = known.visits.get(event.visit_id)
         if seen and seen.get("start"):  # messages name the visit by its scheduled time

@@ -102,11 +102,18 @@ class NotificationStore:
         and a second only for ids retired by a merge, for their survivors' contacts.
         The alias map is ``shared.aliases.ClientAliases``'s (``alias:<retired>`` ->
         the survivor, kept flat), read here in the same round trip as the contact."""
+        return (await self.reach_and_read(client_ids, []))[0]
+
+    async def reach_and_read(
+        self, client_ids: Sequence[str], keys: Sequence[str]
+    ) -> tuple[dict[str, Reach], list[Any]]:
+        """``reach``, and the values at ``keys`` read in the same round trip."""
         ids = list(dict.fromkeys(client_ids))
         if not ids:
-            return {}
+            return {}, list(await self._redis.mget(keys)) if keys else []
         queried = [k for c in ids for k in (alias_key(self._keys, c), self._keys("contact", c))]
-        raw = await self._redis.mget(queried)
+        everything = await self._redis.mget([*queried, *keys])
+        raw, also = everything[: len(queried)], list(everything[len(queried) :])
         found: dict[str, Reach] = {}
         retired: dict[str, str] = {}
         for n, client_id in enumerate(ids):
@@ -121,7 +128,7 @@ class NotificationStore:
             of = dict(zip(survivors, contacts, strict=True))
             for client_id, survivor in retired.items():
                 found[client_id] = Reach(survivor, _contact(of[survivor]))
-        return found
+        return found, also
 
     async def save_contact(self, contact: Contact) -> None:
         writes = self.writes()

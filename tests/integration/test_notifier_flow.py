@@ -12,12 +12,14 @@ fact of the test."""
 from __future__ import annotations
 
 import re
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -49,11 +51,18 @@ from shared.infra import Infra
 from shared.runtime import Runtime
 from shared.service import build_service
 from shared.settings import NotifierSettings
-from tests.conftest import DEMO_CHAIN
+from tests.conftest import DEMO_CHAIN, reminders_only_chain
 from tests.notifier_fakes import SmsApiFake, SmtpFake
 from tests.support import SettableClock, TopicLog, until
 
 pytestmark = pytest.mark.integration
+
+# for the tests of the reminders alone: the plan-change notices switched off by policy
+REMINDERS = {
+    "CLINICFLOW_CHAIN_CONFIG": str(
+        reminders_only_chain(Path(tempfile.mkdtemp(prefix="clinicflow-reminders-")))
+    )
+}
 
 T = TypeVar("T")
 
@@ -99,13 +108,12 @@ async def notifier_on(infra: Infra, namespace: str, **env: Any) -> AsyncIterator
         KAFKA_BOOTSTRAP_SERVERS=infra.kafka_bootstrap_servers,
         REDIS_URL=infra.redis_url,
         CLINICFLOW_REDIS_NAMESPACE=namespace,
-        CLINICFLOW_CHAIN_CONFIG=str(DEMO_CHAIN),
         CLINICFLOW_ENV="test",
         API_RATE_LIMIT_PER_MINUTE=60_000,
         API_RATE_LIMIT_BURST=10_000,
         NOTIFIER_POLL_INTERVAL_S=0.05,
         NOTIFIER_SMS_INBOUND_URL=INBOUND_URL,
-        **env,
+        **{"CLINICFLOW_CHAIN_CONFIG": str(DEMO_CHAIN), **env},
     )
     channels = channels_from(settings)
 
@@ -218,7 +226,7 @@ async def test_reminders_survive_a_restart_and_arrive_once_at_the_right_local_ti
     client = intake("restart")
     visit = visit_for(client)
     async with SmtpFake() as smtp:
-        async with notifier_on(infra, namespace, **smtp_env(smtp)) as first:
+        async with notifier_on(infra, namespace, **smtp_env(smtp), **REMINDERS) as first:
             await first.receive(client)
             await first.receive(visit)
             records = await first.store.for_client(client.client.client_id)
@@ -235,7 +243,7 @@ async def test_reminders_survive_a_restart_and_arrive_once_at_the_right_local_ti
         }
         assert smtp.received == []  # the first process stopped before anything was due
 
-        async with notifier_on(infra, namespace, **smtp_env(smtp)) as second:
+        async with notifier_on(infra, namespace, **smtp_env(smtp), **REMINDERS) as second:
             await second.receive(visit)  # redelivered after the restart: nothing new
             second.clock.at = due["PT2H"]  # both due, an hour ahead (the PT2H one moved)
             mails = await smtp.wait_for_mail(2)
@@ -261,7 +269,7 @@ async def test_reminders_survive_a_restart_and_arrive_once_at_the_right_local_ti
         assert "Monday, March 15 at 9:00 AM PDT" in text
         assert "12500 SW Broadway St" in text
         assert SECRET_COMPLAINT not in text and "neck" not in text.lower()
-        assert re.search(r"/v1/visits/[^/]+\.ics\?sig=", text)
+        assert re.search(r"/v1/visits/[^/]+/manage\?sig=[^&\s]+&lang=en", text)  # the page
 
 
 async def test_a_reschedule_retimes_the_reminders_and_a_cancel_cancels_them(
@@ -270,7 +278,8 @@ async def test_a_reschedule_retimes_the_reminders_and_a_cancel_cancels_them(
     client = intake("retime")
     visit = visit_for(client)
     async with SmtpFake() as smtp:
-        async with notifier_on(infra, f"test-notify-{uuid.uuid4().hex[:8]}", **smtp_env(smtp)) as n:
+        namespace = f"test-notify-{uuid.uuid4().hex[:8]}"
+        async with notifier_on(infra, namespace, **smtp_env(smtp), **REMINDERS) as n:
             await n.receive(client)
             await n.receive(visit)
             first = set(await n.statuses(client.client.client_id))

@@ -1,5 +1,6 @@
 """What one intake costs the notifier in Redis round trips, against real Redis: the
-intake, its plan and the plan's nine visits (seventeen reminders) take one read
+intake, its plan and the plan's nine visits (seventeen reminders and the booking
+confirmation) take one read
 and one transaction each, the visits together when they arrive as a run; and a
 run announces exactly what its visits announce one at a time, redelivered or not.
 
@@ -146,12 +147,16 @@ async def test_one_intake_costs_the_notifier_a_bounded_number_of_round_trips(
     runs = await n.run([(envelope(v, given.client_id), v) for v in given.visits])
     spent = n.round_trips() - before
 
-    reminders = [o for outputs in runs for o in outputs]
+    announced = [o for outputs in runs for o in outputs]
+    reminders = [o for o in announced if o.envelope.data["kind"] == "reminder"]
     assert len(reminders) == 17
-    assert {o.envelope.type for o in [summary, *reminders]} == {"notification.scheduled"}
+    assert [o.envelope.data["kind"] for o in announced if o not in reminders] == [
+        "booking_confirmation"  # the plan's visits, one message, opened by the first
+    ]
+    assert {o.envelope.type for o in [summary, *announced]} == {"notification.scheduled"}
     assert spent <= ROUND_TRIPS_PER_INTAKE
     stored = await n.store.for_client(given.client_id)
-    assert len(stored) == 18 and {r["status"] for r in stored} == {"scheduled"}
+    assert len(stored) == 19 and {r["status"] for r in stored} == {"scheduled"}
 
 
 async def test_each_record_alone_takes_one_read_and_one_write(
@@ -179,12 +184,12 @@ async def test_a_run_announces_and_stores_what_its_visits_do_one_by_one(
     as_a_run = await together.run(items)
 
     assert [published(o) for o in as_a_run] == [published(o) for o in one_by_one]
-    assert sum(len(o) for o in as_a_run) == 17
+    assert sum(len(o) for o in as_a_run) == 17 + 1  # the reminders, the confirmation
     expected = "notification.scheduled" if email else "notification.suppressed"
     assert {o.envelope.type for outputs in as_a_run for o in outputs} == {expected}
     records = [await n.store.for_client(given.client_id) for n in notifiers]
     assert sorted(records[0], key=str) == sorted(records[1], key=str)
-    assert len(records[0]) == 17
+    assert len(records[0]) == 17 + 1
 
 
 async def test_a_redelivered_run_republishes_the_same_events_and_arms_nothing_again(
@@ -206,7 +211,7 @@ async def test_a_redelivered_run_republishes_the_same_events_and_arms_nothing_ag
     assert [published(o) for o in alone] == [published(o) for o in first]
     assert await n.store.claim_due(now_epoch=soonest, lease_s=30) == []  # not armed twice
     armed = await n.runtime.redis.zrange(n.runtime.keys("due"), 0, -1)
-    assert claimed not in armed and len(armed) == 16
+    assert claimed not in armed and len(armed) == 17 + 1 - 1
 
 
 async def test_a_run_with_a_record_it_cannot_act_on_raises_before_writing_anything(
@@ -227,8 +232,9 @@ async def test_a_run_with_a_record_it_cannot_act_on_raises_before_writing_anythi
     assert await n.runtime.redis.zcard(n.runtime.keys("due")) == 0
 
     alone = [await n.one(e, v) for e, v in items if v is not bad]
-    assert sum(len(o) for o in alone) == 15  # the fifth visit's two reminders are refused
-    assert len(await n.store.for_client(given.client_id)) == 15
+    # the fifth visit's two reminders are refused; the first opens the confirmation
+    assert sum(len(o) for o in alone) == 15 + 1
+    assert len(await n.store.for_client(given.client_id)) == 15 + 1
 
 
 async def test_a_run_under_a_retired_client_id_arms_for_the_survivor(
@@ -249,7 +255,7 @@ async def test_a_run_under_a_retired_client_id_arms_for_the_survivor(
     assert {o.key for o in announced} == {kept.client_id}
     assert {o.envelope.data["client_id"] for o in announced} == {kept.client_id}
     assert {o.envelope.data["channel"] for o in announced} == {"console"}  # kept's contact
-    assert len(await n.store.for_client(kept.client_id)) == 17
+    assert len(await n.store.for_client(kept.client_id)) == 17 + 1
     assert await n.store.for_client(gone.client_id) == []
 
 
@@ -288,7 +294,7 @@ async def test_through_the_stream_processor_the_visits_of_a_plan_are_one_run(
     assert spent[2] <= ledger + ROUND_TRIPS_PER_RECORD  # nine visits: one read, one write
     assert sum(spent) <= ROUND_TRIPS_PER_INTAKE + ledger * len(batches)
     stored = await n.store.for_client(given.client_id)
-    assert len(stored) == 18 and {r["status"] for r in stored} == {"scheduled"}
+    assert len(stored) == 19 and {r["status"] for r in stored} == {"scheduled"}
 
 
 def raw(topic: str, offset: int, key: str, data: EventData) -> RawRecord:

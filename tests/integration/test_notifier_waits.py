@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from shared.events import EventData
 from shared.events.visits import VisitRescheduled
 from shared.infra import Infra
 from shared.kafka import Outgoing
+from tests.conftest import reminders_only_chain
 from tests.integration.test_notifier_flow import (
     FRONT_DESK,
     START,
@@ -58,11 +61,17 @@ async def handle(n: Notifier, envelope: Envelope, data: EventData) -> list[Outgo
     return out
 
 
+# the reminders' waits alone: the plan-change notices (tests/integration/test_notices.py)
+# are switched off by policy
+REMINDERS_ONLY = reminders_only_chain(Path(tempfile.mkdtemp(prefix="clinicflow-waits-")))
+
+
 @asynccontextmanager
 async def tended(infra: Infra, smtp: SmtpFake) -> AsyncIterator[Notifier]:
     """A notifier with its waits tended as its app does."""
     namespace = f"test-waits-{uuid.uuid4().hex[:8]}"
-    async with notifier_on(infra, namespace, **smtp_env(smtp)) as n:
+    chain = {"CLINICFLOW_CHAIN_CONFIG": str(REMINDERS_ONLY)}
+    async with notifier_on(infra, namespace, **smtp_env(smtp), **chain) as n:
         task = asyncio.create_task(tend_waits(n.runtime, n.configured))  # type: ignore[arg-type]
         try:
             yield n
