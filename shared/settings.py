@@ -172,14 +172,16 @@ class NotifierSettings(CommonSettings):
         description="messages in flight at once per channel (also the SMTP sessions kept open)",
     )
     confirm_url_template: str = Field(
-        default="http://127.0.0.1:8003/v1/visits/{visit_id}.ics?sig={sig}",
+        default="http://127.0.0.1:8003/v1/visits/{visit_id}/manage?sig={sig}&lang={lang}",
         validation_alias="NOTIFIER_CONFIRM_URL_TEMPLATE",
-        description="{visit_id} and {sig}, the link's signature (shared/links.py)",
+        description="the visit's page (confirm, cancel, move): {visit_id}, {sig}, the link's "
+        "signature (shared/links.py), and {lang}, the client's language",
     )
     offer_url_template: str = Field(
-        default="http://127.0.0.1:8003/v1/waitlist-offers/{offer_id}/{action}?sig={sig}",
+        default="http://127.0.0.1:8003/v1/waitlist-offers/{offer_id}/manage?sig={sig}&lang={lang}",
         validation_alias="NOTIFIER_OFFER_URL_TEMPLATE",
-        description="a waitlist offer's accept/decline link: {offer_id}, {action}, {sig}",
+        description="a waitlist offer's page (accept, decline): {offer_id}, {sig}, {lang}; "
+        "{action} (accept or decline) where a template still names it",
     )
     checkin_url_template: str = Field(
         default="http://127.0.0.1:8004/v1/checkins/{notification_id}?sig={sig}",

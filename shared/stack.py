@@ -144,12 +144,14 @@ def stack_environment(
     env.update({port_variable(name): str(port) for name, port in ports.items()})
     if "scheduler" in ports:  # messages link to this stack's services, wherever they listen
         scheduler = f"http://127.0.0.1:{ports['scheduler']}/v1"
-        env["NOTIFIER_CONFIRM_URL_TEMPLATE"] = f"{scheduler}/visits/{{visit_id}}.ics?sig={{sig}}"
+        env["NOTIFIER_CONFIRM_URL_TEMPLATE"] = (
+            f"{scheduler}/visits/{{visit_id}}/manage?sig={{sig}}&lang={{lang}}"
+        )
         env["NOTIFIER_CALENDAR_URL_TEMPLATE"] = (
             f"{scheduler}/clients/{{client_id}}/calendar.ics?sig={{sig}}"
         )
         env["NOTIFIER_OFFER_URL_TEMPLATE"] = (
-            f"{scheduler}/waitlist-offers/{{offer_id}}/{{action}}?sig={{sig}}"
+            f"{scheduler}/waitlist-offers/{{offer_id}}/manage?sig={{sig}}&lang={{lang}}"
         )
     if "notifier" in ports:
         env["NOTIFIER_CHECKIN_URL_TEMPLATE"] = (

@@ -382,6 +382,22 @@ async def offer_page(
     )
 
 
+# the links of offer messages sent before the page existed (and of a link template that
+# still names {action}) open the page: a GET of an action would otherwise answer 405
+for _action_named in ("accept", "decline"):
+    router.add_api_route(
+        f"/waitlist-offers/{{offer_id}}/{_action_named}",
+        offer_page,
+        methods=["GET"],
+        response_class=Response,
+        responses={200: PAGE, **errors(401, 403, 404, 429)},
+        name=f"offer_page_from_{_action_named}_link",
+        summary=f"The offer's page, from a link to {_action_named}",
+        description="The offer's page, as from .../manage: opening it changes nothing; "
+        "only its buttons act.",
+    )
+
+
 async def _offer_acting(
     request: Request, offer_id: str, sig: str | None, lang: str | None
 ) -> _Offer | Response:

@@ -169,20 +169,21 @@ async def test_a_chronic_client_gets_a_plan_every_visit_and_reminders(
     assert plan_view.status_code == 200
     assert plan_view.json()["plan"]["plan_id"] == plan["data"]["plan_id"]
 
-    # the reminder's link opens the visit's calendar file without a key, and only that one
+    # the reminder's link opens the visit's page without a key, and only that visit's
     outbox = Path(stack.environment["NOTIFIER_OUTBOX_PATH"])
     bodies = [
         json.loads(line)["body"]
         for line in (await asyncio.to_thread(outbox.read_text)).splitlines()
         if json.loads(line)["notification_id"] == first["notification_id"]
     ]
-    link = re.search(r"https?://\S+\.ics\?sig=\S+", bodies[0])
+    link = re.search(r"https?://\S+/manage\?sig=\S+", bodies[0])
     assert link is not None, bodies[0]
+    assert f"/v1/visits/{first['visit_id']}/manage?" in link.group(0)
     async with httpx.AsyncClient(timeout=30) as http:
         opened = await http.get(link.group(0))
         forged = await http.get(link.group(0).replace("sig=", "sig=x"))
-    assert opened.status_code == 200 and opened.headers["content-type"].startswith("text/calendar")
-    assert f"UID:{first['visit_id']}@clinicflow" in opened.text
+    assert opened.status_code == 200 and opened.headers["content-type"].startswith("text/html")
+    assert 'action="manage/confirm?' in opened.text
     assert forged.status_code == 401
     assert len(visit_view.json()["visits"]) == total
     assert other_location.status_code == 404

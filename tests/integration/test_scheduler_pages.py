@@ -20,6 +20,7 @@ from tests.integration.test_scheduler_backfill import (  # noqa: F401 (the fixtu
     clinic,
     offered_to,
     three_plans,
+    waitlist,
 )
 from tests.integration.test_scheduler_backfill import sig as offer_sig
 from tests.integration.test_scheduler_confirm import confirmations, link
@@ -242,6 +243,10 @@ async def test_the_offer_page_accepts_or_declines_and_answers_a_lapsed_hold(
     assert opened.status_code == 200, opened.text
     assert list(Forms(opened.text).forms) == ["manage/accept", "manage/decline"]
     assert "Reservada para usted hasta el" in opened.text
+    # the link of a message sent before the page existed opens it too, and acts on nothing
+    older = await clinic.http.get(f"/v1/waitlist-offers/{offer_b}/accept", params=params)
+    assert older.status_code == 200 and older.text == opened.text
+    assert (await waitlist(clinic))[b.plan_id]["open_offer"] == offer_b
     declined = await clinic.http.post(f"{page}/decline", params=params, headers=FORM)
     assert declined.status_code == 200 and "lista de espera" in declined.text
     closed = await clinic.http.post(f"{page}/accept", params=params, headers=FORM)
