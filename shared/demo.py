@@ -96,9 +96,22 @@ def run_demo(*, config: Path, speed: float, timeout_s: float) -> int:
         events = asyncio.run(
             _follow(infra.kafka_bootstrap_servers, accepted["intake_id"], timeout_s)
         )
-    _print_timeline(events, zone)
+    _print_timeline(events, zone, inbox=_inbox(workdir / "outbox.jsonl"))
     print(f"\nservice logs and the message outbox: {workdir}")
     return 0
+
+
+def _inbox(outbox: Path) -> dict[str, dict[str, Any]]:
+    """The messages the console channel delivered, by notification id: what the client
+    received (the demo has no mail server; the outbox stands in for it)."""
+    if not outbox.exists():
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for line in outbox.read_text("utf-8").splitlines():
+        if line.strip():
+            message = json.loads(line)
+            found.setdefault(str(message["notification_id"]), message)
+    return found
 
 
 async def _follow(bootstrap: str, correlation_id: str, timeout_s: float) -> list[dict[str, Any]]:
@@ -139,11 +152,28 @@ def _journey_done(events: list[dict[str, Any]]) -> bool:
     )
 
 
-def _print_timeline(events: list[dict[str, Any]], zone: ZoneInfo) -> None:
+def _print_timeline(
+    events: list[dict[str, Any]],
+    zone: ZoneInfo,
+    *,
+    inbox: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Each event at its local time; under each message sent, what the client received."""
     print("\ntimeline (location time):")
     for event in sorted(events, key=lambda e: (e["time"], e["type"])):
         at = datetime.fromisoformat(event["time"]).astimezone(zone)
         print(f"  {at:%a %Y-%m-%d %H:%M %Z}  {_describe(event, zone)}")
+        if event["type"] == "notification.sent":
+            message = (inbox or {}).get(str(event["data"]["notification_id"]))
+            if message is not None:
+                for line in _received(message):
+                    print(f"      | {line}")
+
+
+def _received(message: dict[str, Any]) -> list[str]:
+    """A message as the client reads it: the subject, then the text."""
+    lines = [f"Subject: {message['subject']}"] if message.get("subject") else []
+    return lines + str(message.get("body", "")).rstrip("\n").splitlines()
 
 
 def _local(value: str, zone: ZoneInfo) -> str:
@@ -172,6 +202,12 @@ def _describe(event: dict[str, Any], zone: ZoneInfo) -> str:
         return f"visit {data['sequence']} waitlisted: {data['detail']}"
     if kind == "notification.scheduled":
         return f"{data['kind']} scheduled for {_local(data['due_at'], zone)} ({data.get('offset')})"
+    if kind == "visit.confirmed":
+        return f"visit {data['visit_id'][:8]} confirmed by the client ({data['via']})"
+    if kind == "visit.cancelled":
+        return f"visit {data['visit_id'][:8]} cancelled ({data.get('cause') or data['by']})"
+    if kind == "notification.cancelled":
+        return f"{data['kind']} cancelled: {data['reason']}"
     if kind == "notification.sent":
         return f"{data['kind']} for visit {data.get('visit_id', '')[:8]} sent via {data['channel']}"
     return str(kind)
