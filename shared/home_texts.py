@@ -523,7 +523,7 @@ ADVICE: Final[dict[str, Words]] = {
     ),
     "varicose_veins_self_massage": Words(
         "Self-massage: never roll or press over varicose veins.",
-        "Automasaje: nunca ruede ni presione sobre las varices.",
+        "Automasaje: nunca pase el rodillo ni presione sobre las varices.",
     ),
     "blood_thinners_self_massage": Words(
         "Self-massage gently: blood thinners make bruising easier.",
@@ -545,8 +545,8 @@ ADVICE: Final[dict[str, Words]] = {
     ),
     "stretch_with_support": Words(
         "Stretch seated or standing, with a chair or counter to hold on to.",
-        "Haga los estiramientos en una silla o de pie, con una silla o una encimera a la que "
-        "sujetarse.",
+        "Haga los estiramientos en posición sentada o de pie, con una silla o una encimera a "
+        "la que sujetarse.",
     ),
     # DOMAIN.md 2: areas the home program leaves out
     NO_SELF_MASSAGE_UNTIL_CLEARED: Words(
