@@ -8,7 +8,9 @@ POST to ``.../manage/<action>`` that runs the same command the JSON API runs
 (``commands.py``, ``offer_commands.py``) and answers a small page in the language:
 200 with what happened, 409 with the reason in plain words, 410 once the visit is
 cancelled (its links no longer act). Errors before the record is found (401, 404,
-422) are JSON, as everywhere in the API. The pages themselves are ``pages.py``.
+422) are JSON, as everywhere in the API. A staff key opens a page to see what the
+client sees; its buttons act from the link, which carries the signature (a form
+post cannot carry a key). The pages themselves are ``pages.py``.
 """
 
 from __future__ import annotations
@@ -259,7 +261,7 @@ async def visit_page_cancel(
 
 
 class _StartForm(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # the pressed button may carry its name
+    model_config = ConfigDict(extra="ignore")  # only the pressed time matters
 
     start: AwareDatetime
 
