@@ -36,7 +36,7 @@ from services.notifier.sms_replies import NextVisit, SmsReplies, SmsReply
 from services.notifier.store import NotificationStore
 from shared.aliases import ClientAliases
 from shared.envelope import Trace, derived_id
-from shared.local_time import when_local
+from shared.local_time import language_of, when_local
 from shared.routes import publish_or_503
 from shared.runtime import Runtime
 from shared.settings import NotifierSettings
@@ -157,7 +157,7 @@ def _answer(runtime: Runtime, contact: Contact, reply: SmsReply) -> str | None:
         case _ if reply.asked == "confirm":
             return sms_answers.nothing_to_confirm(clinic, language)
         case _:
-            url = _visit_url(runtime, visit) if visit is not None else None
+            url = _visit_url(runtime, visit, language) if visit is not None else None
             return sms_answers.forwarded(clinic, language, visit_url=url)
 
 
@@ -172,9 +172,9 @@ def _clinic(runtime: Runtime, location_id: str) -> Clinic:
     )
 
 
-def _visit_url(runtime: Runtime, visit: NextVisit) -> str:
-    """The visit's page, signed as the dispatcher signs it in messages: valid until the
-    policy's period after the visit."""
+def _visit_url(runtime: Runtime, visit: NextVisit, language: str) -> str:
+    """The visit's page in the client's ``language``, signed as the dispatcher signs it
+    in messages: valid until the policy's period after the visit."""
     settings = runtime.base.settings
     if not isinstance(settings, NotifierSettings):
         raise TypeError("the SMS webhook runs in the notifier")
@@ -185,4 +185,5 @@ def _visit_url(runtime: Runtime, visit: NextVisit) -> str:
         checkin=settings.checkin_url_template,
     )
     valid_after = runtime.chain.policy_for(visit.location_id).link_valid_after_visit
-    return links.visit(visit.visit_id, expires=visit.start + valid_after)
+    to_page = links.speaking(language_of(language))
+    return to_page.visit(visit.visit_id, expires=visit.start + valid_after)

@@ -670,3 +670,20 @@ def test_a_richer_context_object_leaks_nothing_even_to_a_template_that_asks(
 
     with pytest.raises(UndefinedError, match="diagnosis"):
         render("referral", templates=Templates(tmp_path), context=richer)
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_an_offer_whose_accept_and_decline_open_one_page_gives_that_page_once(
+    channel: Channel, language: str
+) -> None:
+    page = "https://clinic.example/v1/waitlist-offers/o-1/manage?sig=1.abc&lang=es"
+    offer = WaitlistOfferContext(
+        clinic=CLINIC,
+        visit_start=SUMMER_TIME,
+        hold_until=SUMMER_TIME - timedelta(hours=20),
+        accept_url=page,
+        decline_url=page,
+    )
+    rendered = render("waitlist_offer", channel, language, context=offer)
+    assert rendered.text.count(page) == 1
