@@ -68,6 +68,10 @@ SORENESS_GAP_DAYS: Final = 2
 # reviews.py), and judged again when its last session is done.
 REVIEW_AFTER_SESSIONS: Final = 4
 REVIEW_WITHIN_DAYS: Final = 14
+# A revised version's review date leaves its first visit this much room after that
+# visit's place in the cadence (a visit moved a few days), so a version whose visits
+# are two weeks apart is not found with nothing to judge before its first one.
+FIRST_VISIT_ROOM_DAYS: Final = 7
 
 # What the review point measures (DOMAIN.md 5, "progress is measured, not assumed"):
 # improvement = (pain carried into the first visit - the latest pain reading after it)

@@ -10,7 +10,7 @@ event (or none) out. Every number lives in ``knowledge.py``.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import date, timedelta
 
 from pydantic import AwareDatetime
 
@@ -165,7 +165,7 @@ def _referred(
 
 def _tapered(
     plan: PlanData, progress: Progress, now: AwareDatetime, gained: float
-) -> tuple[PlanRevised, Progress]:
+) -> tuple[PlanRevised | None, Progress]:
     """Good progress: the rest of the course shrinks to a taper (DOMAIN.md 5)."""
     remaining = plan.sessions_total - progress.sessions_done
     left = max(1, math.ceil(remaining / 2))
@@ -174,7 +174,18 @@ def _tapered(
         f"{trajectory(progress)}): taper sooner, {left} of the {remaining} remaining sessions"
     )
     revised = _revision(plan, progress, now, reason=reason, change="taper", left=left)
+    if _same_course(revised, plan):  # tapered already as far as it goes: nothing changes
+        return None, progress
     return revised, progress.model_copy(update={"version_started_after": progress.sessions_done})
+
+
+def _same_course(revised: PlanRevised, plan: PlanData) -> bool:
+    """Whether a revision would leave the course's length and the cadence of the
+    sessions still to come as they are (its phases count from its own sessions done)."""
+    cadence = {p.interval_days for p in revised.phases}
+    return revised.sessions_total == plan.sessions_total and cadence == {
+        p.interval_days for p in plan.phases
+    }
 
 
 def _revision(
@@ -193,6 +204,7 @@ def _revision(
     cadence = kb.EVERY_TWO_WEEKS if tapering else kb.WEEKLY
     name = "taper" if change == "taper" else "after review"
     phases = [cadence_phase(name, cadence, left, gap)]
+    review_after = min(kb.REVIEW_AFTER_SESSIONS, left)
     return next_version(
         plan,
         change=change,
@@ -201,10 +213,20 @@ def _revision(
         now=now,
         sessions_total=done + left,
         phases=phases,
-        review_after_sessions=min(kb.REVIEW_AFTER_SESSIONS, left),
-        review_by=now.date() + timedelta(days=kb.REVIEW_WITHIN_DAYS),
+        review_after_sessions=review_after,
+        review_by=version_review_by(now, phases[0].interval_days),
         rationale=[*plan.rationale, RationaleItem(rule=PROGRESS_RULE, detail=reason)],
     )
+
+
+def version_review_by(now: AwareDatetime, interval_days: int) -> date:
+    """DOMAIN.md 5's review date (within 14 days) of a version whose visits are
+    ``interval_days`` apart, never before its first visit can be held with a little
+    room (``knowledge.FIRST_VISIT_ROOM_DAYS``): a taper every two weeks would otherwise
+    pass its review date before its first visit, and be revised review_overdue while
+    that visit was still to come."""
+    held = interval_days + kb.FIRST_VISIT_ROOM_DAYS
+    return now.date() + timedelta(days=max(kb.REVIEW_WITHIN_DAYS, held))
 
 
 def _gentler(step: ProtocolStep, *, order: int) -> ProtocolStep:

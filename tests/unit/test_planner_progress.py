@@ -11,7 +11,7 @@ import pytest
 from services.planner import knowledge as kb
 from services.planner import views
 from services.planner.domain import revise_for_assessment
-from services.planner.progress import Progress, improvement, next_step, recorded
+from services.planner.progress import Progress, improvement, judged, next_step, recorded
 from services.planner.reviews import review_due, reviewed_by_date
 from services.planner.trajectory import answer_of, trajectory, with_checkins
 from shared.events.intake import AssessmentRecorded, TriggerPoint
@@ -383,3 +383,27 @@ def test_visits_recorded_at_one_instant_are_still_a_trajectory() -> None:
         state = recorded(state, visit(n, pain, plan=plan).model_copy(update={"completed_at": NOW}))
     assert trajectory(state) == "8 -> 8 -> 7 -> 7"
     assert improvement(state) == pytest.approx(0.125)
+
+
+def test_a_taper_judged_again_with_nothing_left_to_shrink_is_not_revised_again() -> None:
+    """A version of one session every two weeks, judged by its date after good progress:
+    tapering it again would change nothing, so nothing is published."""
+    plan = chronic_plan()
+    changes, state = after_visits(plan, [8, 6, 4, 3])
+    tapered = changes[3]
+    assert isinstance(tapered, PlanRevised)
+    last = tapered.model_copy(update={"sessions_total": state.sessions_done + 1})
+    last = last.model_copy(
+        update={"phases": [tapered.phases[0].model_copy(update={"sessions": 1})]}
+    )
+    again, after = judged(last, state, now=NOW + timedelta(days=21))
+    assert again is None and after.reviewed_version == last.version
+
+
+def test_a_taper_every_two_weeks_is_not_found_overdue_before_its_first_visit() -> None:
+    plan = chronic_plan()
+    changes, _ = after_visits(plan, [8, 6, 4, 3])
+    tapered = changes[3]
+    assert isinstance(tapered, PlanRevised) and tapered.phases[0].interval_days == 14
+    first_visit = NOW.date() + timedelta(days=14)
+    assert tapered.review_by > first_visit
