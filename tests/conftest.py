@@ -4,13 +4,15 @@ launcher ``clinicflow up`` uses, and a Redis namespace of the run's own."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, settings
+from playwright.async_api import Browser, async_playwright
 
 from shared.infra import Infra, local_infra
 
@@ -45,6 +47,19 @@ def reminders_only_chain(folder: Path) -> Path:
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     with local_infra(workdir=tmp_path_factory.mktemp("infra")) as running:
         yield running
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's headless Chromium, driven by Playwright (the page tests)."""
+    chromium = shutil.which("chromium")
+    assert chromium, "Chromium is missing: make test installs Debian's chromium"
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield launched
+        await launched.close()
 
 
 @pytest.fixture(scope="session")

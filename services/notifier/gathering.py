@@ -10,9 +10,9 @@ A batch (``batch:<id>``, its members in order) is open while its notification is
 ``scheduled`` and not claimed by a sender; ``batch-open:<plan_id>`` names it. One
 script joins a member to the open batch, or arms a new notification and opens it
 with that member, in the handler's one transaction; ``batch-of:<event_id>`` makes a
-redelivered event join nothing twice (it republishes what it announced, if it opened
-the batch, and nothing if it joined one). A batch claimed for sending takes no more members: what comes after
-opens the next one."""
+redelivered event join nothing twice (it republishes what it announced if it opened
+the batch, and nothing if it joined one). A batch claimed for sending takes no more
+members: what comes after opens the next one."""
 
 from __future__ import annotations
 

@@ -227,19 +227,17 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         await writes.commit()
         return await gathering.announced([joined])
 
-    async def on_plan_completed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
-        if not isinstance(data, PlanCompleted):
-            raise Rejected(f"expected plan.completed, got {type(data).__name__}")
-        arming.location_of(data.location_id)
-        event, contact, known = await reach(data)
-        return await gathered(envelope, event, contact, known, store.writes())
+    def gathering_only(expected: type[PlanCompleted | BookingWaitlisted]) -> Handler:
+        """A handler for an event that only joins its plan's notice."""
 
-    async def on_waitlisted(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
-        if not isinstance(data, BookingWaitlisted):
-            raise Rejected(f"expected booking.waitlisted, got {type(data).__name__}")
-        arming.location_of(data.location_id)
-        event, contact, known = await reach(data)
-        return await gathered(envelope, event, contact, known, store.writes())
+        async def on_event(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
+            if not isinstance(data, expected):
+                raise Rejected(f"expected {expected.event_type}, got {type(data).__name__}")
+            arming.location_of(data.location_id)
+            event, contact, known = await reach(data)
+            return await gathered(envelope, event, contact, known, store.writes())
+
+        return on_event
 
     async def on_confirmed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         """``visit.confirmed``: the visit book knows it (nothing is sent)."""
@@ -425,10 +423,10 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         "plan.created": on_plan,
         "plan.revised": on_plan,
         "plan.declined": on_declined,
-        "plan.completed": on_plan_completed,
+        "plan.completed": gathering_only(PlanCompleted),
         # the visits of a plan arrive together for one client: read and written as a run
         "visit.booked": Batched(one=booked, many=booked_run),
-        "booking.waitlisted": on_waitlisted,
+        "booking.waitlisted": gathering_only(BookingWaitlisted),
         "visit.confirmed": on_confirmed,
         "visit.rescheduled": on_rescheduled,
         "visit.cancelled": on_cancelled,

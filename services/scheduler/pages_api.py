@@ -83,21 +83,17 @@ def _html(page: str, status_code: int = status.HTTP_200_OK) -> Response:
 # --- the visit's page ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Visit:
-    """A visit opened from its page, with who opened it and in which language."""
+@dataclass(frozen=True, kw_only=True)
+class _Opened:
+    """A page opened: where, in which language, and what its links carry on."""
 
-    runtime: Runtime
-    store: CalendarStore
-    actor: link_access.Actor
-    visit: VisitBooked
-    state: VisitStatus
     place: pages.Place
     lang: str
     texts: PageTexts
     carried: str  # the query string the page's links and forms carry on
 
     def result(self, title: str, lines: Sequence[str], status_code: int = 200) -> Response:
+        """The small page a button's POST answers, linking back to the page."""
         page = pages.result_page(
             title=title,
             lines=lines,
@@ -107,6 +103,17 @@ class _Visit:
             back=f"../manage?{self.carried}",
         )
         return _html(page, status_code)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Visit(_Opened):
+    """A visit opened from its page, with who opened it and in which language."""
+
+    runtime: Runtime
+    store: CalendarStore
+    actor: link_access.Actor
+    visit: VisitBooked
+    state: VisitStatus
 
     def when(self, moment: datetime) -> str:
         return pages.when_text(moment, self.place, self.lang)
@@ -308,27 +315,14 @@ async def visit_page_reschedule(
 # --- the waitlist offer's page ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Offer:
+@dataclass(frozen=True, kw_only=True)
+class _Offer(_Opened):
+    """A waitlist offer opened from its page."""
+
     runtime: Runtime
     record: OfferRecord
     by_link: bool
     reach: offer_commands.Reach
-    place: pages.Place
-    lang: str
-    texts: PageTexts
-    carried: str
-
-    def result(self, title: str, lines: Sequence[str], status_code: int = 200) -> Response:
-        page = pages.result_page(
-            title=title,
-            lines=lines,
-            place=self.place,
-            texts=self.texts,
-            lang=self.lang,
-            back=f"../manage?{self.carried}",
-        )
-        return _html(page, status_code)
 
     def state_now(self) -> str:
         """The offer's state, ``lapsed`` once its hold ended (before the round closes it)."""

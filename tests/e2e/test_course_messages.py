@@ -10,10 +10,10 @@ Spanish, and the SMS server carried none of them (the client reads e-mail)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
-import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,12 +24,12 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from services.notifier.sms_inbound import twilio_signature
 from shared import home_texts
 from shared.clock import parse_clock
-from shared.infra import Infra
+from shared.infra import local_infra
 from shared.stack import Stack, free_ports, running_stack
 from tests.conftest import DEMO_CHAIN
 from tests.integration.test_notifier_flow import body_of
@@ -38,7 +38,6 @@ from tests.support import TopicLog
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = shutil.which("chromium")
 SIM_START = "2027-04-05T15:00:00Z"  # Monday 08:00 in Beaverton (PDT)
 SIM_SPEED = 28800  # one real second is eight simulated hours
 FRONT_DESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
@@ -51,45 +50,40 @@ NOTICES = ("booking_confirmation", "visit_change", "plan_update", "offer_accepte
 
 
 @contextmanager
-def course_stack(infra: Infra, smtp: SmtpFake, sms: SmsApiFake, workdir: Path) -> Iterator[Stack]:
+def course_stack(smtp: SmtpFake, sms: SmsApiFake, workdir: Path) -> Iterator[Stack]:
+    """The four services on a broker of their own: the run's other stacks use the same
+    consumer group names, and would share this one's records."""
     ports = free_ports()
     inbound = f"http://127.0.0.1:{ports['notifier']}/v1/sms/inbound"
-    with running_stack(
-        infra,
-        config=DEMO_CHAIN,
-        clock=f"sim:{SIM_START}@{SIM_SPEED}x",
-        ports=ports,
-        extra_env={
-            "CLINICFLOW_REDIS_NAMESPACE": f"course-{uuid.uuid4().hex[:8]}",
-            "CLINICFLOW_ENV": "test",
-            "NOTIFIER_POLL_INTERVAL_S": "0.1",
-            "NOTIFIER_OUTBOX_PATH": str(workdir / "outbox.jsonl"),
-            "NOTIFIER_SMTP_HOST": smtp.host,
-            "NOTIFIER_SMTP_PORT": str(smtp.port),
-            "NOTIFIER_SMTP_SECURITY": "none",
-            "NOTIFIER_EMAIL_FROM": "care@northwest-nmt.example",
-            "NOTIFIER_SMS_BASE_URL": sms.base_url,
-            "NOTIFIER_SMS_ACCOUNT_SID": sms.account_sid,
-            "NOTIFIER_SMS_AUTH_TOKEN": SMS_TOKEN,
-            "NOTIFIER_SMS_FROM": "+15035550100",
-            "NOTIFIER_SMS_INBOUND_URL": inbound,
-            "API_RATE_LIMIT_PER_MINUTE": "60000",
-            "API_RATE_LIMIT_BURST": "10000",
-        },
-        log_dir=workdir / "logs",
-    ) as stack:
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    with (
+        local_infra(workdir=workdir / "infra", env=env) as infra,
+        running_stack(
+            infra,
+            config=DEMO_CHAIN,
+            clock=f"sim:{SIM_START}@{SIM_SPEED}x",
+            ports=ports,
+            extra_env={
+                "CLINICFLOW_REDIS_NAMESPACE": f"course-{uuid.uuid4().hex[:8]}",
+                "CLINICFLOW_ENV": "test",
+                "NOTIFIER_POLL_INTERVAL_S": "0.1",
+                "NOTIFIER_OUTBOX_PATH": str(workdir / "outbox.jsonl"),
+                "NOTIFIER_SMTP_HOST": smtp.host,
+                "NOTIFIER_SMTP_PORT": str(smtp.port),
+                "NOTIFIER_SMTP_SECURITY": "none",
+                "NOTIFIER_EMAIL_FROM": "care@northwest-nmt.example",
+                "NOTIFIER_SMS_BASE_URL": sms.base_url,
+                "NOTIFIER_SMS_ACCOUNT_SID": sms.account_sid,
+                "NOTIFIER_SMS_AUTH_TOKEN": SMS_TOKEN,
+                "NOTIFIER_SMS_FROM": "+15035550100",
+                "NOTIFIER_SMS_INBOUND_URL": inbound,
+                "API_RATE_LIMIT_PER_MINUTE": "60000",
+                "API_RATE_LIMIT_BURST": "10000",
+            },
+            log_dir=workdir / "logs",
+        ) as stack,
+    ):
         yield stack
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    assert CHROMIUM, "Chromium is missing: make test installs Debian's chromium"
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        yield launched
-        await launched.close()
 
 
 @dataclass
@@ -152,10 +146,10 @@ class Course:
 
 
 async def test_a_whole_course_reaches_a_spanish_client_once_in_order(
-    infra: Infra, browser: Browser, tmp_path: Path
+    browser: Browser, tmp_path: Path
 ) -> None:
     async with SmtpFake() as smtp, SmsApiFake(auth_token=SMS_TOKEN) as sms:
-        stacked = course_stack(infra, smtp, sms, tmp_path)
+        stacked = course_stack(smtp, sms, tmp_path)
         stack = await asyncio.to_thread(stacked.__enter__)
         try:
             topics = await TopicLog(stack.infra.kafka_bootstrap_servers).start()

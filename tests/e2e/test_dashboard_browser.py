@@ -5,34 +5,20 @@ replay it, and see a location's page. Screenshots go to var/screenshots/."""
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from shared.stack import Stack
 from tests.conftest import ROOT
 from tests.support import TopicLog
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = shutil.which("chromium")
 SCREENSHOTS = ROOT / "var" / "screenshots"
 WAIT_MS = 30_000
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    assert CHROMIUM, "Chromium is missing: make test installs Debian's chromium"
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        yield launched
-        await launched.close()
 
 
 async def signed_in(browser: Browser, url: str, key: str) -> Page:

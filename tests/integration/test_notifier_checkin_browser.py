@@ -8,9 +8,7 @@ publishes ``checkin.replied`` once. Screenshots go to var/screenshots/."""
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from services.notifier.api import router
 from services.notifier.channels import channels_from
@@ -52,7 +50,6 @@ from tests.notifier_fakes import ReceivedMail, SmtpFake
 from tests.support import SettableClock, TopicLog, eventually, served
 
 pytestmark = pytest.mark.integration
-CHROMIUM = shutil.which("chromium")
 SCREENSHOTS = ROOT / "var" / "screenshots"
 WAIT_MS = 30_000
 
@@ -60,17 +57,6 @@ START = datetime(2027, 3, 10, 17, tzinfo=UTC)  # Wednesday 09:00 in Beaverton (P
 VISIT = datetime(2027, 3, 15, 16, tzinfo=UTC)  # Monday 09:00 (PDT: after the spring change)
 CHAIN_NAME = "Northwest Neuromuscular Therapy"
 CHECKIN_LINK = re.compile(r"https?://\S+/v1/checkins/\S+")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    assert CHROMIUM, "Chromium is missing: make test installs Debian's chromium"
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        yield launched
-        await launched.close()
 
 
 def spanish_client() -> IntakeSubmitted:

@@ -11,7 +11,6 @@ Screenshots go to var/screenshots/."""
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from services.notifier import messages
 from services.notifier.compose import Links, compose
@@ -52,22 +51,10 @@ from tests.integration.test_scheduler_visits import (
 from tests.support import SettableClock, TopicLog, served
 
 pytestmark = pytest.mark.integration
-CHROMIUM = shutil.which("chromium")
 SCREENSHOTS = ROOT / "var" / "screenshots"
 WAIT_MS = 30_000
 LA = "America/Los_Angeles"
 PAGE_LINK = re.compile(r"https?://\S+/manage\?sig=\S+")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    assert CHROMIUM, "Chromium is missing: make test installs Debian's chromium"
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        yield launched
-        await launched.close()
 
 
 @asynccontextmanager
