@@ -31,7 +31,7 @@ lint: install
 	$(BIN)/mypy shared services
 
 test: lint browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 test-fast: install
 	$(BIN)/pytest -q tests/unit
