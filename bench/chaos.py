@@ -213,9 +213,7 @@ async def _mails_settled(topics: TopicReader, mails: Sequence[Mail], *, within_s
     await topics.caught_up(within_s=30.0)
 
 
-def _accounted(
-    again: Sequence[Mail], first: Sequence[Mail], events: Sequence[Event]
-) -> list[Mail]:
+def _accounted(again: Sequence[Mail], first: Sequence[Mail], events: Sequence[Event]) -> list[Mail]:
     """The mails of the second read that were in the first or whose notification has
     a terminal event among ``events`` (what came after both is past the cut-off)."""
     known = {mail.message_id for mail in first}
