@@ -31,7 +31,7 @@ from shared import home_texts
 from shared.clock import parse_clock
 from shared.infra import local_infra
 from shared.stack import Stack, free_ports, running_stack
-from tests.conftest import DEMO_CHAIN
+from tests.conftest import demo_chain_with
 from tests.integration.test_notifier_flow import body_of
 from tests.notifier_fakes import SmsApiFake, SmtpFake
 from tests.support import TopicLog
@@ -56,11 +56,14 @@ def course_stack(smtp: SmtpFake, sms: SmsApiFake, workdir: Path) -> Iterator[Sta
     ports = free_ports()
     inbound = f"http://127.0.0.1:{ports['notifier']}/v1/sms/inbound"
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    # at this clock's speed the policy's five minutes of grace are 10 ms: an hour (125 ms)
+    # gives a plan's placement, or a revision and the cancels it makes, time to gather
+    chain = demo_chain_with(workdir, "course", notice_grace="PT1H")
     with (
         local_infra(workdir=workdir / "infra", env=env) as infra,
         running_stack(
             infra,
-            config=DEMO_CHAIN,
+            config=chain,
             clock=f"sim:{SIM_START}@{SIM_SPEED}x",
             ports=ports,
             extra_env={
@@ -222,7 +225,7 @@ async def step(course: Course, topics: TopicLog, browser: Browser) -> None:
     coming = [v for v in visits if v["status"] in ("booked", "confirmed")]
     now = course.now()
     if course.confirmed_by_text is None:  # "Y" confirms the next visit
-        course.confirmed_by_text = await text_yes(course, coming[0])
+        course.confirmed_by_text = await text_yes(course, topics)
     started = [v for v in coming if datetime.fromisoformat(v["start"]) <= now]
     for visit in started:  # each visit completed by its therapist once it has begun
         await complete(course, visit)
@@ -234,8 +237,10 @@ async def step(course: Course, topics: TopicLog, browser: Browser) -> None:
             )
         assert answer.status_code == 202, answer.text
         course.moved = third["visit_id"]
-    if course.to_confirm is None and len(coming) >= 2:
-        course.to_confirm = coming[1]["visit_id"]  # the second visit, from its reminder
+    if course.to_confirm is None:  # the visit after the one "Y" confirmed, from its reminder
+        texted = next(v for v in visits if v["visit_id"] == course.confirmed_by_text)
+        after = [v for v in coming if v["start"] > texted["start"]]
+        course.to_confirm = after[0]["visit_id"] if after else None
     target = next((v for v in coming if v["visit_id"] == course.to_confirm), None)
     if course.confirmed_by_link is None and target is not None:
         reminder = await course.mail_of("reminder", visit_id=target["visit_id"])
@@ -247,8 +252,9 @@ async def step(course: Course, topics: TopicLog, browser: Browser) -> None:
             await answer_the_checkin(course, topics, browser, checkin)
 
 
-async def text_yes(course: Course, visit: dict[str, Any]) -> str:
-    """The client texts "Y": the answer names the visit, and the scheduler confirms it."""
+async def text_yes(course: Course, topics: TopicLog) -> str:
+    """The client texts "Y": the answer names the visit, and the scheduler confirms the
+    client's next visit (which one depends on the moment); its id."""
     params = {
         "From": PHONE,
         "To": "+15035550100",
@@ -267,8 +273,15 @@ async def text_yes(course: Course, visit: dict[str, Any]) -> str:
             },
         )
     assert answer.status_code == 200, answer.text
-    assert "confirm" in answer.text.lower()  # "confirmada", in the client's language
-    return str(visit["visit_id"])
+    assert "confirmada" in answer.text  # in the client's language
+    [confirmed] = await topics.wait_for(
+        lambda: [
+            e
+            for e in topics.for_client("visit.confirmed", course.client_id)
+            if e["data"]["via"] == "sms"
+        ]
+    )
+    return str(confirmed["data"]["visit_id"])
 
 
 async def complete(course: Course, visit: dict[str, Any]) -> None:
@@ -344,7 +357,8 @@ async def check_the_inbox(course: Course, topics: TopicLog, sms: SmsApiFake) -> 
     # the clinic's move and the taper revision: one notice each; then the course's end
     later = [(n, m) for n, m in inbox if n["kind"] in ("visit_change", "plan_update")]
     texts = [body_of(m) for _, m in later]
-    assert len(later) == 3, [(n["kind"], t[:200]) for (n, _), t in zip(later, texts, strict=True)]
+    shown = "\n---\n".join(f"{n['kind']}:\n{t}" for (n, _), t in zip(later, texts, strict=True))
+    assert len(later) == 3, shown
     moved, tapered, ended = texts
     assert "Cambiadas:" in moved
     assert "más espaciadas" in tapered and "Canceladas:" in tapered
