@@ -1,6 +1,7 @@
 """An AsyncAPI 3 document of every public topic: what other teams subscribe to.
 
-One channel per topic (its address is the topic name, its key the client id),
+One channel per topic (its address is the topic name; its key the client id, or
+the chain id on ``clinic.directory``),
 one message per event type, and an operation saying clinicflow sends them.
 Each message's payload is the CloudEvents envelope with ``type`` fixed to the
 event type and ``data`` the event's own schema; every schema lives once under
@@ -73,8 +74,10 @@ def asyncapi_document() -> dict[str, Any]:
                 "The public topics of clinicflow. Every record value is a CloudEvents 1.0 "
                 "structured JSON envelope (extension attributes chainid, locationid, "
                 "correlationid, causationid); the record key is the client id, so one "
-                "client's events stay in order. Event ids derive from their cause: a "
-                "consumer skips an id it has seen."
+                "client's events stay in order, except on clinic.directory, keyed by the "
+                "chain id (the directory belongs to the chain; one key keeps its changes "
+                "in order), and clinic.deadletter, which keeps the failed record's key. "
+                "Event ids derive from their cause: a consumer skips an id it has seen."
             ),
         },
         "defaultContentType": "application/json",

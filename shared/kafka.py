@@ -63,7 +63,8 @@ def publish_failure(exc: BaseException, topic: str) -> PublishError:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """An event to publish, keyed by the entity whose order matters (the client).
+    """An event to publish, keyed by the entity whose order matters (the client; the
+    chain on ``clinic.directory``).
     Its bytes are encoded once (``value``), or are the ones stored before (``encoded``:
     an outbox entry), so every send of one item carries the same record value."""
 

@@ -1,6 +1,9 @@
 """The public topics (DESIGN.md "Topics and events"): name, key, partitions,
 event types, retention and cleanup policy. The record key is ``client_id`` on
-every public topic so one client's events stay in order."""
+every public topic so one client's events stay in order, except on
+``clinic.directory``: the directory belongs to the chain, so its records are keyed
+by the chain id (one key keeps its changes in order). ``clinic.deadletter`` keeps
+the key of the record that failed."""
 
 from __future__ import annotations
 
@@ -13,9 +16,10 @@ class TopicSpec:
     topic-init service, the Kubernetes topic-init Job).
 
     ``cleanup_policy`` is Kafka's ``cleanup.policy``. The public topics are event
-    logs keyed by client, so they are ``delete`` (old segments expire after the
-    retention): ``compact`` would keep only the latest record per key and drop a
-    client's earlier events.
+    logs (keyed by client, or by chain for the directory), so they are ``delete``
+    (old segments expire after the retention): ``compact`` would keep only the
+    latest record per key and drop a client's earlier events, or every directory
+    change but the last.
     """
 
     name: str
@@ -88,6 +92,22 @@ NOTIFICATIONS = TopicSpec(
     ),
     description="Messages to clients: scheduled, sent, failed, cancelled, suppressed.",
 )
+DIRECTORY = TopicSpec(
+    name="clinic.directory",
+    key="chain_id",
+    partitions=1,
+    event_types=(
+        "directory.hours_set",
+        "directory.exception_added",
+        "directory.exception_removed",
+        "directory.closure_added",
+        "directory.closure_removed",
+        "directory.policy_set",
+    ),
+    retention_days=3650,
+    description="The chain's staff-and-location directory: therapist hours per location, "
+    "time off and other exceptions, closures and holiday hours, the staff policy.",
+)
 DEADLETTER = TopicSpec(
     name="clinic.deadletter",
     key="client_id",
@@ -97,7 +117,14 @@ DEADLETTER = TopicSpec(
     description="Records a consumer could not process, with the reason.",
 )
 
-PUBLIC_TOPICS: tuple[TopicSpec, ...] = (INTAKE, PLANS, VISITS, NOTIFICATIONS, DEADLETTER)
+PUBLIC_TOPICS: tuple[TopicSpec, ...] = (
+    INTAKE,
+    PLANS,
+    VISITS,
+    NOTIFICATIONS,
+    DIRECTORY,
+    DEADLETTER,
+)
 
 
 def topic_for(event_type: str) -> TopicSpec:

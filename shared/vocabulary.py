@@ -92,6 +92,9 @@ CancelCause = Literal[
 ConfirmedVia = Literal["link", "sms", "staff"]
 # what a client's text asks for (services/notifier/sms_inbound.py)
 ReplyIntent = Literal["stop", "start", "help", "score", "confirm", "other"]
+# a dated exception to a therapist's regular hours (clinic.directory): days or hours
+# off, off sick, a shift added, the day's hours changed
+StaffExceptionKind = Literal["time_off", "sick", "extra_shift", "changed_hours"]
 
 WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 NERVE_SIGN_QUALITIES: frozenset[Quality] = frozenset({"tingling", "numbness", "burning"})

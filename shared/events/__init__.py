@@ -2,6 +2,14 @@
 
 from shared.events.base import EventData, Part
 from shared.events.deadletter import RecordDeadLettered
+from shared.events.directory import (
+    DirectoryClosureAdded,
+    DirectoryClosureRemoved,
+    DirectoryExceptionAdded,
+    DirectoryExceptionRemoved,
+    DirectoryHoursSet,
+    DirectoryPolicySet,
+)
 from shared.events.intake import (
     AssessmentRecorded,
     ClientMerged,
@@ -58,6 +66,12 @@ EVENT_MODELS: dict[str, type[EventData]] = {
         NotificationSuppressed,
         CheckinReplied,
         ReplyReceived,
+        DirectoryHoursSet,
+        DirectoryExceptionAdded,
+        DirectoryExceptionRemoved,
+        DirectoryClosureAdded,
+        DirectoryClosureRemoved,
+        DirectoryPolicySet,
         RecordDeadLettered,
     )
 }
@@ -69,6 +83,12 @@ __all__ = [
     "CheckinReplied",
     "ClientMerged",
     "ClientUpdated",
+    "DirectoryClosureAdded",
+    "DirectoryClosureRemoved",
+    "DirectoryExceptionAdded",
+    "DirectoryExceptionRemoved",
+    "DirectoryHoursSet",
+    "DirectoryPolicySet",
     "EventData",
     "IntakeDocument",
     "IntakeSubmitted",

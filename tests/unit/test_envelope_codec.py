@@ -101,7 +101,11 @@ def test_every_event_type_has_exactly_one_public_topic() -> None:
         owners = [spec.name for spec in PUBLIC_TOPICS if event_type in spec.event_types]
         assert len(owners) == 1, (event_type, owners)
         assert topic_for(event_type).name == owners[0]
-    assert all(spec.key == "client_id" for spec in PUBLIC_TOPICS)
+    # keyed by client, so one client's events stay in order; the directory belongs to
+    # the chain, keyed by the chain id
+    keys = {spec.name: spec.key for spec in PUBLIC_TOPICS}
+    assert keys.pop("clinic.directory") == "chain_id"
+    assert set(keys.values()) == {"client_id"}
 
 
 def test_the_type_is_read_from_the_bytes_of_what_encode_writes() -> None:
