@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 
 from services.planner.domain import build_plan
 from services.scheduler.booking import BookedInterval, book_plan, interval_of
+from services.scheduler.directory import plain
 from shared.chain import load_chain_config
 from shared.events import IntakeSubmitted
 from shared.events.intake import ClientRecord, Complaint, Health, Screening
@@ -57,8 +58,7 @@ def main() -> None:
         plan = build_plan(intake(n), policy=policy)
         outcome = book_plan(
             plan,
-            location=location,
-            therapists=therapists,
+            staffing=plain(location, therapists),
             policy=policy,
             existing=existing,
             now=NOW,

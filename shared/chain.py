@@ -70,6 +70,12 @@ def _late_lead(value: timedelta) -> timedelta:
     return value
 
 
+def _turnover(value: timedelta) -> timedelta:
+    if not timedelta(0) <= value <= timedelta(hours=2):
+        raise ValueError("turnover must be between PT0S and PT2H")
+    return value
+
+
 def _notice_grace(value: timedelta) -> timedelta:
     if not timedelta(0) <= value <= timedelta(hours=1):
         raise ValueError("notice_grace must be between PT0S and PT1H")
@@ -79,6 +85,7 @@ def _notice_grace(value: timedelta) -> timedelta:
 ContactWait = Annotated[timedelta, AfterValidator(_contact_wait)]
 NoticeGrace = Annotated[timedelta, AfterValidator(_notice_grace)]
 LateLead = Annotated[timedelta, AfterValidator(_late_lead)]
+Turnover = Annotated[timedelta, AfterValidator(_turnover)]
 OpeningRange = Annotated[str, AfterValidator(_opening_range)]
 QuietRange = Annotated[str, AfterValidator(_quiet_range)]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
@@ -137,6 +144,10 @@ class Policy(_Config):
     notice_grace: NoticeGrace = timedelta(minutes=5)
     # per kind of message: sent or not, quiet hours or not (kinds not named: both on)
     messages: dict[NotificationKind, MessageRule] = Field(default_factory=dict)
+    # the buffer after each visit before its therapist and its room take the next
+    turnover: Turnover = timedelta(0)
+    # the most visits one therapist takes in a local day (None: as many as fit)
+    max_visits_per_day: int | None = Field(default=None, ge=1, le=20)
 
     def message_rule(self, kind: NotificationKind) -> MessageRule:
         given: MessageRule | dict[str, Any] | None = self.messages.get(kind)
@@ -164,6 +175,8 @@ class PolicyOverride(_Config):
     late_reminder_min_lead: LateLead | None = None
     notice_grace: NoticeGrace | None = None
     messages: dict[NotificationKind, MessageRule] | None = None
+    turnover: Turnover | None = None
+    max_visits_per_day: int | None = Field(default=None, ge=1, le=20)
 
 
 class ChainInfo(_Config):
@@ -216,6 +229,26 @@ class Therapist(_Config):
     locations: list[str] = Field(min_length=1)
     skills: list[str] = Field(default_factory=lambda: ["nmt"])
     hours: WeeklyHours | None = None  # None: the hours of the location
+    # hours per location, where they differ (a location not named takes ``hours``); a
+    # therapist works at one location a day, so two locations never share a weekday
+    hours_at: dict[str, WeeklyHours] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_location_a_day(self) -> Therapist:
+        for location_id in self.hours_at:
+            if location_id not in self.locations:
+                raise ValueError(f"hours_at names {location_id!r}, not one of their locations")
+        seen: dict[str, str] = {}
+        for location_id, hours in self.hours_at.items():
+            for weekday, ranges in hours.items():
+                if ranges and weekday in seen:
+                    raise ValueError(
+                        f"hours_at: {weekday} at both {seen[weekday]!r} and {location_id!r}; "
+                        "a therapist works at one location a day"
+                    )
+                if ranges:
+                    seen[weekday] = location_id
+        return self
 
 
 class ChainConfig(_Config):
@@ -266,12 +299,10 @@ class ChainConfig(_Config):
         return self.policy.model_copy(update=override)
 
     def therapist_hours(self, therapist: Therapist, location: Location) -> WeeklyHours:
+        """The therapist's weekly hours at a location as the file gives them."""
+        if location.id in therapist.hours_at:
+            return therapist.hours_at[location.id]
         return therapist.hours if therapist.hours is not None else location.hours
-
-    def staff_at(self, location_id: str) -> list[tuple[Therapist, WeeklyHours]]:
-        """The therapists who work at a location, each with their hours there."""
-        location = self.location(location_id)
-        return [(t, self.therapist_hours(t, location)) for t in self.therapists_at(location_id)]
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:

@@ -13,7 +13,13 @@ Rules, with where they come from:
   policy.horizon``; the first day with a fitting slot wins;
 - at most min(policy, client) visits of the plan per local ISO week, counting
   the visits of the plan that stay;
-- continuity: the previous visit's therapist when free that day;
+- continuity: among a day's free slots the best-scoring wins (``scoring.py``: the
+  previous visit's therapist first); and when that still leaves the plan with
+  more than one therapist, the plan is tried with each of them alone, and one
+  therapist who takes every session on the same days or sooner is taken instead;
+- the directory (``directory.Staffing``): opening hours and closures by date, each
+  therapist's hours there by date, the turnover after each visit and the
+  therapist's daily maximum;
 - a session that cannot be placed is waitlisted, and so is every later one,
   because the cadence cannot continue past a missing visit.
 """
@@ -25,6 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from services.scheduler.directory import Staffing
 from services.scheduler.slots import (
     BookedInterval,
     Occupancy,
@@ -33,7 +40,7 @@ from services.scheduler.slots import (
     find_slot,
     iso_week,
 )
-from shared.chain import Location, Policy, Therapist, WeeklyHours
+from shared.chain import Location, Policy, Therapist
 from shared.envelope import derived_id
 from shared.events.plans import Phase, PlanData, SchedulingNeeds
 from shared.events.visits import BookingWaitlisted, VisitBooked
@@ -58,8 +65,7 @@ class _Refusal:
 def book_plan(
     plan: PlanData,
     *,
-    location: Location,
-    therapists: Sequence[tuple[Therapist, WeeklyHours]],
+    staffing: Staffing,
     policy: Policy,
     existing: Sequence[BookedInterval],
     now: datetime,
@@ -76,8 +82,7 @@ def book_plan(
     return book_sessions(
         plan,
         sessions_from(plan, first_sequence),
-        location=location,
-        therapists=therapists,
+        staffing=staffing,
         policy=policy,
         existing=existing,
         now=now,
@@ -89,8 +94,7 @@ def book_sessions(
     plan: PlanData,
     sessions: Sequence[tuple[int, Phase]],
     *,
-    location: Location,
-    therapists: Sequence[tuple[Therapist, WeeklyHours]],
+    staffing: Staffing,
     policy: Policy,
     existing: Sequence[BookedInterval],
     now: datetime,
@@ -106,32 +110,23 @@ def book_sessions(
     visits, which a new visit never reuses (``free_visit_id``)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    eligible, refusal = _eligible(plan, location, therapists)
+    location = staffing.location
+    eligible, refusal = _eligible(plan, staffing)
     known = {interval.visit_id for interval in existing}
-    occupancy = Occupancy(
-        zone=location.zone,
-        rooms=location.rooms,
-        intervals=[*existing, *(interval_of(v) for v in held if v.visit_id not in known)],
+    occupancy = Occupancy.of(
+        staffing, [*existing, *(interval_of(v) for v in held if v.visit_id not in known)]
     )
-    visits_per_week = weekly_counts(held, location)
     anchor = max(held, key=lambda visit: visit.start, default=None)
-    booked: list[VisitBooked] = []
-    for sequence, phase in sessions:
-        if refusal is not None:
-            break
-        previous = booked[-1] if booked else anchor
-        query = _query(plan, phase, previous, eligible, policy, now, location)
-        slot = find_slot(
-            query, location=location, occupancy=occupancy, visits_per_week=visits_per_week
-        )
-        if slot is None:
-            refusal = _why_not(query, location, occupancy, visits_per_week, sequence, policy)
-            break
-        visit = _visit(plan, location, phase, sequence, slot, free_visit_id(plan, sequence, taken))
-        booked.append(visit)
-        occupancy.add(interval_of(visit))
-        week = iso_week(slot.start.astimezone(location.zone).date())
-        visits_per_week[week] = visits_per_week.get(week, 0) + 1
+    place = _Placement(plan, sessions, staffing, policy, now, occupancy, held, anchor, taken)
+    if refusal is not None:
+        booked: list[VisitBooked] = []
+    else:
+        mark = occupancy.mark()
+        booked, refusal = place(eligible)
+        kept = {v.therapist_id for v in booked} | ({anchor.therapist_id} if anchor else set())
+        if len(kept) > 1:
+            occupancy.undo(mark)
+            booked, refusal = _one_therapist(place, eligible, booked, refusal, anchor)
     if refusal is None:
         return BookingOutcome(booked=booked, waitlisted=[])
     # Once one session is missing, the rest of the cadence has no anchor: all of
@@ -141,6 +136,80 @@ def book_sessions(
         booked=booked,
         waitlisted=[_waitlisted(plan, location, seq, refusal) for seq, _ in remaining],
     )
+
+
+PINNED_TRIES = 3  # therapists tried alone for one plan: bounds the cost of continuity
+
+
+def _one_therapist(
+    place: _Placement,
+    eligible: list[Therapist],
+    mixed: list[VisitBooked],
+    refusal: _Refusal | None,
+    anchor: VisitBooked | None,
+) -> tuple[list[VisitBooked], _Refusal | None]:
+    """The plan with one therapist, if one takes every session the mixed booking
+    placed on the same local day or sooner; else the mixed booking again."""
+    counts: dict[str, int] = {}
+    for visit in mixed:
+        counts[visit.therapist_id] = counts.get(visit.therapist_id, 0) + 1
+    first = anchor.therapist_id if anchor is not None else None
+    order = sorted(eligible, key=lambda t: (t.id != first, -counts.get(t.id, 0), t.id))[
+        :PINNED_TRIES
+    ]
+    zone = place.staffing.location.zone
+    for therapist in order:
+        mark = place.occupancy.mark()
+        pinned, pinned_refusal = place([therapist])
+        if len(pinned) >= len(mixed) and all(
+            p.start.astimezone(zone).date() <= m.start.astimezone(zone).date()
+            for p, m in zip(pinned, mixed, strict=False)
+        ):
+            return pinned, pinned_refusal if len(pinned) == len(mixed) else None
+        place.occupancy.undo(mark)
+    return place(eligible)
+
+
+@dataclass
+class _Placement:
+    """One pass over the sessions with a given set of therapists; what it places is
+    added to ``occupancy`` (``Occupancy.undo`` takes it back)."""
+
+    plan: PlanData
+    sessions: Sequence[tuple[int, Phase]]
+    staffing: Staffing
+    policy: Policy
+    now: datetime
+    occupancy: Occupancy
+    held: Sequence[VisitBooked]
+    anchor: VisitBooked | None
+    taken: Collection[str]
+
+    def __call__(self, therapists: list[Therapist]) -> tuple[list[VisitBooked], _Refusal | None]:
+        location = self.staffing.location
+        visits_per_week = weekly_counts(self.held, location)
+        booked: list[VisitBooked] = []
+        for sequence, phase in self.sessions:
+            previous = booked[-1] if booked else self.anchor
+            query = _query(self.plan, phase, previous, therapists, self.policy, self.now, location)
+            slot = find_slot(
+                query,
+                staffing=self.staffing,
+                occupancy=self.occupancy,
+                visits_per_week=visits_per_week,
+            )
+            if slot is None:
+                refusal = _why_not(
+                    query, self.staffing, self.occupancy, visits_per_week, sequence, self.policy
+                )
+                return booked, refusal
+            visit_id = free_visit_id(self.plan, sequence, self.taken)
+            visit = _visit(self.plan, location, phase, sequence, slot, visit_id)
+            booked.append(visit)
+            self.occupancy.add(interval_of(visit))
+            week = iso_week(slot.start.astimezone(location.zone).date())
+            visits_per_week[week] = visits_per_week.get(week, 0) + 1
+        return booked, None
 
 
 def first_sequence(plan: PlanData) -> int:
@@ -186,33 +255,26 @@ def weekly_cap(policy: Policy, needs: SchedulingNeeds) -> int:
     return min(policy.max_sessions_per_week, needs.max_sessions_per_week)
 
 
-def eligible_therapists(
-    needs: SchedulingNeeds, therapists: Sequence[tuple[Therapist, WeeklyHours]]
-) -> list[tuple[Therapist, WeeklyHours]]:
+def eligible_therapists(needs: SchedulingNeeds, therapists: Sequence[Therapist]) -> list[Therapist]:
     """Therapists with every required skill (and the requested one, if any), by id."""
     skills = set(needs.required_skills)
     return sorted(
-        (
-            (t, h)
-            for t, h in therapists
-            if skills <= set(t.skills) and needs.therapist_id in (None, t.id)
-        ),
-        key=lambda pair: pair[0].id,
+        (t for t in therapists if skills <= set(t.skills) and needs.therapist_id in (None, t.id)),
+        key=lambda t: t.id,
     )
 
 
-def _eligible(
-    plan: PlanData, location: Location, therapists: Sequence[tuple[Therapist, WeeklyHours]]
-) -> tuple[list[tuple[Therapist, WeeklyHours]], _Refusal | None]:
+def _eligible(plan: PlanData, staffing: Staffing) -> tuple[list[Therapist], _Refusal | None]:
     """The eligible therapists, or why there are none."""
     needs = plan.scheduling
-    eligible = eligible_therapists(needs, therapists)
+    location = staffing.location
+    eligible = eligible_therapists(needs, staffing.therapists)
     if eligible:
         return eligible, None
     skills = set(needs.required_skills)
     if needs.therapist_id is None:
         detail = f"No therapist at {location.name} offers {_listed(skills)}."
-    elif any(t.id == needs.therapist_id for t, _ in therapists):
+    elif any(t.id == needs.therapist_id for t in staffing.therapists):
         detail = f"The requested therapist does not offer {_listed(skills)}."
     else:
         detail = f"The requested therapist does not work at {location.name}."
@@ -227,7 +289,7 @@ def _query(
     plan: PlanData,
     phase: Phase,
     previous: VisitBooked | None,
-    therapists: list[tuple[Therapist, WeeklyHours]],
+    therapists: list[Therapist],
     policy: Policy,
     now: datetime,
     location: Location,
@@ -253,12 +315,13 @@ def _query(
         days=frozenset(needs.days),
         times=frozenset(needs.times),
         weekly_cap=weekly_cap(policy, needs),
+        previous_start=previous.start if previous is not None else None,
     )
 
 
 def _why_not(
     query: SlotQuery,
-    location: Location,
+    staffing: Staffing,
     occupancy: Occupancy,
     visits_per_week: dict[tuple[int, int], int],
     sequence: int,
@@ -266,10 +329,11 @@ def _why_not(
 ) -> _Refusal:
     """Why a session found no slot: the client's day/time wishes, or capacity."""
     horizon_days = policy.horizon.days
+    location = staffing.location
     if query.days or query.times:
         relaxed = replace(query, days=frozenset(), times=frozenset())
         slot = find_slot(
-            relaxed, location=location, occupancy=occupancy, visits_per_week=visits_per_week
+            relaxed, staffing=staffing, occupancy=occupancy, visits_per_week=visits_per_week
         )
         if slot is not None:
             wishes = ", ".join([*sorted(query.days), *sorted(query.times)])

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from services.scheduler import calendar_view, ics
 from services.scheduler.commands import confirmed_now, moves_record, plan_needs
 from services.scheduler.confirmation import shown_status
+from services.scheduler.directory_store import staffing_at
 from services.scheduler.store import CalendarStore
 from shared import links
 from shared.auth import CurrentPrincipal, current_principal, require_role
@@ -60,9 +61,8 @@ async def location_calendar(
     statuses = await store.visits([v.visit_id for v in visits])
     confirmed = await confirmed_now(store, statuses)
     return calendar_view.location_day(
-        location,
+        await staffing_at(runtime, location_id),
         day,
-        therapists=runtime.chain.staff_at(location_id),
         visits=visits,
         offered={v.visit_id for v, state in statuses if state == "offered"},
         statuses={
@@ -110,8 +110,7 @@ async def plan_free_slots(
     policy = runtime.chain.policy_for(needs.location_id)
     held = await store.intervals(needs.location_id, start=now, end=now + policy.horizon)
     return calendar_view.free_slots(
-        location=runtime.chain.location(needs.location_id),
-        therapists=runtime.chain.staff_at(needs.location_id),
+        staffing=await staffing_at(runtime, needs.location_id),
         held=held,
         first_day=first,
         last_day=last,

@@ -10,13 +10,14 @@ change). Free slots come from the same building blocks as booking
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.scheduler.confirmation import ShownStatus
+from services.scheduler.directory import Staffing
 
 # _grid and _ends_inside are the slot search's own rules for candidate starts;
 # reusing them keeps the offered slots identical to what booking would place.
@@ -27,9 +28,8 @@ from services.scheduler.slots import (
     _grid,
     wall_to_utc,
 )
-from shared.chain import Location, Policy, Therapist, WeeklyHours, ranges_on
+from shared.chain import Policy, Therapist
 from shared.events.visits import VisitBooked
-from shared.vocabulary import WEEKDAYS
 
 # Occupancy.free_room also keeps a client from holding two visits at once; a
 # search for nobody in particular uses an id no held visit carries.
@@ -108,10 +108,9 @@ class FreeSlot(_View):
 
 
 def location_day(
-    location: Location,
+    staffing: Staffing,
     day: date,
     *,
-    therapists: Sequence[tuple[Therapist, WeeklyHours]],
     visits: Iterable[VisitBooked],
     offered: Collection[str] = (),
     statuses: Mapping[str, ShownStatus] | None = None,
@@ -122,6 +121,7 @@ def location_day(
 
     Visits of other locations or days are left out; visits on a closed day are
     shown, because someone has to move them."""
+    location = staffing.location
     zone = location.zone
     day_start, day_end = day_bounds(day, zone)
     shown = sorted(
@@ -137,7 +137,7 @@ def location_day(
         ),
         key=lambda v: (v.start, v.therapist_id, v.room, v.visit_id),
     )
-    opening = _opening(location, day)
+    opening = staffing.opening(day)
     return LocationDay(
         location_id=location.id,
         location_name=location.name,
@@ -146,7 +146,7 @@ def location_day(
         utc_offsets=_offsets_during(day_start, day_end, zone),
         closed=not opening,
         opening=[_local_range(day, r, zone) for r in opening],
-        therapists=_therapist_days(day, opening, therapists, shown, zone),
+        therapists=_therapist_days(day, opening, staffing, shown, zone),
         rooms=_room_days(location.rooms, shown),
     )
 
@@ -166,13 +166,6 @@ def _offsets_during(start: datetime, end: datetime, zone: ZoneInfo) -> list[str]
     """The UTC offsets the local clock shows from ``start`` until ``end``."""
     shown = [start.astimezone(zone).strftime("%z"), (end - _SECOND).astimezone(zone).strftime("%z")]
     return [f"{text[:3]}:{text[3:5]}" for text in dict.fromkeys(shown)]
-
-
-def _opening(location: Location, day: date) -> list[tuple[time, time]]:
-    """The location's opening ranges on a local day; none on a closed date."""
-    if day in location.closed:
-        return []
-    return sorted(ranges_on(location.hours, WEEKDAYS[day.weekday()]))
 
 
 def _local_range(day: date, span: tuple[time, time], zone: ZoneInfo) -> LocalRange:
@@ -216,15 +209,14 @@ def _overlap(
 def _therapist_days(
     day: date,
     opening: list[tuple[time, time]],
-    therapists: Sequence[tuple[Therapist, WeeklyHours]],
+    staffing: Staffing,
     shown: list[DayVisit],
     zone: ZoneInfo,
 ) -> list[TherapistDay]:
     """Listed therapists in the given order, then anyone else holding a visit."""
-    weekday = WEEKDAYS[day.weekday()]
-    # Bookable here: their own hours, inside the location's opening.
-    working = {t.id: _overlap(opening, ranges_on(hours, weekday)) for t, hours in therapists}
-    names: dict[str, str | None] = {t.id: t.name for t, _ in therapists}
+    # Bookable here: their own hours that day, inside the location's opening.
+    working = {t.id: _overlap(opening, staffing.working(t.id, day)) for t in staffing.therapists}
+    names: dict[str, str | None] = {t.id: t.name for t in staffing.therapists}
     for other in sorted({v.therapist_id for v in shown} - names.keys()):
         names[other] = None
     return [
@@ -246,8 +238,7 @@ def _room_days(rooms: int, shown: list[DayVisit]) -> list[RoomDay]:
 
 def free_slots(
     *,
-    location: Location,
-    therapists: Sequence[tuple[Therapist, WeeklyHours]],
+    staffing: Staffing,
     held: Iterable[BookedInterval],
     first_day: date,
     last_day: date,
@@ -275,30 +266,26 @@ def free_slots(
     length = policy.visit_minutes if minutes is None else minutes
     if length < 1:
         raise ValueError("minutes must be at least 1")
-    eligible = sorted(
-        (
-            (t, h)
-            for t, h in therapists
-            if set(skills) <= set(t.skills) and therapist_id in (None, t.id)
-        ),
-        key=lambda pair: pair[0].id,
-    )
-    zone = location.zone
-    occupancy = Occupancy(zone=zone, rooms=location.rooms, intervals=held)
+    eligible = [
+        t
+        for t in staffing.therapists
+        if set(skills) <= set(t.skills) and therapist_id in (None, t.id)
+    ]
+    zone = staffing.location.zone
+    occupancy = Occupancy.of(staffing, held)
     earliest, latest = now + policy.min_notice, now + policy.horizon
     day = max(first_day, earliest.astimezone(zone).date())
     last = min(last_day, latest.astimezone(zone).date())
     found: list[FreeSlot] = []
     while day <= last and len(found) < limit:
-        if day not in location.closed:
+        if staffing.opening(day):
             slots = [
                 slot
-                for therapist, hours in eligible
+                for therapist in eligible
                 for slot in _therapist_slots(
                     day,
                     therapist,
-                    hours,
-                    location=location,
+                    staffing=staffing,
                     occupancy=occupancy,
                     window=(earliest, latest),
                     minutes=length,
@@ -314,9 +301,8 @@ def free_slots(
 def _therapist_slots(
     day: date,
     therapist: Therapist,
-    hours: WeeklyHours,
     *,
-    location: Location,
+    staffing: Staffing,
     occupancy: Occupancy,
     window: tuple[datetime, datetime],
     minutes: int,
@@ -324,12 +310,12 @@ def _therapist_slots(
     client_id: str,
 ) -> list[FreeSlot]:
     """Every free slot of one therapist on one open local day, on booking's grid."""
-    weekday = WEEKDAYS[day.weekday()]
-    zone = location.zone
+    zone = staffing.location.zone
     earliest, latest = window
-    grid = _grid(
-        ranges_on(location.hours, weekday), ranges_on(hours, weekday), step=step, minutes=minutes
-    )
+    working = staffing.working(therapist.id, day)
+    if not working:
+        return []
+    grid = _grid(staffing.opening(day), working, step=step, minutes=minutes)
     slots = []
     for minute, until in grid:
         start = wall_to_utc(day, minute, zone)

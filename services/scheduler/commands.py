@@ -24,6 +24,7 @@ from fastapi import HTTPException, status
 from pydantic import BaseModel
 
 from services.scheduler import backfill, confirmation, operations
+from services.scheduler.directory_store import staffing_at
 from services.scheduler.outbox import deliver, staged
 from services.scheduler.slots import BookedInterval
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap, VisitStatus
@@ -267,12 +268,12 @@ async def reschedule(
         needs = reads.needs
         if principal.role == "therapist":  # their own visit stays theirs when it moves
             needs = needs.model_copy(update={"therapist_id": principal.therapist_id})
+        staffing = await staffing_at(runtime, visit.location_id)
         placed = operations.reschedule(
             visit,
             plan_visits=reads.plan_visits,
             start=start,
-            location=runtime.chain.location(visit.location_id),
-            therapists=runtime.chain.staff_at(visit.location_id),
+            staffing=staffing,
             needs=needs,
             policy=policy,
             existing=reads.held,
@@ -302,6 +303,7 @@ async def reschedule(
         )
         moves = int(await store.record(moves_record(visit.visit_id)) or 0) + 1
         change = CalendarChange(hold=[moved], records={moves_record(visit.visit_id): str(moves)})
+        change.computed_with(staffing)
         backfill.slot_freed(change, visit, now=now)  # the old time, for the waitlist
         return _Decision(event, change, once=False, salt=str(moves))
 

@@ -43,13 +43,15 @@ from typing import TypeVar
 from services.scheduler import backfill, commands, operations
 from services.scheduler.booking import book_plan
 from services.scheduler.commands import PlanNeeds, needs_record, trace_record
+from services.scheduler.directory import Staffing
+from services.scheduler.directory_store import DirectoryStore
 from services.scheduler.makeup import make_up
 from services.scheduler.merging import follow_merge
 from services.scheduler.plan_reads import PlanReads, Replay, Turn
 from services.scheduler.replan import replan
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
 from shared.aliases import merge_follower
-from shared.chain import Location, Policy, Therapist, WeeklyHours
+from shared.chain import Policy
 from shared.codec import decode_envelope, encode
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import ClientMerged, EventData, PlanCreated, VisitBooked
@@ -73,6 +75,7 @@ Decide = Callable[[A, Turn, datetime], Awaitable[tuple[list[Fact], CalendarChang
 
 def handlers(runtime: Runtime) -> Mapping[str, Handler]:
     store = CalendarStore(runtime.redis, runtime.keys)
+    directory = DirectoryStore(runtime.redis, runtime.keys, runtime.chain)
     reads = PlanReads(runtime.redis, runtime.keys, store.location_lock_key)
     in_process: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -154,10 +157,9 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         change.records[key] = json.dumps([encode(e.envelope).decode() for e in events])
         return events
 
-    def calendar(plan: PlanData) -> Calendar:
+    async def calendar(plan: PlanData) -> Calendar:
         return Calendar(
-            runtime.chain.location(plan.location_id),
-            runtime.chain.staff_at(plan.location_id),
+            await directory.staffing(plan.location_id),
             runtime.chain.policy_for(plan.location_id),
         )
 
@@ -186,11 +188,10 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         async def decide(
             plan: PlanCreated, turn: Turn, now: datetime
         ) -> tuple[list[Fact], CalendarChange]:
-            at = calendar(plan)
+            at = await calendar(plan)
             outcome = book_plan(
                 plan,
-                location=at.location,
-                therapists=at.therapists,
+                staffing=at.staffing,
                 policy=at.policy,
                 existing=turn.intervals,
                 now=now,
@@ -198,7 +199,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             change = CalendarChange(
                 hold=list(outcome.booked),
                 records={needs_record(plan.plan_id): PlanNeeds.of(plan).model_dump_json()},
-            )
+            ).computed_with(at.staffing)
             backfill.remember_plan(change, plan, correlationid=envelope.correlationid)
             backfill.set_waiting(change, plan, outcome.waitlisted, now=now)
             return [*outcome.booked, *outcome.waitlisted], change
@@ -217,13 +218,12 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             offered = {v.visit_id for v, state in visits if state == "offered"}
             started = [v for v, state in visits if v.start <= now and state in TOOK_PLACE]
             moving = {v.visit_id for v in coming} | offered
-            at = calendar(plan)
+            at = await calendar(plan)
             result = replan(
                 plan,
                 visits=coming,
                 anchor=started[-1] if started else None,
-                location=at.location,
-                therapists=at.therapists,
+                staffing=at.staffing,
                 policy=at.policy,
                 existing=[i for i in turn.intervals if i.visit_id not in moving],
                 now=now,
@@ -232,7 +232,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             change = CalendarChange(
                 hold=[*result.renumbered, *result.book],
                 records={needs_record(plan.plan_id): PlanNeeds.of(plan).model_dump_json()},
-            )
+            ).computed_with(at.staffing)
             reason = f"plan {plan.plan_id} revised to version {plan.version}"
             cancelled = clinic_cancel(change, result.cancel, now, reason, "plan_revised")
             backfill.remember_plan(change, plan, correlationid=envelope.correlationid)
@@ -288,13 +288,12 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 return [], CalendarChange()
             plan = stored.plan()
             moving = {v.visit_id for v, s in state.visits if s == "offered" or v.start > now}
-            at = calendar(plan)
+            at = await calendar(plan)
             result = make_up(
                 plan,
                 lost=lost,
                 visits=state.visits,
-                location=at.location,
-                therapists=at.therapists,
+                staffing=at.staffing,
                 policy=at.policy,
                 existing=[i for i in turn.intervals if i.visit_id not in moving],
                 now=now,
@@ -303,6 +302,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             if result is None:
                 return [], CalendarChange()
             change = CalendarChange(hold=[*result.renumbered, *result.book])
+            change.computed_with(at.staffing)
             reason = f"make-up for visit {lost.visit_id}: no longer keeps the cadence"
             cancelled = clinic_cancel(change, result.cancel, now, reason, "makeup")
             # the plan's course moved: an open offer was made for its old place
@@ -361,10 +361,9 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
 
 @dataclass(frozen=True)
 class Calendar:
-    """What booking at one location reads from the chain configuration."""
+    """What booking at one location reads: the directory's view of it, the policy."""
 
-    location: Location
-    therapists: list[tuple[Therapist, WeeklyHours]]
+    staffing: Staffing
     policy: Policy
 
 

@@ -28,14 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.scheduler.booking import book_sessions, first_sequence, sessions_from
+from services.scheduler.directory import Staffing
 from services.scheduler.replan import renumbered_as, still_fitting
 from services.scheduler.slots import BookedInterval
 from services.scheduler.store import VisitStatus
-from shared.chain import Location, Policy, Therapist, WeeklyHours
+from shared.chain import Policy
 from shared.events.plans import Phase, PlanData
 from shared.events.visits import BookingWaitlisted, VisitBooked
-
-Therapists = Sequence[tuple[Therapist, WeeklyHours]]
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,7 @@ def make_up(
     *,
     lost: VisitBooked,
     visits: Sequence[tuple[VisitBooked, VisitStatus]],
-    location: Location,
-    therapists: Therapists,
+    staffing: Staffing,
     policy: Policy,
     existing: Sequence[BookedInterval],
     now: datetime,
@@ -95,13 +93,12 @@ def make_up(
         return None
     sessions = course[len(held) :]
     anchor = max(held, key=_start, default=None)
-    kept = still_fitting(plan, upcoming, sessions, anchor, location, therapists, policy)
+    kept = still_fitting(plan, upcoming, sessions, anchor, staffing, policy)
     kept_ids = {visit.visit_id for visit, _, _ in kept}
     outcome = book_sessions(
         plan,
         sessions[len(kept) :],
-        location=location,
-        therapists=therapists,
+        staffing=staffing,
         policy=policy,
         existing=existing,
         now=now,

@@ -28,6 +28,7 @@ from services.scheduler.backfill import (
 )
 from services.scheduler.booking import book_sessions, first_sequence, sessions_from
 from services.scheduler.commands import trace_record
+from services.scheduler.directory_store import staffing_at
 from services.scheduler.outbox import deliver, staged, unstaged
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
 from shared.envelope import Trace, derived_id
@@ -65,15 +66,14 @@ async def accept(runtime: Runtime, offer_id: str, *, reach: Reach) -> Answer:
             raise HTTPException(status.HTTP_409_CONFLICT, "the plan changed; the offer is void")
         plan = stored.plan()
         visit = offered[0]
-        location = runtime.chain.location(offer.location_id)
+        staffing = await staffing_at(runtime, offer.location_id)
         policy = runtime.chain.policy_for(offer.location_id)
         visits = await store.plan_visits(plan.client_id, plan.plan_id)
         kept = [v for v, state in visits if state in ("booked", "completed")]
         rest = book_sessions(
             plan,
             [(q, p) for q, p in sessions_from(plan, first_sequence(plan)) if q > offer.sequence],
-            location=location,
-            therapists=runtime.chain.staff_at(offer.location_id),
+            staffing=staffing,
             policy=policy,
             existing=await store.intervals(offer.location_id, start=now, end=now + policy.horizon),
             now=now,
@@ -102,7 +102,7 @@ async def accept(runtime: Runtime, offer_id: str, *, reach: Reach) -> Answer:
             status={visit.visit_id: "booked"},
             expect={visit.visit_id: ("offered", visit.start)},
             due={record.slot_id: None},
-        )
+        ).computed_with(staffing)
         accepted = record.model_copy(
             update={
                 "state": "accepted",

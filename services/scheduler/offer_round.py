@@ -27,6 +27,8 @@ from services.scheduler.backfill import (
     slot_record,
 )
 from services.scheduler.booking import free_visit_id, interval_of
+from services.scheduler.directory import Staffing
+from services.scheduler.directory_store import staffing_at
 from services.scheduler.outbox import deliver, staged
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
 from shared.envelope import Trace, derived_id
@@ -132,7 +134,8 @@ async def _step(
             close_offer(change, current, "lapsed", now=now)
         tried.append(slot.current)
     taken = await _taken(store, slot, releasing=change.free.keys())
-    offer = None if taken else await _next_offer(runtime, store, slot, tried, now)
+    staffing = await staffing_at(runtime, slot.location_id)
+    offer = None if taken else await _next_offer(runtime, store, slot, tried, now, staffing)
     if offer is None:
         change.due[slot.slot_id] = None
         change.records[slot_record(slot.slot_id)] = slot.model_copy(
@@ -140,6 +143,7 @@ async def _step(
         ).model_dump_json()
         return change, []
     event, visit, stored = offer
+    change.computed_with(staffing)
     change.hold = [visit]
     change.status = {visit.visit_id: "offered"}
     change.records[offer_record(event.offer_id)] = OfferRecord(
@@ -181,9 +185,14 @@ async def _taken(store: CalendarStore, slot: SlotState, *, releasing: Iterable[s
 
 
 async def _next_offer(
-    runtime: Runtime, store: CalendarStore, slot: SlotState, tried: list[str], now: datetime
+    runtime: Runtime,
+    store: CalendarStore,
+    slot: SlotState,
+    tried: list[str],
+    now: datetime,
+    staffing: Staffing,
 ) -> tuple[WaitlistOffered, VisitBooked, StoredPlan] | None:
-    location = runtime.chain.location(slot.location_id)
+    location = staffing.location
     policy = runtime.chain.policy_for(slot.location_id)
     sessions: list[waitlist.WaitingSession] = []
     plans: dict[str, StoredPlan] = {}
@@ -235,8 +244,7 @@ async def _next_offer(
         slot.freed(),
         waiting=sessions,
         declined_or_expired=set(tried),
-        location=location,
-        therapists=runtime.chain.staff_at(slot.location_id),
+        staffing=staffing,
         policy=policy,
         now=now,
         client_busy=client_busy,

@@ -24,6 +24,7 @@ from services.scheduler.booking import (
     weekly_cap,
     weekly_counts,
 )
+from services.scheduler.directory import Staffing
 from services.scheduler.slots import (
     BookedInterval,
     Occupancy,
@@ -32,10 +33,10 @@ from services.scheduler.slots import (
     find_slot,
     iso_week,
 )
-from shared.chain import Location, Policy, Therapist, WeeklyHours, ranges_on
+from shared.chain import Location, Policy, Therapist
 from shared.events.plans import SchedulingNeeds
 from shared.events.visits import VisitBooked, VisitCancelled
-from shared.vocabulary import WEEKDAYS, CancelCause, CancelledBy
+from shared.vocabulary import CancelCause, CancelledBy
 
 RefusalReason = Literal[
     "started",
@@ -50,7 +51,6 @@ RefusalReason = Literal[
     "no_room",
     "no_slot",
 ]
-Therapists = Sequence[tuple[Therapist, WeeklyHours]]
 # "After the current start": the next slot must really be a later one.
 _LATER = timedelta(minutes=1)
 
@@ -113,8 +113,7 @@ def reschedule(
     *,
     plan_visits: Sequence[VisitBooked],
     start: datetime | None,
-    location: Location,
-    therapists: Therapists,
+    staffing: Staffing,
     needs: SchedulingNeeds,
     policy: Policy,
     existing: Sequence[BookedInterval],
@@ -133,7 +132,8 @@ def reschedule(
         raise ValueError("now and start must be timezone-aware")
     if now >= visit.start:
         return Refusal("started", "The visit has already started; it cannot be moved.")
-    eligible = eligible_therapists(needs, therapists)
+    location = staffing.location
+    eligible = eligible_therapists(needs, staffing.therapists)
     if not eligible:
         skills = ", ".join(sorted(needs.required_skills)) or "this treatment"
         return Refusal("no_therapist", f"No therapist at {location.name} offers {skills}.")
@@ -151,7 +151,7 @@ def reschedule(
             default=None,
         ),
         others=others,
-        location=location,
+        staffing=staffing,
         eligible=eligible,
         needs=needs,
         policy=policy,
@@ -179,16 +179,23 @@ class _Move:
     previous: VisitBooked | None
     following: VisitBooked | None
     others: Sequence[VisitBooked]
-    location: Location
-    eligible: Therapists
+    staffing: Staffing
+    eligible: Sequence[Therapist]
     needs: SchedulingNeeds
     policy: Policy
     calendar: Sequence[BookedInterval]
     now: datetime
 
     @property
+    def location(self) -> Location:
+        return self.staffing.location
+
+    @property
     def zone(self) -> ZoneInfo:
         return self.location.zone
+
+    def occupancy(self) -> Occupancy:
+        return Occupancy.of(self.staffing, self.calendar)
 
     def local(self, moment: datetime) -> str:
         return _local(moment, self.zone)
@@ -217,11 +224,12 @@ def _next_slot(move: _Move) -> Slot | Refusal:
         days=frozenset(move.needs.days),
         times=frozenset(move.needs.times),
         weekly_cap=weekly_cap(policy, move.needs),
+        scored=False,  # "the next free slot" is the earliest one
     )
     slot = find_slot(
         query,
-        location=move.location,
-        occupancy=Occupancy(zone=move.zone, rooms=move.location.rooms, intervals=move.calendar),
+        staffing=move.staffing,
+        occupancy=move.occupancy(),
         visits_per_week=weekly_counts(move.others, move.location),
     )
     if slot is not None:
@@ -260,8 +268,8 @@ def _opening_refusal(move: _Move, start: datetime, end: datetime) -> Refusal | N
     """Closed dates and opening hours, read on the location's wall clock."""
     location = move.location
     day = start.astimezone(move.zone).date()
-    ranges = ranges_on(location.hours, WEEKDAYS[day.weekday()])
-    if day in location.closed or not ranges:
+    ranges = move.staffing.opening(day)
+    if not ranges:
         return Refusal("closed", f"{location.name} is closed on {day:%A %Y-%m-%d}.")
     if not _inside(start, end, ranges, move.zone):
         hours = ", ".join(f"{lo:%H:%M}-{hi:%H:%M}" for lo, hi in ranges)
@@ -304,14 +312,18 @@ def _week_refusal(move: _Move, start: datetime) -> Refusal | None:
 def _free_slot_at(move: _Move, start: datetime, end: datetime) -> Slot | Refusal:
     """The visit's own therapist when free, else another eligible one (by id)."""
     visit, when = move.visit, move.local(start)
-    weekday = WEEKDAYS[start.astimezone(move.zone).weekday()]
+    day = start.astimezone(move.zone).date()
     working = sorted(
-        (t.id for t, h in move.eligible if _inside(start, end, ranges_on(h, weekday), move.zone)),
+        (
+            t.id
+            for t in move.eligible
+            if _inside(start, end, move.staffing.working(t.id, day), move.zone)
+        ),
         key=lambda therapist_id: (therapist_id != visit.therapist_id, therapist_id),
     )
     if not working:
         return Refusal("no_therapist", f"No therapist who can give this visit works {when}.")
-    occupancy = Occupancy(zone=move.zone, rooms=move.location.rooms, intervals=move.calendar)
+    occupancy = move.occupancy()
     for therapist_id in working:
         room = occupancy.free_room(
             therapist_id=therapist_id, client_id=visit.client_id, start=start, end=end

@@ -30,6 +30,7 @@ from services.scheduler.api import CHANGERS
 from services.scheduler.backfill import OfferRecord
 from services.scheduler.calendar_api import NOT_VISITS, may_open, reaches
 from services.scheduler.confirmation import shown_status
+from services.scheduler.directory_store import staffing_at
 from services.scheduler.page_texts import PageTexts, texts_for
 from services.scheduler.proposals import proposed_starts
 from services.scheduler.store import CalendarStore, VisitStatus
@@ -168,8 +169,7 @@ async def _visit_facts(opened: _Visit) -> pages.VisitFacts:
         proposals = proposed_starts(
             visit,
             plan_visits=reads.plan_visits,
-            location=runtime.chain.location(visit.location_id),
-            therapists=runtime.chain.staff_at(visit.location_id),
+            staffing=await staffing_at(runtime, visit.location_id),
             needs=reads.needs,
             policy=policy,
             held=reads.held,

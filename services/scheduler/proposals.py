@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 from services.scheduler import operations
 from services.scheduler.calendar_view import free_slots
+from services.scheduler.directory import Staffing
 from services.scheduler.slots import BookedInterval
-from shared.chain import Location, Policy, Therapist, WeeklyHours
+from shared.chain import Policy
 from shared.events.plans import SchedulingNeeds
 from shared.events.visits import VisitBooked
 
@@ -31,8 +32,7 @@ def proposed_starts(
     visit: VisitBooked,
     *,
     plan_visits: Sequence[VisitBooked],
-    location: Location,
-    therapists: Sequence[tuple[Therapist, WeeklyHours]],
+    staffing: Staffing,
     needs: SchedulingNeeds,
     policy: Policy,
     held: Sequence[BookedInterval],
@@ -52,15 +52,14 @@ def proposed_starts(
     latest = now + policy.horizon
     if following is not None:
         latest = min(latest, following.start - policy.min_gap_same_area - length)
-    zone = location.zone
+    zone = staffing.location.zone
     day, last = earliest.astimezone(zone).date(), latest.astimezone(zone).date()
     last = min(last, day + timedelta(days=SEARCH_DAYS - 1))
     calendar = [i for i in held if i.visit_id != visit.visit_id]
     found: list[datetime] = []
     while day <= last and len(found) < count:
         slots = free_slots(
-            location=location,
-            therapists=therapists,
+            staffing=staffing,
             held=calendar,
             first_day=day,
             last_day=day,
@@ -80,8 +79,7 @@ def proposed_starts(
                 visit,
                 plan_visits=plan_visits,
                 start=start,
-                location=location,
-                therapists=therapists,
+                staffing=staffing,
                 needs=needs,
                 policy=policy,
                 existing=held,

@@ -22,12 +22,11 @@ from services.scheduler.booking import (
     weekly_cap,
     weekly_counts,
 )
+from services.scheduler.directory import Staffing
 from services.scheduler.slots import BookedInterval, iso_week
-from shared.chain import Location, Policy, Therapist, WeeklyHours
+from shared.chain import Policy
 from shared.events.plans import Phase, PlanData, PlanRevised
 from shared.events.visits import BookingWaitlisted, VisitBooked
-
-Therapists = Sequence[tuple[Therapist, WeeklyHours]]
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,7 @@ def replan(
     revised: PlanRevised,
     *,
     visits: Sequence[VisitBooked],
-    location: Location,
-    therapists: Therapists,
+    staffing: Staffing,
     policy: Policy,
     existing: Sequence[BookedInterval],
     now: datetime,
@@ -75,14 +73,13 @@ def replan(
         raise ValueError("replan takes the visits not yet started; a started one is the anchor")
     sessions = sessions_from(revised, revised.sessions_done + 1)
     upcoming = sorted(visits, key=lambda visit: visit.start)
-    kept = still_fitting(revised, upcoming, sessions, anchor, location, therapists, policy)
+    kept = still_fitting(revised, upcoming, sessions, anchor, staffing, policy)
     kept_ids = {visit.visit_id for visit, _, _ in kept}
     dropped = {visit.visit_id for visit in visits}
     outcome = book_sessions(
         revised,
         sessions[len(kept) :],
-        location=location,
-        therapists=therapists,
+        staffing=staffing,
         policy=policy,
         existing=[i for i in existing if i.visit_id not in dropped],
         now=now,
@@ -107,15 +104,15 @@ def still_fitting(
     upcoming: Sequence[VisitBooked],
     sessions: Sequence[tuple[int, Phase]],
     anchor: VisitBooked | None,
-    location: Location,
-    therapists: Therapists,
+    staffing: Staffing,
     policy: Policy,
 ) -> list[tuple[VisitBooked, int, Phase]]:
     """(visit, new sequence, new phase) of the ``upcoming`` visits (in start order) that
     stay for ``sessions``, in order: each keeps the cadence and the soreness gap from
     the previous one that stays (the first from ``anchor``), its therapist is eligible
-    and its week has room."""
-    eligible = {t.id for t, _ in eligible_therapists(plan.scheduling, therapists)}
+    and its week has room, and the directory still has the therapist there then."""
+    location = staffing.location
+    eligible = {t.id for t in eligible_therapists(plan.scheduling, staffing.therapists)}
     cap = weekly_cap(policy, plan.scheduling)
     per_week = weekly_counts([anchor] if anchor is not None else [], location)
     kept: list[tuple[VisitBooked, int, Phase]] = []
@@ -127,6 +124,7 @@ def still_fitting(
         week = iso_week(visit.start.astimezone(location.zone).date())
         fits = (
             visit.therapist_id in eligible
+            and staffed(visit, staffing)
             and per_week.get(week, 0) < cap
             and _keeps_cadence(visit, previous, phase, policy, location.zone)
         )
@@ -135,6 +133,20 @@ def still_fitting(
             per_week[week] = per_week.get(week, 0) + 1
             previous = visit
     return kept
+
+
+def staffed(visit: VisitBooked, staffing: Staffing) -> bool:
+    """The location is open and the visit's therapist works there for all of it, as
+    the directory has it now (a closure or time off may have come since)."""
+    zone = staffing.location.zone
+    start, end = visit.start.astimezone(zone), visit.end.astimezone(zone)
+    day = start.date()
+    if end.date() != day:
+        return False
+    return any(lo <= start.time() and end.time() <= hi for lo, hi in staffing.opening(day)) and any(
+        lo <= start.time() and end.time() <= hi
+        for lo, hi in staffing.working(visit.therapist_id, day)
+    )
 
 
 def _keeps_cadence(
@@ -167,4 +179,4 @@ def renumbered_as(visit: VisitBooked, plan: PlanData, sequence: int, phase: Phas
     )
 
 
-__all__ = ["Replan", "renumbered_as", "replan", "still_fitting"]
+__all__ = ["Replan", "renumbered_as", "replan", "staffed", "still_fitting"]

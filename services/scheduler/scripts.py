@@ -37,6 +37,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+# The change may name the directory version it was computed from (and, for a
+# directory change, the new document and version), and the turnover (s) of each
+# location its holds are at.
 # ARGV: key prefix, longest visit (s), the real clock (epoch ms, which orders the
 # outbox), the change (JSON), and the
 # location's lock and its holder's token ('' when the caller holds it elsewhere),
@@ -88,6 +91,19 @@ local function push(map, key, ...)
   append(map[key], ...)
 end
 
+-- the directory it was computed from is the current one; a directory change writes
+-- the new document and version with the calendar changes it re-planned
+if change.directory then
+  local current = tonumber(redis.call('GET', k('directory-version')) or '0')
+  if current ~= change.directory[1] then
+    return finish({'stale', 'directory', tostring(current)})
+  end
+  if change.directory[2] then
+    redis.call('SET', k('directory'), change.directory[2])
+    redis.call('SET', k('directory-version'), change.directory[3])
+  end
+end
+
 -- what the change was computed from has not moved since
 local expected = listed(change.expect)
 if #expected > 0 then
@@ -110,9 +126,11 @@ local moving = {}
 for id, _ in pairs(change.free) do moving[id] = true end
 for _, h in ipairs(change.hold) do moving[h.visit_id] = true end
 local near, wanted = {}, {}
-local function consider(i, other)
+-- the turnover after each visit keeps its therapist and room free a while longer
+local function pad(h) return tonumber(change.turnover[h.location_id] or 0) end
+local function consider(i, other, gap)
   if not moving[other] then
-    near[i][#near[i] + 1] = other
+    near[i][#near[i] + 1] = {other, gap}
     wanted[other] = true
   end
 end
@@ -137,14 +155,14 @@ for set, s in pairs(spans) do
 end
 for i, h in ipairs(change.hold) do
   near[i] = {}
-  local sets = busy(h)
+  local sets, gap = busy(h), pad(h)
   for n = 1, 2 do  -- the therapist's and the room's, around this visit only
-    local lo, hi = exclusive(h.start - span), exclusive(h['end'])
+    local lo, hi = exclusive(h.start - span - gap), exclusive(h['end'] + gap)
     local found = redis.call('ZRANGEBYSCORE', sets[n], lo, hi)
-    for _, other in ipairs(found) do consider(i, other) end
+    for _, other in ipairs(found) do consider(i, other, gap) end
   end
   for _, member in ipairs(of_client[sets[3]]) do
-    if member[2] > h.start - span and member[2] < h['end'] then consider(i, member[1]) end
+    if member[2] > h.start - span and member[2] < h['end'] then consider(i, member[1], 0) end
   end
 end
 for id, _ in pairs(moving) do wanted[id] = true end
@@ -153,15 +171,19 @@ for id, raw in pairs(hmget(k('held'), listed(wanted))) do
   if raw then held[id] = cjson.decode(raw) end
 end
 for i, h in ipairs(change.hold) do
-  for _, other in ipairs(near[i]) do
+  for _, found in ipairs(near[i]) do
+    local other, gap = found[1], found[2]
     local o = held[other]
-    if o and o['end'] > h.start then return finish({'overlap', h.visit_id, other}) end
+    if o and o['end'] + gap > h.start and o.start < h['end'] + gap then
+      return finish({'overlap', h.visit_id, other})
+    end
   end
   for j = 1, i - 1 do
-    local o = change.hold[j]
-    if o.start < h['end'] and h.start < o['end'] and (o.therapist_id == h.therapist_id
-        or o.client_id == h.client_id
-        or (o.location_id == h.location_id and o.room == h.room)) then
+    local o, gap = change.hold[j], pad(h)
+    local apart = o.start < h['end'] + gap and h.start < o['end'] + gap
+    if (o.start < h['end'] and h.start < o['end'] and o.client_id == h.client_id)
+        or (apart and (o.therapist_id == h.therapist_id
+          or (o.location_id == h.location_id and o.room == h.room))) then
       return finish({'overlap', h.visit_id, o.visit_id})
     end
   end

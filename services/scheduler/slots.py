@@ -1,7 +1,8 @@
 """Where one visit can go at one location: wall-clock slots and who is busy.
 
-Pure: the location, the therapists' hours and the visits already held come in as
-arguments. Candidate starts are built as local wall-clock times in the
+Pure: the location's staffing (``directory.Staffing``: opening hours and each
+therapist's hours by date, the turnover and the daily cap) and the visits already
+held come in as arguments. Candidate starts are built as local wall-clock times in the
 location's zone and only then converted to UTC, so a 10:00 visit stays 10:00
 local across a DST change (DESIGN.md "Guarantees": time).
 """
@@ -15,7 +16,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from shared.chain import Location, Therapist, WeeklyHours, ranges_on
+from services.scheduler.directory import Staffing
+from services.scheduler.scoring import Candidate, score
+from shared.chain import Therapist
 from shared.vocabulary import WEEKDAYS, TimeOfDay, Weekday
 
 # DESIGN.md intake preferences, by the local start time of a visit:
@@ -59,58 +62,149 @@ class SlotQuery:
     latest: datetime  # UTC: no start at or after this (policy horizon)
     minutes: int  # length of the visit
     step_minutes: int  # grid of candidate starts
-    therapists: Sequence[tuple[Therapist, WeeklyHours]]  # eligible, sorted by id
+    therapists: Sequence[Therapist]  # eligible, sorted by id
     preferred_therapist: str | None  # continuity: the previous visit's therapist
     client_id: str
     days: frozenset[Weekday]  # empty: any day
     times: frozenset[TimeOfDay]  # empty: any time of day
     weekly_cap: int  # visits of the plan per local ISO week
+    previous_start: datetime | None = None  # the previous visit's (the client's routine)
+    # False: the earliest slot of the day (the previous therapist's when free), as a
+    # move to "the next free slot" promises; True: the best-scoring (scoring.py)
+    scored: bool = True
 
 
 class Occupancy:
     """The visits held at one location, indexed by local date.
 
     A candidate lies inside one local day, so checking it only reads that day's
-    bucket: the cost never depends on the rest of the calendar."""
+    bucket: the cost never depends on the rest of the calendar. ``turnover`` keeps
+    the therapist and the room free for that long after each visit;
+    ``max_visits_per_day`` caps one therapist's visits in a local day (a therapist
+    works at one location a day, so the location's visits are all of theirs)."""
 
-    def __init__(self, *, zone: ZoneInfo, rooms: int, intervals: Iterable[BookedInterval]) -> None:
+    def __init__(
+        self,
+        *,
+        zone: ZoneInfo,
+        rooms: int,
+        intervals: Iterable[BookedInterval],
+        turnover: timedelta = timedelta(0),
+        max_visits_per_day: int | None = None,
+    ) -> None:
         self._zone = zone
         self._rooms = rooms
+        self._turnover = turnover
+        self._max_per_day = max_visits_per_day
         self._by_day: dict[date, list[BookedInterval]] = defaultdict(list)
+        self._per_day: dict[tuple[str, date], int] = defaultdict(int)
+        self._added: list[BookedInterval] = []
         for interval in intervals:
-            self.add(interval)
+            self._add(interval)
+
+    @classmethod
+    def of(cls, staffing: Staffing, intervals: Iterable[BookedInterval]) -> Occupancy:
+        return cls(
+            zone=staffing.location.zone,
+            rooms=staffing.location.rooms,
+            intervals=intervals,
+            turnover=staffing.turnover,
+            max_visits_per_day=staffing.max_visits_per_day,
+        )
 
     def add(self, interval: BookedInterval) -> None:
-        day = interval.start.astimezone(self._zone).date()
-        last = interval.end.astimezone(self._zone).date()
-        while day <= last:  # an interval crossing midnight belongs to both days
+        self._add(interval)
+        self._added.append(interval)
+
+    def mark(self) -> int:
+        """A point ``undo`` goes back to: the intervals ``add``ed after it leave."""
+        return len(self._added)
+
+    def undo(self, mark: int) -> None:
+        while len(self._added) > mark:
+            interval = self._added.pop()
+            for day in self._days_of(interval):
+                self._by_day[day].remove(interval)
+            self._per_day[(interval.therapist_id, self._local_day(interval))] -= 1
+
+    def _add(self, interval: BookedInterval) -> None:
+        for day in self._days_of(interval):  # crossing midnight: both days
             self._by_day[day].append(interval)
+        self._per_day[(interval.therapist_id, self._local_day(interval))] += 1
+
+    def _local_day(self, interval: BookedInterval) -> date:
+        return interval.start.astimezone(self._zone).date()
+
+    def _days_of(self, interval: BookedInterval) -> list[date]:
+        day = self._local_day(interval)
+        last = interval.end.astimezone(self._zone).date()
+        days = []
+        while day <= last:
+            days.append(day)
             day += timedelta(days=1)
+        return days
+
+    def therapist_day(self, therapist_id: str, day: date) -> list[BookedInterval]:
+        """The therapist's visits held on a local day."""
+        return [held for held in self._by_day.get(day, []) if held.therapist_id == therapist_id]
+
+    def fits(self, interval: BookedInterval) -> bool:
+        """Whether ``interval`` keeps its room: nothing of its therapist, room or client
+        overlaps it (with the turnover) and the therapist's day has room for it."""
+        day = interval.start.astimezone(self._zone).date()
+        count = self._per_day.get((interval.therapist_id, day), 0)
+        if self._max_per_day is not None and count >= self._max_per_day:
+            return False
+        pad, start, end = self._turnover, interval.start, interval.end
+        for held in self._by_day.get(day, []):
+            if held.visit_id == interval.visit_id:
+                continue
+            if held.client_id == interval.client_id and held.start < end and start < held.end:
+                return False
+            near = held.start < end + pad and start < held.end + pad
+            if near and (held.therapist_id == interval.therapist_id or held.room == interval.room):
+                return False
+        return interval.room <= self._rooms
 
     def free_room(
         self, *, therapist_id: str, client_id: str, start: datetime, end: datetime
     ) -> int | None:
-        """The lowest room free for all of [start, end), or None if the therapist,
-        the client or the location is busy at some instant of it."""
+        """The lowest room free for all of [start, end) and its turnover, or None if the
+        therapist, the client or the location is busy at some instant of it, or the
+        therapist's day is full."""
         day = start.astimezone(self._zone).date()
-        overlapping = [
-            held for held in self._by_day.get(day, []) if held.start < end and start < held.end
-        ]
-        if any(h.therapist_id == therapist_id or h.client_id == client_id for h in overlapping):
+        if self._max_per_day is not None and (
+            self._per_day.get((therapist_id, day), 0) >= self._max_per_day
+        ):
             return None
+        pad = self._turnover
+        near = [
+            held
+            for held in self._by_day.get(day, [])
+            if held.start < end + pad and start < held.end + pad
+        ]
+        for held in near:
+            if held.therapist_id == therapist_id:
+                return None
+            if held.client_id == client_id and held.start < end and start < held.end:
+                return None
         # Room numbers alone would do for a consistent calendar; counting the peak
         # also keeps the room limit when held visits carry out-of-range rooms.
-        if _peak(overlapping, start, end) >= self._rooms:
+        if _peak(near, start, end + pad, pad) >= self._rooms:
             return None
-        taken = {held.room for held in overlapping}
+        taken = {held.room for held in near}
         return next((room for room in range(1, self._rooms + 1) if room not in taken), None)
 
 
-def _peak(intervals: Sequence[BookedInterval], start: datetime, end: datetime) -> int:
-    """The most intervals held at one instant inside [start, end)."""
+def _peak(
+    intervals: Sequence[BookedInterval], start: datetime, end: datetime, pad: timedelta
+) -> int:
+    """The most intervals (each with its turnover ``pad``) held at one instant inside
+    [start, end)."""
     # Ends sort before starts at the same instant: intervals are half-open.
     changes = sorted(
-        [(max(i.start, start), 1) for i in intervals] + [(min(i.end, end), -1) for i in intervals]
+        [(max(i.start, start), 1) for i in intervals]
+        + [(min(i.end + pad, end), -1) for i in intervals]
     )
     held = peak = 0
     for _, change in changes:
@@ -177,23 +271,16 @@ def _ends_inside(end: datetime, day: date, until_minute: int, zone: ZoneInfo) ->
     return local_end.date() == day and minute <= until_minute
 
 
-def _first_slot(
-    day: date,
-    therapist: Therapist,
-    hours: WeeklyHours,
-    query: SlotQuery,
-    location: Location,
-    occupancy: Occupancy,
-) -> Slot | None:
-    """The therapist's earliest free slot on a local day."""
-    weekday = WEEKDAYS[day.weekday()]
-    grid = _grid(
-        ranges_on(location.hours, weekday),
-        ranges_on(hours, weekday),
-        step=query.step_minutes,
-        minutes=query.minutes,
-    )
-    zone = location.zone
+def _free_slots(
+    day: date, therapist: Therapist, query: SlotQuery, staffing: Staffing, occupancy: Occupancy
+) -> Iterator[tuple[Slot, list[tuple[time, time]]]]:
+    """The therapist's free slots on a local day, earliest first, each with the
+    therapist's working ranges that day."""
+    working = staffing.working(therapist.id, day)
+    if not working:
+        return
+    grid = _grid(staffing.opening(day), working, step=query.step_minutes, minutes=query.minutes)
+    zone = staffing.location.zone
     for minute, until in grid:
         if not _time_allowed(minute, query.times):
             continue
@@ -207,24 +294,72 @@ def _first_slot(
             therapist_id=therapist.id, client_id=query.client_id, start=start, end=end
         )
         if room is not None:
-            return Slot(therapist_id=therapist.id, room=room, start=start, end=end)
-    return None
+            yield Slot(therapist_id=therapist.id, room=room, start=start, end=end), working
+
+
+def free_slots_on(
+    day: date, therapist: Therapist, query: SlotQuery, staffing: Staffing, occupancy: Occupancy
+) -> Iterator[Slot]:
+    """The therapist's free slots on a local day, earliest first."""
+    for slot, _ in _free_slots(day, therapist, query, staffing, occupancy):
+        yield slot
 
 
 def _best_slot_on(
-    day: date, query: SlotQuery, location: Location, occupancy: Occupancy
+    day: date, query: SlotQuery, staffing: Staffing, occupancy: Occupancy
 ) -> Slot | None:
-    """Continuity first: the previous therapist if free that day, else the earliest
-    slot (ties to the lower therapist id; the room is already the lowest free)."""
-    firsts = [
-        slot
-        for therapist, hours in query.therapists
-        if (slot := _first_slot(day, therapist, hours, query, location, occupancy)) is not None
-    ]
-    for slot in firsts:
-        if slot.therapist_id == query.preferred_therapist:
-            return slot
-    return min(firsts, key=lambda slot: (slot.start, slot.therapist_id), default=None)
+    """The best-scoring free slot of the day (``scoring.score``); ties go to the
+    earlier start, then the lower therapist id (the room is already the lowest free)."""
+    zone = staffing.location.zone
+    routine = query.previous_start.astimezone(zone).time() if query.previous_start else None
+    best: tuple[float, datetime, str] | None = None
+    chosen: Slot | None = None
+    # the same therapist outweighs every other term: when they are free that day,
+    # nobody else's slots need scoring
+    preferred = [t for t in query.therapists if t.id == query.preferred_therapist]
+    others = [t for t in query.therapists if t.id != query.preferred_therapist]
+    for therapist in [*preferred, *others]:
+        if chosen is not None and chosen.therapist_id == query.preferred_therapist:
+            break
+        day_visits = None
+        for slot, working in _free_slots(day, therapist, query, staffing, occupancy):
+            if day_visits is None:
+                day_visits = occupancy.therapist_day(therapist.id, day)
+            candidate = Candidate(
+                same_therapist=therapist.id == query.preferred_therapist,
+                routine_time=routine is not None and slot.start.astimezone(zone).time() == routine,
+                touching=_touching(slot, day_visits, working, zone, staffing.turnover),
+                hours_after_first=(slot.start - query.earliest).total_seconds() / 3600,
+            )
+            points = score(candidate) if query.scored else SAME_ONLY * candidate.same_therapist
+            rank = (-points, slot.start, slot.therapist_id)
+            if best is None or rank < best:
+                best, chosen = rank, slot
+    return chosen
+
+
+def _touching(
+    slot: Slot,
+    day_visits: Sequence[BookedInterval],
+    working: Sequence[tuple[time, time]],
+    zone: ZoneInfo,
+    turnover: timedelta,
+) -> int:
+    """How many sides of the slot meet the therapist's day without a gap: another of
+    their visits (after its turnover) or, on a day that has other visits, the start or
+    end of their working hours (an empty day has no gaps to close)."""
+    if not day_visits:
+        return 0
+    local_start, local_end = slot.start.astimezone(zone).time(), slot.end.astimezone(zone).time()
+    before = any(abs(held.end + turnover - slot.start) < ONE_MINUTE for held in day_visits)
+    after = any(abs(slot.end + turnover - held.start) < ONE_MINUTE for held in day_visits)
+    sides = int(before or local_start in {since for since, _ in working})
+    sides += int(after or local_end in {until for _, until in working})
+    return sides
+
+
+ONE_MINUTE = timedelta(minutes=1)
+SAME_ONLY = 1.0  # unscored: the previous therapist, else the earliest
 
 
 def iso_week(day: date) -> tuple[int, int]:
@@ -232,14 +367,13 @@ def iso_week(day: date) -> tuple[int, int]:
     return year, week
 
 
-def _days(query: SlotQuery, location: Location) -> Iterator[date]:
+def _days(query: SlotQuery, staffing: Staffing) -> Iterator[date]:
     """Local days from the target day to the horizon that the plan may use."""
-    zone = location.zone
+    zone = staffing.location.zone
     day = max(query.first_day, query.earliest.astimezone(zone).date())
     last = query.latest.astimezone(zone).date()
-    closed = set(location.closed)
     while day <= last:
-        if day not in closed and (not query.days or WEEKDAYS[day.weekday()] in query.days):
+        if (not query.days or WEEKDAYS[day.weekday()] in query.days) and staffing.opening(day):
             yield day
         day += timedelta(days=1)
 
@@ -247,16 +381,16 @@ def _days(query: SlotQuery, location: Location) -> Iterator[date]:
 def find_slot(
     query: SlotQuery,
     *,
-    location: Location,
+    staffing: Staffing,
     occupancy: Occupancy,
     visits_per_week: dict[tuple[int, int], int],
 ) -> Slot | None:
     """The slot for one session: the first local day with a fitting slot, or None
     if nothing fits before the horizon."""
-    for day in _days(query, location):
+    for day in _days(query, staffing):
         if visits_per_week.get(iso_week(day), 0) >= query.weekly_cap:
             continue
-        slot = _best_slot_on(day, query, location, occupancy)
+        slot = _best_slot_on(day, query, staffing, occupancy)
         if slot is not None:
             return slot
     return None

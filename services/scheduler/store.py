@@ -44,6 +44,8 @@ from typing import Literal, cast
 
 import redis.asyncio as aioredis
 
+from services.scheduler.directory import Directory, Staffing
+from services.scheduler.directory_store import forget as forget_directory
 from services.scheduler.scripts import APPLY
 from services.scheduler.slots import BookedInterval
 from shared.aliases import ClientAliases
@@ -79,6 +81,20 @@ class CalendarChange:
     waiting: dict[tuple[str, str], str | None] = field(default_factory=dict)
     # freed slots to offer: slot id -> when to look at it next, None: nothing left to do
     due: dict[str, datetime | None] = field(default_factory=dict)
+    # the directory version the change was computed from (None: not checked); if it
+    # changed since, nothing is written (``Overlap``: compute again)
+    directory: int | None = None
+    # a directory change: the new document, written with the visits it re-planned
+    directory_document: Directory | None = None
+    # location id -> turnover: what the holds there keep free after each visit
+    turnover: dict[str, timedelta] = field(default_factory=dict)
+
+    def computed_with(self, staffing: Staffing) -> CalendarChange:
+        """Check at apply time that the directory is the one ``staffing`` was read
+        from, and keep its turnover around the holds."""
+        self.directory = staffing.version
+        self.turnover[staffing.location.id] = staffing.turnover
+        return self
 
 
 class CalendarStore:
@@ -118,6 +134,8 @@ class CalendarStore:
             "due": {
                 slot: at.timestamp() if at is not None else False for slot, at in change.due.items()
             },
+            "directory": _directory(change),
+            "turnover": {loc: gap.total_seconds() for loc, gap in change.turnover.items()} or {},
         }
         prefix = self._keys("")[:-1]
         lock, token = unlock if unlock is not None else ("", "")
@@ -133,6 +151,9 @@ class CalendarStore:
         )
         if result and result[0] == "overlap":
             raise Overlap(f"visit {result[1]} overlaps visit {result[2]}")
+        if result and result[0] == "stale" and result[1] == "directory":
+            forget_directory(self._keys)  # the next attempt reads the new one
+            raise Overlap(f"the directory changed meanwhile (now version {result[2]})")
         if result and result[0] == "stale":
             raise Overlap(f"visit {result[1]} changed meanwhile (now {result[2]})")
 
@@ -257,6 +278,15 @@ def interval_from(raw: str) -> BookedInterval:
     interval is immutable): a booking reads the location's held visits again for
     every plan, and most of them have not changed."""
     return _interval(json.loads(raw))
+
+
+def _directory(change: CalendarChange) -> list[object] | bool:
+    if change.directory is None:
+        return False
+    document = change.directory_document
+    if document is None:
+        return [change.directory, False, False]
+    return [change.directory, document.model_dump_json(), document.version]
 
 
 def _held(visit: VisitBooked) -> dict[str, object]:

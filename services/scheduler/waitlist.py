@@ -30,8 +30,9 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.scheduler.booking import eligible_therapists, weekly_cap
+from services.scheduler.directory import Staffing
 from services.scheduler.slots import TIMES_OF_DAY, BookedInterval, iso_week
-from shared.chain import Location, Policy, Therapist, WeeklyHours
+from shared.chain import Policy
 from shared.envelope import derived_id
 from shared.events.plans import SchedulingNeeds
 from shared.events.visits import VisitBooked
@@ -43,7 +44,6 @@ from shared.vocabulary import WEEKDAYS
 # Policy.waitlist_hold carries it per chain or location.
 WAITLIST_HOLD = timedelta(hours=2)
 
-Therapists = Sequence[tuple[Therapist, WeeklyHours]]
 # An offer id, or the (plan_id, sequence) of a waiting session.
 OfferKey = str | tuple[str, int]
 
@@ -123,8 +123,7 @@ def candidates(
     freed: FreedSlot,
     *,
     waiting: Sequence[WaitingSession],
-    location: Location,
-    therapists: Therapists,
+    staffing: Staffing,
     policy: Policy,
     now: datetime,
     client_busy: Mapping[str, Sequence[BookedInterval]],
@@ -133,14 +132,15 @@ def candidates(
     waiting first, then plan id, sequence). ``client_busy``: each client's held
     visits, any location; the freed visit itself is ignored there."""
     _require_aware(now)
+    location = staffing.location
     if freed.location_id != location.id:
         raise ValueError(f"slot at {freed.location_id} matched against location {location.id}")
-    if freed.start.astimezone(location.zone).date() in location.closed:
+    if not _still_open(freed, staffing):
         return []
     fitting = [
         session
         for session in first_waiting_per_plan(waiting)
-        if _fits(session, freed, location, therapists, policy, now, client_busy)
+        if _fits(session, freed, staffing, policy, now, client_busy)
     ]
     return sorted(fitting, key=lambda s: (s.since, s.plan_id, s.sequence))
 
@@ -161,34 +161,53 @@ def _plan_order(session: WaitingSession) -> tuple[int, int, datetime]:
     return -session.plan_version, session.sequence, session.since
 
 
+def _still_open(freed: FreedSlot, staffing: Staffing) -> bool:
+    """The location is open and the slot's therapist works here for all of the slot
+    (the directory may have changed since it was freed: a sick day frees slots
+    nobody can take)."""
+    zone = staffing.location.zone
+    local_start, local_end = freed.start.astimezone(zone), freed.end.astimezone(zone)
+    day = local_start.date()
+    if local_end.date() != day:
+        return False
+    inside = [
+        (since, until)
+        for since, until in staffing.working(freed.therapist_id, day)
+        if since <= local_start.time() and local_end.time() <= until
+    ]
+    return bool(inside) and any(
+        since <= local_start.time() and local_end.time() <= until
+        for since, until in staffing.opening(day)
+    )
+
+
 def _fits(
     session: WaitingSession,
     freed: FreedSlot,
-    location: Location,
-    therapists: Therapists,
+    staffing: Staffing,
     policy: Policy,
     now: datetime,
     client_busy: Mapping[str, Sequence[BookedInterval]],
 ) -> bool:
-    start = freed.start
+    start, zone = freed.start, staffing.location.zone
     end = start + timedelta(minutes=session.visit_minutes)
     held = [i for i in client_busy.get(session.client_id, ()) if i.visit_id != freed.visit_id]
     return (
         session.location_id == freed.location_id
-        and therapist_fits(session.needs, freed.therapist_id, therapists)
-        and wishes_allow(session.needs, start, location.zone)
+        and therapist_fits(session.needs, freed.therapist_id, staffing)
+        and wishes_allow(session.needs, start, zone)
         and end <= freed.end
         and start >= now + policy.min_notice
         and (session.earliest is None or start >= session.earliest)
         and client_free(held, start, end, gap=policy.min_gap_same_area)
-        and week_has_room(held, start, cap=weekly_cap(policy, session.needs), zone=location.zone)
+        and week_has_room(held, start, cap=weekly_cap(policy, session.needs), zone=zone)
     )
 
 
-def therapist_fits(needs: SchedulingNeeds, therapist_id: str, therapists: Therapists) -> bool:
+def therapist_fits(needs: SchedulingNeeds, therapist_id: str, staffing: Staffing) -> bool:
     """The slot's therapist works here, has every required skill and is the
     requested therapist if there is one (booking's ``eligible_therapists``)."""
-    return any(t.id == therapist_id for t, _ in eligible_therapists(needs, therapists))
+    return any(t.id == therapist_id for t in eligible_therapists(needs, staffing.therapists))
 
 
 def wishes_allow(needs: SchedulingNeeds, start: datetime, zone: ZoneInfo) -> bool:
@@ -273,8 +292,7 @@ def next_offer(
     *,
     waiting: Sequence[WaitingSession],
     declined_or_expired: Collection[OfferKey],
-    location: Location,
-    therapists: Therapists,
+    staffing: Staffing,
     policy: Policy,
     now: datetime,
     client_busy: Mapping[str, Sequence[BookedInterval]],
@@ -286,8 +304,7 @@ def next_offer(
     for session in candidates(
         freed,
         waiting=waiting,
-        location=location,
-        therapists=therapists,
+        staffing=staffing,
         policy=policy,
         now=now,
         client_busy=client_busy,

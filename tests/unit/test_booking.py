@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.scheduler.booking import BookedInterval, BookingOutcome, book_plan
+from services.scheduler.directory import plain
 from shared.chain import Location, Policy, Therapist, ranges_on
 from shared.envelope import derived_id
 from shared.events.plans import (
@@ -120,8 +121,9 @@ def book(
     therapists = therapists if therapists is not None else [make_therapist("t-ana")]
     return book_plan(
         plan,
-        location=location,
-        therapists=[(t, t.hours if t.hours is not None else location.hours) for t in therapists],
+        staffing=plain(
+            location, [(t, t.hours if t.hours is not None else location.hours) for t in therapists]
+        ),
         policy=policy or Policy(),
         existing=existing,
         now=now,
@@ -308,7 +310,9 @@ def test_a_second_room_lets_two_therapists_work_at_once() -> None:
     first = book(make_plan()).booked[0]
     held = BookedInterval("t-ana", 1, first.start, first.end, "v-other", "client-2")
     therapists = [make_therapist("t-ana"), make_therapist("t-bob")]
-    visit = book(make_plan(), therapists=therapists, existing=[held]).booked[0]
+    # Ana's whole day taken in room 1: Bob works at the same hour in room 2
+    ana_day = BookedInterval("t-ana", 1, first.start, first.start + timedelta(hours=9), "v", "c2")
+    visit = book(make_plan(), therapists=therapists, existing=[ana_day]).booked[0]
     assert (visit.start, visit.therapist_id, visit.room) == (first.start, "t-bob", 2)
     # With one room the location is full at that hour.
     one_room = book(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from services.scheduler.booking import interval_of
 from services.scheduler.calendar_view import FreeSlot, free_slots, location_day
+from services.scheduler.directory import plain
 from services.scheduler.slots import BookedInterval
 from shared.chain import Location, Policy, Therapist, WeeklyHours, ranges_on
 from shared.events.visits import VisitBooked
@@ -100,7 +101,7 @@ def test_the_day_groups_visits_by_therapist_and_room_in_local_time() -> None:
         make_visit("v-other-place", MONDAY, time(10), location=make_location(location_id="x")),
     ]
     therapists = staff(location, make_therapist("t-ana"), make_therapist("t-bob"))
-    view = location_day(location, MONDAY, therapists=therapists, visits=visits)
+    view = location_day(plain(location, therapists), MONDAY, visits=visits)
     assert not view.closed
     assert view.utc_offsets == ["-07:00"]
     assert [(t.therapist_id, t.name) for t in view.therapists] == [
@@ -135,7 +136,7 @@ def test_the_day_groups_visits_by_therapist_and_room_in_local_time() -> None:
 def test_working_hours_are_the_therapists_own_inside_the_opening() -> None:
     location = make_location()
     ana = make_therapist("t-ana", hours={"mon": ["07:00-12:00", "13:00-20:00"]})
-    view = location_day(location, MONDAY, therapists=staff(location, ana), visits=[])
+    view = location_day(plain(location, staff(location, ana)), MONDAY, visits=[])
     working = [(r.start.time(), r.end.time()) for r in view.therapists[0].working]
     assert working == [(time(9), time(12)), (time(13), time(18))]
 
@@ -144,7 +145,7 @@ def test_a_closed_date_shows_closed_but_keeps_its_visits() -> None:
     location = make_location()
     held = make_visit("v-1", CHRISTMAS, time(10))
     view = location_day(
-        location, CHRISTMAS, therapists=staff(location, make_therapist("t-ana")), visits=[held]
+        plain(location, staff(location, make_therapist("t-ana"))), CHRISTMAS, visits=[held]
     )
     assert view.closed
     assert view.opening == []
@@ -155,7 +156,7 @@ def test_a_closed_date_shows_closed_but_keeps_its_visits() -> None:
 def test_a_weekday_without_hours_is_closed() -> None:
     location = make_location()
     saturday = date(2026, 3, 14)
-    view = location_day(location, saturday, therapists=staff(location), visits=[])
+    view = location_day(plain(location, staff(location)), saturday, visits=[])
     assert view.closed
     assert [r.room for r in view.rooms] == [1, 2]
 
@@ -165,7 +166,7 @@ def test_the_spring_change_day_shows_both_offsets() -> None:
     sunday = date(2026, 3, 8)
     visits = [make_visit("v-pst", sunday, time(1)), make_visit("v-pdt", sunday, time(10), room=2)]
     view = location_day(
-        location, sunday, therapists=staff(location, make_therapist("t-ana")), visits=visits
+        plain(location, staff(location, make_therapist("t-ana"))), sunday, visits=visits
     )
     assert view.utc_offsets == ["-08:00", "-07:00"]
     shown = view.model_dump(mode="json")
@@ -178,7 +179,7 @@ def test_the_spring_change_day_shows_both_offsets() -> None:
 
 def test_the_autumn_change_day_in_new_york_shows_both_offsets() -> None:
     location = make_location(timezone=NY, hours={"sun": ["09:00-17:00"]})
-    view = location_day(location, date(2026, 11, 1), therapists=[], visits=[])
+    view = location_day(plain(location, []), date(2026, 11, 1), visits=[])
     assert view.utc_offsets == ["-04:00", "-05:00"]
     assert view.model_dump(mode="json")["opening"][0]["start"] == "2026-11-01T09:00:00-05:00"
 
@@ -187,7 +188,7 @@ def test_visits_of_someone_no_longer_listed_still_show() -> None:
     location = make_location(rooms=1)
     visits = [make_visit("v-1", MONDAY, time(10), therapist_id="t-gone", room=3)]
     view = location_day(
-        location, MONDAY, therapists=staff(location, make_therapist("t-ana")), visits=visits
+        plain(location, staff(location, make_therapist("t-ana"))), MONDAY, visits=visits
     )
     assert [(t.therapist_id, t.name) for t in view.therapists] == [
         ("t-ana", "Ana"),
@@ -217,8 +218,7 @@ def search(
     location = location or make_location()
     therapists = therapists if therapists is not None else [make_therapist("t-ana")]
     return free_slots(
-        location=location,
-        therapists=staff(location, *therapists),
+        staffing=plain(location, staff(location, *therapists)),
         held=held,
         first_day=first_day,
         last_day=last_day,

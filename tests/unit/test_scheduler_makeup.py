@@ -12,6 +12,7 @@ from itertools import pairwise
 import pytest
 
 from services.scheduler.booking import free_visit_id, visit_id_for
+from services.scheduler.directory import plain
 from services.scheduler.makeup import MakeUp, bookable_sessions, make_up
 from services.scheduler.store import VisitStatus
 from shared.chain import Policy
@@ -44,8 +45,7 @@ def made_up(
         plan,
         lost=lost,
         visits=visits,
-        location=LOCATION,
-        therapists=THERAPISTS,
+        staffing=plain(LOCATION, THERAPISTS),
         policy=POLICY,
         existing=[],
         now=now,
@@ -145,8 +145,7 @@ def test_a_make_up_that_does_not_fit_is_waitlisted_with_the_reason() -> None:
         plan,
         lost=v2,
         visits=visits,
-        location=LOCATION,
-        therapists=THERAPISTS,
+        staffing=plain(LOCATION, THERAPISTS),
         policy=short,
         existing=[],
         now=now,

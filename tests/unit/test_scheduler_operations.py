@@ -13,6 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from services.scheduler.booking import book_plan, interval_of
+from services.scheduler.directory import plain
 from services.scheduler.operations import (
     Refusal,
     completion_refusal,
@@ -176,8 +177,7 @@ def move(
         moving,
         plan_visits=plan_visits,
         start=start,
-        location=location,
-        therapists=with_hours(therapists, location),
+        staffing=plain(location, with_hours(therapists, location)),
         needs=needs or SchedulingNeeds(),
         policy=policy or Policy(),
         existing=existing,
@@ -376,8 +376,7 @@ def test_a_reschedule_never_breaks_the_calendar(
         moving,
         plan_visits=booked,
         start=start,
-        location=location,
-        therapists=with_hours(PROPERTY_THERAPISTS, location),
+        staffing=plain(location, with_hours(PROPERTY_THERAPISTS, location)),
         needs=plan.scheduling,
         policy=policy,
         existing=existing,
@@ -428,8 +427,7 @@ def test_the_rest_of_a_plan_is_booked_after_the_anchor_with_versioned_ids() -> N
     location = make_location()
     outcome = book_plan(
         revised,
-        location=location,
-        therapists=with_hours([ANA, BOB], location),
+        staffing=plain(location, with_hours([ANA, BOB], location)),
         policy=Policy(),
         existing=[],
         now=anchor.end,
@@ -459,8 +457,7 @@ def test_the_anchor_keeps_the_gap_and_counts_towards_its_week() -> None:
     location = make_location(hours=ALL_WEEK)
     outcome = book_plan(
         plan,
-        location=location,
-        therapists=with_hours([ANA], location),
+        staffing=plain(location, with_hours([ANA], location)),
         policy=Policy(),
         existing=[],
         now=NOW,
@@ -470,15 +467,15 @@ def test_the_anchor_keeps_the_gap_and_counts_towards_its_week() -> None:
     (second,) = outcome.booked
     assert second.visit_id == derived_id("visit", "plan-1", 2)  # version 1 ids are unchanged
     assert second.start >= anchor.end + Policy().min_gap_same_area
-    assert local(second)[0] == at(date(2027, 3, 8), 9)  # the anchor's week is full
+    # the anchor's week is full: the next Monday, at the anchor's clock time (routine)
+    assert local(second)[0] == at(date(2027, 3, 8), local(anchor)[0].hour)
 
 
 def test_phases_must_hold_exactly_the_sessions_from_the_first_sequence() -> None:
     with pytest.raises(ValueError, match="sessions_total"):
         book_plan(
             EIGHT,
-            location=make_location(),
-            therapists=[],
+            staffing=plain(make_location(), []),
             policy=Policy(),
             existing=[],
             now=NOW,
@@ -503,8 +500,7 @@ def replan_eight(
         revised,
         visits=upcoming,
         anchor=anchor,
-        location=location,
-        therapists=with_hours(therapists, location),
+        staffing=plain(location, with_hours(therapists, location)),
         policy=Policy(),
         existing=[],
         now=anchor.start + timedelta(minutes=30),
@@ -543,8 +539,8 @@ def test_a_taper_cancels_the_visits_off_the_new_cadence_and_books_two_weeks_apar
     ]
     chain = [anchor_day, *days_of(result.keep), *days_of(result.book)]
     assert [(b - a).days for a, b in pairwise(chain)] == [14, 14, 14]
-    # Across the DST change of 2027-03-14 the visits stay at 09:00 local.
-    assert {local(v)[0].time() for v in result.book} == {time(9)}
+    # Across the DST change of 2027-03-14 the visits keep the kept visit's local time.
+    assert {local(v)[0].time() for v in result.book} == {local(result.keep[-1])[0].time()}
     assert result.waitlisted == []
 
 
@@ -594,8 +590,7 @@ def test_replan_refuses_visits_that_have_started() -> None:
         replan(
             revised,
             visits=EIGHT_BOOKED[1:],
-            location=make_location(),
-            therapists=[],
+            staffing=plain(make_location(), []),
             policy=Policy(),
             existing=[],
             now=EIGHT_BOOKED[1].start,
@@ -647,8 +642,7 @@ def test_a_replan_never_breaks_the_calendar_or_the_cadence(
         revised,
         visits=upcoming,
         anchor=anchor,
-        location=location,
-        therapists=therapists,
+        staffing=plain(location, therapists),
         policy=policy,
         existing=others_held,
         now=now,

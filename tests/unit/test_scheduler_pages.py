@@ -18,6 +18,7 @@ from services.scheduler import operations
 from services.scheduler.backfill import OfferState
 from services.scheduler.booking import interval_of
 from services.scheduler.confirmation import ShownStatus
+from services.scheduler.directory import plain
 from services.scheduler.operations import RefusalReason
 from services.scheduler.page_texts import ENGLISH, SPANISH, TEXTS, PageTexts, texts_for
 from services.scheduler.pages import (
@@ -274,8 +275,7 @@ def moves(visits: list[VisitBooked], moving: VisitBooked, start: datetime | None
     """What the proposals (``start`` None) or a move to ``start`` make of the calendar."""
     common = {
         "plan_visits": visits,
-        "location": LOCATION,
-        "therapists": [(ANA, LOCATION.hours)],
+        "staffing": plain(LOCATION, [(ANA, LOCATION.hours)]),
         "needs": SchedulingNeeds(),
         "policy": Policy(),
         "now": NOW,

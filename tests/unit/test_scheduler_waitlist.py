@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.scheduler.directory import plain
 from services.scheduler.slots import BookedInterval
 from services.scheduler.waitlist import (
     WAITLIST_HOLD,
@@ -118,8 +119,7 @@ def who(
     found = candidates(
         freed,
         waiting=waiting,
-        location=location,
-        therapists=THERAPISTS,
+        staffing=plain(location, THERAPISTS),
         policy=POLICY,
         now=now,
         client_busy=busy or {},
@@ -138,8 +138,7 @@ def offer_next(
         freed,
         waiting=waiting,
         declined_or_expired=tried,
-        location=LOCATION,
-        therapists=THERAPISTS,
+        staffing=plain(LOCATION, THERAPISTS),
         policy=POLICY,
         now=now,
         client_busy={},
@@ -290,8 +289,7 @@ def test_only_a_plans_first_waiting_session_of_its_newest_version_is_offered() -
     found = candidates(
         freed,
         waiting=[first, later, revised],
-        location=LOCATION,
-        therapists=THERAPISTS,
+        staffing=plain(LOCATION, THERAPISTS),
         policy=POLICY,
         now=NOW,
         client_busy={},
@@ -344,8 +342,7 @@ def test_declining_in_turn_offers_every_candidate_once_in_order(
     expected = candidates(
         freed,
         waiting=waiting,
-        location=LOCATION,
-        therapists=THERAPISTS,
+        staffing=plain(LOCATION, THERAPISTS),
         policy=POLICY,
         now=NOW,
         client_busy={},
