@@ -29,6 +29,12 @@ class VisitBooked(EventData):
         description="a make-up visit: the id of the cancelled or missed visit of the plan "
         "it replaces",
     )
+    cadence_note: str | None = Field(
+        default=None,
+        description="when the visit is not on the day the plan's cadence asks for: what "
+        "was booked instead and why (skills, hours, the client's days and times, the "
+        "weekly maximum, a full calendar); absent when the cadence is kept",
+    )
 
 
 class BookingWaitlisted(EventData):
@@ -46,6 +52,11 @@ class BookingWaitlisted(EventData):
         default=None,
         description="a make-up that could not be placed: the id of the cancelled or missed "
         "visit it replaces",
+    )
+    cadence_note: str | None = Field(
+        default=None,
+        description="when the sessions booked before this one already left the plan's "
+        "cadence: what was booked instead and why",
     )
 
 
@@ -87,6 +98,11 @@ class VisitRescheduled(EventData):
     start: AwareDatetime
     end: AwareDatetime
     timezone: str
+    cause: str | None = Field(
+        default=None,
+        description="what made the move when the clinic made it: staff_unavailable (a "
+        "directory change: time off, a closure, changed hours); absent for a move asked for",
+    )
 
 
 class VisitCancelled(EventData):
