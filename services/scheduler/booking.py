@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from services.scheduler.directory import Staffing
@@ -38,12 +38,14 @@ from services.scheduler.slots import (
     Slot,
     SlotQuery,
     find_slot,
+    free_slots_on,
     iso_week,
 )
 from shared.chain import Location, Policy, Therapist
 from shared.envelope import derived_id
 from shared.events.plans import Phase, PlanData, SchedulingNeeds
 from shared.events.visits import BookingWaitlisted, VisitBooked
+from shared.vocabulary import WEEKDAYS
 
 WaitlistReason = Literal["no_skill", "preferences_too_narrow", "no_capacity"]
 
@@ -205,6 +207,11 @@ class _Placement:
                 return booked, refusal
             visit_id = free_visit_id(self.plan, sequence, self.taken)
             visit = _visit(self.plan, location, phase, sequence, slot, visit_id)
+            if previous is not None:
+                note = cadence_note(
+                    query, slot, self.staffing, self.occupancy, visits_per_week, sequence, phase
+                )
+                visit = visit.model_copy(update={"cadence_note": note}) if note else visit
             booked.append(visit)
             self.occupancy.add(interval_of(visit))
             week = iso_week(slot.start.astimezone(location.zone).date())
@@ -347,6 +354,80 @@ def _why_not(
         f"within {horizon_days} days."
     )
     return _Refusal("no_capacity", detail)
+
+
+def cadence_note(
+    query: SlotQuery,
+    slot: Slot,
+    staffing: Staffing,
+    occupancy: Occupancy,
+    visits_per_week: dict[tuple[int, int], int],
+    sequence: int,
+    phase: Phase,
+) -> str | None:
+    """What was booked instead of the cadence's day, and why each day before it did
+    not do; None when the session is on the cadence's day."""
+    zone = staffing.location.zone
+    booked_day = slot.start.astimezone(zone).date()
+    if booked_day <= query.first_day:
+        return None
+    why: dict[str, list[str]] = {}
+    day = query.first_day
+    while day < booked_day:
+        why.setdefault(_day_refusal(day, query, staffing, occupancy, visits_per_week), []).append(
+            f"{day:%a %d %b}"
+        )
+        day += timedelta(days=1)
+    late = (booked_day - query.first_day).days
+    reasons = "; ".join(f"{reason} ({', '.join(days)})" for reason, days in why.items())
+    return (
+        f"Session {sequence} is on {booked_day:%a %d %b}, {late} day{'s' if late > 1 else ''} "
+        f"after the cadence's {query.first_day:%a %d %b} (every {phase.interval_days} days): "
+        f"{reasons}."
+    )
+
+
+def _day_refusal(
+    day: date,
+    query: SlotQuery,
+    staffing: Staffing,
+    occupancy: Occupancy,
+    visits_per_week: dict[tuple[int, int], int],
+) -> str:
+    """Why a session could not go on ``day``, in front-desk words."""
+    location = staffing.location
+    if not staffing.opening(day):
+        return f"{location.name} is closed"
+    if query.days and WEEKDAYS[day.weekday()] not in query.days:
+        return "not among the client's days"
+    if visits_per_week.get(iso_week(day), 0) >= query.weekly_cap:
+        return f"the plan's weekly maximum of {query.weekly_cap} is reached"
+    working = [t for t in query.therapists if staffing.working(t.id, day)]
+    if not working:
+        return f"no therapist for this plan works at {location.name}"
+    if _any_free(day, working, replace(query, earliest=query.earliest - DAY), staffing, occupancy):
+        return "too soon after the previous visit (the soreness gap) or the notice"
+    if query.times and _any_free(
+        day, working, replace(query, times=frozenset()), staffing, occupancy
+    ):
+        return "no free time among the client's times of day"
+    return "fully booked"
+
+
+DAY = timedelta(days=1)
+
+
+def _any_free(
+    day: date,
+    therapists: Sequence[Therapist],
+    query: SlotQuery,
+    staffing: Staffing,
+    occupancy: Occupancy,
+) -> bool:
+    return any(
+        next(iter(free_slots_on(day, t, query, staffing, occupancy)), None) is not None
+        for t in therapists
+    )
 
 
 def _visit(
