@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.scheduler import calendar_api, pages_api, waitlist_api
+from services.scheduler import calendar_api, directory_api, pages_api, waitlist_api
 from services.scheduler.api import router
 from services.scheduler.handlers import handlers
 from services.scheduler.offer_round import offer_rounds, waitlist_sizes
@@ -21,7 +21,13 @@ def build_app(settings: SchedulerSettings) -> FastAPI:
         description="Books the visits of treatment plans (clinic.visits) and makes up the "
         "ones cancelled or missed; follows client merges (clinic.intake); confirms the "
         "visits clients confirm by text (reply.received on clinic.notifications).",
-        routers=[router, calendar_api.router, waitlist_api.router, pages_api.router],
+        routers=[
+            router,
+            calendar_api.router,
+            waitlist_api.router,
+            pages_api.router,
+            directory_api.router,
+        ],
         consumes=[PLANS, INTAKE, VISITS, NOTIFICATIONS],
         handlers=handlers,
         background=[relay, offer_rounds, waitlist_sizes],
