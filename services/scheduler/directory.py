@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from shared.chain import (
     ChainConfig,
@@ -69,18 +69,30 @@ class StaffException(Part):
     kind: ExceptionKind
     start_date: date
     end_date: date
-    location_id: str | None = None  # where an extra shift or changed hours are worked
-    ranges: list[OpeningRange] = Field(default_factory=list)
+    # where an extra shift or changed hours are worked
+    location_id: str | None = Field(default=None, validate_default=True)
+    ranges: list[OpeningRange] = Field(default_factory=list, validate_default=True)
     note: str | None = Field(default=None, max_length=500)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> StaffException:
-        _check_span(self.start_date, self.end_date)
-        if self.kind in SHIFTS and self.location_id is None:
-            raise ValueError(f"{self.kind} needs location_id: where the hours are worked")
-        if self.kind == "extra_shift" and not self.ranges:
+    @field_validator("end_date")
+    @classmethod
+    def _span(cls, end: date, info: ValidationInfo) -> date:
+        return _checked_span(info.data.get("start_date"), end)
+
+    @field_validator("location_id")
+    @classmethod
+    def _where(cls, location_id: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind in SHIFTS and location_id is None:
+            raise ValueError(f"{kind} needs location_id: where the hours are worked")
+        return location_id
+
+    @field_validator("ranges")
+    @classmethod
+    def _hours(cls, ranges: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("kind") == "extra_shift" and not ranges:
             raise ValueError("extra_shift needs ranges: the hours added")
-        return self
+        return ranges
 
     def covers(self, day: date) -> bool:
         return self.start_date <= day <= self.end_date
@@ -96,10 +108,10 @@ class Closure(Part):
     hours: list[OpeningRange] = Field(default_factory=list)
     note: str | None = Field(default=None, max_length=500)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Closure:
-        _check_span(self.start_date, self.end_date)
-        return self
+    @field_validator("end_date")
+    @classmethod
+    def _span(cls, end: date, info: ValidationInfo) -> date:
+        return _checked_span(info.data.get("start_date"), end)
 
     def covers(self, day: date) -> bool:
         return self.start_date <= day <= self.end_date
@@ -122,11 +134,14 @@ class Directory(Part):
     policies: dict[str, StaffPolicy] = Field(default_factory=dict)
 
 
-def _check_span(start: date, end: date) -> None:
+def _checked_span(start: date | None, end: date) -> date:
+    if start is None:  # start_date itself is invalid: its own error says so
+        return end
     if end < start:
-        raise ValueError("end_date must not be before start_date")
+        raise ValueError(f"end_date {end} is before start_date {start}")
     if end - start >= LONGEST_SPAN:
         raise ValueError("a span covers at most 366 days; add another for more")
+    return end
 
 
 # --- seeding ---------------------------------------------------------------------------

@@ -8,8 +8,11 @@ with the visits before it. A visit that no longer fits moves to the nearest slot
 (by start, either way) that keeps its plan's cadence and soreness gap
 (DOMAIN.md 5):
 
-- no earlier than ``interval_days`` local days after the plan's previous visit and
-  past that visit's soreness window, nor closer than that to the next visit;
+- past the plan's previous visit's soreness window and ending a soreness window
+  before the next one, and on a local day at most ``SLACK_DAYS`` off the cadence
+  either way: no fewer than ``interval_days - SLACK_DAYS`` days after the previous
+  visit's day, nor fewer than that before the next visit's (a front desk moves a
+  "twice weekly" visit by a day; more would be a different cadence);
 - inside the notice and the horizon, the client's days and times, the weekly
   maximum, and within ``REACH`` days of where it was;
 - the same therapist first, then another with the plan's skills (the nearest
@@ -44,6 +47,7 @@ from shared.events.visits import VisitBooked
 from shared.vocabulary import WEEKDAYS
 
 _SECOND = timedelta(seconds=1)  # SlotQuery.latest is exclusive
+SLACK_DAYS = 1
 REACH = timedelta(days=7)  # a visit moves at most a week either way; beyond, it is made up
 
 
@@ -137,11 +141,11 @@ def _nearest(
     last_day = latest.astimezone(zone).date()
     if previous is not None:
         earliest = max(earliest, previous.end + policy.min_gap_same_area)
-        cadence = booked.interval_days.get(visit.sequence, 1)
+        cadence = _with_slack(booked.interval_days.get(visit.sequence, 1))
         first_day = max(first_day, previous.start.astimezone(zone).date() + timedelta(cadence))
     if following is not None:
         latest = min(latest, following.start - policy.min_gap_same_area - length + _SECOND)
-        cadence = booked.interval_days.get(following.sequence, 1)
+        cadence = _with_slack(booked.interval_days.get(following.sequence, 1))
         last_day = min(last_day, following.start.astimezone(zone).date() - timedelta(cadence))
     query = SlotQuery(
         earliest=earliest,
@@ -202,8 +206,12 @@ def _week_has_room(
     return count < query.weekly_cap
 
 
+def _with_slack(interval_days: int) -> int:
+    return max(interval_days - SLACK_DAYS, 1)
+
+
 def _start(visit: VisitBooked) -> datetime:
     return visit.start
 
 
-__all__ = ["REACH", "Booked", "Outcome", "replan_unfit", "unfit"]
+__all__ = ["REACH", "SLACK_DAYS", "Booked", "Outcome", "replan_unfit", "unfit"]

@@ -13,7 +13,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -252,9 +252,6 @@ async def test_a_two_location_therapist_is_booked_only_where_they_work_that_day(
 
 async def test_a_sick_day_replans_with_continuity(scheduler: Scheduler, topics: TopicLog) -> None:
     policy = scheduler.runtime.chain.policy_for("beaverton")
-    turnover = timedelta(minutes=10)  # the demo chain's
-    # Ben's Fridays are taken at the start of the day: a move to him must go around it
-    bens = booked(await scheduler.receive(a_plan("ben-fridays", therapist="t-ben", days=["fri"])))
     # one client asked for Ana; another did not, and is booked with her all the same
     asked = a_plan("ana-asked", therapist="t-ana")
     asked_visits = booked(await scheduler.receive(asked))
@@ -266,7 +263,6 @@ async def test_a_sick_day_replans_with_continuity(scheduler: Scheduler, topics: 
     first, second, third = visits[0], visits[1], visits[2]
     sick_day = local_day(second)
     assert local_day(asked_visits[1]) == sick_day
-    ben_that_day = next(v for v in bens if local_day(v) == sick_day)
 
     exception_id = f"ana-sick-{uuid.uuid4().hex[:8]}"
     answer = await scheduler.http.post(
@@ -282,12 +278,12 @@ async def test_a_sick_day_replans_with_continuity(scheduler: Scheduler, topics: 
     )
     assert answer.status_code == 201, answer.text
     result = answer.json()
-    assert second.visit_id in result["moved"]
-    # the client who asked for Ana keeps to her: with no slot of hers in the window
-    # (below), the visit is cancelled, to be made up
-    assert asked_visits[1].visit_id in result["cancelled"]
-    gone = (await topics.wait_for(lambda: staff_unavailable(topics, asked_visits[1].visit_id)))[0]
-    assert gone["type"] == "visit.cancelled" and gone["data"]["by"] == "clinic"
+    # the same therapist first: with a day's slack either way of the cadence, Ana takes
+    # both visits on a neighbouring day - the one of the client who asked for her too
+    assert {second.visit_id, asked_visits[1].visit_id} <= set(result["moved"])
+    assert result["cancelled"] == []
+    kept = (await topics.wait_for(lambda: staff_unavailable(topics, asked_visits[1].visit_id)))[0]
+    assert kept["type"] == "visit.rescheduled" and kept["data"]["therapist_id"] == "t-ana"
 
     fact = (await topics.wait_for(lambda: staff_unavailable(topics, second.visit_id)))[0]
     assert fact["type"] == "visit.rescheduled"
@@ -295,30 +291,16 @@ async def test_a_sick_day_replans_with_continuity(scheduler: Scheduler, topics: 
     new_start = datetime.fromisoformat(moved["start"])
     new_end = datetime.fromisoformat(moved["end"])
     assert datetime.fromisoformat(moved["previous_start"]) == second.start
-    # The plan's cadence window for session 2: from the first visit's day + its cadence
-    # to the third visit's day - the third's cadence. Here it is the sick day alone,
-    # so Ana has no slot in it and another therapist with the skills takes it.
+    assert moved["therapist_id"] == "t-ana"
+    # the cadence window of session 2, a day's slack either way (directory_replan.SLACK_DAYS)
     interval = dict(
         enumerate((p.interval_days for p in plan.phases for _ in range(p.sessions)), start=1)
     )
-    window_from = local_day(first) + timedelta(days=interval[2])
-    window_to = local_day(third) - timedelta(days=interval[3])
-    assert window_from == window_to == sick_day
-    assert moved["therapist_id"] == "t-ben"  # nmt; Dev does not work on Fridays
-    assert new_start.astimezone(BEAVERTON).date() == sick_day
-    # the nearest slot: Ben's half-hourly starts that day (09:00-17:00) clear of his
-    # own visit and its turnover, the one nearest the old start
-    opening = datetime.combine(sick_day, time(9), tzinfo=BEAVERTON)
-    hour = timedelta(minutes=plan.visit_minutes)
-    starts = [opening + n * timedelta(minutes=policy.slot_step_minutes) for n in range(16)]
-    free = [
-        s
-        for s in starts
-        if s + hour <= opening + timedelta(hours=8)
-        and not (s < ben_that_day.end + turnover and ben_that_day.start < s + hour + turnover)
-    ]
-    nearest = min(free, key=lambda s: (abs(s - second.start), s))
-    assert new_start == nearest, (new_start, nearest)
+    window_from = local_day(first) + timedelta(days=interval[2] - 1)
+    window_to = local_day(third) - timedelta(days=interval[3] - 1)
+    new_day = new_start.astimezone(BEAVERTON).date()
+    assert window_from <= new_day <= window_to and new_day != sick_day
+    assert abs((new_day - sick_day).days) == 1  # the nearest day she has a slot
     # the soreness gap to both neighbours
     assert first.end + policy.min_gap_same_area <= new_start
     assert new_end + policy.min_gap_same_area <= third.start
@@ -328,7 +310,7 @@ async def test_a_sick_day_replans_with_continuity(scheduler: Scheduler, topics: 
     assert shown.status_code == 200, shown.text
     listed = {v["visit_id"]: v for v in shown.json()["visits"]}
     assert listed[second.visit_id]["status"] == "booked"
-    assert listed[second.visit_id]["therapist_id"] == "t-ben"
+    assert listed[second.visit_id]["therapist_id"] == "t-ana"
     assert datetime.fromisoformat(listed[second.visit_id]["start"]) == new_start
     assert_no_double_booking(await scheduler.booked_at("beaverton"))
 
@@ -345,7 +327,7 @@ async def test_a_sick_day_replans_with_continuity(scheduler: Scheduler, topics: 
     assert record is not None and record.topic == "clinic.directory" and record.key == CHAIN_ID
 
     # the same therapist when she has a slot in the window: the last visit's window
-    # runs a week past it, so a sick day there keeps it with Ana, a day or two later
+    # runs a week past it, so a sick day there keeps it with Ana, a day or two off
     last = asked_visits[-1]
     late_day = local_day(last)
     later = await scheduler.http.post(
@@ -363,7 +345,7 @@ async def test_a_sick_day_replans_with_continuity(scheduler: Scheduler, topics: 
     kept = (await topics.wait_for(lambda: staff_unavailable(topics, last.visit_id)))[0]["data"]
     assert kept["therapist_id"] == "t-ana"
     kept_day = datetime.fromisoformat(kept["start"]).astimezone(BEAVERTON).date()
-    assert late_day < kept_day <= late_day + timedelta(days=2)
+    assert 0 < abs((kept_day - late_day).days) <= 2
     assert_no_double_booking(await scheduler.booked_at("beaverton"))
 
     # refusals: another location's front desk, and a front desk closing a location
@@ -491,12 +473,6 @@ async def test_bad_exceptions_are_refused_naming_the_field(scheduler: Scheduler)
     assert shown["version"] == 1 and shown["exceptions"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="StaffException._consistent (services/scheduler/directory.py) raises a plain "
-    "ValueError in a model validator, whose error has no field path: parse_error gives "
-    "loc ['body'] instead of ['body', 'end_date']",
-)
 async def test_end_date_before_start_date_is_refused_naming_end_date(
     scheduler: Scheduler,
 ) -> None:
