@@ -17,6 +17,7 @@ from typing import cast
 import pytest
 import redis.asyncio as aioredis
 
+from services.scheduler.directory import Directory
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
 from shared.events import VisitBooked
 from shared.infra import Infra
@@ -242,3 +243,48 @@ async def test_a_change_larger_than_one_commands_arguments_is_written_whole(
     assert await client.hlen(keys("visit-status")) == 700
     assert await store.record("r699") == "699"
     assert await client.zcard(keys("location-visits", "beaverton")) == 700
+
+
+async def test_the_turnover_keeps_therapist_and_room_free_after_a_visit(
+    calendar: tuple[CalendarStore, aioredis.Redis, Keys],
+) -> None:
+    store, _, _ = calendar
+    await hold(store, visit("a", therapist="t-1", room=1))
+    gap = {"beaverton": timedelta(minutes=15)}
+    now = MONDAY - timedelta(days=7)
+    # the same therapist 10 minutes after the end, in another room: inside the turnover
+    too_soon = visit("b", at=MONDAY + HOUR + timedelta(minutes=10), therapist="t-1", room=2)
+    with pytest.raises(Overlap):
+        await store.apply(CalendarChange(hold=[too_soon], turnover=gap), now=now)
+    # the same room, another therapist: the room needs its turnover too
+    same_room = visit("c", at=MONDAY + HOUR + timedelta(minutes=10), therapist="t-2", room=1)
+    with pytest.raises(Overlap):
+        await store.apply(CalendarChange(hold=[same_room], turnover=gap), now=now)
+    # the same client right after is fine (the turnover is the clinic's, not theirs)...
+    client_next = visit("d", at=MONDAY + HOUR, therapist="t-3", room=2, client="client-a")
+    # ...and the therapist once the turnover has run
+    later = visit("e", at=MONDAY + HOUR + timedelta(minutes=15), therapist="t-1", room=3)
+    await store.apply(CalendarChange(hold=[client_next, later], turnover=gap), now=now)
+    # two holds of one change keep it between them as well
+    pair = [
+        visit("f", at=MONDAY + 5 * HOUR, therapist="t-4", room=2),
+        visit("g", at=MONDAY + 6 * HOUR + timedelta(minutes=5), therapist="t-4", room=3),
+    ]
+    with pytest.raises(Overlap):
+        await store.apply(CalendarChange(hold=pair, turnover=gap), now=now)
+
+
+async def test_a_change_computed_from_an_older_directory_writes_nothing(
+    calendar: tuple[CalendarStore, aioredis.Redis, Keys],
+) -> None:
+    store, client, keys = calendar
+    now = MONDAY - timedelta(days=7)
+    first = Directory(version=1)
+    await store.apply(CalendarChange(directory=0, directory_document=first), now=now)
+    assert await client.get(keys("directory-version")) == "1"
+    stale = CalendarChange(hold=[visit("h")], directory=0)
+    with pytest.raises(Overlap, match="directory"):
+        await store.apply(stale, now=now)
+    assert await store.visit("visit-h") is None
+    await store.apply(CalendarChange(hold=[visit("h")], directory=1), now=now)
+    assert await store.visit("visit-h") is not None
