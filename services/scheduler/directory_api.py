@@ -14,6 +14,7 @@ nothing; the same id with other content is a 409.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ from services.scheduler.directory import (
     CHAIN,
     AddClosure,
     AddException,
+    Change,
     Closure,
     Directory,
     DirectoryError,
@@ -37,7 +39,7 @@ from services.scheduler.directory import (
     StaffPolicy,
     parse_error,
 )
-from services.scheduler.directory_commands import Applied, change_directory
+from services.scheduler.directory_commands import Applied, EventOf, change_directory
 from services.scheduler.directory_store import DirectoryStore
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.chain import OpeningRange, Turnover, WeeklyHours
@@ -203,15 +205,18 @@ async def add_exception(
     exception = _parsed(
         StaffException, {"id": body.exception_id or f"x-{uuid.uuid4().hex[:12]}", **fields}
     )
-    current = await _store(runtime).current(fresh=True)
-    known = current.exceptions.get(exception.id)
-    if known is not None:
-        return _repeat(response, current, known == exception, "directory.exception_added", known)
 
     def event(directory: Directory, replanned: int, now: datetime) -> EventData:
         return _exception_added(exception, directory, replanned, principal, now)
 
-    return _result(await _change(request, lambda _: AddException(exception), event))
+    return await _add_once(
+        request,
+        response,
+        exception,
+        lambda d: d.exceptions.get(exception.id),
+        AddException(exception),
+        event,
+    )
 
 
 @router.delete(
@@ -255,18 +260,15 @@ async def add_closure(
     """Close a location over dates, or give those days holiday hours (admin). The
     visits those hours no longer hold move or are cancelled and made up."""
     require_role(principal, "admin")
-    runtime = runtime_of(request)
     fields = body.model_dump(exclude={"closure_id"})
     closure = _parsed(Closure, {"id": body.closure_id or f"c-{uuid.uuid4().hex[:12]}", **fields})
-    current = await _store(runtime).current(fresh=True)
-    known = current.closures.get(closure.id)
-    if known is not None:
-        return _repeat(response, current, known == closure, "directory.closure_added", known)
 
     def event(directory: Directory, replanned: int, now: datetime) -> EventData:
         return _closure_added(closure, directory, replanned, principal, now)
 
-    return _result(await _change(request, lambda _: AddClosure(closure), event))
+    return await _add_once(
+        request, response, closure, lambda d: d.closures.get(closure.id), AddClosure(closure), event
+    )
 
 
 @router.delete(
@@ -341,9 +343,7 @@ def _may_change_exception(
 
 
 async def _change(
-    request: Request,
-    change_of: Any,
-    event_of: Any,
+    request: Request, change_of: Callable[[Directory], Change], event_of: EventOf
 ) -> Applied:
     try:
         return await change_directory(runtime_of(request), change_of, event_of)
@@ -409,15 +409,30 @@ def _closure_added(
     )
 
 
-def _repeat(
-    response: Response, current: Directory, same: bool, event_type: str, known: BaseModel
+async def _add_once(
+    request: Request,
+    response: Response,
+    item: BaseModel,
+    stored: Callable[[Directory], BaseModel | None],
+    change: AddException | AddClosure,
+    event_of: EventOf,
 ) -> DirectoryResult:
-    """A repeat of a change that stands: what stands, with nothing changed."""
-    if not same:
+    """Add ``item`` unless the directory holds it under its id already: then a repeat
+    answers what stands (200) and changes nothing; other content under the id is a 409."""
+    current = await _store(runtime_of(request)).current(fresh=True)
+    known = stored(current)
+    if known is None:
+        return _result(await _change(request, lambda _: change, event_of))
+    if known != item:
         raise HTTPException(
             status.HTTP_409_CONFLICT, "that id names a different change; use another id"
         )
     response.status_code = status.HTTP_200_OK
+    event_type = (
+        "directory.exception_added"
+        if isinstance(change, AddException)
+        else ("directory.closure_added")
+    )
     return DirectoryResult(
         version=current.version, event_type=event_type, data=known.model_dump(mode="json")
     )
