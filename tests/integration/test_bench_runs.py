@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import chain_booking, dashboard_replay, dispatcher, pipeline
+from bench import booking, chain_booking, continuity, dashboard_replay, dispatcher, pipeline
 from bench._report import PROCESSES, SERVICES
 from shared.infra import Infra
 
@@ -20,6 +20,23 @@ async def test_the_chain_booking_bench_books_and_reports_a_row(infra: Infra) -> 
     locations, elsewhere, held = (int(x) for x in row.split()[:3])
     assert (locations, elsewhere) == (2, 1)
     assert held > 0  # the plan already at the probe location holds its visits
+
+
+def test_the_booking_bench_books_one_plan_on_a_filled_calendar_bare_and_with_exceptions() -> None:
+    assert len(booking.fill_up(plans=2, window=1, log=lambda line: None)) == 3
+    summary, header, *rows = booking.repeat(runs=2, log=lambda line: None)
+    assert "80% of the" in summary
+    assert header.split()[:3] == ["scenario", "CPU", "p50"]
+    assert [row.split()[0] for row in rows] == ["bare", "directory"]
+    assert all(row.split()[7] == "12/12" for row in rows)  # the calendar keeps room for it
+
+
+def test_the_continuity_bench_books_a_stream_per_location_with_this_checkouts_code() -> None:
+    header, _, *rows = continuity.run([continuity.PROJECT_ROOT], plans=8)
+    assert "one therapist" in header
+    cells = [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+    assert [c[1] for c in cells] == ["beaverton", "brooklyn"]  # both demo locations
+    assert all(c[2] == "8" and c[5].endswith("%") for c in cells)
 
 
 async def test_the_dashboard_replay_bench_reports_a_row(infra: Infra) -> None:
