@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from services.scheduler.directory import Staffing
@@ -160,16 +160,17 @@ def _one_therapist(
         :PINNED_TRIES
     ]
     zone = place.staffing.location.zone
+    days = [m.start.astimezone(zone).date() for m in mixed]
     for therapist in order:
         mark = place.occupancy.mark()
-        pinned, pinned_refusal = place([therapist])
-        if len(pinned) >= len(mixed) and all(
-            p.start.astimezone(zone).date() <= m.start.astimezone(zone).date()
-            for p, m in zip(pinned, mixed, strict=False)
-        ):
-            return pinned, pinned_refusal if len(pinned) == len(mixed) else None
+        pinned, pinned_refusal = place([therapist], no_later_than=days)
+        if len(pinned) >= len(mixed):
+            return pinned, pinned_refusal
         place.occupancy.undo(mark)
-    return place(eligible)
+    # the mixed booking again: on the same calendar a pass gives the same visits
+    for visit in mixed:
+        place.occupancy.add(interval_of(visit))
+    return mixed, refusal
 
 
 @dataclass
@@ -187,19 +188,31 @@ class _Placement:
     anchor: VisitBooked | None
     taken: Collection[str]
 
-    def __call__(self, therapists: list[Therapist]) -> tuple[list[VisitBooked], _Refusal | None]:
+    def __call__(
+        self, therapists: list[Therapist], no_later_than: Sequence[date] = ()
+    ) -> tuple[list[VisitBooked], _Refusal | None]:
+        """``no_later_than``: the local day each session must be on or before (a
+        therapist tried alone against the mixed booking); the pass stops at the first
+        session that cannot, without a refusal."""
         location = self.staffing.location
         visits_per_week = weekly_counts(self.held, location)
         booked: list[VisitBooked] = []
         for sequence, phase in self.sessions:
             previous = booked[-1] if booked else self.anchor
             query = _query(self.plan, phase, previous, therapists, self.policy, self.now, location)
+            bounded = len(booked) < len(no_later_than)
+            if bounded:
+                next_day = no_later_than[len(booked)] + timedelta(days=1)
+                until = datetime.combine(next_day, time(), tzinfo=location.zone)
+                query = replace(query, latest=min(query.latest, until))
             slot = find_slot(
                 query,
                 staffing=self.staffing,
                 occupancy=self.occupancy,
                 visits_per_week=visits_per_week,
             )
+            if slot is None and bounded:
+                return booked, None
             if slot is None:
                 refusal = _why_not(
                     query, self.staffing, self.occupancy, visits_per_week, sequence, self.policy

@@ -9,8 +9,9 @@ local across a DST change (DESIGN.md "Guarantees": time).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -75,13 +76,16 @@ class SlotQuery:
 
 
 class Occupancy:
-    """The visits held at one location, indexed by local date.
+    """The visits held at one location, read by local date.
 
     A candidate lies inside one local day, so checking it only reads that day's
-    bucket: the cost never depends on the rest of the calendar. ``turnover`` keeps
-    the therapist and the room free for that long after each visit;
-    ``max_visits_per_day`` caps one therapist's visits in a local day (a therapist
-    works at one location a day, so the location's visits are all of theirs)."""
+    bucket: the cost never depends on the rest of the calendar. A day's bucket is
+    built the first time the day is asked for (a booking looks at a few dozen days
+    of a calendar that holds months), from the intervals kept in start order.
+    ``turnover`` keeps the therapist and the room free for that long after each
+    visit; ``max_visits_per_day`` caps one therapist's visits in a local day (a
+    therapist works at one location a day, so the location's visits are all of
+    theirs)."""
 
     def __init__(
         self,
@@ -96,11 +100,14 @@ class Occupancy:
         self._rooms = rooms
         self._turnover = turnover
         self._max_per_day = max_visits_per_day
-        self._by_day: dict[date, list[BookedInterval]] = defaultdict(list)
+        held = sorted(((i.start.timestamp(), i) for i in intervals), key=lambda p: p[0])
+        self._starts = [start for start, _ in held]
+        self._held = [interval for _, interval in held]
+        self._longest = max((i.end - i.start for i in self._held), default=timedelta(0))
+        self._by_day: dict[date, list[BookedInterval]] = {}
         self._per_day: dict[tuple[str, date], int] = defaultdict(int)
+        self._bounds: dict[date, tuple[datetime, datetime]] = {}
         self._added: list[BookedInterval] = []
-        for interval in intervals:
-            self._add(interval)
 
     @classmethod
     def of(cls, staffing: Staffing, intervals: Iterable[BookedInterval]) -> Occupancy:
@@ -113,7 +120,17 @@ class Occupancy:
         )
 
     def add(self, interval: BookedInterval) -> None:
-        self._add(interval)
+        start = interval.start.timestamp()
+        at = bisect_right(self._starts, start)
+        self._starts.insert(at, start)
+        self._held.insert(at, interval)
+        self._longest = max(self._longest, interval.end - interval.start)
+        for day, bucket in self._by_day.items():
+            since, until = self._bounds[day]
+            if interval.start < until and since < interval.end:
+                bucket.append(interval)
+                if since <= interval.start:
+                    self._per_day[(interval.therapist_id, day)] += 1
         self._added.append(interval)
 
     def mark(self) -> int:
@@ -123,40 +140,49 @@ class Occupancy:
     def undo(self, mark: int) -> None:
         while len(self._added) > mark:
             interval = self._added.pop()
-            for day in self._days_of(interval):
-                self._by_day[day].remove(interval)
-            self._per_day[(interval.therapist_id, self._local_day(interval))] -= 1
+            at = bisect_left(self._starts, interval.start.timestamp())
+            while self._held[at] is not interval:
+                at += 1
+            del self._starts[at], self._held[at]
+            for day, bucket in self._by_day.items():
+                # by identity: comparing intervals field by field costs more than the rest
+                place = next((n for n, held in enumerate(bucket) if held is interval), None)
+                if place is not None:
+                    del bucket[place]
+                    if self._bounds[day][0] <= interval.start:
+                        self._per_day[(interval.therapist_id, day)] -= 1
 
-    def _add(self, interval: BookedInterval) -> None:
-        for day in self._days_of(interval):  # crossing midnight: both days
-            self._by_day[day].append(interval)
-        self._per_day[(interval.therapist_id, self._local_day(interval))] += 1
-
-    def _local_day(self, interval: BookedInterval) -> date:
-        return interval.start.astimezone(self._zone).date()
-
-    def _days_of(self, interval: BookedInterval) -> list[date]:
-        day = self._local_day(interval)
-        last = interval.end.astimezone(self._zone).date()
-        days = []
-        while day <= last:
-            days.append(day)
-            day += timedelta(days=1)
-        return days
+    def _bucket(self, day: date) -> list[BookedInterval]:
+        """The intervals overlapping the local ``day``, its therapists' counts taken."""
+        found = self._by_day.get(day)
+        if found is not None:
+            return found
+        since = datetime.combine(day, time(), tzinfo=self._zone).astimezone(UTC)
+        until = datetime.combine(day + timedelta(days=1), time(), tzinfo=self._zone)
+        until = until.astimezone(UTC)
+        low = bisect_left(self._starts, (since - self._longest).timestamp())
+        high = bisect_left(self._starts, until.timestamp())
+        found = [i for i in self._held[low:high] if i.end > since]
+        for interval in found:
+            if since <= interval.start:
+                self._per_day[(interval.therapist_id, day)] += 1
+        self._by_day[day], self._bounds[day] = found, (since, until)
+        return found
 
     def therapist_day(self, therapist_id: str, day: date) -> list[BookedInterval]:
         """The therapist's visits held on a local day."""
-        return [held for held in self._by_day.get(day, []) if held.therapist_id == therapist_id]
+        return [held for held in self._bucket(day) if held.therapist_id == therapist_id]
 
     def fits(self, interval: BookedInterval) -> bool:
         """Whether ``interval`` keeps its room: nothing of its therapist, room or client
         overlaps it (with the turnover) and the therapist's day has room for it."""
         day = interval.start.astimezone(self._zone).date()
+        bucket = self._bucket(day)
         count = self._per_day.get((interval.therapist_id, day), 0)
         if self._max_per_day is not None and count >= self._max_per_day:
             return False
         pad, start, end = self._turnover, interval.start, interval.end
-        for held in self._by_day.get(day, []):
+        for held in bucket:
             if held.visit_id == interval.visit_id:
                 continue
             if held.client_id == interval.client_id and held.start < end and start < held.end:
@@ -167,30 +193,36 @@ class Occupancy:
         return interval.room <= self._rooms
 
     def free_room(
-        self, *, therapist_id: str, client_id: str, start: datetime, end: datetime
+        self,
+        *,
+        therapist_id: str,
+        client_id: str,
+        start: datetime,
+        end: datetime,
+        day: date | None = None,
     ) -> int | None:
         """The lowest room free for all of [start, end) and its turnover, or None if the
         therapist, the client or the location is busy at some instant of it, or the
-        therapist's day is full."""
-        day = start.astimezone(self._zone).date()
+        therapist's day is full. ``day``: the local day of ``start``, when known."""
+        day = day if day is not None else start.astimezone(self._zone).date()
+        bucket = self._bucket(day)
         if self._max_per_day is not None and (
             self._per_day.get((therapist_id, day), 0) >= self._max_per_day
         ):
             return None
         pad = self._turnover
-        near = [
-            held
-            for held in self._by_day.get(day, [])
-            if held.start < end + pad and start < held.end + pad
-        ]
-        for held in near:
-            if held.therapist_id == therapist_id:
-                return None
-            if held.client_id == client_id and held.start < end and start < held.end:
-                return None
+        padded_end = end + pad
+        near = []
+        for held in bucket:  # one pass: this runs for every candidate start
+            if held.start < padded_end and start < held.end + pad:
+                if held.therapist_id == therapist_id:
+                    return None
+                if held.client_id == client_id and held.start < end and start < held.end:
+                    return None
+                near.append(held)
         # Room numbers alone would do for a consistent calendar; counting the peak
         # also keeps the room limit when held visits carry out-of-range rooms.
-        if _peak(near, start, end + pad, pad) >= self._rooms:
+        if len(near) >= self._rooms and _peak(near, start, padded_end, pad) >= self._rooms:
             return None
         taken = {held.room for held in near}
         return next((room for room in range(1, self._rooms + 1) if room not in taken), None)
@@ -230,8 +262,8 @@ def _minute_of(moment: time) -> int:
 
 
 def _grid(
-    location_ranges: list[tuple[time, time]],
-    therapist_ranges: list[tuple[time, time]],
+    location_ranges: Sequence[tuple[time, time]],
+    therapist_ranges: Sequence[tuple[time, time]],
     *,
     step: int,
     minutes: int,
@@ -240,6 +272,17 @@ def _grid(
 
     The grid is anchored at the start of the location's opening range, so every
     therapist at the location is offered the same clock times."""
+    return list(_grid_of(tuple(location_ranges), tuple(therapist_ranges), step, minutes))
+
+
+@lru_cache(maxsize=4096)
+def _grid_of(
+    location_ranges: tuple[tuple[time, time], ...],
+    therapist_ranges: tuple[tuple[time, time], ...],
+    step: int,
+    minutes: int,
+) -> tuple[tuple[int, int], ...]:
+    """``_grid``, cached: a week has few distinct pairs of opening and working hours."""
     starts: dict[int, int] = {}
     for open_from, open_until in location_ranges:
         anchor = _minute_of(open_from)
@@ -250,7 +293,7 @@ def _grid(
             while minute + minutes <= until:
                 starts[minute] = max(until, starts.get(minute, until))
                 minute += step
-    return sorted(starts.items())
+    return tuple(sorted(starts.items()))
 
 
 def _time_allowed(minute: int, times: frozenset[TimeOfDay]) -> bool:
@@ -272,44 +315,60 @@ def _ends_inside(end: datetime, day: date, until_minute: int, zone: ZoneInfo) ->
 
 
 def _free_slots(
-    day: date, therapist: Therapist, query: SlotQuery, staffing: Staffing, occupancy: Occupancy
-) -> Iterator[tuple[Slot, list[tuple[time, time]]]]:
-    """The therapist's free slots on a local day, earliest first, each with the
-    therapist's working ranges that day."""
+    day: date,
+    therapist: Therapist,
+    query: SlotQuery,
+    staffing: Staffing,
+    occupancy: Occupancy,
+    then_only: Callable[[datetime, datetime], bool] | None = None,
+) -> Iterator[Slot]:
+    """The therapist's free slots on a local day, earliest first. ``then_only``: after
+    the first free slot, only the starts it keeps are looked at (the rest cannot win)."""
     working = staffing.working(therapist.id, day)
     if not working:
         return
-    grid = _grid(staffing.opening(day), working, step=query.step_minutes, minutes=query.minutes)
+    grid = _grid_of(tuple(staffing.opening(day)), tuple(working), query.step_minutes, query.minutes)
     zone = staffing.location.zone
+    length = timedelta(minutes=query.minutes)
+    found = False
     for minute, until in grid:
         if not _time_allowed(minute, query.times):
             continue
         start = wall_to_utc(day, minute, zone)
         if start is None or start < query.earliest or start >= query.latest:
             continue
-        end = start + timedelta(minutes=query.minutes)
-        if not _ends_inside(end, day, until, zone):
+        end = start + length
+        if found and then_only is not None and not then_only(start, end):
+            continue
+        # the wall-clock end as the grid has it, unless a DST change falls inside
+        ends_at = minute + query.minutes
+        on_grid = ends_at <= until and wall_to_utc(day, ends_at, zone) == end
+        if not on_grid and not _ends_inside(end, day, until, zone):
             continue
         room = occupancy.free_room(
-            therapist_id=therapist.id, client_id=query.client_id, start=start, end=end
+            therapist_id=therapist.id, client_id=query.client_id, start=start, end=end, day=day
         )
         if room is not None:
-            yield Slot(therapist_id=therapist.id, room=room, start=start, end=end), working
+            found = True
+            yield Slot(therapist_id=therapist.id, room=room, start=start, end=end)
 
 
 def free_slots_on(
     day: date, therapist: Therapist, query: SlotQuery, staffing: Staffing, occupancy: Occupancy
 ) -> Iterator[Slot]:
     """The therapist's free slots on a local day, earliest first."""
-    for slot, _ in _free_slots(day, therapist, query, staffing, occupancy):
-        yield slot
+    return _free_slots(day, therapist, query, staffing, occupancy)
 
 
 def _best_slot_on(
     day: date, query: SlotQuery, staffing: Staffing, occupancy: Occupancy
 ) -> Slot | None:
     """The best-scoring free slot of the day (``scoring.score``); ties go to the
-    earlier start, then the lower therapist id (the room is already the lowest free)."""
+    earlier start, then the lower therapist id (the room is already the lowest free).
+
+    Of one therapist's slots only the earliest free one and those at the routine time
+    or meeting their day are scored: any other is later than the earliest with no
+    more points, so it cannot win."""
     zone = staffing.location.zone
     routine = query.previous_start.astimezone(zone).time() if query.previous_start else None
     best: tuple[float, datetime, str] | None = None
@@ -321,44 +380,96 @@ def _best_slot_on(
     for therapist in [*preferred, *others]:
         if chosen is not None and chosen.therapist_id == query.preferred_therapist:
             break
-        day_visits = None
-        for slot, working in _free_slots(day, therapist, query, staffing, occupancy):
-            if day_visits is None:
-                day_visits = occupancy.therapist_day(therapist.id, day)
-            candidate = Candidate(
-                same_therapist=therapist.id == query.preferred_therapist,
-                routine_time=routine is not None and slot.start.astimezone(zone).time() == routine,
-                touching=_touching(slot, day_visits, working, zone, staffing.turnover),
-                hours_after_first=(slot.start - query.earliest).total_seconds() / 3600,
-            )
-            points = score(candidate) if query.scored else SAME_ONLY * candidate.same_therapist
+        same = therapist.id == query.preferred_therapist
+        day_ = _TherapistDay.of(day, therapist.id, query, staffing, occupancy, routine)
+        keep = day_.special if query.scored else _NOTHING
+        for slot in _free_slots(day, therapist, query, staffing, occupancy, keep):
+            if query.scored:
+                candidate = Candidate(
+                    same_therapist=same,
+                    routine_time=day_.routine(slot.start),
+                    touching=day_.touching(slot.start, slot.end),
+                    hours_after_first=(slot.start - query.earliest).total_seconds() / 3600,
+                )
+                points = score(candidate)
+            else:
+                points = SAME_ONLY * same
             rank = (-points, slot.start, slot.therapist_id)
             if best is None or rank < best:
                 best, chosen = rank, slot
     return chosen
 
 
-def _touching(
-    slot: Slot,
-    day_visits: Sequence[BookedInterval],
-    working: Sequence[tuple[time, time]],
-    zone: ZoneInfo,
-    turnover: timedelta,
-) -> int:
-    """How many sides of the slot meet the therapist's day without a gap: another of
-    their visits (after its turnover) or, on a day that has other visits, the start or
-    end of their working hours (an empty day has no gaps to close)."""
-    if not day_visits:
-        return 0
-    local_start, local_end = slot.start.astimezone(zone).time(), slot.end.astimezone(zone).time()
-    before = any(abs(held.end + turnover - slot.start) < ONE_MINUTE for held in day_visits)
-    after = any(abs(slot.end + turnover - held.start) < ONE_MINUTE for held in day_visits)
-    sides = int(before or local_start in {since for since, _ in working})
-    sides += int(after or local_end in {until for _, until in working})
-    return sides
+def _nothing(start: datetime, end: datetime) -> bool:
+    return False
 
 
-ONE_MINUTE = timedelta(minutes=1)
+_NOTHING = _nothing
+
+
+@dataclass(frozen=True)
+class _TherapistDay:
+    """What the score reads of one therapist's day: their visits (with the
+    turnover), where their working hours begin and end, the routine time."""
+
+    visits: Sequence[BookedInterval]
+    edges_from: frozenset[datetime]
+    edges_until: frozenset[datetime]
+    routine_at: datetime | None
+    turnover: timedelta
+    step: timedelta
+
+    @classmethod
+    def of(
+        cls,
+        day: date,
+        therapist_id: str,
+        query: SlotQuery,
+        staffing: Staffing,
+        occupancy: Occupancy,
+        routine: time | None,
+    ) -> _TherapistDay:
+        zone = staffing.location.zone
+        working = staffing.working(therapist_id, day)
+        instants = [
+            (wall_to_utc(day, _minute_of(a), zone), wall_to_utc(day, _minute_of(b), zone))
+            for a, b in working
+        ]
+        routine_at = wall_to_utc(day, _minute_of(routine), zone) if routine else None
+        return cls(
+            visits=occupancy.therapist_day(therapist_id, day) if working else (),
+            edges_from=frozenset(a for a, _ in instants if a is not None),
+            edges_until=frozenset(b for _, b in instants if b is not None),
+            routine_at=routine_at,
+            turnover=staffing.turnover,
+            step=timedelta(minutes=query.step_minutes),
+        )
+
+    def routine(self, start: datetime) -> bool:
+        return start == self.routine_at
+
+    def touching(self, start: datetime, end: datetime) -> int:
+        """How many sides of [start, end) meet the therapist's day with no gap a visit
+        could use (less than one step of the grid): another of their visits after its
+        turnover, or - on a day that has other visits - the start or end of their
+        hours (an empty day has no gaps to close)."""
+        if not self.visits:
+            return 0
+        step, pad = self.step, self.turnover
+        before = any(ZERO <= start - (held.end + pad) < step for held in self.visits) or any(
+            ZERO <= start - edge < step for edge in self.edges_from
+        )
+        after = any(ZERO <= held.start - (end + pad) < step for held in self.visits) or any(
+            ZERO <= edge - end < step for edge in self.edges_until
+        )
+        return int(before) + int(after)
+
+    def special(self, start: datetime, end: datetime) -> bool:
+        """Whether a slot could score above the therapist's earliest free one."""
+        return self.routine(start) or self.touching(start, end) > 0
+
+
+ZERO = timedelta(0)
 SAME_ONLY = 1.0  # unscored: the previous therapist, else the earliest
 
 
