@@ -381,7 +381,7 @@ def _best_slot_on(
         if chosen is not None and chosen.therapist_id == query.preferred_therapist:
             break
         same = therapist.id == query.preferred_therapist
-        day_ = _TherapistDay.of(day, therapist.id, query, staffing, occupancy, routine)
+        day_ = _TherapistDay(day, therapist.id, query, staffing, occupancy, routine)
         keep = day_.special if query.scored else _NOTHING
         for slot in _free_slots(day, therapist, query, staffing, occupancy, keep):
             if query.scored:
@@ -407,62 +407,68 @@ def _nothing(start: datetime, end: datetime) -> bool:
 _NOTHING = _nothing
 
 
-@dataclass(frozen=True)
 class _TherapistDay:
-    """What the score reads of one therapist's day: their visits (with the
-    turnover), where their working hours begin and end, the routine time."""
+    """What the score reads of one therapist's day: the instants a slot may start at
+    to meet the day before it (another of their visits after its turnover, the
+    start of their hours) and end at to meet it after, and the routine time. Read
+    from the calendar when first asked: most therapist-days have no free slot."""
 
-    visits: Sequence[BookedInterval]
-    edges_from: frozenset[datetime]
-    edges_until: frozenset[datetime]
-    routine_at: datetime | None
-    turnover: timedelta
-    step: timedelta
-
-    @classmethod
-    def of(
-        cls,
+    def __init__(
+        self,
         day: date,
         therapist_id: str,
         query: SlotQuery,
         staffing: Staffing,
         occupancy: Occupancy,
         routine: time | None,
-    ) -> _TherapistDay:
+    ) -> None:
         zone = staffing.location.zone
-        working = staffing.working(therapist_id, day)
-        instants = [
-            (wall_to_utc(day, _minute_of(a), zone), wall_to_utc(day, _minute_of(b), zone))
-            for a, b in working
-        ]
-        routine_at = wall_to_utc(day, _minute_of(routine), zone) if routine else None
-        return cls(
-            visits=occupancy.therapist_day(therapist_id, day) if working else (),
-            edges_from=frozenset(a for a, _ in instants if a is not None),
-            edges_until=frozenset(b for _, b in instants if b is not None),
-            routine_at=routine_at,
-            turnover=staffing.turnover,
-            step=timedelta(minutes=query.step_minutes),
-        )
+        self._read = (day, therapist_id, staffing, occupancy)
+        self._step = query.step_minutes * 60.0
+        self._routine_at = wall_to_utc(day, _minute_of(routine), zone) if routine else None
+        self._after: list[float] | None = None  # a slot starting here meets what is before
+        self._before: list[float] = []  # a slot ending here meets what is after
+
+    def _anchors(self) -> list[float]:
+        if self._after is not None:
+            return self._after
+        day, therapist_id, staffing, occupancy = self._read
+        visits = occupancy.therapist_day(therapist_id, day)
+        self._after, self._before = [], []
+        if visits:  # an empty day has no gaps to close
+            zone, pad = staffing.location.zone, staffing.turnover
+            for since, until in staffing.working(therapist_id, day):
+                start, end = (
+                    wall_to_utc(day, _minute_of(since), zone),
+                    wall_to_utc(day, _minute_of(until), zone),
+                )
+                if start is not None:
+                    self._after.append(start.timestamp())
+                if end is not None:
+                    self._before.append(end.timestamp())
+            self._after += [(held.end + pad).timestamp() for held in visits]
+            self._before += [(held.start - pad).timestamp() for held in visits]
+            self._after.sort()
+            self._before.sort()
+        return self._after
 
     def routine(self, start: datetime) -> bool:
-        return start == self.routine_at
+        return start == self._routine_at
 
     def touching(self, start: datetime, end: datetime) -> int:
         """How many sides of [start, end) meet the therapist's day with no gap a visit
         could use (less than one step of the grid): another of their visits after its
         turnover, or - on a day that has other visits - the start or end of their
-        hours (an empty day has no gaps to close)."""
-        if not self.visits:
+        hours."""
+        after = self._anchors()
+        if not after:
             return 0
-        step, pad = self.step, self.turnover
-        before = any(ZERO <= start - (held.end + pad) < step for held in self.visits) or any(
-            ZERO <= start - edge < step for edge in self.edges_from
-        )
-        after = any(ZERO <= held.start - (end + pad) < step for held in self.visits) or any(
-            ZERO <= edge - end < step for edge in self.edges_until
-        )
-        return int(before) + int(after)
+        at, until = start.timestamp(), end.timestamp()
+        n = bisect_right(after, at) - 1
+        sides = int(n >= 0 and at - after[n] < self._step)
+        n = bisect_left(self._before, until)
+        sides += int(n < len(self._before) and self._before[n] - until < self._step)
+        return sides
 
     def special(self, start: datetime, end: datetime) -> bool:
         """Whether a slot could score above the therapist's earliest free one."""
