@@ -15,8 +15,10 @@ Rules, with where they come from:
   the visits of the plan that stay;
 - continuity: among a day's free slots the best-scoring wins (``scoring.py``: the
   previous visit's therapist first); and when that still leaves the plan with
-  more than one therapist, the plan is tried with each of them alone, and one
-  therapist who takes every session on the same days or sooner is taken instead;
+  more than one therapist, the plan is tried with each of up to three of them
+  alone, and one therapist who takes every session at most a day after the day
+  the mixed booking found for it is taken instead (a later session says so in its
+  ``cadence_note``);
 - the directory (``directory.Staffing``): opening hours and closures by date, each
   therapist's hours there by date, the turnover after each visit and the
   therapist's daily maximum;
@@ -141,6 +143,9 @@ def book_sessions(
 
 
 PINNED_TRIES = 3  # therapists tried alone for one plan: bounds the cost of continuity
+# a session kept with the plan's one therapist may land this many days after the day
+# the mixed booking found for it (the visit says so: cadence_note)
+CONTINUITY_SLACK_DAYS = 1
 
 
 def _one_therapist(
@@ -151,7 +156,8 @@ def _one_therapist(
     anchor: VisitBooked | None,
 ) -> tuple[list[VisitBooked], _Refusal | None]:
     """The plan with one therapist, if one takes every session the mixed booking
-    placed on the same local day or sooner; else the mixed booking again."""
+    placed, each at most ``CONTINUITY_SLACK_DAYS`` after the mixed booking's day;
+    else the mixed booking again."""
     counts: dict[str, int] = {}
     for visit in mixed:
         counts[visit.therapist_id] = counts.get(visit.therapist_id, 0) + 1
@@ -160,10 +166,11 @@ def _one_therapist(
         :PINNED_TRIES
     ]
     zone = place.staffing.location.zone
-    days = [m.start.astimezone(zone).date() for m in mixed]
+    slack = timedelta(days=CONTINUITY_SLACK_DAYS)
+    days = [m.start.astimezone(zone).date() + slack for m in mixed]
     for therapist in order:
         mark = place.occupancy.mark()
-        pinned, pinned_refusal = place([therapist], no_later_than=days)
+        pinned, pinned_refusal = place([therapist], no_later_than=days, kept=therapist)
         if len(pinned) >= len(mixed):
             return pinned, pinned_refusal
         place.occupancy.undo(mark)
@@ -189,11 +196,15 @@ class _Placement:
     taken: Collection[str]
 
     def __call__(
-        self, therapists: list[Therapist], no_later_than: Sequence[date] = ()
+        self,
+        therapists: list[Therapist],
+        no_later_than: Sequence[date] = (),
+        kept: Therapist | None = None,
     ) -> tuple[list[VisitBooked], _Refusal | None]:
         """``no_later_than``: the local day each session must be on or before (a
         therapist tried alone against the mixed booking); the pass stops at the first
-        session that cannot, without a refusal."""
+        session that cannot, without a refusal. ``kept``: that therapist, whom a
+        cadence note names when the plan waits for them."""
         location = self.staffing.location
         visits_per_week = weekly_counts(self.held, location)
         booked: list[VisitBooked] = []
@@ -222,7 +233,14 @@ class _Placement:
             visit = _visit(self.plan, location, phase, sequence, slot, visit_id)
             if previous is not None:
                 note = cadence_note(
-                    query, slot, self.staffing, self.occupancy, visits_per_week, sequence, phase
+                    query,
+                    slot,
+                    self.staffing,
+                    self.occupancy,
+                    visits_per_week,
+                    sequence,
+                    phase,
+                    kept=kept,
                 )
                 visit = visit.model_copy(update={"cadence_note": note}) if note else visit
             booked.append(visit)
@@ -377,9 +395,12 @@ def cadence_note(
     visits_per_week: dict[tuple[int, int], int],
     sequence: int,
     phase: Phase,
+    *,
+    kept: Therapist | None = None,
 ) -> str | None:
     """What was booked instead of the cadence's day, and why each day before it did
-    not do; None when the session is on the cadence's day."""
+    not do; None when the session is on the cadence's day. ``kept``: the plan's one
+    therapist, when the plan keeps to them for continuity."""
     zone = staffing.location.zone
     booked_day = slot.start.astimezone(zone).date()
     if booked_day <= query.first_day:
@@ -387,9 +408,8 @@ def cadence_note(
     why: dict[str, list[str]] = {}
     day = query.first_day
     while day < booked_day:
-        why.setdefault(_day_refusal(day, query, staffing, occupancy, visits_per_week), []).append(
-            f"{day:%a %d %b}"
-        )
+        reason = _day_refusal(day, query, staffing, occupancy, visits_per_week, kept)
+        why.setdefault(reason, []).append(f"{day:%a %d %b}")
         day += timedelta(days=1)
     late = (booked_day - query.first_day).days
     reasons = "; ".join(f"{reason} ({', '.join(days)})" for reason, days in why.items())
@@ -406,6 +426,7 @@ def _day_refusal(
     staffing: Staffing,
     occupancy: Occupancy,
     visits_per_week: dict[tuple[int, int], int],
+    kept: Therapist | None = None,
 ) -> str:
     """Why a session could not go on ``day``, in front-desk words."""
     location = staffing.location
@@ -416,6 +437,8 @@ def _day_refusal(
     if visits_per_week.get(iso_week(day), 0) >= query.weekly_cap:
         return f"the plan's weekly maximum of {query.weekly_cap} is reached"
     working = [t for t in query.therapists if staffing.working(t.id, day)]
+    if not working and kept is not None:
+        return f"{kept.name}, kept as the plan's one therapist, does not work at {location.name}"
     if not working:
         return f"no therapist for this plan works at {location.name}"
     if _any_free(day, working, replace(query, earliest=query.earliest - DAY), staffing, occupancy):
@@ -424,6 +447,8 @@ def _day_refusal(
         day, working, replace(query, times=frozenset()), staffing, occupancy
     ):
         return "no free time among the client's times of day"
+    if kept is not None:
+        return f"{kept.name}, kept as the plan's one therapist, is fully booked"
     return "fully booked"
 
 

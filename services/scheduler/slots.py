@@ -327,23 +327,17 @@ def _free_slots(
     working = staffing.working(therapist.id, day)
     if not working:
         return
-    grid = _grid_of(tuple(staffing.opening(day)), tuple(working), query.step_minutes, query.minutes)
     zone = staffing.location.zone
-    length = timedelta(minutes=query.minutes)
+    grid = _day_grid(
+        day, tuple(staffing.opening(day)), tuple(working), query.step_minutes, query.minutes, zone
+    )
     found = False
-    for minute, until in grid:
+    for minute, start, end in grid:
+        if start < query.earliest or start >= query.latest:
+            continue
         if not _time_allowed(minute, query.times):
             continue
-        start = wall_to_utc(day, minute, zone)
-        if start is None or start < query.earliest or start >= query.latest:
-            continue
-        end = start + length
         if found and then_only is not None and not then_only(start, end):
-            continue
-        # the wall-clock end as the grid has it, unless a DST change falls inside
-        ends_at = minute + query.minutes
-        on_grid = ends_at <= until and wall_to_utc(day, ends_at, zone) == end
-        if not on_grid and not _ends_inside(end, day, until, zone):
             continue
         room = occupancy.free_room(
             therapist_id=therapist.id, client_id=query.client_id, start=start, end=end, day=day
@@ -351,6 +345,32 @@ def _free_slots(
         if room is not None:
             found = True
             yield Slot(therapist_id=therapist.id, room=room, start=start, end=end)
+
+
+@lru_cache(maxsize=16_384)
+def _day_grid(
+    day: date,
+    opening: tuple[tuple[time, time], ...],
+    working: tuple[tuple[time, time], ...],
+    step: int,
+    minutes: int,
+    zone: ZoneInfo,
+) -> tuple[tuple[int, datetime, datetime], ...]:
+    """(start minute, start, end) of the day's candidate visits in UTC, earliest first:
+    the grid's starts that exist on the local clock, whose real end (read on the
+    clock, a DST change inside moves it) is inside the window. Cached: every booking
+    at the location asks for the same few hundred days."""
+    length = timedelta(minutes=minutes)
+    found = []
+    for minute, until in _grid_of(opening, working, step, minutes):
+        start = wall_to_utc(day, minute, zone)
+        if start is None:
+            continue
+        end = start + length
+        on_grid = minute + minutes <= until and wall_to_utc(day, minute + minutes, zone) == end
+        if on_grid or _ends_inside(end, day, until, zone):
+            found.append((minute, start, end))
+    return tuple(found)
 
 
 def free_slots_on(
