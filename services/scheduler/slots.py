@@ -100,9 +100,7 @@ class Occupancy:
         self._rooms = rooms
         self._turnover = turnover
         self._max_per_day = max_visits_per_day
-        held = sorted(((i.start.timestamp(), i) for i in intervals), key=lambda p: p[0])
-        self._starts = [start for start, _ in held]
-        self._held = [interval for _, interval in held]
+        self._held = sorted(intervals, key=_start_of)  # a calendar read by start: O(n)
         self._longest = max((i.end - i.start for i in self._held), default=timedelta(0))
         self._by_day: dict[date, list[BookedInterval]] = {}
         self._per_day: dict[tuple[str, date], int] = defaultdict(int)
@@ -120,10 +118,7 @@ class Occupancy:
         )
 
     def add(self, interval: BookedInterval) -> None:
-        start = interval.start.timestamp()
-        at = bisect_right(self._starts, start)
-        self._starts.insert(at, start)
-        self._held.insert(at, interval)
+        self._held.insert(bisect_right(self._held, interval.start, key=_start_of), interval)
         self._longest = max(self._longest, interval.end - interval.start)
         for day, bucket in self._by_day.items():
             since, until = self._bounds[day]
@@ -140,10 +135,10 @@ class Occupancy:
     def undo(self, mark: int) -> None:
         while len(self._added) > mark:
             interval = self._added.pop()
-            at = bisect_left(self._starts, interval.start.timestamp())
+            at = bisect_left(self._held, interval.start, key=_start_of)
             while self._held[at] is not interval:
                 at += 1
-            del self._starts[at], self._held[at]
+            del self._held[at]
             for day, bucket in self._by_day.items():
                 # by identity: comparing intervals field by field costs more than the rest
                 place = next((n for n, held in enumerate(bucket) if held is interval), None)
@@ -160,14 +155,27 @@ class Occupancy:
         since = datetime.combine(day, time(), tzinfo=self._zone).astimezone(UTC)
         until = datetime.combine(day + timedelta(days=1), time(), tzinfo=self._zone)
         until = until.astimezone(UTC)
-        low = bisect_left(self._starts, (since - self._longest).timestamp())
-        high = bisect_left(self._starts, until.timestamp())
+        low = bisect_left(self._held, since - self._longest, key=_start_of)
+        high = bisect_left(self._held, until, key=_start_of)
         found = [i for i in self._held[low:high] if i.end > since]
         for interval in found:
             if since <= interval.start:
                 self._per_day[(interval.therapist_id, day)] += 1
         self._by_day[day], self._bounds[day] = found, (since, until)
         return found
+
+    def day_full(self, therapist_id: str, day: date) -> bool:
+        """Whether the therapist's day has reached the daily maximum."""
+        self._bucket(day)
+        cap = self._max_per_day
+        return cap is not None and self._per_day.get((therapist_id, day), 0) >= cap
+
+    def therapist_busy(self, therapist_id: str, day: date) -> list[tuple[datetime, datetime]]:
+        """When the therapist cannot start or end a visit on a local day: each of their
+        visits widened by the turnover on both sides ([start, end) of a new visit must
+        not overlap one)."""
+        pad = self._turnover
+        return [(h.start - pad, h.end + pad) for h in self.therapist_day(therapist_id, day)]
 
     def therapist_day(self, therapist_id: str, day: date) -> list[BookedInterval]:
         """The therapist's visits held on a local day."""
@@ -226,6 +234,10 @@ class Occupancy:
             return None
         taken = {held.room for held in near}
         return next((room for room in range(1, self._rooms + 1) if room not in taken), None)
+
+
+def _start_of(interval: BookedInterval) -> datetime:
+    return interval.start
 
 
 def _peak(
@@ -327,10 +339,13 @@ def _free_slots(
     working = staffing.working(therapist.id, day)
     if not working:
         return
+    if occupancy.day_full(therapist.id, day):
+        return
     zone = staffing.location.zone
     grid = _day_grid(
         day, tuple(staffing.opening(day)), tuple(working), query.step_minutes, query.minutes, zone
     )
+    busy = occupancy.therapist_busy(therapist.id, day)  # the commonest refusal, first
     found = False
     for minute, start, end in grid:
         if start < query.earliest or start >= query.latest:
@@ -338,6 +353,8 @@ def _free_slots(
         if not _time_allowed(minute, query.times):
             continue
         if found and then_only is not None and not then_only(start, end):
+            continue
+        if _overlaps(busy, start, end):
             continue
         room = occupancy.free_room(
             therapist_id=therapist.id, client_id=query.client_id, start=start, end=end, day=day
@@ -371,6 +388,14 @@ def _day_grid(
         if on_grid or _ends_inside(end, day, until, zone):
             found.append((minute, start, end))
     return tuple(found)
+
+
+def _overlaps(spans: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
+    # a plain loop: any() over a generator costs more than the check, once per candidate
+    for since, until in spans:  # noqa: SIM110
+        if since < end and start < until:
+            return True
+    return False
 
 
 def free_slots_on(
