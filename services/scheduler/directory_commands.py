@@ -10,7 +10,8 @@ outbox: ``directory.*`` on ``clinic.directory`` (keyed by the chain id), and
 ``visit.rescheduled``/``visit.cancelled`` with the cause ``staff_unavailable`` on
 ``clinic.visits``, so the notifier's change notices follow. A cancel is made up
 by the scheduler's own reading of ``visit.cancelled`` (``makeup.py``): the session
-booked after the plan's last visit, or waitlisted.
+booked after the plan's last visit, or waitlisted. A slot held for a waiting client
+(an open waitlist offer) that the new directory does not have is withdrawn.
 
 The script refuses the write if the directory moved on meanwhile (another
 change) or a visit it moves changed (a command, a booking): the change is then
@@ -45,6 +46,7 @@ from services.scheduler.directory import (
 from services.scheduler.directory_replan import Booked, replan_unfit, unfit
 from services.scheduler.directory_store import DirectoryStore
 from services.scheduler.outbox import deliver, staged
+from services.scheduler.replan import staffed
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
 from shared.envelope import Trace, derived_id
 from shared.events.base import EventData
@@ -165,8 +167,18 @@ async def _replan_location(
     calendar.turnover[location_id] = view.turnover
     held = await store.intervals(location_id, start=now, end=now + policy.horizon)
     visits = await store.visits(sorted({i.visit_id for i in held}))
+    # a slot held for a waiting client that the directory no longer has: the offer goes
+    withdrawn = [v for v, s in visits if s == "offered" and v.start > now and not staffed(v, view)]
+    for visit in withdrawn:
+        await _withdraw_offer(store, visit, calendar, now)
+    gone_offers = {v.visit_id for v in withdrawn}
     upcoming = [v for v, s in visits if s == "booked" and v.start > now]
-    fixed = [interval_of(v) for v, s in visits if not (s == "booked" and v.start > now)]
+    fixed = [
+        interval_of(v)
+        for v, s in visits
+        if not (s == "booked" and v.start > now) and v.visit_id not in gone_offers
+    ]
+    held = [i for i in held if i.visit_id not in gone_offers]
     touched = unfit(upcoming, staffing=view, fixed=fixed)
     if not touched:
         return
@@ -207,6 +219,17 @@ async def _replan_location(
                 visit, by="clinic", reason=REASON, now=now, policy=policy, cause="staff_unavailable"
             )
         )
+
+
+async def _withdraw_offer(
+    store: CalendarStore, visit: VisitBooked, calendar: CalendarChange, now: datetime
+) -> None:
+    """Close the open offer that holds ``visit``: the slot is released, and its offer
+    round finds nobody for it (``waitlist.candidates`` reads the directory)."""
+    offer_id = await store.record(backfill.plan_offer_record(visit.plan_id))
+    record = await backfill.load_offer(store, offer_id) if offer_id else None
+    if record is not None and record.state == "open" and record.offer.visit_id == visit.visit_id:
+        backfill.close_offer(calendar, record, "withdrawn", now=now)
 
 
 async def _booked(store: CalendarStore, visit: VisitBooked) -> Booked:
