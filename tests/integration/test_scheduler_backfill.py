@@ -35,12 +35,14 @@ T = TypeVar("T")
 
 DESK = {"Authorization": "Bearer tiny-frontdesk-key"}
 ELSEWHERE = {"Authorization": "Bearer other-frontdesk-key"}
+ADMIN_KEY = {"Authorization": "Bearer tiny-admin-key-0001"}
 
 CHAIN = """
 chain: {id: waitlist-test, name: Waitlist Test Clinic}
 api_keys:
   - {key: tiny-frontdesk-key, role: frontdesk, locations: [tiny]}
   - {key: other-frontdesk-key, role: frontdesk, locations: [other]}
+  - {key: tiny-admin-key-0001, role: admin, locations: ["*"]}
 locations:
   - id: tiny
     name: Tiny Clinic
@@ -324,3 +326,39 @@ async def test_a_visit_moved_away_frees_its_old_time_for_the_waitlist(
     assert shown.json()["state"] == "open"
     assert at(shown.json()["start"]) == at(second["start"])  # A's old time
     assert shown.json()["local_start"].startswith("2027-03-15T09:00")
+
+
+async def test_a_closure_over_an_offered_slot_withdraws_the_offer(
+    clinic: Scheduler, topics: TopicLog
+) -> None:
+    a, b, c = await three_plans(clinic)
+    answer = await clinic.http.get(f"/v1/clients/{a.client_id}/visits", headers=DESK)
+    first = answer.json()["visits"][0]
+    clinic.clock.at = START + timedelta(minutes=5)
+    cancelled = await clinic.http.post(
+        f"/v1/visits/{first['visit_id']}/cancel", json={"by": "clinic"}, headers=DESK
+    )
+    assert cancelled.status_code == 202
+    offer_b = await offered_to(clinic, b.plan_id)
+
+    # the clinic closes that Monday: the held slot goes, and nobody is offered it again
+    day = first["local_start"][:10]
+    closed = await clinic.http.post(
+        "/v1/directory/closures",
+        json={"location_id": "tiny", "start_date": day, "end_date": day},
+        headers=ADMIN_KEY,
+    )
+    assert closed.status_code == 201, closed.text
+    withdrawn = await clinic.http.get(f"/v1/waitlist-offers/{offer_b}", headers=DESK)
+    assert withdrawn.json()["state"] == "withdrawn"
+
+    async def slot_done() -> bool:
+        due = await clinic.runtime.redis.zcard(clinic.runtime.keys("offers-due"))
+        return due == 0
+
+    await until(slot_done)
+    shown = await waitlist(clinic)
+    assert shown[b.plan_id]["open_offer"] is None and shown[c.plan_id]["open_offer"] is None
+    calendar = await clinic.http.get(f"/v1/locations/tiny/calendar?date={day}", headers=DESK)
+    assert calendar.json()["closed"] is True
+    assert calendar.json()["rooms"][0]["visits"] == []

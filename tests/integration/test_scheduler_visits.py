@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from services.planner import knowledge as kb
 from services.planner.course import cadence_phase
 from services.planner.domain import build_plan
-from services.scheduler import calendar_api, pages_api, waitlist_api
+from services.scheduler import calendar_api, directory_api, pages_api, waitlist_api
 from services.scheduler.api import router
 from services.scheduler.handlers import handlers
 from services.scheduler.offer_round import offer_rounds
@@ -106,7 +106,13 @@ async def scheduler_on(
         service="scheduler",
         settings=settings,
         description="scheduler under test",
-        routers=[router, calendar_api.router, waitlist_api.router, pages_api.router],
+        routers=[
+            router,
+            calendar_api.router,
+            waitlist_api.router,
+            pages_api.router,
+            directory_api.router,
+        ],
         background=[*([relay] if relaying else []), *([offer_rounds] if offering else [])],
     )
     clock = SettableClock(START)
