@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.scheduler import commands, link_access
+from services.scheduler.calendar_view import Names, room_name, sequence_label
+from services.scheduler.client_names import view_names
 from services.scheduler.confirmation import ShownStatus, shown_status
-from services.scheduler.store import CalendarStore
+from services.scheduler.store import CalendarStore, VisitStatus
 from shared.auth import CurrentPrincipal, require_role
 from shared.errors import errors
-from shared.events.visits import TriggerPointOutcome
+from shared.events.visits import TriggerPointOutcome, VisitBooked
 from shared.routes import in_scope, runtime_of
 from shared.vocabulary import CancelledBy, ConfirmedVia, Role
 
@@ -43,13 +46,47 @@ class VisitView(BaseModel):
         default=None, description="a make-up visit: the cancelled or missed visit it replaces"
     )
     status: ShownStatus = Field(
-        description="the visit's status; confirmed: booked, and confirmed at its current start"
+        description="the visit's status: booked, confirmed (booked, and confirmed at its "
+        "current start), completed, cancelled, no_show; offered: held for the client by a "
+        "waitlist offer"
+    )
+    client_name: str | None = Field(
+        default=None, description="the client's name; null when the scheduler does not know it"
+    )
+    therapist_name: str | None = None
+    location_name: str | None = None
+    room_name: str = Field(examples=["Room 2"])
+    sequence_label: str = Field(examples=["3 of 8"], description="sequence of sessions_total")
+    cadence_note: str | None = Field(
+        default=None,
+        description="when the visit is not on the day the plan's cadence asks for: what was "
+        "booked instead and why",
     )
 
 
 class ClientVisits(BaseModel):
     client_id: str
+    client_name: str | None = Field(
+        default=None, description="the client's name; null when the scheduler does not know it"
+    )
     visits: list[VisitView]
+
+
+def visit_view(
+    visit: VisitBooked, state: VisitStatus, *, confirmed: bool, names: Names
+) -> VisitView:
+    """One of the client's visits as the route answers it: local start, shown status,
+    names and "3 of 8"."""
+    return VisitView(
+        **visit.model_dump(),
+        local_start=visit.start.astimezone(ZoneInfo(visit.timezone)).isoformat(),
+        status=shown_status(state, confirmed=confirmed),
+        client_name=names.client(visit.client_id),
+        therapist_name=names.therapist(visit.therapist_id),
+        location_name=names.location(visit.location_id),
+        room_name=room_name(visit.room),
+        sequence_label=sequence_label(visit.sequence, visit.sessions_total),
+    )
 
 
 class _Body(BaseModel):
@@ -93,22 +130,19 @@ async def client_visits(
     client_id: str, principal: CurrentPrincipal, request: Request
 ) -> ClientVisits:
     """The client's visits at the locations the key reaches, in start order, with local
-    start times and status; a client id retired by a merge answers for the survivor."""
+    start times, status (cancelled ones too), names and "3 of 8"; a client id retired
+    by a merge answers for the survivor."""
     runtime = runtime_of(request)
     store = CalendarStore(runtime.redis, runtime.keys)
     survivor = await store.aliases.resolve(client_id)
     visits = in_scope(principal, await store.client_visits(survivor), lambda f: f[0].location_id)
     confirmed = await commands.confirmed_now(store, visits)
+    names = await view_names(runtime, [survivor, *(v.client_id for v, _ in visits)])
     return ClientVisits(
         client_id=survivor,
+        client_name=names.client(survivor),
         visits=[
-            VisitView(
-                **v.model_dump(),
-                local_start=v.start.astimezone(
-                    runtime.chain.location(v.location_id).zone
-                ).isoformat(),
-                status=shown_status(state, confirmed=v.visit_id in confirmed),
-            )
+            visit_view(v, state, confirmed=v.visit_id in confirmed, names=names)
             for v, state in visits
             # a released visit was a waitlist offer that closed: never the client's visit
             if state != "released"

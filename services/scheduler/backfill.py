@@ -79,7 +79,9 @@ class StoredPlan(BaseModel):
 
 
 class WaitingEntry(BaseModel):
-    """A plan that waits: from ``sequence`` on, since ``since``."""
+    """A plan that waits: from ``sequence`` on, since ``since``, and why (the first
+    waitlisted session's ``reason``, ``detail`` and ``cadence_note``; None in entries
+    stored before they were kept)."""
 
     plan_id: str
     plan_version: int
@@ -88,6 +90,9 @@ class WaitingEntry(BaseModel):
     sequence: int
     sessions_total: int
     since: AwareDatetime
+    reason: str | None = None
+    detail: str | None = None
+    cadence_note: str | None = None
 
 
 class SlotState(BaseModel):
@@ -166,6 +171,9 @@ def set_waiting(
         sequence=first.sequence,
         sessions_total=plan.sessions_total,
         since=since if since is not None else now,
+        reason=first.reason,
+        detail=first.detail,
+        cadence_note=first.cadence_note,
     ).model_dump_json()
 
 

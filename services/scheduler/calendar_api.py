@@ -1,5 +1,6 @@
-"""HTTP routes of the scheduler that read the calendar: a location's day, free
-slots for a plan, a visit's iCalendar file and a client's calendar feed.
+"""HTTP routes of the scheduler that read the calendar: a location's day, a
+therapist's week, free slots for a plan, a visit's iCalendar file and a client's
+calendar feed.
 
 The two calendar files are what a client opens from a message, without an API
 key: they accept a signed link (``?sig=``, ``shared/links.py``) instead of the
@@ -8,20 +9,22 @@ bearer key; the signature names the one visit or client it opens."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from services.scheduler import calendar_view, ics
+from services.scheduler.client_names import view_names
 from services.scheduler.commands import confirmed_now, moves_record, plan_needs
-from services.scheduler.confirmation import shown_status
+from services.scheduler.confirmation import ShownStatus, shown_status
 from services.scheduler.directory_store import staffing_at
-from services.scheduler.store import CalendarStore
+from services.scheduler.store import CalendarStore, VisitStatus
 from shared import links
-from shared.auth import CurrentPrincipal, current_principal, require_role
+from shared.auth import CurrentPrincipal, Principal, current_principal, require_role
 from shared.errors import errors
+from shared.events.visits import VisitBooked
 from shared.routes import runtime_of, visible
 from shared.runtime import Runtime
 from shared.vocabulary import Role
@@ -31,6 +34,7 @@ router = APIRouter(prefix="/v1", tags=["calendar"])
 ICS = "text/calendar; charset=utf-8"
 MAX_FREE_SLOT_DAYS = 62
 NOT_VISITS = ("offered", "released")  # what one request may search; the horizon bounds it too
+WEEK_READERS: tuple[Role, ...] = ("admin", "ops", "frontdesk", "therapist")
 
 
 def _store(runtime: Runtime) -> CalendarStore:
@@ -48,8 +52,10 @@ async def location_calendar(
     request: Request,
     day: Annotated[date, Query(alias="date", description="the local day, YYYY-MM-DD")],
 ) -> calendar_view.LocationDay:
-    """One local day at a location: opening hours, and the visits per therapist and room
-    with their status (``confirmed``: the client confirmed the visit at its start)."""
+    """One local day at a location: opening hours, and the visits the day holds per
+    therapist and room (completed and no-show ones too; cancelled ones are on the
+    client's visits) with their status (``confirmed``: the client confirmed the visit
+    at its start), the client's, therapist's and room's names and "3 of 8"."""
     runtime = runtime_of(request)
     if not runtime.chain.has_location(location_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
@@ -59,17 +65,82 @@ async def location_calendar(
     store = _store(runtime)
     visits = await store.location_visits(location_id, start=start, end=end)
     statuses = await store.visits([v.visit_id for v in visits])
-    confirmed = await confirmed_now(store, statuses)
     return calendar_view.location_day(
         await staffing_at(runtime, location_id),
         day,
         visits=visits,
         offered={v.visit_id for v, state in statuses if state == "offered"},
-        statuses={
-            v.visit_id: shown_status(state, confirmed=v.visit_id in confirmed)
-            for v, state in statuses
-        },
+        statuses=await _shown(store, statuses),
+        names=await view_names(runtime, [v.client_id for v in visits]),
     )
+
+
+@router.get(
+    "/therapists/{therapist_id}/week",
+    response_model=calendar_view.TherapistWeek,
+    responses=errors(401, 403, 404, 422, 429),
+)
+async def therapist_week(
+    therapist_id: str,
+    principal: CurrentPrincipal,
+    request: Request,
+    day: Annotated[date, Query(alias="date", description="a local day of the ISO week")],
+) -> calendar_view.TherapistWeek:
+    """A therapist's ISO week, Monday to Sunday, at every location they hold visits at
+    that the key reaches: each local day's visits with status, names and "3 of 8".
+    Front desk, ops and admin keys reaching one of the therapist's locations; a
+    therapist key for its own week only (403 otherwise)."""
+    runtime = runtime_of(request)
+    therapist = next((t for t in runtime.chain.therapists if t.id == therapist_id), None)
+    if therapist is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    require_role(principal, *WEEK_READERS)
+    if principal.role == "therapist" and principal.therapist_id != therapist_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a therapist key reads its own week only")
+    visible(principal, list(therapist.locations))
+    store = _store(runtime)
+    start, end = calendar_view.week_bounds(day)
+    held = _reached(principal, await _therapist_visits(runtime, therapist_id, start, end))
+    visits = [v for v, _ in held]
+    return calendar_view.therapist_week(
+        therapist_id,
+        day,
+        visits=visits,
+        offered={v.visit_id for v, state in held if state == "offered"},
+        statuses=await _shown(store, held),
+        names=await view_names(runtime, [v.client_id for v in visits]),
+    )
+
+
+async def _therapist_visits(
+    runtime: Runtime, therapist_id: str, start: datetime, end: datetime
+) -> list[tuple[VisitBooked, VisitStatus]]:
+    """The visits the therapist holds (booked, offered, completed, no-show) starting in
+    ``[start, end)``, at every location, from the calendar's ``busy:therapist:<id>``
+    index (store.py: held visits by start)."""
+    found = await runtime.redis.zrangebyscore(
+        runtime.keys("busy", "therapist", therapist_id), start.timestamp(), end.timestamp()
+    )
+    visits = await _store(runtime).visits([str(i) for i in found])
+    return [(v, s) for v, s in visits if start <= v.start < end]
+
+
+def _reached(
+    principal: Principal, visits: list[tuple[VisitBooked, VisitStatus]]
+) -> list[tuple[VisitBooked, VisitStatus]]:
+    """The visits at locations the key reaches, each judged by its own location."""
+    return [(v, s) for v, s in visits if principal.reaches(v.location_id)]
+
+
+async def _shown(
+    store: CalendarStore, visits: list[tuple[VisitBooked, VisitStatus]]
+) -> dict[str, ShownStatus]:
+    """The status each visit shows (``confirmed`` for a booked visit confirmed at its
+    current start: one read)."""
+    confirmed = await confirmed_now(store, visits)
+    return {
+        v.visit_id: shown_status(state, confirmed=v.visit_id in confirmed) for v, state in visits
+    }
 
 
 @router.get(

@@ -1,7 +1,11 @@
-"""What the front desk sees: one location's day, and the free slots of a location.
+"""What the front desk sees: one location's day, one therapist's week, and the free
+slots of a location.
 
 Pure builders of the response models the scheduler's HTTP API serves
-(``GET /v1/locations/{location_id}/calendar?date=...`` and its free slots). Every
+(``GET /v1/locations/{location_id}/calendar?date=...``,
+``GET /v1/therapists/{therapist_id}/week?date=...`` and free slots). A visit shows
+names beside its ids (``Names``: the client's, ``None`` when the scheduler has not
+learned it; the therapist's, the location's, "Room 2"), its status and "3 of 8". Every
 time is shown on the location's clock with its UTC offset, so a DST day reads
 right (09:00-08:00 in the morning, 18:00-07:00 in the evening of the US spring
 change). Free slots come from the same building blocks as booking
@@ -11,6 +15,7 @@ change). Free slots come from the same building blocks as booking
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -35,6 +40,38 @@ from shared.events.visits import VisitBooked
 # search for nobody in particular uses an id no held visit carries.
 _NO_CLIENT = "\x00no-client"
 _SECOND = timedelta(seconds=1)
+# UTC offsets run from -12:00 to +14:00: a day on each side of a week in UTC holds
+# every local day of it, wherever the therapist works
+_ANY_ZONE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Names:
+    """The display names a view shows beside ids (minimum necessary: a name, no
+    contact details). A client the scheduler has not learned a name for is None."""
+
+    clients: Mapping[str, str | None] = field(default_factory=dict)
+    therapists: Mapping[str, str] = field(default_factory=dict)
+    locations: Mapping[str, str] = field(default_factory=dict)
+
+    def client(self, client_id: str) -> str | None:
+        return self.clients.get(client_id)
+
+    def therapist(self, therapist_id: str) -> str | None:
+        return self.therapists.get(therapist_id)
+
+    def location(self, location_id: str) -> str | None:
+        return self.locations.get(location_id)
+
+
+def room_name(room: int) -> str:
+    """Rooms are numbered 1..N at each location: "Room 2"."""
+    return f"Room {room}"
+
+
+def sequence_label(sequence: int, sessions_total: int) -> str:
+    """The session's place in the plan: "3 of 8"."""
+    return f"{sequence} of {sessions_total}"
 
 
 class _View(BaseModel):
@@ -49,7 +86,8 @@ class LocalRange(_View):
 
 
 class DayVisit(_View):
-    """A visit on the day's calendar; no clinical detail (minimum necessary)."""
+    """A visit on the day's calendar or a therapist's week; no clinical detail
+    (minimum necessary)."""
 
     visit_id: str
     plan_id: str
@@ -63,7 +101,21 @@ class DayVisit(_View):
     offered: bool = False  # held for a waiting client until the offer is answered
     status: ShownStatus = Field(
         default="booked",
-        description="confirmed: booked, and confirmed by the client at its current start",
+        description="booked, confirmed (booked, and confirmed by the client at its current "
+        "start), completed, no_show; offered: held for a waiting client",
+    )
+    client_name: str | None = Field(
+        default=None, description="the client's name; null when the scheduler does not know it"
+    )
+    therapist_name: str | None = None
+    location_id: str
+    location_name: str | None = None
+    room_name: str = Field(examples=["Room 2"])
+    sequence_label: str = Field(examples=["3 of 8"], description="sequence of sessions_total")
+    cadence_note: str | None = Field(
+        default=None,
+        description="when the visit is not on the day the plan's cadence asks for: what was "
+        "booked instead and why",
     )
 
 
@@ -80,6 +132,7 @@ class RoomDay(_View):
     """One room's visits of the day."""
 
     room: int
+    room_name: str = Field(examples=["Room 2"])
     visits: list[DayVisit]
 
 
@@ -95,6 +148,25 @@ class LocationDay(_View):
     opening: list[LocalRange]
     therapists: list[TherapistDay]
     rooms: list[RoomDay]
+
+
+class WeekDay(_View):
+    """One local day of a therapist's week: the visits that start that day, at every
+    location, each on its own location's clock."""
+
+    day: date
+    visits: list[DayVisit]
+
+
+class TherapistWeek(_View):
+    """A therapist's ISO week, Monday to Sunday."""
+
+    therapist_id: str
+    therapist_name: str | None
+    week: str = Field(examples=["2027-W09"], description="the ISO week")
+    first_day: date  # the Monday
+    last_day: date  # the Sunday
+    days: list[WeekDay]  # the seven days, Monday first, each with its visits (maybe none)
 
 
 class FreeSlot(_View):
@@ -114,16 +186,19 @@ def location_day(
     visits: Iterable[VisitBooked],
     offered: Collection[str] = (),
     statuses: Mapping[str, ShownStatus] | None = None,
+    names: Names | None = None,
 ) -> LocationDay:
     """The location's calendar for the local ``day``: opening hours, each
     therapist's bookable hours and visits (with ``statuses``, by visit id; booked
-    where none is given), and each room's visits.
+    where none is given; and ``names``, the location's therapists and its own name
+    where none are given), and each room's visits.
 
     Visits of other locations or days are left out; visits on a closed day are
     shown, because someone has to move them."""
     location = staffing.location
     zone = location.zone
     day_start, day_end = day_bounds(day, zone)
+    named = _with_staffing(names or Names(), staffing)
     shown = sorted(
         (
             _day_visit(
@@ -131,6 +206,7 @@ def location_day(
                 zone,
                 offered=v.visit_id in offered,
                 status=(statuses or {}).get(v.visit_id, "booked"),
+                names=named,
             )
             for v in visits
             if v.location_id == location.id and v.start < day_end and day_start < v.end
@@ -149,6 +225,63 @@ def location_day(
         therapists=_therapist_days(day, opening, staffing, shown, zone),
         rooms=_room_days(location.rooms, shown),
     )
+
+
+def therapist_week(
+    therapist_id: str,
+    day: date,
+    *,
+    visits: Iterable[VisitBooked],
+    offered: Collection[str] = (),
+    statuses: Mapping[str, ShownStatus] | None = None,
+    names: Names | None = None,
+) -> TherapistWeek:
+    """The therapist's ISO week that holds ``day``: the seven local days Monday to
+    Sunday, each with the therapist's visits that start on it at their location's
+    clock, earliest first. Visits of other therapists or weeks are left out."""
+    named = names or Names()
+    first, last = week_of(day)
+    by_day: dict[date, list[DayVisit]] = {first + timedelta(days=n): [] for n in range(7)}
+    for visit in visits:
+        zone = ZoneInfo(visit.timezone)
+        local_day = visit.start.astimezone(zone).date()
+        if visit.therapist_id != therapist_id or local_day not in by_day:
+            continue
+        by_day[local_day].append(
+            _day_visit(
+                visit,
+                zone,
+                offered=visit.visit_id in offered,
+                status=(statuses or {}).get(visit.visit_id, "booked"),
+                names=named,
+            )
+        )
+    year, week, _ = first.isocalendar()
+    return TherapistWeek(
+        therapist_id=therapist_id,
+        therapist_name=named.therapist(therapist_id),
+        week=f"{year}-W{week:02d}",
+        first_day=first,
+        last_day=last,
+        days=[
+            WeekDay(day=d, visits=sorted(found, key=lambda v: (v.start, v.visit_id)))
+            for d, found in by_day.items()
+        ],
+    )
+
+
+def week_of(day: date) -> tuple[date, date]:
+    """The Monday and the Sunday of the ISO week that holds ``day``."""
+    monday = day - timedelta(days=day.weekday())
+    return monday, monday + timedelta(days=6)
+
+
+def week_bounds(day: date) -> tuple[datetime, datetime]:
+    """UTC instants between which every visit starting in the week of ``day`` lies,
+    at a location in any time zone (``therapist_week`` keeps the week's own)."""
+    first, last = week_of(day)
+    start = datetime.combine(first, time(), tzinfo=UTC) - _ANY_ZONE
+    return start, datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC) + _ANY_ZONE
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -176,8 +309,17 @@ def _local_range(day: date, span: tuple[time, time], zone: ZoneInfo) -> LocalRan
     )
 
 
+def _with_staffing(names: Names, staffing: Staffing) -> Names:
+    """``names``, with the location's own therapists and name where it has none."""
+    return Names(
+        clients=names.clients,
+        therapists={**{t.id: t.name for t in staffing.therapists}, **names.therapists},
+        locations={staffing.location.id: staffing.location.name, **names.locations},
+    )
+
+
 def _day_visit(
-    visit: VisitBooked, zone: ZoneInfo, *, offered: bool, status: ShownStatus
+    visit: VisitBooked, zone: ZoneInfo, *, offered: bool, status: ShownStatus, names: Names
 ) -> DayVisit:
     return DayVisit(
         offered=offered,
@@ -185,12 +327,19 @@ def _day_visit(
         visit_id=visit.visit_id,
         plan_id=visit.plan_id,
         client_id=visit.client_id,
+        client_name=names.client(visit.client_id),
         therapist_id=visit.therapist_id,
+        therapist_name=names.therapist(visit.therapist_id),
+        location_id=visit.location_id,
+        location_name=names.location(visit.location_id),
         room=visit.room,
+        room_name=room_name(visit.room),
         start=visit.start.astimezone(zone),
         end=visit.end.astimezone(zone),
         sequence=visit.sequence,
         sessions_total=visit.sessions_total,
+        sequence_label=sequence_label(visit.sequence, visit.sessions_total),
+        cadence_note=visit.cadence_note,
     )
 
 
@@ -233,7 +382,10 @@ def _therapist_days(
 def _room_days(rooms: int, shown: list[DayVisit]) -> list[RoomDay]:
     """Every room of the location, and any other room number a visit holds."""
     numbers = sorted(set(range(1, rooms + 1)) | {v.room for v in shown})
-    return [RoomDay(room=n, visits=[v for v in shown if v.room == n]) for n in numbers]
+    return [
+        RoomDay(room=n, room_name=room_name(n), visits=[v for v in shown if v.room == n])
+        for n in numbers
+    ]
 
 
 def free_slots(
@@ -345,8 +497,16 @@ __all__ = [
     "FreeSlot",
     "LocalRange",
     "LocationDay",
+    "Names",
     "RoomDay",
     "TherapistDay",
+    "TherapistWeek",
+    "WeekDay",
     "free_slots",
     "location_day",
+    "room_name",
+    "sequence_label",
+    "therapist_week",
+    "week_bounds",
+    "week_of",
 ]

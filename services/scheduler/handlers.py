@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from services.scheduler import backfill, commands, operations
+from services.scheduler import backfill, client_names, commands, operations
 from services.scheduler.booking import book_plan
 from services.scheduler.commands import PlanNeeds, needs_record, trace_record
 from services.scheduler.directory import Staffing
@@ -355,7 +355,10 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         "visit.cancelled": on_lost,
         "visit.no_show": on_lost,
         "reply.received": on_reply,
-        "client.merged": merge_follower(store.aliases, move_merged),
+        "client.merged": merge_follower(
+            store.aliases, client_names.keeping_names(runtime, move_merged)
+        ),
+        **client_names.handlers(runtime),  # intake.submitted, client.updated
     }
 
 

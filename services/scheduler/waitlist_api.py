@@ -10,13 +10,15 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from services.scheduler import offer_commands
 from services.scheduler.api import CHANGERS
 from services.scheduler.backfill import OfferRecord, OfferState, WaitingEntry, load_offer
 from services.scheduler.backfill import plan_offer_record as _plan_offer
 from services.scheduler.calendar_api import may_open, reaches
+from services.scheduler.calendar_view import Names, room_name, sequence_label
+from services.scheduler.client_names import view_names
 from services.scheduler.store import CalendarStore
 from shared import links
 from shared.auth import CurrentPrincipal, require_role
@@ -46,6 +48,13 @@ class OfferView(BaseModel):
     hold_until: AwareDatetime
     closed_at: AwareDatetime | None = None
     booked: list[str] = []  # visit ids booked on acceptance, the offered one first
+    client_name: str | None = Field(
+        default=None, description="the client's name; null when the scheduler does not know it"
+    )
+    therapist_name: str | None = None
+    location_name: str | None = None
+    room_name: str = Field(examples=["Room 2"])
+    sequence_label: str = Field(examples=["3 of 8"], description="sequence of sessions_total")
 
 
 # accept and decline answer 200 with the offer when they repeat the first answer
@@ -60,14 +69,31 @@ class WaitingPlan(BaseModel):
     sessions_total: int
     since: AwareDatetime
     open_offer: str | None = None
+    client_name: str | None = Field(
+        default=None, description="the client's name; null when the scheduler does not know it"
+    )
+    sequence_label: str = Field(
+        examples=["3 of 8"], description="the first waiting session: sequence of sessions_total"
+    )
+    reason: str | None = Field(
+        default=None, description="why the first waiting session could not be placed (a code)"
+    )
+    detail: str | None = Field(default=None, description="the reason in words")
+    cadence_note: str | None = Field(
+        default=None,
+        description="when the sessions booked before it already left the plan's cadence",
+    )
+    offer: OfferView | None = Field(default=None, description="the open offer, if any")
 
 
 class LocationWaitlist(BaseModel):
     location_id: str
+    location_name: str | None = None
     waiting: list[WaitingPlan]
 
 
-def _view(record: OfferRecord, booked: list[str]) -> OfferView:
+def offer_view(record: OfferRecord, booked: list[str], names: Names) -> OfferView:
+    """An offer as its routes answer it, with the names beside its ids."""
     o = record.offer
     local = o.start.astimezone(ZoneInfo(o.timezone))
     return OfferView(
@@ -76,19 +102,42 @@ def _view(record: OfferRecord, booked: list[str]) -> OfferView:
         visit_id=o.visit_id,
         plan_id=o.plan_id,
         client_id=o.client_id,
+        client_name=names.client(o.client_id),
         location_id=o.location_id,
+        location_name=names.location(o.location_id),
         therapist_id=o.therapist_id,
+        therapist_name=names.therapist(o.therapist_id),
         room=o.room,
+        room_name=room_name(o.room),
         start=o.start,
         end=o.end,
         local_start=local.isoformat(),
         timezone=o.timezone,
         sequence=o.sequence,
         sessions_total=o.sessions_total,
+        sequence_label=sequence_label(o.sequence, o.sessions_total),
         hold_until=o.hold_until,
         closed_at=record.closed_at,
         booked=booked,
     )
+
+
+def waiting_plan(entry: WaitingEntry, offer: OfferRecord | None, names: Names) -> WaitingPlan:
+    """A waiting plan on the location's waitlist, with why it waits and its open offer
+    (``offer``, if open)."""
+    open_offer = offer if offer is not None and offer.state == "open" else None
+    return WaitingPlan(
+        **entry.model_dump(exclude={"location_id"}),
+        client_name=names.client(entry.client_id),
+        sequence_label=sequence_label(entry.sequence, entry.sessions_total),
+        open_offer=open_offer.offer.offer_id if open_offer else None,
+        offer=offer_view(open_offer, [], names) if open_offer else None,
+    )
+
+
+async def _view(request: Request, record: OfferRecord, booked: list[str]) -> OfferView:
+    names = await view_names(runtime_of(request), [record.offer.client_id])
+    return offer_view(record, booked, names)
 
 
 async def _reach(
@@ -120,12 +169,12 @@ async def get_offer(offer_id: str, request: Request, sig: Sig = None) -> OfferVi
     record = await offer_commands.offer_of(
         store, offer_id, reach=await _reach(request, sig, offer_id)
     )
-    return _view(record, [])
+    return await _view(request, record, [])
 
 
-def _answer(answer: offer_commands.Answer, response: Response) -> OfferView:
+async def _answer(request: Request, answer: offer_commands.Answer, response: Response) -> OfferView:
     response.status_code = status.HTTP_200_OK if answer.replayed else status.HTTP_202_ACCEPTED
-    return _view(answer.record, [v.visit_id for v in answer.booked])
+    return await _view(request, answer.record, [v.visit_id for v in answer.booked])
 
 
 @router.post(
@@ -141,7 +190,7 @@ async def accept_offer(
     plan after it. 409 when the hold has lapsed or the offer closed."""
     reach = await _reach(request, sig, offer_id, acts=True)
     answer = await offer_commands.accept(runtime_of(request), offer_id, reach=reach)
-    return _answer(answer, response)
+    return await _answer(request, answer, response)
 
 
 @router.post(
@@ -156,7 +205,7 @@ async def decline_offer(
     """Let the slot go to the next waiting client; the plan keeps its place."""
     reach = await _reach(request, sig, offer_id, acts=True)
     answer = await offer_commands.decline(runtime_of(request), offer_id, reach=reach)
-    return _answer(answer, response)
+    return await _answer(request, answer, response)
 
 
 @router.get(
@@ -167,7 +216,8 @@ async def decline_offer(
 async def location_waitlist(
     location_id: str, principal: CurrentPrincipal, request: Request
 ) -> LocationWaitlist:
-    """The plans waiting at a location, longest waiting first, with their open offers."""
+    """The plans waiting at a location, longest waiting first, with why each waits, the
+    client's name and its open offer."""
     runtime = runtime_of(request)
     if not runtime.chain.has_location(location_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
@@ -179,14 +229,12 @@ async def location_waitlist(
         (WaitingEntry.model_validate_json(raw) for raw in found.values()),
         key=lambda e: (e.since, e.plan_id),
     )
+    names = await view_names(runtime, [e.client_id for e in entries])
     waiting = []
     for entry in entries:
         offer_id = await store.record(_plan_offer(entry.plan_id))
         record = await load_offer(store, offer_id) if offer_id else None
-        waiting.append(
-            WaitingPlan(
-                **entry.model_dump(exclude={"location_id"}),
-                open_offer=record.offer.offer_id if record and record.state == "open" else None,
-            )
-        )
-    return LocationWaitlist(location_id=location_id, waiting=waiting)
+        waiting.append(waiting_plan(entry, record, names))
+    return LocationWaitlist(
+        location_id=location_id, location_name=names.location(location_id), waiting=waiting
+    )
