@@ -53,8 +53,8 @@ async def location_calendar(
     day: Annotated[date, Query(alias="date", description="the local day, YYYY-MM-DD")],
 ) -> calendar_view.LocationDay:
     """One local day at a location: opening hours, and the visits the day holds per
-    therapist and room (completed and no-show ones too; cancelled ones are on the
-    client's visits) with their status (``confirmed``: the client confirmed the visit
+    therapist and room (completed and no-show ones too; cancelled ones listed apart)
+    with their status (``confirmed``: the client confirmed the visit
     at its start), the client's, therapist's and room's names and "3 of 8"."""
     runtime = runtime_of(request)
     if not runtime.chain.has_location(location_id):
@@ -65,13 +65,15 @@ async def location_calendar(
     store = _store(runtime)
     visits = await store.location_visits(location_id, start=start, end=end)
     statuses = await store.visits([v.visit_id for v in visits])
+    cancelled = await store.location_cancelled(location_id, start=start, end=end)
     return calendar_view.location_day(
         await staffing_at(runtime, location_id),
         day,
         visits=visits,
         offered={v.visit_id for v, state in statuses if state == "offered"},
         statuses=await _shown(store, statuses),
-        names=await view_names(runtime, [v.client_id for v in visits]),
+        names=await view_names(runtime, [v.client_id for v in [*visits, *cancelled]]),
+        cancelled=cancelled,
     )
 
 

@@ -148,6 +148,11 @@ class LocationDay(_View):
     opening: list[LocalRange]
     therapists: list[TherapistDay]
     rooms: list[RoomDay]
+    cancelled: list[DayVisit] = Field(
+        default_factory=list,
+        description="the day's visits that were cancelled, at the time they had (their "
+        "places are free again)",
+    )
 
 
 class WeekDay(_View):
@@ -187,11 +192,13 @@ def location_day(
     offered: Collection[str] = (),
     statuses: Mapping[str, ShownStatus] | None = None,
     names: Names | None = None,
+    cancelled: Iterable[VisitBooked] = (),
 ) -> LocationDay:
     """The location's calendar for the local ``day``: opening hours, each
     therapist's bookable hours and visits (with ``statuses``, by visit id; booked
     where none is given; and ``names``, the location's therapists and its own name
-    where none are given), and each room's visits.
+    where none are given), each room's visits, and the visits ``cancelled`` from the
+    day, listed apart.
 
     Visits of other locations or days are left out; visits on a closed day are
     shown, because someone has to move them."""
@@ -224,6 +231,14 @@ def location_day(
         opening=[_local_range(day, r, zone) for r in opening],
         therapists=_therapist_days(day, opening, staffing, shown, zone),
         rooms=_room_days(location.rooms, shown),
+        cancelled=sorted(
+            (
+                _day_visit(v, zone, offered=False, status="cancelled", names=named)
+                for v in cancelled
+                if v.location_id == location.id and v.start < day_end and day_start < v.end
+            ),
+            key=lambda v: (v.start, v.visit_id),
+        ),
     )
 
 

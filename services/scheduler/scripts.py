@@ -198,6 +198,10 @@ for id, _ in pairs(moving) do
     for _, set in ipairs(busy(o)) do push(removed, set, id) end
     push(removed, k('location-visits', o.location_id), id)
     unheld[#unheld + 1] = id
+    -- a cancelled visit stays on its location's day, marked cancelled
+    if change.free[id] == 'cancelled' then
+      push(added, k('location-cancelled', o.location_id), o.start, id)
+    end
   end
 end
 local placed, order = {}, {}

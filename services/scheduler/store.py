@@ -25,7 +25,8 @@ moment during a rebalance are the case the overlap check exists for.
 Keys (under the deployment's namespace): ``visit:<id>`` the VisitBooked as last
 booked or moved; ``visit-status`` id -> booked|cancelled|completed|no_show;
 ``held`` id -> the interval it occupies; ``busy:therapist|room|client:...``
-sorted by start; ``location-visits:<loc>`` held visits by start;
+sorted by start; ``location-visits:<loc>`` held visits by start; ``location-cancelled:<loc>`` the
+visits cancelled there, by the start they had;
 ``client-visits:<client>`` every visit of the client by start; ``alias:<client>``
 and ``aliases:<client>`` the ids retired by a merge (``merging.py``); ``record:<key>``
 the stored result of a handled command; ``outbox`` and ``outbox-due``;
@@ -172,6 +173,16 @@ class CalendarStore:
         raw = await self._redis.hmget(self._keys("held"), [str(i) for i in found])
         intervals = [_interval(json.loads(item)) for item in raw if item]
         return [i for i in intervals if i.start < end]
+
+    async def location_cancelled(
+        self, location_id: str, *, start: datetime, end: datetime
+    ) -> list[VisitBooked]:
+        """The visits of a location cancelled from a place starting in ``[start, end)``
+        (``location-cancelled:<loc>``, by the start they had)."""
+        found = await self._redis.zrangebyscore(
+            self._keys("location-cancelled", location_id), start.timestamp(), f"({end.timestamp()}"
+        )
+        return [v for v, s in await self.visits([str(i) for i in found]) if s == "cancelled"]
 
     async def location_visits(
         self, location_id: str, *, start: datetime, end: datetime

@@ -194,6 +194,15 @@ async def test_the_front_desk_reads_names_status_and_place_in_the_plan(clinic: C
     assert (on_day["status"], on_day["sequence_label"]) == ("confirmed", f"1 of {total}")
     rooms = {r["room"]: r["room_name"] for r in calendar.json()["rooms"]}
     assert rooms == {1: "Room 1", 2: "Room 2", 3: "Room 3"}
+    # the cancelled visit stays on its day, listed apart and marked cancelled
+    its_day = (await day_of(clinic, second["local_start"][:10])).json()
+    gone = by_id(its_day["cancelled"])[second["visit_id"]]
+    assert (gone["status"], gone["client_name"], gone["sequence_label"]) == (
+        "cancelled",
+        "Jo Rivera",
+        f"2 of {total}",
+    )
+    assert second["visit_id"] not in day_visits(its_day)
 
     # Ana's week: her own key, a desk of her location; not Chloe's key nor Brooklyn's desk
     week = await week_of(clinic, "t-ana", day, headers=ANA)
