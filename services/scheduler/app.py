@@ -20,7 +20,10 @@ def build_app(settings: SchedulerSettings) -> FastAPI:
         settings=settings,
         description="Books the visits of treatment plans (clinic.visits) and makes up the "
         "ones cancelled or missed; follows client merges (clinic.intake); confirms the "
-        "visits clients confirm by text (reply.received on clinic.notifications).",
+        "visits clients confirm by text (reply.received on clinic.notifications); keeps "
+        "the staff directory (hours per location, time off, closures, turnover), whose "
+        "changes re-plan what they touch and go out on clinic.directory; keeps client "
+        "names from clinic.intake for the front desk's views.",
         routers=[
             router,
             calendar_api.router,

@@ -19,6 +19,12 @@
 - ``client.merged``: the retired client's visits become the survivor's
   (``merging.py``); plan events that still name the retired id are handled
   under the survivor, resolved by the read that takes the location's lock.
+- ``intake.submitted``, ``client.updated``: the client's name, for the front desk's
+  views (``client_names.py``); nothing is published.
+
+Who works where and when is the staff directory's (``directory.py``): each booking
+reads the location's view of it and names its version in the calendar change, so
+a directory changed meanwhile makes the booking compute again.
 
 A plan event costs three round trips when nothing competes (a revision or a
 completion four): two or three pipelines take the location's lock and read what

@@ -129,8 +129,9 @@ async def test_an_intake_no_service_can_read_correctly_is_dead_lettered_by_each_
         "clinic.intake", key=client_id.encode(), value=json.dumps(unreadable).encode()
     )
     position = ("clinic.intake", sent.partition, sent.offset)
-    # the planner and the notifier read intake.submitted (the scheduler does not)
-    for service in ("planner", "notifier"):
+    # every reader of intake.submitted dead-letters it: the planner, the notifier and
+    # the scheduler (which keeps the client's name for its views)
+    for service in ("planner", "notifier", "scheduler"):
         found = await topics.wait_for(partial(letter, topics, service, position), timeout=60)
         assert reason in found[0]["error"]
         assert found[0]["payload_truncated"] is False
