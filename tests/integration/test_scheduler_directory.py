@@ -19,13 +19,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from services.planner.domain import build_plan
-from services.scheduler import calendar_api, directory_api
-from services.scheduler.api import router
 from services.scheduler.handlers import handlers
-from services.scheduler.outbox import relay
 from services.scheduler.store import CalendarStore
 from shared.chain import Policy
 from shared.codec import wrap
@@ -35,10 +31,8 @@ from shared.events.intake import ClientRecord, Complaint, Health, Preferences, S
 from shared.events.plans import PlanData
 from shared.infra import Infra
 from shared.runtime import Runtime
-from shared.service import build_service
-from shared.settings import SchedulerSettings
 from shared.vocabulary import Weekday
-from tests.conftest import DEMO_CHAIN
+from tests.integration import test_scheduler_visits as visits
 from tests.support import SettableClock, TopicLog
 
 pytestmark = pytest.mark.integration
@@ -56,13 +50,26 @@ TUESDAY, THURSDAY = 1, 3  # date.weekday()
 
 @dataclass
 class Scheduler:
-    http: httpx.AsyncClient
-    runtime: Runtime
-    clock: SettableClock
+    """The visits tests' scheduler (``scheduler_on``: the routes, the directory's
+    among them, its outbox relay, a Redis namespace of its own - a fresh directory
+    seeded from the demo chain - and a settable clock at ``START``), whose plan
+    events also publish what they produced, as the consumer does."""
+
+    running: visits.Scheduler
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self.running.http
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.running.runtime
+
+    @property
+    def clock(self) -> SettableClock:
+        return self.running.clock
 
     async def receive(self, plan: PlanData) -> list[dict[str, Any]]:
-        """Hand a plan event to the scheduler as its consumer would, publish what it
-        produced (as the consumer does), and answer those events."""
         cause = wrap(
             plan,
             event_id=str(uuid.uuid4()),
@@ -90,32 +97,8 @@ class Scheduler:
 
 @pytest.fixture
 async def scheduler(infra: Infra) -> AsyncIterator[Scheduler]:
-    """The scheduler's routes with the directory's, its outbox relay, a Redis
-    namespace of its own (a fresh directory seeded from the demo chain) and a
-    settable clock at ``START``."""
-    settings = SchedulerSettings(
-        KAFKA_BOOTSTRAP_SERVERS=infra.kafka_bootstrap_servers,
-        REDIS_URL=infra.redis_url,
-        CLINICFLOW_REDIS_NAMESPACE=f"test-directory-{uuid.uuid4().hex[:8]}",
-        CLINICFLOW_CHAIN_CONFIG=str(DEMO_CHAIN),
-        CLINICFLOW_ENV="test",
-        API_RATE_LIMIT_PER_MINUTE=60_000,
-        API_RATE_LIMIT_BURST=10_000,
-    )
-    app: FastAPI = build_service(
-        service="scheduler",
-        settings=settings,
-        description="scheduler under test",
-        routers=[router, calendar_api.router, directory_api.router],
-        background=[relay],
-    )
-    clock = SettableClock(START)
-    async with app.router.lifespan_context(app):
-        runtime: Runtime = app.state.runtime
-        runtime.base.clock = clock
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://scheduler") as http:
-            yield Scheduler(http=http, runtime=runtime, clock=clock)
+    async with visits.scheduler_on(infra, infra.kafka_bootstrap_servers) as running:
+        yield Scheduler(running)
 
 
 def a_plan(
