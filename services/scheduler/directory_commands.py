@@ -165,6 +165,8 @@ async def _replan_location(
     view = staffing(runtime.chain, updated, location_id)
     policy = runtime.chain.policy_for(location_id)
     calendar.turnover[location_id] = view.turnover
+    if view.max_visits_per_day is not None:
+        calendar.caps[location_id] = (view.max_visits_per_day, view.location.zone)
     held = await store.intervals(location_id, start=now, end=now + policy.horizon)
     visits = await store.visits(sorted({i.visit_id for i in held}))
     # a slot held for a waiting client that the directory no longer has: the offer goes

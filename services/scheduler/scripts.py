@@ -38,13 +38,14 @@ return 0
 """
 
 # The change may name the directory version it was computed from (and, for a
-# directory change, the new document and version), and the turnover (s) of each
-# location its holds are at.
+# directory change, the new document and version), the turnover (s) of each
+# location its holds are at, and per hold the therapist's daily maximum with the
+# bounds (epoch s) of the hold's local day.
 # ARGV: key prefix, longest visit (s), the real clock (epoch ms, which orders the
 # outbox), the change (JSON), and the
 # location's lock and its holder's token ('' when the caller holds it elsewhere),
-# let go whatever the outcome. Answers {'ok'}, {'overlap', id, other} or
-# {'stale', id, why}; nothing is written unless it is {'ok'}.
+# let go whatever the outcome. Answers {'ok'}, {'overlap', id, other},
+# {'full', id, therapist} or {'stale', id, why}; nothing is written unless it is {'ok'}.
 APPLY = """
 local p = ARGV[1]
 local span = tonumber(ARGV[2])
@@ -186,6 +187,33 @@ for i, h in ipairs(change.hold) do
           or (o.location_id == h.location_id and o.room == h.room))) then
       return finish({'overlap', h.visit_id, o.visit_id})
     end
+  end
+end
+
+-- the therapist's daily maximum: their visits held that local day (a therapist works
+-- at one location a day), less those this change moves or frees, plus its own holds
+-- before this one that day
+for i, h in ipairs(change.hold) do
+  local cap = change.daycap[h.visit_id]
+  if cap then
+    local lo, hi = cap[2], cap[3]
+    local count = redis.call('ZCOUNT', k('busy', 'therapist', h.therapist_id), lo, exclusive(hi))
+    for id, _ in pairs(moving) do
+      local o = held[id]
+      if o and o.therapist_id == h.therapist_id and o.start >= lo and o.start < hi then
+        count = count - 1
+      end
+    end
+    local counted = {}
+    for j = 1, i - 1 do
+      local o = change.hold[j]
+      if o.therapist_id == h.therapist_id and o.start >= lo and o.start < hi
+          and o.visit_id ~= h.visit_id and not counted[o.visit_id] then
+        counted[o.visit_id] = true
+        count = count + 1
+      end
+    end
+    if count >= cap[1] then return finish({'full', h.visit_id, h.therapist_id}) end
   end
 end
 

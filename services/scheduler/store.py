@@ -39,9 +39,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Literal, cast
+from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
@@ -89,12 +90,17 @@ class CalendarChange:
     directory_document: Directory | None = None
     # location id -> turnover: what the holds there keep free after each visit
     turnover: dict[str, timedelta] = field(default_factory=dict)
+    # location id -> (the therapist's daily maximum there, the location's zone)
+    caps: dict[str, tuple[int, ZoneInfo]] = field(default_factory=dict)
 
     def computed_with(self, staffing: Staffing) -> CalendarChange:
         """Check at apply time that the directory is the one ``staffing`` was read
         from, and keep its turnover around the holds."""
         self.directory = staffing.version
         self.turnover[staffing.location.id] = staffing.turnover
+        if staffing.max_visits_per_day is not None:
+            location = staffing.location
+            self.caps[location.id] = (staffing.max_visits_per_day, location.zone)
         return self
 
 
@@ -137,6 +143,7 @@ class CalendarStore:
             },
             "directory": _directory(change),
             "turnover": {loc: gap.total_seconds() for loc, gap in change.turnover.items()} or {},
+            "daycap": _day_caps(change),
         }
         prefix = self._keys("")[:-1]
         lock, token = unlock if unlock is not None else ("", "")
@@ -152,6 +159,8 @@ class CalendarStore:
         )
         if result and result[0] == "overlap":
             raise Overlap(f"visit {result[1]} overlaps visit {result[2]}")
+        if result and result[0] == "full":
+            raise Overlap(f"visit {result[1]}: {result[2]}'s day is at its daily maximum")
         if result and result[0] == "stale" and result[1] == "directory":
             forget_directory(self._keys)  # the next attempt reads the new one
             raise Overlap(f"the directory changed meanwhile (now version {result[2]})")
@@ -289,6 +298,22 @@ def interval_from(raw: str) -> BookedInterval:
     interval is immutable): a booking reads the location's held visits again for
     every plan, and most of them have not changed."""
     return _interval(json.loads(raw))
+
+
+def _day_caps(change: CalendarChange) -> dict[str, list[float]]:
+    """Per hold at a location with a daily maximum: the maximum and the bounds of the
+    hold's local day (epoch seconds)."""
+    caps: dict[str, list[float]] = {}
+    for visit in change.hold:
+        found = change.caps.get(visit.location_id)
+        if found is None:
+            continue
+        cap, zone = found
+        day = visit.start.astimezone(zone).date()
+        since = datetime.combine(day, time(), tzinfo=zone)
+        until = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
+        caps[visit.visit_id] = [cap, since.timestamp(), until.timestamp()]
+    return caps
 
 
 def _directory(change: CalendarChange) -> list[object] | bool:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import cast
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as aioredis
@@ -288,3 +289,36 @@ async def test_a_change_computed_from_an_older_directory_writes_nothing(
     assert await store.visit("visit-h") is None
     await store.apply(CalendarChange(hold=[visit("h")], directory=1), now=now)
     assert await store.visit("visit-h") is not None
+
+
+async def test_the_daily_maximum_holds_in_the_script(
+    calendar: tuple[CalendarStore, aioredis.Redis, Keys],
+) -> None:
+    store, _, _ = calendar
+    now = MONDAY - timedelta(days=7)
+    caps = {"beaverton": (2, ZoneInfo("America/Los_Angeles"))}
+    first = visit("m1", therapist="t-cap", room=1)
+    second = visit("m2", at=MONDAY + 2 * HOUR, therapist="t-cap", room=1)
+    await store.apply(CalendarChange(hold=[first, second], caps=caps), now=now)
+    # a third that day is refused, even computed by an instance that did not see the two
+    third = visit("m3", at=MONDAY + 4 * HOUR, therapist="t-cap", room=2)
+    with pytest.raises(Overlap, match="daily maximum"):
+        await store.apply(CalendarChange(hold=[third], caps=caps), now=now)
+    # moving one of the two within the day keeps the count; the next day is another day
+    moved = second.model_copy(update={"start": MONDAY + 5 * HOUR, "end": MONDAY + 6 * HOUR})
+    next_day = third.model_copy(
+        update={"start": MONDAY + timedelta(days=1), "end": MONDAY + timedelta(days=1) + HOUR}
+    )
+    await store.apply(CalendarChange(hold=[moved, next_day], caps=caps), now=now)
+    # freeing one leaves room for another
+    await store.apply(
+        CalendarChange(hold=[third], free={first.visit_id: "cancelled"}, caps=caps), now=now
+    )
+    # two new ones in one change count each other
+    pair = [
+        visit("m4", at=MONDAY + timedelta(days=2), therapist="t-cap"),
+        visit("m5", at=MONDAY + timedelta(days=2, hours=2), therapist="t-cap"),
+        visit("m6", at=MONDAY + timedelta(days=2, hours=4), therapist="t-cap"),
+    ]
+    with pytest.raises(Overlap, match="daily maximum"):
+        await store.apply(CalendarChange(hold=pair, caps=caps), now=now)
