@@ -281,6 +281,17 @@ def apply(directory: Directory, change: Change, chain: ChainConfig) -> Directory
     return directory.model_copy(update={**update, "version": directory.version + 1})
 
 
+def pruned(directory: Directory, *, before: date) -> Directory:
+    """The directory without the exceptions and closures that ended before ``before``
+    (a change keeps the document to what can still matter; the topic keeps the
+    history)."""
+    exceptions = {k: e for k, e in directory.exceptions.items() if e.end_date >= before}
+    closures = {k: c for k, c in directory.closures.items() if c.end_date >= before}
+    if len(exceptions) == len(directory.exceptions) and len(closures) == len(directory.closures):
+        return directory
+    return directory.model_copy(update={"exceptions": exceptions, "closures": closures})
+
+
 def _therapist(chain: ChainConfig, therapist_id: str, path: tuple[str, ...]) -> Therapist:
     for therapist in chain.therapists:
         if therapist.id == therapist_id:
@@ -525,6 +536,7 @@ __all__ = [
     "Staffing",
     "apply",
     "plain",
+    "pruned",
     "seed",
     "seed_hours",
     "staffing",

@@ -24,7 +24,7 @@ import json
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fastapi import HTTPException, status
 
@@ -41,6 +41,7 @@ from services.scheduler.directory import (
     SetHours,
     SetPolicy,
     apply,
+    pruned,
     staffing,
 )
 from services.scheduler.directory_replan import Booked, replan_unfit, unfit
@@ -57,6 +58,7 @@ from shared.locks import redis_lock
 from shared.runtime import Runtime
 
 ATTEMPTS = 3
+KEPT = timedelta(days=30)  # exceptions and closures that ended longer ago leave the document
 REASON = "the therapist or the location is not available then (staff directory)"
 
 # the event of a change, from the directory it made and how many visits it re-planned
@@ -122,8 +124,8 @@ async def change_directory(
                 await locks.enter_async_context(redis_lock(runtime.redis, lock))
             current = await directory.current(fresh=True)
             change = change_of(current)
-            updated = apply(current, change, runtime.chain)
             now = runtime.clock.now()
+            updated = pruned(apply(current, change, runtime.chain), before=now.date() - KEPT)
             calendar = CalendarChange(directory=current.version, directory_document=updated)
             replanned = Replanned()
             for location_id in locations:

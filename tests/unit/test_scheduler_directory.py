@@ -21,6 +21,7 @@ from services.scheduler.directory import (
     StaffException,
     apply,
     plain,
+    pruned,
     seed,
     staffing,
 )
@@ -295,3 +296,27 @@ def test_a_closure_added_through_apply_is_seen_by_the_location_view() -> None:
     )
     assert staffing(chain, directory, "brooklyn").opening(day) == []
     assert staffing(chain, directory, "beaverton").opening(day)
+
+
+def test_a_change_leaves_out_what_ended_long_ago() -> None:
+    chain = load_chain_config(DEMO)
+    old = StaffException(
+        id="old",
+        therapist_id="t-ana",
+        kind="sick",
+        start_date=date(2026, 1, 5),
+        end_date=date(2026, 1, 5),
+    )
+    current = StaffException(
+        id="now",
+        therapist_id="t-ana",
+        kind="sick",
+        start_date=date(2027, 3, 2),
+        end_date=date(2027, 3, 2),
+    )
+    directory = apply(apply(seed(chain), AddException(old), chain), AddException(current), chain)
+    kept = pruned(directory, before=date(2027, 2, 1))
+    assert set(kept.exceptions) == {"now"}
+    assert all(c.end_date >= date(2027, 2, 1) for c in kept.closures.values())
+    assert kept.version == directory.version
+    assert pruned(kept, before=date(2027, 2, 1)) is kept
