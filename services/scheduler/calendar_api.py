@@ -9,7 +9,7 @@ bearer key; the signature names the one visit or client it opens."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -102,7 +102,7 @@ async def therapist_week(
     visible(principal, list(therapist.locations))
     store = _store(runtime)
     start, end = calendar_view.week_bounds(day)
-    held = _reached(principal, await _therapist_visits(runtime, therapist_id, start, end))
+    held = _reached(principal, await store.therapist_visits(therapist_id, start=start, end=end))
     visits = [v for v, _ in held]
     return calendar_view.therapist_week(
         therapist_id,
@@ -112,19 +112,6 @@ async def therapist_week(
         statuses=await _shown(store, held),
         names=await view_names(runtime, [v.client_id for v in visits]),
     )
-
-
-async def _therapist_visits(
-    runtime: Runtime, therapist_id: str, start: datetime, end: datetime
-) -> list[tuple[VisitBooked, VisitStatus]]:
-    """The visits the therapist holds (booked, offered, completed, no-show) starting in
-    ``[start, end)``, at every location, from the calendar's ``busy:therapist:<id>``
-    index (store.py: held visits by start)."""
-    found = await runtime.redis.zrangebyscore(
-        runtime.keys("busy", "therapist", therapist_id), start.timestamp(), end.timestamp()
-    )
-    visits = await _store(runtime).visits([str(i) for i in found])
-    return [(v, s) for v, s in visits if start <= v.start < end]
 
 
 def _reached(

@@ -183,6 +183,17 @@ class CalendarStore:
         intervals = [_interval(json.loads(item)) for item in raw if item]
         return [i for i in intervals if i.start < end]
 
+    async def therapist_visits(
+        self, therapist_id: str, *, start: datetime, end: datetime
+    ) -> list[tuple[VisitBooked, VisitStatus]]:
+        """The visits the therapist holds (booked, offered, completed, no-show) starting
+        in ``[start, end)``, at every location (``busy:therapist:<id>``, by start)."""
+        found = await self._redis.zrangebyscore(
+            self._keys("busy", "therapist", therapist_id), start.timestamp(), end.timestamp()
+        )
+        visits = await self.visits([str(i) for i in found])
+        return [(v, s) for v, s in visits if start <= v.start < end]
+
     async def location_cancelled(
         self, location_id: str, *, start: datetime, end: datetime
     ) -> list[VisitBooked]:
