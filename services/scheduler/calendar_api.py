@@ -20,6 +20,7 @@ from services.scheduler.client_names import view_names
 from services.scheduler.commands import confirmed_now, moves_record, plan_needs
 from services.scheduler.confirmation import ShownStatus, shown_status
 from services.scheduler.directory_store import staffing_at
+from services.scheduler.free_slots import FreeSlot, free_slots
 from services.scheduler.store import CalendarStore, VisitStatus
 from shared import links
 from shared.auth import CurrentPrincipal, Principal, current_principal, require_role
@@ -134,7 +135,7 @@ async def _shown(
 
 @router.get(
     "/plans/{plan_id}/free-slots",
-    response_model=list[calendar_view.FreeSlot],
+    response_model=list[FreeSlot],
     responses=errors(401, 404, 422, 429),
 )
 async def plan_free_slots(
@@ -144,7 +145,7 @@ async def plan_free_slots(
     first: Annotated[date, Query(alias="from", description="first local day")],
     last: Annotated[date, Query(alias="to", description="last local day")],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[calendar_view.FreeSlot]:
+) -> list[FreeSlot]:
     """Where a visit of the plan could go: therapists with the plan's skills (its
     requested therapist, if any), the plan's visit length, the client's own visits
     kept clear. At most ``limit`` slots, earliest first."""
@@ -169,7 +170,7 @@ async def plan_free_slots(
     now = runtime.clock.now()
     policy = runtime.chain.policy_for(needs.location_id)
     held = await store.intervals(needs.location_id, start=now, end=now + policy.horizon)
-    return calendar_view.free_slots(
+    return free_slots(
         staffing=await staffing_at(runtime, needs.location_id),
         held=held,
         first_day=first,

@@ -2,7 +2,7 @@
 argument).
 
 A proposal is a start ``operations.reschedule`` would grant, found where
-``GET /v1/plans/{id}/free-slots`` finds them (``calendar_view.free_slots``: the
+``GET /v1/plans/{id}/free-slots`` finds them (``free_slots.free_slots``: the
 plan's skills and therapist, the visit's length, the client's other visits kept
 clear), from the earliest the notice and the soreness gap after the previous
 session allow, until the gap before the next session or the horizon (DOMAIN.md 5).
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from services.scheduler import operations
-from services.scheduler.calendar_view import free_slots
 from services.scheduler.directory import Staffing
+from services.scheduler.free_slots import free_slots
 from services.scheduler.slots import BookedInterval
 from shared.chain import Policy
 from shared.events.plans import SchedulingNeeds

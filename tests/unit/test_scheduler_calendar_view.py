@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.scheduler.booking import interval_of
-from services.scheduler.calendar_view import FreeSlot, free_slots, location_day
+from services.scheduler.calendar_view import location_day
 from services.scheduler.directory import plain
+from services.scheduler.free_slots import FreeSlot, free_slots
 from services.scheduler.slots import BookedInterval
 from shared.chain import Location, Policy, Therapist, WeeklyHours, ranges_on
 from shared.events.visits import VisitBooked
