@@ -105,13 +105,21 @@ async def therapist_week(
     start, end = calendar_view.week_bounds(day)
     held = _reached(principal, await store.therapist_visits(therapist_id, start=start, end=end))
     visits = [v for v, _ in held]
+    cancelled = [
+        v
+        for location_id in therapist.locations
+        if principal.reaches(location_id)
+        for v in await store.location_cancelled(location_id, start=start, end=end)
+        if v.therapist_id == therapist_id
+    ]
     return calendar_view.therapist_week(
         therapist_id,
         day,
         visits=visits,
         offered={v.visit_id for v, state in held if state == "offered"},
         statuses=await _shown(store, held),
-        names=await view_names(runtime, [v.client_id for v in visits]),
+        names=await view_names(runtime, [v.client_id for v in [*visits, *cancelled]]),
+        cancelled=cancelled,
     )
 
 

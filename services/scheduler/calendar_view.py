@@ -146,6 +146,9 @@ class WeekDay(_View):
 
     day: date
     visits: list[DayVisit]
+    cancelled: list[DayVisit] = Field(
+        default_factory=list, description="the day's visits of theirs that were cancelled"
+    )
 
 
 class TherapistWeek(_View):
@@ -225,26 +228,26 @@ def therapist_week(
     offered: Collection[str] = (),
     statuses: Mapping[str, ShownStatus] | None = None,
     names: Names | None = None,
+    cancelled: Iterable[VisitBooked] = (),
 ) -> TherapistWeek:
     """The therapist's ISO week that holds ``day``: the seven local days Monday to
     Sunday, each with the therapist's visits that start on it at their location's
-    clock, earliest first. Visits of other therapists or weeks are left out."""
+    clock, earliest first, and those ``cancelled`` from it listed apart. Visits of
+    other therapists or weeks are left out."""
     named = names or Names()
     first, last = week_of(day)
-    by_day: dict[date, list[DayVisit]] = {first + timedelta(days=n): [] for n in range(7)}
-    for visit in visits:
+    days = [first + timedelta(days=n) for n in range(7)]
+    by_day: dict[date, list[DayVisit]] = {d: [] for d in days}
+    gone: dict[date, list[DayVisit]] = {d: [] for d in days}
+    shown = [(v, by_day, (statuses or {}).get(v.visit_id, "booked")) for v in visits]
+    shown += [(v, gone, "cancelled") for v in cancelled]
+    for visit, into, status in shown:
         zone = ZoneInfo(visit.timezone)
         local_day = visit.start.astimezone(zone).date()
-        if visit.therapist_id != therapist_id or local_day not in by_day:
+        if visit.therapist_id != therapist_id or local_day not in into:
             continue
-        by_day[local_day].append(
-            _day_visit(
-                visit,
-                zone,
-                offered=visit.visit_id in offered,
-                status=(statuses or {}).get(visit.visit_id, "booked"),
-                names=named,
-            )
+        into[local_day].append(
+            _day_visit(visit, zone, offered=visit.visit_id in offered, status=status, names=named)
         )
     year, week, _ = first.isocalendar()
     return TherapistWeek(
@@ -254,10 +257,18 @@ def therapist_week(
         first_day=first,
         last_day=last,
         days=[
-            WeekDay(day=d, visits=sorted(found, key=lambda v: (v.start, v.visit_id)))
-            for d, found in by_day.items()
+            WeekDay(
+                day=d,
+                visits=sorted(by_day[d], key=_in_order),
+                cancelled=sorted(gone[d], key=_in_order),
+            )
+            for d in days
         ],
     )
+
+
+def _in_order(visit: DayVisit) -> tuple[datetime, str]:
+    return visit.start, visit.visit_id
 
 
 def week_of(day: date) -> tuple[date, date]:

@@ -210,6 +210,12 @@ async def test_the_front_desk_reads_names_status_and_place_in_the_plan(clinic: C
     body = week.json()
     assert body["therapist_name"] == "Ana Ruiz" and len(body["days"]) == 7
     assert date.fromisoformat(body["first_day"]).weekday() == 0
+    # the cancelled visit's week lists it apart on its day, marked cancelled
+    its_week = (await week_of(clinic, "t-ana", second["local_start"][:10], headers=ANA)).json()
+    gone_days = [d for d in its_week["days"] if d["cancelled"]]
+    assert [d["day"] for d in gone_days] == [second["local_start"][:10]]
+    assert by_id(gone_days[0]["cancelled"])[second["visit_id"]]["status"] == "cancelled"
+    assert second["visit_id"] not in week_visits(its_week)
     in_week = week_visits(body)[first["visit_id"]]
     assert (in_week["client_name"], in_week["status"]) == ("Jo Rivera", "confirmed")
     assert (in_week["location_name"], in_week["room_name"]) == ("Beaverton", first["room_name"])
