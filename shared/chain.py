@@ -3,6 +3,7 @@ pydantic. A bad file stops start-up with the file, the field path and the reason
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -94,7 +95,12 @@ WeeklyHours = dict[Weekday, list[OpeningRange]]
 
 def ranges_on(hours: WeeklyHours, weekday: Weekday) -> list[tuple[time, time]]:
     """The opening ranges of one weekday, as times."""
-    return [_time_range(text) for text in hours.get(weekday, [])]
+    return parse_ranges(hours.get(weekday, []))
+
+
+def parse_ranges(texts: Iterable[str]) -> list[tuple[time, time]]:
+    """Ranges like '09:00-13:00', as times."""
+    return [_time_range(text) for text in texts]
 
 
 def parse_quiet_hours(value: str) -> tuple[time, time]:
@@ -345,5 +351,6 @@ __all__ = [
     "Therapist",
     "load_chain_config",
     "parse_quiet_hours",
+    "parse_ranges",
     "ranges_on",
 ]

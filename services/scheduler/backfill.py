@@ -24,18 +24,21 @@ the lock).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel
 
-from services.scheduler import waitlist
+from services.scheduler import operations, waitlist
 from services.scheduler.booking import first_sequence, sessions_from
 from services.scheduler.store import CalendarChange, CalendarStore
+from shared.chain import Policy
 from shared.envelope import derived_id
 from shared.events import EVENT_MODELS, VisitBooked
 from shared.events.plans import Phase, PlanData
-from shared.events.visits import BookingWaitlisted, WaitlistOffered
+from shared.events.visits import BookingWaitlisted, VisitCancelled, WaitlistOffered
+from shared.vocabulary import CancelCause
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +183,35 @@ def set_waiting(
 async def waiting_since(store: CalendarStore, location_id: str, plan_id: str) -> datetime | None:
     raw = (await store.waiting(location_id)).get(plan_id)
     return WaitingEntry.model_validate_json(raw).since if raw else None
+
+
+def cancel_by_clinic(
+    change: CalendarChange,
+    visits: Sequence[VisitBooked],
+    *,
+    now: datetime,
+    reason: str,
+    cause: CancelCause,
+    policy_of: Callable[[str], Policy],
+) -> list[VisitCancelled]:
+    """Cancel ``visits`` by the clinic within ``change`` for ``cause``: each leaves the
+    calendar and frees its slot for the waitlist; the events that say so.
+    ``policy_of``: the policy of a location."""
+    cancelled = []
+    for visit in visits:
+        cancelled.append(
+            operations.cancellation(
+                visit,
+                by="clinic",
+                reason=reason,
+                now=now,
+                policy=policy_of(visit.location_id),
+                cause=cause,
+            )
+        )
+        change.free[visit.visit_id] = "cancelled"
+        slot_freed(change, visit, now=now)
+    return cancelled
 
 
 def slot_freed(change: CalendarChange, visit: VisitBooked, *, now: datetime) -> None:

@@ -35,6 +35,7 @@ from shared.events import EVENT_MODELS, EventData, VisitBooked
 from shared.events.plans import PlanData, SchedulingNeeds
 from shared.events.visits import (
     TriggerPointOutcome,
+    VisitCancelled,
     VisitCompleted,
     VisitNoShow,
     VisitRescheduled,
@@ -415,17 +416,25 @@ async def _outgoing(
 ) -> Outgoing:
     """The command's event, in the story of the booking it acts on."""
     event = decision.event
+    event_id = derived_id(event.event_type, visit.visit_id, decision.salt)
+    trace = await booking_trace(runtime, store, visit)
+    return runtime.outgoing(
+        event, key=visit.client_id, subject=visit.visit_id, event_id=event_id, trace=trace, time=now
+    )
+
+
+async def booking_trace(
+    runtime: Runtime, store: CalendarStore, visit: VisitBooked | VisitRescheduled | VisitCancelled
+) -> Trace:
+    """The trace of an event about a booked visit: the story its booking belongs to
+    (``trace_record``), or the plan's when the booking left none."""
     raw = await store.record(trace_record(visit.visit_id))
     known = json.loads(raw) if raw else {}
-    event_id = derived_id(event.event_type, visit.visit_id, decision.salt)
-    trace = Trace(
+    return Trace(
         chainid=runtime.chain.chain.id,
         correlationid=known.get("correlationid", visit.plan_id),
         causationid=known.get("causationid"),
         locationid=visit.location_id,
-    )
-    return runtime.outgoing(
-        event, key=visit.client_id, subject=visit.visit_id, event_id=event_id, trace=trace, time=now
     )
 
 

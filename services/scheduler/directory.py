@@ -26,8 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
-from typing import Literal
+from datetime import date, datetime, time, timedelta
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
@@ -38,12 +37,13 @@ from shared.chain import (
     Therapist,
     Turnover,
     WeeklyHours,
+    parse_ranges,
     ranges_on,
 )
 from shared.events.base import Part
-from shared.vocabulary import WEEKDAYS
+from shared.vocabulary import WEEKDAYS, StaffExceptionKind
 
-ExceptionKind = Literal["time_off", "sick", "extra_shift", "changed_hours"]
+ExceptionKind = StaffExceptionKind  # shared/vocabulary.py: the events carry it too
 OFF: tuple[ExceptionKind, ...] = ("time_off", "sick")
 SHIFTS: tuple[ExceptionKind, ...] = ("extra_shift", "changed_hours")
 LONGEST_SPAN = timedelta(days=366)  # one exception or closure covers at most a year
@@ -377,6 +377,19 @@ class Staffing:
             found = self._working[key] = self._resolve_working(therapist_id, day)
         return found
 
+    def holds(self, therapist_id: str, start: datetime, end: datetime) -> bool:
+        """Whether the location is open and the therapist works here for all of
+        [start, end), read on the location's clock (one local day)."""
+        zone = self.location.zone
+        local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+        day = local_start.date()
+        if local_end.date() != day:
+            return False
+        since, until = local_start.time(), local_end.time()
+        return any(lo <= since and until <= hi for lo, hi in self.opening(day)) and any(
+            lo <= since and until <= hi for lo, hi in self.working(therapist_id, day)
+        )
+
     def therapist(self, therapist_id: str) -> Therapist | None:
         return next((t for t in self.therapists if t.id == therapist_id), None)
 
@@ -402,7 +415,7 @@ class Staffing:
             return sorted(ranges_on(self.location.hours, WEEKDAYS[day.weekday()]))
         if any(not c.hours for c in found):
             return []
-        return _merged(r for c in found for r in _parsed(c.hours))
+        return _merged(r for c in found for r in parse_ranges(c.hours))
 
     def _resolve_working(self, therapist_id: str, day: date) -> list[Range]:
         mine = [e for e in self.exceptions.get(therapist_id, []) if e.covers(day)]
@@ -411,15 +424,15 @@ class Staffing:
             return []  # they work at another location that day
         changed = [e for e in shifts if e.kind == "changed_hours"]
         if changed:
-            base = [r for e in changed for r in _parsed(e.ranges)]
+            base = [r for e in changed for r in parse_ranges(e.ranges)]
         else:
             base = ranges_on(self.weekly.get(therapist_id, {}), WEEKDAYS[day.weekday()])
-        base += [r for e in shifts if e.kind == "extra_shift" for r in _parsed(e.ranges)]
+        base += [r for e in shifts if e.kind == "extra_shift" for r in parse_ranges(e.ranges)]
         working = _merged(base)
         for off in (e for e in mine if e.kind in OFF):
             if not off.ranges:
                 return []
-            working = _without(working, _parsed(off.ranges))
+            working = _without(working, parse_ranges(off.ranges))
         return working
 
 
@@ -483,14 +496,6 @@ def plain(
 
 
 # --- ranges --------------------------------------------------------------------------------
-
-
-def _parsed(texts: Sequence[str]) -> list[Range]:
-    out = []
-    for text in texts:
-        start, end = text.split("-")
-        out.append((time.fromisoformat(start.strip()), time.fromisoformat(end.strip())))
-    return out
 
 
 def _merged(ranges: Iterable[Range]) -> list[Range]:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.scheduler.directory import (
     CHAIN,
+    OFF,
     AddClosure,
     AddException,
     Change,
@@ -58,7 +59,6 @@ from shared.runtime import Runtime
 
 router = APIRouter(prefix="/v1/directory", tags=["directory"])
 
-OFF_KINDS: tuple[ExceptionKind, ...] = ("time_off", "sick")
 Id = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
@@ -334,7 +334,7 @@ def _may_change_exception(
     if principal.role == "admin":
         return
     require_role(principal, "frontdesk")
-    if kind not in OFF_KINDS:
+    if kind not in OFF:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "a front desk key records time off and sick days only"
         )

@@ -20,17 +20,16 @@ computed again, up to ``ATTEMPTS`` times.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from fastapi import HTTPException, status
 
-from services.scheduler import backfill, operations
+from services.scheduler import backfill
 from services.scheduler.booking import first_sequence, interval_of, sessions_from
-from services.scheduler.commands import plan_needs, trace_record
+from services.scheduler.commands import booking_trace, plan_needs
 from services.scheduler.directory import (
     AddClosure,
     AddException,
@@ -215,14 +214,15 @@ async def _replan_location(
             )
         )
     for visit in outcome.cancelled:
-        calendar.free[visit.visit_id] = "cancelled"
         calendar.expect[visit.visit_id] = ("booked", visit.start)
-        backfill.slot_freed(calendar, visit, now=now)
-        replanned.cancelled.append(
-            operations.cancellation(
-                visit, by="clinic", reason=REASON, now=now, policy=policy, cause="staff_unavailable"
-            )
-        )
+    replanned.cancelled += backfill.cancel_by_clinic(
+        calendar,
+        outcome.cancelled,
+        now=now,
+        reason=REASON,
+        cause="staff_unavailable",
+        policy_of=runtime.chain.policy_for,
+    )
 
 
 async def _withdraw_offer(
@@ -285,14 +285,7 @@ async def _visit_event(
     now: datetime,
 ) -> Outgoing:
     """A re-planned visit's event, in the story of its booking."""
-    raw = await store.record(trace_record(fact.visit_id))
-    known = json.loads(raw) if raw else {}
-    trace = Trace(
-        chainid=runtime.chain.chain.id,
-        correlationid=known.get("correlationid", fact.plan_id),
-        causationid=known.get("causationid"),
-        locationid=fact.location_id,
-    )
+    trace = await booking_trace(runtime, store, fact)
     salt = fact.start.isoformat() if isinstance(fact, VisitRescheduled) else "staff"
     return runtime.outgoing(
         fact,
@@ -302,12 +295,6 @@ async def _visit_event(
         trace=trace,
         time=now,
     )
-
-
-def visits_of(applied: Applied) -> Sequence[str]:
-    return [f.visit_id for f in applied.replanned.moved] + [
-        f.visit_id for f in applied.replanned.cancelled
-    ]
 
 
 __all__ = ["ATTEMPTS", "Applied", "Replanned", "change_directory", "touched_locations"]

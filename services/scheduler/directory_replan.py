@@ -28,9 +28,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from services.scheduler.booking import eligible_therapists, interval_of, weekly_cap
+from services.scheduler.booking import eligible_therapists, interval_of, weekly_cap, weekly_counts
 from services.scheduler.directory import Staffing
 from services.scheduler.replan import staffed
 from services.scheduler.slots import (
@@ -38,13 +37,13 @@ from services.scheduler.slots import (
     Occupancy,
     Slot,
     SlotQuery,
+    bookable_days,
     free_slots_on,
     iso_week,
 )
 from shared.chain import Policy, Therapist
 from shared.events.plans import SchedulingNeeds
 from shared.events.visits import VisitBooked
-from shared.vocabulary import WEEKDAYS
 
 _SECOND = timedelta(seconds=1)  # SlotQuery.latest is exclusive
 SLACK_DAYS = 1
@@ -160,8 +159,15 @@ def _nearest(
         times=frozenset(booked.needs.times),
         weekly_cap=weekly_cap(policy, booked.needs),
     )
-    days = _days_by_distance(first_day, last_day, own_day)
-    days = [d for d in days if staffing.opening(d) and _week_has_room(d, others, query, zone)]
+    per_week = weekly_counts(others, staffing.location)
+    days = sorted(
+        (
+            d
+            for d in bookable_days(query, staffing)  # the client's days, the location open
+            if d <= last_day and per_week.get(iso_week(d), 0) < query.weekly_cap
+        ),
+        key=lambda d: (abs((d - own_day).days), d),
+    )
     eligible = eligible_therapists(booked.needs, staffing.therapists)
     same = [t for t in eligible if t.id == visit.therapist_id]
     for group in (same, [t for t in eligible if t.id != visit.therapist_id]):
@@ -188,22 +194,6 @@ def _nearest_of(
         for slot in free_slots_on(day, therapist, query, staffing, occupancy)
     ]
     return min(slots, key=lambda s: (abs(s.start - start), s.start, s.therapist_id), default=None)
-
-
-def _days_by_distance(first: date, last: date, own: date) -> list[date]:
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    return sorted(days, key=lambda d: (abs((d - own).days), d))
-
-
-def _week_has_room(
-    day: date, others: Sequence[VisitBooked], query: SlotQuery, zone: ZoneInfo
-) -> bool:
-    """The client's days allow ``day`` and the plan's other visits leave its week room."""
-    if query.days and WEEKDAYS[day.weekday()] not in query.days:
-        return False
-    week = iso_week(day)
-    count = sum(1 for v in others if iso_week(v.start.astimezone(zone).date()) == week)
-    return count < query.weekly_cap
 
 
 def _with_slack(interval_days: int) -> int:

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from services.scheduler import backfill, client_names, commands, operations
+from services.scheduler import backfill, client_names, commands
 from services.scheduler.booking import book_plan
 from services.scheduler.commands import PlanNeeds, needs_record, trace_record
 from services.scheduler.directory import Staffing
@@ -176,19 +176,9 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         reason: str,
         cause: CancelCause,
     ) -> list[VisitCancelled]:
-        """Cancel ``visits`` by the clinic within ``change`` for ``cause``: each leaves the
-        calendar and frees its slot for the waitlist; the events that say so."""
-        cancelled = []
-        for visit in visits:
-            policy = runtime.chain.policy_for(visit.location_id)
-            cancelled.append(
-                operations.cancellation(
-                    visit, by="clinic", reason=reason, now=now, policy=policy, cause=cause
-                )
-            )
-            change.free[visit.visit_id] = "cancelled"
-            backfill.slot_freed(change, visit, now=now)
-        return cancelled
+        return backfill.cancel_by_clinic(
+            change, visits, now=now, reason=reason, cause=cause, policy_of=runtime.chain.policy_for
+        )
 
     async def on_created(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         async def decide(

@@ -138,15 +138,7 @@ def still_fitting(
 def staffed(visit: VisitBooked, staffing: Staffing) -> bool:
     """The location is open and the visit's therapist works there for all of it, as
     the directory has it now (a closure or time off may have come since)."""
-    zone = staffing.location.zone
-    start, end = visit.start.astimezone(zone), visit.end.astimezone(zone)
-    day = start.date()
-    if end.date() != day:
-        return False
-    return any(lo <= start.time() and end.time() <= hi for lo, hi in staffing.opening(day)) and any(
-        lo <= start.time() and end.time() <= hi
-        for lo, hi in staffing.working(visit.therapist_id, day)
-    )
+    return staffing.holds(visit.therapist_id, visit.start, visit.end)
 
 
 def _keeps_cadence(

@@ -529,7 +529,7 @@ def iso_week(day: date) -> tuple[int, int]:
     return year, week
 
 
-def _days(query: SlotQuery, staffing: Staffing) -> Iterator[date]:
+def bookable_days(query: SlotQuery, staffing: Staffing) -> Iterator[date]:
     """Local days from the target day to the horizon that the plan may use."""
     zone = staffing.location.zone
     day = max(query.first_day, query.earliest.astimezone(zone).date())
@@ -549,7 +549,7 @@ def find_slot(
 ) -> Slot | None:
     """The slot for one session: the first local day with a fitting slot, or None
     if nothing fits before the horizon."""
-    for day in _days(query, staffing):
+    for day in bookable_days(query, staffing):
         if visits_per_week.get(iso_week(day), 0) >= query.weekly_cap:
             continue
         slot = _best_slot_on(day, query, staffing, occupancy)

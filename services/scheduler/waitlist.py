@@ -135,7 +135,9 @@ def candidates(
     location = staffing.location
     if freed.location_id != location.id:
         raise ValueError(f"slot at {freed.location_id} matched against location {location.id}")
-    if not _still_open(freed, staffing):
+    # the directory may have changed since the slot was freed: a sick day frees slots
+    # nobody can take
+    if not staffing.holds(freed.therapist_id, freed.start, freed.end):
         return []
     fitting = [
         session
@@ -159,26 +161,6 @@ def first_waiting_per_plan(waiting: Sequence[WaitingSession]) -> list[WaitingSes
 
 def _plan_order(session: WaitingSession) -> tuple[int, int, datetime]:
     return -session.plan_version, session.sequence, session.since
-
-
-def _still_open(freed: FreedSlot, staffing: Staffing) -> bool:
-    """The location is open and the slot's therapist works here for all of the slot
-    (the directory may have changed since it was freed: a sick day frees slots
-    nobody can take)."""
-    zone = staffing.location.zone
-    local_start, local_end = freed.start.astimezone(zone), freed.end.astimezone(zone)
-    day = local_start.date()
-    if local_end.date() != day:
-        return False
-    inside = [
-        (since, until)
-        for since, until in staffing.working(freed.therapist_id, day)
-        if since <= local_start.time() and local_end.time() <= until
-    ]
-    return bool(inside) and any(
-        since <= local_start.time() and local_end.time() <= until
-        for since, until in staffing.opening(day)
-    )
 
 
 def _fits(

@@ -6,28 +6,18 @@ chain, and one key keeps its changes in order."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Annotated, Any, Self
+from datetime import date
+from typing import Any, Self
 
-from pydantic import AfterValidator, AwareDatetime, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from shared.chain import OpeningRange, WeeklyHours
+from shared.chain import OpeningRange, Turnover, WeeklyHours
 from shared.events.base import EventData
 from shared.vocabulary import StaffExceptionKind
 
-MAX_TURNOVER = timedelta(hours=2)
 # the kinds that say where the therapist works those days (location_id required)
 WORKING_KINDS: frozenset[StaffExceptionKind] = frozenset({"extra_shift", "changed_hours"})
-
-
-def _turnover(value: timedelta) -> timedelta:
-    if not timedelta(0) <= value <= MAX_TURNOVER:
-        raise ValueError("turnover must be between PT0S and PT2H")
-    return value
-
-
-Turnover = Annotated[timedelta, AfterValidator(_turnover)]
 
 
 def _field_error(model: EventData, field: str, kind: str, message: str, value: Any) -> None:
