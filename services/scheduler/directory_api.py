@@ -388,7 +388,8 @@ def _exception_added(
         end_date=exception.end_date,
         location_id=exception.location_id,
         ranges=exception.ranges,
-        note=exception.note,
+        # minimum necessary: why a therapist is off stays in the directory, off the topic
+        note=exception.note if exception.kind not in OFF else None,
         replanned=replanned,
         **_made(principal, directory, now),
     )

@@ -88,7 +88,12 @@ class DirectoryExceptionAdded(DirectoryChange):
         "the hours added; changed_hours: the day's hours instead of the regular ones "
         "(empty: not working)",
     )
-    note: str | None = Field(default=None, max_length=500)
+    note: str | None = Field(
+        default=None,
+        max_length=500,
+        description="the note of an extra shift or changed hours; never carried for time "
+        "off or a sick day (why someone is off stays in the directory)",
+    )
     replanned: int = Field(
         default=0, ge=0, description="how many booked visits the change moved or cancelled"
     )

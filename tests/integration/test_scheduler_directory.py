@@ -256,11 +256,39 @@ async def test_a_sick_day_replans_with_continuity(scheduler: Scheduler, topics: 
             "kind": "sick",
             "start_date": sick_day.isoformat(),
             "end_date": sick_day.isoformat(),
+            "note": "flu",
         },
         headers=BEAVERTON_DESK,
     )
     assert answer.status_code == 201, answer.text
     result = answer.json()
+    # the same request again (a retry after a lost answer): what stands, nothing re-planned
+    again = await scheduler.http.post(
+        "/v1/directory/exceptions",
+        json={
+            "exception_id": exception_id,
+            "therapist_id": "t-ana",
+            "kind": "sick",
+            "start_date": sick_day.isoformat(),
+            "end_date": sick_day.isoformat(),
+            "note": "flu",
+        },
+        headers=BEAVERTON_DESK,
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["version"] == result["version"] and again.json()["moved"] == []
+    other = await scheduler.http.post(
+        "/v1/directory/exceptions",
+        json={
+            "exception_id": exception_id,
+            "therapist_id": "t-ana",
+            "kind": "time_off",
+            "start_date": sick_day.isoformat(),
+            "end_date": sick_day.isoformat(),
+        },
+        headers=BEAVERTON_DESK,
+    )
+    assert other.status_code == 409, other.text
     # the same therapist first: with a day's slack either way of the cadence, Ana takes
     # both visits on a neighbouring day - the one of the client who asked for her too
     assert {second.visit_id, asked_visits[1].visit_id} <= set(result["moved"])
@@ -306,6 +334,8 @@ async def test_a_sick_day_replans_with_continuity(scheduler: Scheduler, topics: 
         ]
     )
     assert added[0]["data"]["replanned"] >= 2 and added[0]["data"]["kind"] == "sick"
+    assert len(added) == 1  # the repeat published nothing
+    assert "note" not in added[0]["data"]  # why she is off stays off the topic
     record = topics.record_of(added[0]["id"])
     assert record is not None and record.topic == "clinic.directory" and record.key == CHAIN_ID
 
