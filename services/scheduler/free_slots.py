@@ -17,16 +17,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from services.scheduler.directory import Staffing
 
-# _grid and _ends_inside are the slot search's own rules for candidate starts;
-# reusing them keeps the offered slots identical to what booking would place.
-from services.scheduler.slots import (
-    BookedInterval,
-    Occupancy,
-    _ends_inside,
-    _grid,
-    wall_to_utc,
-)
-from shared.chain import Policy, Therapist
+# booking's own search of a therapist's day: what is offered is what booking places
+from services.scheduler.slots import BookedInterval, Occupancy, SlotQuery, free_slots_on
+from shared.chain import Policy
 
 # Occupancy.free_room also keeps a client from holding two visits at once; a
 # search for nobody in particular uses an id no held visit carries.
@@ -88,67 +81,35 @@ def free_slots(
     day = max(first_day, earliest.astimezone(zone).date())
     last = min(last_day, latest.astimezone(zone).date())
     found: list[FreeSlot] = []
+    # booking's own search of one therapist's day, for nobody's plan in particular
+    query = SlotQuery(
+        earliest=earliest,
+        first_day=day,
+        latest=latest,
+        minutes=length,
+        step_minutes=policy.slot_step_minutes,
+        therapists=eligible,
+        preferred_therapist=None,
+        client_id=client_id or _NO_CLIENT,
+        days=frozenset(),
+        times=frozenset(),
+        weekly_cap=7,
+    )
     while day <= last and len(found) < limit:
-        if staffing.opening(day):
-            slots = [
-                slot
-                for therapist in eligible
-                for slot in _therapist_slots(
-                    day,
-                    therapist,
-                    staffing=staffing,
-                    occupancy=occupancy,
-                    window=(earliest, latest),
-                    minutes=length,
-                    step=policy.slot_step_minutes,
-                    client_id=client_id or _NO_CLIENT,
-                )
-            ]
-            found += sorted(slots, key=lambda s: (s.start, s.therapist_id))
+        slots = [
+            FreeSlot(
+                therapist_id=therapist.id,
+                therapist_name=therapist.name,
+                room=slot.room,
+                start=slot.start.astimezone(zone),
+                end=slot.end.astimezone(zone),
+            )
+            for therapist in eligible
+            for slot in free_slots_on(day, therapist, query, staffing, occupancy)
+        ]
+        found += sorted(slots, key=lambda s: (s.start, s.therapist_id))
         day += timedelta(days=1)
     return found[:limit]
-
-
-def _therapist_slots(
-    day: date,
-    therapist: Therapist,
-    *,
-    staffing: Staffing,
-    occupancy: Occupancy,
-    window: tuple[datetime, datetime],
-    minutes: int,
-    step: int,
-    client_id: str,
-) -> list[FreeSlot]:
-    """Every free slot of one therapist on one open local day, on booking's grid."""
-    zone = staffing.location.zone
-    earliest, latest = window
-    working = staffing.working(therapist.id, day)
-    if not working:
-        return []
-    grid = _grid(staffing.opening(day), working, step=step, minutes=minutes)
-    slots = []
-    for minute, until in grid:
-        start = wall_to_utc(day, minute, zone)
-        if start is None or start < earliest or start >= latest:
-            continue
-        end = start + timedelta(minutes=minutes)
-        if not _ends_inside(end, day, until, zone):
-            continue
-        room = occupancy.free_room(
-            therapist_id=therapist.id, client_id=client_id, start=start, end=end
-        )
-        if room is not None:
-            slots.append(
-                FreeSlot(
-                    therapist_id=therapist.id,
-                    therapist_name=therapist.name,
-                    room=room,
-                    start=start.astimezone(zone),
-                    end=end.astimezone(zone),
-                )
-            )
-    return slots
 
 
 __all__ = ["FreeSlot", "free_slots"]

@@ -273,20 +273,6 @@ def _minute_of(moment: time) -> int:
     return moment.hour * 60 + moment.minute
 
 
-def _grid(
-    location_ranges: Sequence[tuple[time, time]],
-    therapist_ranges: Sequence[tuple[time, time]],
-    *,
-    step: int,
-    minutes: int,
-) -> list[tuple[int, int]]:
-    """Candidate (start minute, window end minute) pairs of one day, earliest first.
-
-    The grid is anchored at the start of the location's opening range, so every
-    therapist at the location is offered the same clock times."""
-    return list(_grid_of(tuple(location_ranges), tuple(therapist_ranges), step, minutes))
-
-
 @lru_cache(maxsize=4096)
 def _grid_of(
     location_ranges: tuple[tuple[time, time], ...],
@@ -294,7 +280,11 @@ def _grid_of(
     step: int,
     minutes: int,
 ) -> tuple[tuple[int, int], ...]:
-    """``_grid``, cached: a week has few distinct pairs of opening and working hours."""
+    """Candidate (start minute, window end minute) pairs of one day, earliest first.
+
+    The grid is anchored at the start of the location's opening range, so every
+    therapist at the location is offered the same clock times. Cached: a week has
+    few distinct pairs of opening and working hours."""
     starts: dict[int, int] = {}
     for open_from, open_until in location_ranges:
         anchor = _minute_of(open_from)
