@@ -248,46 +248,29 @@ async def test_a_sick_day_replans_with_continuity(scheduler: Scheduler, topics: 
     assert local_day(asked_visits[1]) == sick_day
 
     exception_id = f"ana-sick-{uuid.uuid4().hex[:8]}"
-    answer = await scheduler.http.post(
-        "/v1/directory/exceptions",
-        json={
-            "exception_id": exception_id,
-            "therapist_id": "t-ana",
-            "kind": "sick",
-            "start_date": sick_day.isoformat(),
-            "end_date": sick_day.isoformat(),
-            "note": "flu",
-        },
-        headers=BEAVERTON_DESK,
-    )
+    sick = {
+        "exception_id": exception_id,
+        "therapist_id": "t-ana",
+        "kind": "sick",
+        "start_date": sick_day.isoformat(),
+        "end_date": sick_day.isoformat(),
+        "note": "flu",
+    }
+
+    async def post(body: dict[str, Any]) -> httpx.Response:
+        return await scheduler.http.post(
+            "/v1/directory/exceptions", json=body, headers=BEAVERTON_DESK
+        )
+
+    answer = await post(sick)
     assert answer.status_code == 201, answer.text
     result = answer.json()
     # the same request again (a retry after a lost answer): what stands, nothing re-planned
-    again = await scheduler.http.post(
-        "/v1/directory/exceptions",
-        json={
-            "exception_id": exception_id,
-            "therapist_id": "t-ana",
-            "kind": "sick",
-            "start_date": sick_day.isoformat(),
-            "end_date": sick_day.isoformat(),
-            "note": "flu",
-        },
-        headers=BEAVERTON_DESK,
-    )
+    again = await post(sick)
     assert again.status_code == 200, again.text
     assert again.json()["version"] == result["version"] and again.json()["moved"] == []
-    other = await scheduler.http.post(
-        "/v1/directory/exceptions",
-        json={
-            "exception_id": exception_id,
-            "therapist_id": "t-ana",
-            "kind": "time_off",
-            "start_date": sick_day.isoformat(),
-            "end_date": sick_day.isoformat(),
-        },
-        headers=BEAVERTON_DESK,
-    )
+    # the same id with other content
+    other = await post({**sick, "kind": "time_off", "note": None})
     assert other.status_code == 409, other.text
     # the same therapist first: with a day's slack either way of the cadence, Ana takes
     # both visits on a neighbouring day - the one of the client who asked for her too
