@@ -44,17 +44,31 @@ MEANINGS: Final[dict[int, str]] = {
 }
 
 
+RETRY_AFTER: Final[dict[str, Any]] = {
+    "Retry-After": {
+        "description": "seconds to wait before retrying",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+# the answers that tell the caller when to come back
+RETRIED: Final = frozenset({429, 503})
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the given error codes, with their shape and meaning.
 
-    A route that validates its input (422) also answers 400 for a body that cannot be
-    decoded at all (not UTF-8 JSON): FastAPI refuses it before validation."""
-    if 422 in codes and 400 not in codes:
-        codes = (400, *codes)
-    return {
-        code: {
-            "model": ValidationErrorBody if code == 422 else ErrorBody,
-            "description": MEANINGS[code],
-        }
-        for code in codes
+    What the layers in front of the routes answer is added to every operation it applies
+    to by ``shared.openapi``: the 401, 429 and 503 of the key check, the 413 of the body
+    limit, and the 400 FastAPI gives a body it cannot decode at all (not UTF-8 JSON)
+    before validating it (422). Naming them here as well does no harm."""
+    return {code: _response(code) for code in codes}
+
+
+def _response(code: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "model": ValidationErrorBody if code == 422 else ErrorBody,
+        "description": MEANINGS[code],
     }
+    if code in RETRIED:
+        response["headers"] = RETRY_AFTER
+    return response

@@ -54,26 +54,34 @@ class AuthFirst:
 
     def _route_needs_key(self, scope: Scope) -> bool:
         found = matched_route(scope)
-        dependant = getattr(found[0], "dependant", None) if found is not None else None
+        route = found[0] if found is not None else None
+        dependant = getattr(route, "dependant", None)
         if dependant is None:
             return False  # unmatched (404), another method (405), or not a FastAPI route
         known = self._needs_key.get(id(dependant))
         if known is None:
-            known = self._needs_key[id(dependant)] = _depends_on(dependant, current_principal)
+            known = self._needs_key[id(dependant)] = needs_key(route)
         return known
 
 
+def needs_key(route: Any) -> bool:
+    """Whether ``route`` takes ``current_principal``: the key is then checked here, before
+    the body (the OpenAPI documents require the bearer key of exactly these routes)."""
+    dependant = getattr(route, "dependant", None)
+    return dependant is not None and _depends_on(dependant, current_principal)
+
+
 def matched_route(scope: Scope) -> tuple[Any, Scope] | None:
-    """The route of the app that ``scope`` fully matches (its full path: see ``_routes``),
+    """The route of the app that ``scope`` fully matches (its full path: see ``routes_of``),
     with what the match adds to the scope (``path_params``); None when none does."""
-    for route in _routes(scope["app"].router.routes):
+    for route in routes_of(scope["app"].router.routes):
         match, child = route.matches(scope)
         if match == Match.FULL:
             return route, child
     return None
 
 
-def _routes(routes: Sequence[BaseRoute]) -> Iterable[Any]:
+def routes_of(routes: Sequence[BaseRoute]) -> Iterable[Any]:
     """Every route with its full path: FastAPI releases that keep included routers
     whole (rather than copying their routes into the app) list them through
     ``iter_route_contexts``; earlier ones hold the copies in ``routes``."""

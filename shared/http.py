@@ -19,12 +19,13 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import logs
+from shared import logs, openapi
 from shared.body_limit import BodyLimit
 from shared.guard import STATE_STORE_DOWN, AuthFirst, answer_of, matched_route
 from shared.headers import security_headers
@@ -37,6 +38,17 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 # polled every few seconds by probes and Prometheus: their lines only at DEBUG
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 CALLER_ID = re.compile(r"[\w.:-]{1,128}")
+
+
+class Readiness(BaseModel):
+    """What /readyz answers, ready (200) or not (503)."""
+
+    ready: bool
+    service: str = Field(examples=["planner"])
+    checks: dict[str, bool] = Field(
+        description="each dependency and whether it answered",
+        examples=[{"broker": True, "redis": True, "consuming": False}],
+    )
 
 
 def service_app(
@@ -58,7 +70,14 @@ def service_app(
         """The process is up (it may still be connecting)."""
         return {"status": "ok", "service": service}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        response_model=Readiness,
+        responses={
+            503: {"model": Readiness, "description": "not ready: the checks name what is not"}
+        },
+    )
     async def readyz(request: Request) -> JSONResponse:
         """200 only when connected to the broker and Redis and consuming."""
         check: ReadinessCheck | None = getattr(request.app.state, "readiness", None)
@@ -88,6 +107,7 @@ def service_app(
         """Redis down is a 503 the caller can retry, not a 500 (as before the body)."""
         return answer_of(STATE_STORE_DOWN)
 
+    openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(AuthFirst)
     app.add_middleware(FrontDoor, service=service)  # outermost: sees every answer

@@ -180,10 +180,33 @@ def _twiml(text: str | None) -> Response:
     )
 
 
+# the form is read by hand (its signature covers every field as posted), so it is declared
+INBOUND_FORM: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "X-Twilio-Signature",
+            "in": "header",
+            "required": True,
+            "description": "the provider's signature of the URL and the form (403 otherwise)",
+            "schema": {"type": "string"},
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": InboundSms.model_json_schema(by_alias=True)
+            }
+        },
+    },
+}
+
+
 @router.post(
     "/sms/inbound",
     response_class=Response,
-    responses={200: {"content": {TWIML: {}}}, **errors(400, 403, 413, 422, 429, 503)},
+    responses={200: {"content": {TWIML: {}}}, **errors(400, 403, 413, 422, 503)},
+    openapi_extra=INBOUND_FORM,
 )
 async def sms_inbound(request: Request) -> Response:
     """The SMS provider's webhook for messages from clients (Twilio's form post,
@@ -260,7 +283,7 @@ def _html(page: str, status_code: int = status.HTTP_200_OK) -> Response:
 @router.get(
     "/checkins/{notification_id}",
     response_class=Response,
-    responses={200: {"content": {"text/html": {}}}, **errors(401, 404, 429)},
+    responses={200: {"content": {"text/html": {}}}, **errors(401, 404, 422, 503)},
 )
 async def checkin_page(
     notification_id: str, request: Request, sig: Annotated[str, Query()]
@@ -292,13 +315,31 @@ class CheckinAnswer(BaseModel):
     replied_at: datetime
 
 
+REPLY_SCHEMA: dict[str, Any] = CheckinReply.model_json_schema()
+REPLY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": REPLY_SCHEMA, "example": {"pain": 3}},
+            "application/x-www-form-urlencoded": {"schema": REPLY_SCHEMA},
+        },
+    }
+}
+ANSWERED_PAGE: dict[str, Any] = {"text/html": {"schema": {"type": "string"}}}
+
+
 @router.post(
     "/checkins/{notification_id}/reply",
     response_model=CheckinAnswer,
     responses={
-        200: {"content": {"text/html": {}}},
-        **errors(401, 404, 409, 422, 429, 503),
+        200: {
+            "content": {"text/html": {}},
+            "description": "the answer recorded: JSON to a JSON body, a small page to the form",
+        },
+        **errors(401, 404, 409, 413, 422, 503),
+        409: {**errors(409)[409], "content": ANSWERED_PAGE},
     },
+    openapi_extra=REPLY_BODY,
 )
 async def checkin_reply(
     notification_id: str, request: Request, sig: Annotated[str, Query()]
@@ -316,6 +357,10 @@ async def checkin_reply(
             reply = CheckinReply.model_validate_json(raw)
         else:
             reply = CheckinReply.model_validate(dict(parse_qsl(raw.decode())))
+    except UnicodeDecodeError as exc:
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "the form is not UTF-8", "type": "value_error"}]
+        ) from exc
     except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]

@@ -17,6 +17,7 @@ from services.scheduler.store import CalendarStore, VisitStatus
 from shared.auth import CurrentPrincipal, require_role
 from shared.errors import errors
 from shared.events.visits import TriggerPointOutcome, VisitBooked
+from shared.openapi import KEY_OR_LINK
 from shared.routes import in_scope, runtime_of
 from shared.vocabulary import CancelledBy, ConfirmedVia, Role
 
@@ -176,6 +177,7 @@ def _command(path: str) -> Callable[[Route], Route]:
         200: {"model": CommandResult, "description": "a repeat: the first confirmation"},
         **errors(401, 403, 404, 409, 410, 429, 503),
     },
+    openapi_extra=KEY_OR_LINK,
 )
 async def confirm(
     visit_id: str,

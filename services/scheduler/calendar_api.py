@@ -26,6 +26,7 @@ from shared import links
 from shared.auth import CurrentPrincipal, Principal, current_principal, require_role
 from shared.errors import errors
 from shared.events.visits import VisitBooked
+from shared.openapi import KEY_OR_LINK
 from shared.routes import runtime_of, visible
 from shared.runtime import Runtime
 from shared.vocabulary import Role
@@ -217,6 +218,7 @@ def reaches(locations: list[str] | None, location_id: str) -> bool:
     "/visits/{visit_id}.ics",
     response_class=Response,
     responses={200: {"content": {"text/calendar": {}}}, **errors(401, 404, 429)},
+    openapi_extra=KEY_OR_LINK,
 )
 async def visit_calendar_file(
     visit_id: str,
@@ -254,6 +256,7 @@ async def visit_calendar_file(
     "/clients/{client_id}/calendar.ics",
     response_class=Response,
     responses={200: {"content": {"text/calendar": {}}}, **errors(401, 404, 429)},
+    openapi_extra=KEY_OR_LINK,
 )
 async def client_calendar_feed(
     client_id: str,

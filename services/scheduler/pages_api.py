@@ -37,6 +37,7 @@ from services.scheduler.store import CalendarStore, VisitStatus
 from shared import links
 from shared.errors import errors
 from shared.events.visits import VisitBooked, VisitCancelled, VisitRescheduled
+from shared.openapi import KEY_OR_LINK
 from shared.routes import runtime_of
 from shared.runtime import Runtime
 from shared.vocabulary import ConfirmedVia, Role
@@ -56,6 +57,7 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
     410: {**PAGE, "description": "the visit was cancelled: its links no longer act"},
 }
 START_FORM: dict[str, Any] = {
+    **KEY_OR_LINK,
     "requestBody": {
         "required": True,
         "content": {
@@ -67,7 +69,7 @@ START_FORM: dict[str, Any] = {
                 }
             }
         },
-    }
+    },
 }
 
 
@@ -191,6 +193,7 @@ async def _visit_facts(opened: _Visit) -> pages.VisitFacts:
     "/visits/{visit_id}/manage",
     response_class=Response,
     responses={200: PAGE, **errors(401, 403, 404, 429)},
+    openapi_extra=KEY_OR_LINK,
 )
 async def visit_page(
     visit_id: str, request: Request, sig: Sig = None, lang: Lang = None
@@ -219,13 +222,13 @@ def _refused(opened: _Visit, refused: commands.Refused) -> Response:
     return opened.result(opened.texts.refused_title, [opened.texts.refusal(refused.reason)], 409)
 
 
-def _action(path: str, **extra: Any) -> Callable[[Route], Route]:
+def _action(path: str, openapi_extra: dict[str, Any] = KEY_OR_LINK) -> Callable[[Route], Route]:
     """A button's form post: a page in the language, JSON for errors before the record."""
     return router.post(
         path,
         response_class=Response,
         responses={**ANSWERS, **errors(401, 403, 404, 413, 422, 429, 503)},
-        **extra,
+        openapi_extra=openapi_extra,
     )
 
 
@@ -357,6 +360,7 @@ async def _open_offer(request: Request, offer_id: str, sig: str | None, lang: st
     "/waitlist-offers/{offer_id}/manage",
     response_class=Response,
     responses={200: PAGE, **errors(401, 403, 404, 429)},
+    openapi_extra=KEY_OR_LINK,
 )
 async def offer_page(
     offer_id: str, request: Request, sig: Sig = None, lang: Lang = None
@@ -387,6 +391,7 @@ for _action_named in ("accept", "decline"):
         methods=["GET"],
         response_class=Response,
         responses={200: PAGE, **errors(401, 403, 404, 429)},
+        openapi_extra=KEY_OR_LINK,
         name=f"offer_page_from_{_action_named}_link",
         summary=f"The offer's page, from a link to {_action_named}",
         description="The offer's page, as from .../manage: opening it changes nothing; "

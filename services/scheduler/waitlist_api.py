@@ -23,6 +23,7 @@ from services.scheduler.store import CalendarStore
 from shared import links
 from shared.auth import CurrentPrincipal, require_role
 from shared.errors import errors
+from shared.openapi import KEY_OR_LINK
 from shared.routes import runtime_of, visible
 
 router = APIRouter(prefix="/v1", tags=["waitlist"])
@@ -160,7 +161,10 @@ async def _reach(
 
 
 @router.get(
-    "/waitlist-offers/{offer_id}", response_model=OfferView, responses=errors(401, 403, 404, 429)
+    "/waitlist-offers/{offer_id}",
+    response_model=OfferView,
+    responses=errors(401, 403, 404, 429),
+    openapi_extra=KEY_OR_LINK,
 )
 async def get_offer(offer_id: str, request: Request, sig: Sig = None) -> OfferView:
     """An offer of a freed slot and where it stands."""
@@ -182,6 +186,7 @@ async def _answer(request: Request, answer: offer_commands.Answer, response: Res
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OfferView,
     responses={200: REPEAT, **errors(401, 403, 404, 409, 410, 429, 503)},
+    openapi_extra=KEY_OR_LINK,
 )
 async def accept_offer(
     offer_id: str, request: Request, response: Response, sig: Sig = None
@@ -197,7 +202,8 @@ async def accept_offer(
     "/waitlist-offers/{offer_id}/decline",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OfferView,
-    responses={200: REPEAT, **errors(401, 403, 404, 409, 410, 429)},
+    responses={200: REPEAT, **errors(401, 403, 404, 409, 410, 429, 503)},
+    openapi_extra=KEY_OR_LINK,
 )
 async def decline_offer(
     offer_id: str, request: Request, response: Response, sig: Sig = None
@@ -211,7 +217,7 @@ async def decline_offer(
 @router.get(
     "/locations/{location_id}/waitlist",
     response_model=LocationWaitlist,
-    responses=errors(401, 404, 429),
+    responses=errors(401, 403, 404, 429),
 )
 async def location_waitlist(
     location_id: str, principal: CurrentPrincipal, request: Request
