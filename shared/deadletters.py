@@ -17,6 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.binding import headers_bytes, structured_headers
 from shared.codec import encode, wrap
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import RecordDeadLettered
@@ -43,8 +44,14 @@ class RawRecord:
 
 
 def record_bytes(item: Outgoing) -> int:
-    """What ``item`` weighs against the producer's ``max_request_size``, with margin."""
-    return len(encode(item.envelope)) + len(item.key.encode()) + RECORD_OVERHEAD_BYTES
+    """What ``item`` weighs against the producer's ``max_request_size``, with margin:
+    its value, key and headers (shared/kafka.py sends every record with them)."""
+    return (
+        len(encode(item.envelope))
+        + len(item.key.encode())
+        + headers_bytes(structured_headers())
+        + RECORD_OVERHEAD_BYTES
+    )
 
 
 def dead_letter(

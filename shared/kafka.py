@@ -2,7 +2,8 @@
 
 Every send waits for the broker's acknowledgement (``acks=all``) so a caller
 that reports success - an HTTP 202, an offset commit - only does so once the
-event is durably handed over. A failed send says whether it can pass
+event is durably handed over. Every record carries the CloudEvents structured-mode
+``content-type`` header (shared/binding.py). A failed send says whether it can pass
 (``PublishError``) or never will (``PublishRejected``: shared/broker_errors.py).
 """
 
@@ -21,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared import metrics
+from shared.binding import Headers, structured_headers
 from shared.broker_errors import publish_failure_kind
 from shared.codec import encode
 from shared.envelope import Envelope
@@ -137,7 +139,12 @@ class Publisher:
         for item in pending:
             try:
                 sends.append(
-                    await self._producer.send(item.topic, key=item.key.encode(), value=item.value)
+                    await self._producer.send(
+                        item.topic,
+                        key=item.key.encode(),
+                        value=item.value,
+                        headers=structured_headers(),
+                    )
                 )
             except KafkaError as exc:  # refused before it left: too large, unknown topic
                 sends.append(publish_failure(exc, item.topic))
@@ -167,13 +174,14 @@ class Publisher:
         return None
 
     async def send_raw(
-        self, topic: str, *, key: bytes | None, value: bytes | None
+        self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers
     ) -> tuple[int, int]:
-        """Send a record exactly as it was (a dead letter replayed to its topic);
-        returns the partition and offset the broker gave it."""
+        """Send a record exactly as it was (a dead letter replayed to its topic, with
+        the headers ``binding.replay_headers`` restores); returns the partition and
+        offset the broker gave it."""
         try:
             sent = await asyncio.wait_for(
-                self._producer.send_and_wait(topic, key=key, value=value),
+                self._producer.send_and_wait(topic, key=key, value=value, headers=headers),
                 timeout=self._settings.kafka.send_timeout_s + SEND_TIMEOUT_MARGIN_S,
             )
         except (KafkaError, TimeoutError) as exc:

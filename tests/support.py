@@ -50,6 +50,7 @@ class Record:
     offset: int
     key: str | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def event(self) -> dict[str, Any]:
@@ -85,7 +86,9 @@ class TopicLog:
             for records in batches.values():
                 for r in records:
                     key = r.key.decode() if r.key is not None else None
-                    self.records.append(Record(r.topic, r.partition, r.offset, key, r.value))
+                    self.records.append(
+                        Record(r.topic, r.partition, r.offset, key, r.value, tuple(r.headers))
+                    )
 
     async def stop(self) -> None:
         if self._task is not None:

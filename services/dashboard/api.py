@@ -23,6 +23,7 @@ from services.dashboard.projection import DeadLetter
 from services.dashboard.store import DashboardStore
 from services.dashboard.views import overview, summary, window
 from shared.auth import CurrentPrincipal, Principal, require_location, require_role
+from shared.binding import replay_headers
 from shared.errors import errors
 from shared.kafka import PublishError
 from shared.routes import runtime_of
@@ -151,7 +152,8 @@ async def inspect(
 async def replay(
     request: Request, principal: CurrentPrincipal, dead_letter_id: str
 ) -> dict[str, Any]:
-    """Send the original record, byte for byte and with its key, back to its topic.
+    """Send the original record, byte for byte and with its key, back to its topic
+    (a CloudEvent with the structured-mode header it was published with).
     Done once the cause is fixed: the consumers handle it as new (a dead-lettered
     event is never marked handled). Once per record, whichever of the services
     that failed on it is named: the record goes to all of them; a repeat is a 409."""
@@ -182,6 +184,7 @@ async def replay(
             dead.source_topic,
             key=dead.key.encode() if dead.key is not None else None,
             value=payload,
+            headers=replay_headers(payload),
         )
         record = {
             "at": runtime.clock.now().isoformat(),

@@ -44,6 +44,7 @@ pytestmark = pytest.mark.integration
 OPS = {"Authorization": "Bearer demo-ops"}
 ADMIN = {"Authorization": "Bearer demo-admin"}
 FRONTDESK = {"Authorization": "Bearer demo-frontdesk-beaverton"}
+STRUCTURED = b"application/cloudevents+json; charset=UTF-8"
 
 
 @pytest.fixture
@@ -287,11 +288,12 @@ async def test_dead_letter_inspected_and_replayed_once(
         again = await http.post(f"{path}/replay", headers=ADMIN)
         assert again.status_code == 409
 
-        # the same bytes and key are on the topic at the offset the broker gave
+        # the same bytes and key are on the topic at the offset the broker gave, with
+        # the structured-mode header a CloudEvent is published with
         got = await _record_at(
             settings, "clinic.notifications", where["partition"], where["offset"]
         )
-        assert got == (client.encode(), raw)
+        assert got == (client.encode(), raw, (("content-type", STRUCTURED),))
 
         async def marked() -> dict[str, Any] | None:
             mine = await listed()
@@ -365,7 +367,7 @@ async def _pictures(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
 
 async def _record_at(
     settings: DashboardSettings, topic: str, partition: int, offset: int
-) -> tuple[bytes | None, bytes | None]:
+) -> tuple[bytes | None, bytes | None, tuple[tuple[str, bytes], ...]]:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
     )
@@ -375,7 +377,7 @@ async def _record_at(
         consumer.assign([tp])
         consumer.seek(tp, offset)
         found = await consumer.getone()
-        return found.key, found.value
+        return found.key, found.value, tuple(found.headers)
     finally:
         await consumer.stop()
 

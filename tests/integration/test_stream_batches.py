@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from shared.binding import structured_headers
 from shared.clock import parse_clock
 from shared.codec import encode, wrap
 from shared.envelope import Envelope, Trace
@@ -309,7 +310,9 @@ async def test_offsets_are_committed_only_once_outputs_are_acknowledged(
 
 
 async def _send(publisher: Publisher, item: Outgoing) -> tuple[int, int]:
-    return await publisher.send_raw(item.topic, key=item.key.encode(), value=encode(item.envelope))
+    return await publisher.send_raw(
+        item.topic, key=item.key.encode(), value=encode(item.envelope), headers=structured_headers()
+    )
 
 
 async def _past(bootstrap: str, group: str, topic: str, at: tuple[int, int]) -> bool:
