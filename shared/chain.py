@@ -222,6 +222,8 @@ class Location(_Config):
     closed: list[date] = Field(default_factory=list)
     address: str | None = None
     phone: str | None = None
+    # the location's own address: the ORGANIZER of its visits' calendar entries
+    email: str | None = Field(default=None, pattern=r"^[^@\s<>:]+@[^@\s<>:]+$")
     policy: PolicyOverride = PolicyOverride()
 
     @property

@@ -29,7 +29,7 @@ from fastapi import HTTPException, status
 
 from services.scheduler import backfill
 from services.scheduler.booking import first_sequence, interval_of, sessions_from
-from services.scheduler.commands import booking_trace, plan_needs
+from services.scheduler.commands import booking_trace, moves_record, plan_needs
 from services.scheduler.directory import (
     AddClosure,
     AddException,
@@ -197,6 +197,9 @@ async def _replan_location(
     for old, new in outcome.moved:
         calendar.hold.append(new)
         calendar.expect[old.visit_id] = ("booked", old.start)
+        # counted as a reschedule counts its move: the calendar entry's SEQUENCE grows
+        moves = int(await store.record(moves_record(old.visit_id)) or 0) + 1
+        calendar.records[moves_record(old.visit_id)] = str(moves)
         backfill.slot_freed(calendar, old, now=now)
         replanned.moved.append(
             VisitRescheduled(

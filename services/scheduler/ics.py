@@ -7,6 +7,17 @@ VTIMEZONE built from the IANA rules for the dates in the file, so a 10:00 visit
 shows at 10:00 local in any calendar, on either side of a DST change
 (DESIGN.md "Guarantees": time).
 
+Updates that calendars apply: a visit keeps one UID for good, and its SEQUENCE
+grows with every change (``sequence``): 0 as booked, one more for each move, one
+more when it is cancelled (the last change a visit has). A calendar holding the
+entry replaces it with a file of a higher SEQUENCE, and a cancelled one carries
+STATUS:CANCELLED. The location is the ORGANIZER (its name, and the ``email`` the
+chain file gives it): with one, the file is an iTIP message (RFC 5546) -
+METHOD:PUBLISH, or METHOD:CANCEL for a cancelled visit's own file - whose
+required properties are all there. iTIP needs an ORGANIZER with an address, so
+a location without ``email`` gets files with neither ORGANIZER nor METHOD: plain
+RFC 5545 objects, imported and updated by UID and SEQUENCE all the same.
+
 Minimum necessary (DESIGN.md "Guarantees"): a calendar entry is seen by whoever
 sees the client's calendar, so it says where, when and with whom, never why. The
 inputs hold no complaint, condition or technique, and must not start to.
@@ -20,7 +31,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard
+from icalendar import (
+    Calendar,
+    Event,
+    Timezone,
+    TimezoneDaylight,
+    TimezoneStandard,
+    vCalAddress,
+)
 
 from shared.chain import Location
 from shared.events.visits import VisitBooked
@@ -47,6 +65,22 @@ def visit_uid(visit_id: str) -> str:
     return f"{visit_id}@clinicflow"
 
 
+def sequence(moves: int, *, cancelled: bool) -> int:
+    """The SEQUENCE of a visit moved ``moves`` times: each move raises it, and the
+    cancellation once more (nothing changes a visit after it), so every change a
+    calendar is sent is above the one it holds."""
+    return moves + (1 if cancelled else 0)
+
+
+def organizer(location: Location, *, chain_name: str) -> vCalAddress | None:
+    """The location as the ORGANIZER, when the chain gave it an address."""
+    if location.email is None:
+        return None
+    address = vCalAddress(f"mailto:{location.email}")
+    address.params["CN"] = f"{chain_name}, {location.name}" if chain_name else location.name
+    return address
+
+
 def visit_ics(
     visit: VisitBooked,
     *,
@@ -57,14 +91,16 @@ def visit_ics(
     revision: int = 0,
     cancelled: bool = False,
 ) -> bytes:
-    """One visit as a VCALENDAR (METHOD:PUBLISH) holding its VTIMEZONE and VEVENT.
+    """One visit as a VCALENDAR holding its VTIMEZONE and VEVENT: METHOD:PUBLISH, or
+    METHOD:CANCEL once it is cancelled, when the location has an address.
 
-    ``revision`` is the event's SEQUENCE: raise it on every reschedule or
-    cancellation so calendars replace the entry they already hold."""
+    ``revision``: how many times the visit was moved (``sequence`` makes the
+    SEQUENCE of it and ``cancelled``)."""
     if visit.location_id != location.id:
         raise ValueError(f"visit {visit.visit_id} is at {visit.location_id!r}, not {location.id!r}")
     entry = _Entry(visit, location, therapist_name, chain_name, revision, cancelled)
-    return _ics([entry], now=now, name=None)
+    method = "CANCEL" if cancelled else "PUBLISH"
+    return _ics([entry], now=now, name=None, method=method)
 
 
 def client_feed_ics(
@@ -78,7 +114,9 @@ def client_feed_ics(
     revisions: Mapping[str, int] | None = None,
 ) -> bytes:
     """Every visit of one client in one calendar, in start order; the visits whose
-    id is in ``cancelled`` carry STATUS:CANCELLED. One VTIMEZONE per zone used."""
+    id is in ``cancelled`` carry STATUS:CANCELLED, ``revisions`` holds how many
+    times each was moved. One VTIMEZONE per zone used; METHOD:PUBLISH when every
+    visit's location has an address."""
     entries = [
         _Entry(
             visit=visit,
@@ -90,7 +128,7 @@ def client_feed_ics(
         )
         for visit in sorted(visits, key=lambda v: (v.start, v.visit_id))
     ]
-    return _ics(entries, now=now, name=f"{chain_name} visits")
+    return _ics(entries, now=now, name=f"{chain_name} visits", method="PUBLISH")
 
 
 def _location_of(visit: VisitBooked, locations: Mapping[str, Location]) -> Location:
@@ -102,16 +140,18 @@ def _location_of(visit: VisitBooked, locations: Mapping[str, Location]) -> Locat
         ) from None
 
 
-def _ics(entries: list[_Entry], *, now: datetime, name: str | None) -> bytes:
+def _ics(entries: list[_Entry], *, now: datetime, name: str | None, method: str) -> bytes:
     """The VCALENDAR: header, one VTIMEZONE per zone, then the events; folded at
-    75 octets with CRLF line ends by the library."""
+    75 octets with CRLF line ends by the library. ``method`` is written only when
+    every event has its ORGANIZER, which iTIP requires of PUBLISH and CANCEL."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "PUBLISH")
+    if entries and all(entry.location.email is not None for entry in entries):
+        calendar.add("method", method)
     if name is not None:
         calendar.add("name", name)  # RFC 7986
         calendar.add("x-wr-calname", name)  # the same, for clients without RFC 7986
@@ -147,11 +187,14 @@ def _event(entry: _Entry, stamp: datetime) -> Event:
     event.add("dtstart", visit.start.astimezone(zone))
     event.add("dtend", visit.end.astimezone(zone))
     event.add("summary", summary(visit, location=location, chain_name=entry.chain_name))
+    host = organizer(location, chain_name=entry.chain_name)
+    if host is not None:
+        event.add("organizer", host)
     event.add("location", location_text(location))
     description = _description(entry.therapist_name, location)
     if description:
         event.add("description", description)
-    event.add("sequence", entry.revision)
+    event.add("sequence", sequence(entry.revision, cancelled=entry.cancelled))
     event.add("status", "CANCELLED" if entry.cancelled else "CONFIRMED")
     # A cancelled visit no longer blocks the client's time.
     event.add("transp", "TRANSPARENT" if entry.cancelled else "OPAQUE")
@@ -248,6 +291,8 @@ __all__ = [
     "PRODID",
     "client_feed_ics",
     "location_text",
+    "organizer",
+    "sequence",
     "summary",
     "visit_ics",
     "visit_uid",

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from icalendar import Calendar
 
 from services.planner.domain import build_plan
 from services.scheduler.handlers import handlers
@@ -307,6 +308,11 @@ async def test_a_sick_day_replans_with_continuity(scheduler: Scheduler, topics: 
     assert listed[second.visit_id]["therapist_id"] == "t-ana"
     assert datetime.fromisoformat(listed[second.visit_id]["start"]) == new_start
     assert_no_double_booking(await scheduler.booked_at("beaverton"))
+    # the client's calendar entry of the moved visit is a new revision of it
+    entry = await scheduler.http.get(f"/v1/visits/{second.visit_id}.ics", headers=ADMIN)
+    assert entry.status_code == 200, entry.text
+    (event,) = Calendar.from_ical(entry.content).walk("VEVENT")
+    assert event["SEQUENCE"] == 1 and event.decoded("DTSTART").astimezone(UTC) == new_start
 
     # the directory's own event, keyed by the chain
     added = await topics.wait_for(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from icalendar import Calendar, Component, Event, Timezone
 
-from services.scheduler.ics import client_feed_ics, visit_ics
+from services.scheduler.ics import client_feed_ics, sequence, visit_ics
 from shared.chain import Location
 from shared.events.visits import VisitBooked
 
@@ -25,6 +28,7 @@ BEAVERTON = Location(
     rooms=2,
     address="4800 SW Griffith Drive, Suite 120, Beaverton, OR 97005, United States of America",
     phone="+1 503 555 0100",
+    email="beaverton@veeva.example",
 )
 BROOKLYN = Location(
     id="brooklyn", name="Brooklyn", timezone=NY, hours={"mon": ["09:00-18:00"]}, rooms=1
@@ -101,6 +105,7 @@ def test_a_visit_file_is_a_published_calendar_with_one_event() -> None:
     assert str(calendar["METHOD"]) == "PUBLISH"
     assert [tz["TZID"] for tz in calendar.walk("VTIMEZONE")] == [LA]
     assert len(calendar.walk("VEVENT")) == 1
+    assert itip_problems(calendar) == []
 
 
 @pytest.mark.parametrize(
@@ -238,6 +243,7 @@ def test_the_event_holds_nothing_beyond_where_when_and_with_whom() -> None:
         "SEQUENCE",
         "STATUS",
         "TRANSP",
+        "ORGANIZER",
     }
     assert b"release" not in ics_of(make_visit("v-1", datetime(2026, 3, 9, 10)))  # the phase
 
@@ -292,10 +298,28 @@ def test_the_feed_holds_every_visit_in_start_order() -> None:
     events = calendar.walk("VEVENT")
     assert [str(e["UID"]) for e in events] == ["v-1@clinicflow", "v-2@clinicflow", "v-3@clinicflow"]
     assert [str(e["STATUS"]) for e in events] == ["CONFIRMED", "CANCELLED", "CONFIRMED"]
-    assert [e.decoded("SEQUENCE") for e in events] == [0, 1, 0]
+    # v-2 was moved once, then cancelled
+    assert [e.decoded("SEQUENCE") for e in events] == [0, 2, 0]
     assert [e["DTSTART"].params["TZID"] for e in events] == [LA, LA, NY]
     assert [e.decoded("DTSTART").hour for e in events] == [10, 10, 10]
+    # Brooklyn has no address to organize from: no iTIP method for the whole feed
+    assert "METHOD" not in calendar
+    assert ["ORGANIZER" in e for e in events] == [True, True, False]
+
+
+def test_a_feed_of_locations_with_addresses_is_published() -> None:
+    brooklyn = BROOKLYN.model_copy(update={"email": "brooklyn@veeva.example"})
+    ics = client_feed_ics(
+        feed_visits(),
+        locations={**LOCATIONS, "brooklyn": brooklyn},
+        therapist_names={},
+        chain_name=CHAIN,
+        now=NOW,
+        cancelled={"v-2"},
+    )
+    calendar = Calendar.from_ical(ics)
     assert str(calendar["METHOD"]) == "PUBLISH"
+    assert itip_problems(calendar) == []
 
 
 def test_the_feed_has_one_vtimezone_per_zone_used() -> None:
@@ -324,3 +348,119 @@ def test_a_feed_visit_at_an_unknown_location_is_refused() -> None:
             chain_name=CHAIN,
             now=NOW,
         )
+
+
+# --- updates calendars apply (RFC 5546, iTIP) ---------------------------------------------
+
+# RFC 5546 3.2.1 (PUBLISH) and 3.2.5 (CANCEL), VEVENT: the properties each method
+# requires (exactly once), those it allows at most once, the ones it forbids, and the
+# STATUS values it takes
+ITIP_VEVENT = {
+    "PUBLISH": {
+        "required": {"DTSTAMP", "DTSTART", "ORGANIZER", "SUMMARY", "UID"},
+        "at_most_once": {"SEQUENCE", "STATUS", "DTEND", "LOCATION", "DESCRIPTION", "TRANSP"},
+        "forbidden": {"ATTENDEE"},
+        "status": {"TENTATIVE", "CONFIRMED", "CANCELLED"},
+    },
+    "CANCEL": {
+        "required": {"DTSTAMP", "ORGANIZER", "SEQUENCE", "UID"},
+        "at_most_once": {"STATUS", "DTSTART", "DTEND", "SUMMARY", "LOCATION", "DESCRIPTION"},
+        "forbidden": set(),
+        "status": {"CANCELLED"},
+    },
+}
+
+
+def itip_problems(calendar: Calendar) -> list[str]:
+    """What makes ``calendar`` other than a valid iTIP message, by RFC 5546's tables."""
+    method = str(calendar.get("METHOD", ""))
+    rules = ITIP_VEVENT.get(method)
+    if rules is None:
+        return [f"METHOD {method!r} is none of {sorted(ITIP_VEVENT)}"]
+    problems = [f"{name} missing" for name in ("PRODID", "VERSION") if name not in calendar]
+    events = calendar.walk("VEVENT")
+    if not events:
+        problems.append("no VEVENT")
+    if method == "CANCEL" and len({str(e["UID"]) for e in events}) > 1:
+        problems.append("CANCEL of more than one UID")
+    for event in events:
+        names = [name for name, _ in event.property_items(recursive=False)][1:-1]
+        for name in rules["required"] | rules["at_most_once"]:
+            if names.count(name) > 1:
+                problems.append(f"{name} more than once")
+        problems += [f"{name} missing" for name in rules["required"] - set(names)]
+        problems += [f"{name} not allowed" for name in rules["forbidden"] & set(names)]
+        if "STATUS" in event and str(event["STATUS"]) not in rules["status"]:
+            problems.append(f"STATUS {event['STATUS']} in {method}")
+        organizer = event.get("ORGANIZER")
+        if organizer is not None and not str(organizer).startswith("mailto:"):
+            problems.append(f"ORGANIZER {organizer} is no calendar address")
+    return problems
+
+
+def test_sequence_grows_from_booked_through_moves_to_cancelled() -> None:
+    visit = make_visit("v-1", datetime(2026, 3, 9, 10))
+    booked = only_event(ics_of(visit))
+    moved = only_event(ics_of(visit, revision=1))
+    moved_again = only_event(ics_of(visit, revision=2))
+    cancelled = only_event(ics_of(visit, revision=2, cancelled=True))
+    sequences = [e.decoded("SEQUENCE") for e in (booked, moved, moved_again, cancelled)]
+    assert sequences == [0, 1, 2, 3]
+    # a visit cancelled as booked is above its booking too
+    assert only_event(ics_of(visit, cancelled=True)).decoded("SEQUENCE") == 1
+
+
+@given(moves=st.integers(min_value=0, max_value=500))
+def test_every_change_is_above_the_one_before(moves: int) -> None:
+    history = [sequence(n, cancelled=False) for n in range(moves + 1)]
+    history.append(sequence(moves, cancelled=True))
+    assert all(a < b for a, b in itertools.pairwise(history))
+
+
+def test_the_location_organizes_its_visits() -> None:
+    event = only_event(ics_of(make_visit("v-1", datetime(2026, 3, 9, 10))))
+    assert str(event["ORGANIZER"]) == "mailto:beaverton@veeva.example"
+    assert event["ORGANIZER"].params["CN"] == "Veeva Chiropractic, Beaverton"
+    assert "ATTENDEE" not in event  # PUBLISH has none; the client is not named
+
+
+def test_a_cancelled_visit_file_is_an_itip_cancel() -> None:
+    ics = ics_of(make_visit("v-1", datetime(2026, 3, 9, 10)), revision=1, cancelled=True)
+    calendar = Calendar.from_ical(ics)
+    (event,) = calendar.walk("VEVENT")
+    assert str(calendar["METHOD"]) == "CANCEL"
+    assert str(event["STATUS"]) == "CANCELLED" and event.decoded("SEQUENCE") == 2
+    assert str(event["UID"]) == "v-1@clinicflow"
+    assert itip_problems(calendar) == []
+
+
+def test_without_an_address_there_is_neither_organizer_nor_method() -> None:
+    """iTIP needs an ORGANIZER with an address: without one the file claims no method,
+    and stays an RFC 5545 calendar its UID and SEQUENCE update."""
+    for cancelled in (False, True):
+        visit = make_visit("v-1", datetime(2026, 11, 2, 10), location=BROOKLYN)
+        ics = visit_ics(
+            visit,
+            location=BROOKLYN,
+            therapist_name=None,
+            chain_name=CHAIN,
+            now=NOW,
+            revision=1,
+            cancelled=cancelled,
+        )
+        calendar = Calendar.from_ical(ics)
+        (event,) = calendar.walk("VEVENT")
+        assert "METHOD" not in calendar and "ORGANIZER" not in event
+        assert event.decoded("SEQUENCE") == (2 if cancelled else 1)
+
+
+def test_the_checker_finds_what_itip_forbids() -> None:
+    """The table check above fails where RFC 5546 says a message is invalid."""
+    visit = make_visit("v-1", datetime(2026, 3, 9, 10))
+    calendar = Calendar.from_ical(ics_of(visit, cancelled=True))
+    (event,) = calendar.walk("VEVENT")
+    del event["ORGANIZER"]
+    event["STATUS"] = "CONFIRMED"
+    assert set(itip_problems(calendar)) == {"ORGANIZER missing", "STATUS CONFIRMED in CANCEL"}
+    del calendar["METHOD"]
+    assert itip_problems(calendar) == ["METHOD '' is none of ['CANCEL', 'PUBLISH']"]
