@@ -11,8 +11,13 @@ they understood; it breaks them when a new event may:
 - carry a value outside what they knew (a new enum value, a looser minimum or
   maximum).
 
-Adding properties, optional or required, keeps them working: consumers ignore
-fields they do not know. A breaking change needs a new ``schema_version``.
+Adding properties, optional or required, at the top or in a nested object,
+keeps them working: consumers ignore fields they do not know. That holds only
+while the schema they validate with is open: an object closed to properties it
+does not list (``additionalProperties: false``, ``unevaluatedProperties:
+false``) refuses the next additive release, so a published reader schema that
+closes one is itself a breaking change (``closed_objects``). A breaking change
+needs a new ``schema_version``.
 """
 
 from __future__ import annotations
@@ -24,11 +29,41 @@ Schema = Mapping[str, Any]
 
 _LOWER = ("minimum", "exclusiveMinimum", "minLength", "minItems")
 _UPPER = ("maximum", "exclusiveMaximum", "maxLength", "maxItems")
+_CLOSING = ("additionalProperties", "unevaluatedProperties")
+_DATA = frozenset({"const", "default", "enum", "examples"})
+_NAMED = frozenset({"properties", "patternProperties", "$defs", "definitions"})
 
 
 def breaking_changes(old: Schema, new: Schema) -> list[str]:
-    """What about ``new`` can break a reader of ``old``; empty when nothing can."""
-    return _compare(old, new, old_root=old, new_root=new, path="data")
+    """What about ``new`` can break a reader of ``old``, or a reader who takes
+    ``new`` up, on this release or the next additive one; empty when nothing can."""
+    changed = _compare(old, new, old_root=old, new_root=new, path="data")
+    return changed + [f"{where}: closed to new properties" for where in closed_objects(new)]
+
+
+def closed_objects(schema: Schema) -> list[str]:
+    """Where ``schema`` refuses properties it does not list, as JSON pointers
+    (``#/$defs/Place``); empty for a schema open at every level. A mapping of
+    names to schemas (``properties``, ``$defs``) is walked, not judged, and
+    defaults, examples and constants are data."""
+    return _closed(schema, "#")
+
+
+def _closed(node: Any, where: str) -> list[str]:
+    if isinstance(node, list):
+        return [found for i, item in enumerate(node) for found in _closed(item, f"{where}/{i}")]
+    if not isinstance(node, Mapping):
+        return []
+    found = [where] if any(node.get(k) is False for k in _CLOSING) else []
+    for key, value in node.items():
+        if key in _DATA:
+            continue
+        if key in _NAMED and isinstance(value, Mapping):
+            for name, sub in value.items():
+                found += _closed(sub, f"{where}/{key}/{name}")
+        else:
+            found += _closed(value, f"{where}/{key}")
+    return found
 
 
 def _compare(

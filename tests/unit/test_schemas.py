@@ -16,7 +16,7 @@ from shared.codec import encode, wrap
 from shared.compat import breaking_changes
 from shared.envelope import Trace, schema_id
 from shared.events import EVENT_MODELS, VisitBooked
-from shared.schemas import event_schemas
+from shared.schemas import event_schemas, producer_schemas
 from shared.topics import PUBLIC_TOPICS
 
 
@@ -27,6 +27,8 @@ def test_schemas_command_writes_one_schema_per_event_type(tmp_path: Path) -> Non
         schema = json.loads(path.read_text())
         assert schema["$id"] == schema_id(event_type, model.schema_version)
         assert set(model.model_fields) <= set(schema["properties"])
+        producer = json.loads((tmp_path / "producer" / path.name).read_text())
+        assert producer["properties"] == schema["properties"]
     envelope = json.loads((tmp_path / "envelope.schema.json").read_text())
     assert {"correlationid", "causationid", "chainid", "locationid"} <= set(envelope["properties"])
 
@@ -36,8 +38,8 @@ def test_schemas_command_writes_one_schema_per_event_type(tmp_path: Path) -> Non
 PUBLISHED = Path(__file__).resolve().parents[2] / "schemas"
 
 
-def _published(name: str) -> dict[str, Any] | None:
-    path = PUBLISHED / f"{name}.schema.json"
+def _published(name: str, folder: Path = PUBLISHED) -> dict[str, Any] | None:
+    path = folder / f"{name}.schema.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -54,6 +56,15 @@ def test_every_schema_is_published_and_no_published_one_changes_in_a_breaking_wa
         "or raise the event's schema_version (the old schema file stays for its readers)."
     )
     assert current == published, f"{name} changed compatibly: run `make schemas` and commit it"
+
+
+@pytest.mark.parametrize("name", sorted(producer_schemas()))
+def test_every_producer_schema_is_published_and_current(name: str) -> None:
+    # what this release emits: it grows with every additive release, readers never use it
+    current = json.loads(json.dumps(producer_schemas()[name]))
+    assert current == _published(name, PUBLISHED / "producer"), (
+        f"producer/{name} changed: run `make schemas` and commit it"
+    )
 
 
 def test_a_new_version_keeps_the_old_versions_schema_for_its_readers() -> None:
