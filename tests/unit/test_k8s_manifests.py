@@ -1,11 +1,13 @@
 """deploy/k8s cannot be applied here (no cluster), so its agreement with the code
-is checked by reading it: settings, ports, probes, Services, autoscaling and the
-topic-init Job."""
+is checked by reading it: settings, ports, probes, Services, autoscaling, the
+topic-init Job and the NetworkPolicies that keep all but the services out of Kafka
+and Redis."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +334,180 @@ def test_the_topic_init_job_creates_the_registry_topics() -> None:
     assert '--replication-factor "$REPLICATION_FACTOR"' in spec["args"][0]
     assert int(env["REPLICATION_FACTOR"]["value"]) >= 1
     assert job["spec"]["template"]["spec"]["restartPolicy"] in ("OnFailure", "Never")
+
+
+# ---------------------------------------------------------------- NetworkPolicies
+
+DATASTORES = K8S / "datastores"
+DATASTORE_KUSTOMIZATION = yaml.safe_load((DATASTORES / "kustomization.yaml").read_text())
+DATASTORE_DOCUMENTS: list[dict[str, Any]] = [
+    document
+    for resource in DATASTORE_KUSTOMIZATION["resources"]
+    for document in yaml.safe_load_all((DATASTORES / resource).read_text())
+    if document is not None
+]
+NETWORK_POLICIES = [d for d in DOCUMENTS if d["kind"] == "NetworkPolicy"]
+DATASTORE_POLICIES = [d for d in DATASTORE_DOCUMENTS if d["kind"] == "NetworkPolicy"]
+# how the common charts and the Strimzi operator label a Kafka broker and a Redis node
+DATASTORE_LABELS = {
+    "kafka": {"app.kubernetes.io/name": "kafka", "strimzi.io/kind": "Kafka"},
+    "redis": {"app.kubernetes.io/name": "redis", "app.kubernetes.io/component": "master"},
+}
+CLIENTS = {"kafka": set(DEPLOYMENTS) | {"topic-init"}, "redis": set(DEPLOYMENTS)}
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    namespace: str
+    labels: dict[str, str]
+
+    def namespace_labels(self) -> dict[str, str]:
+        """Its namespace's labels: Kubernetes adds kubernetes.io/metadata.name to each."""
+        own = (
+            of_kind("Namespace")[NAMESPACE]["metadata"]["labels"]
+            if self.namespace == NAMESPACE
+            else {}
+        )
+        return {**own, "kubernetes.io/metadata.name": self.namespace}
+
+
+def workload_pods() -> list[Pod]:
+    workloads = {**DEPLOYMENTS, **JOBS}
+    return [
+        Pod(name, NAMESPACE, w["spec"]["template"]["metadata"]["labels"])
+        for name, w in workloads.items()
+    ]
+
+
+def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels and matchExpressions) against labels."""
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, selector
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values")
+        assert operator in ("In", "NotIn", "Exists", "DoesNotExist"), operator
+        assert bool(values) == (operator in ("In", "NotIn")), expression
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def peer_admits(peer: dict[str, Any], policy_namespace: str, pod: Pod) -> bool:
+    """NetworkPolicy peer semantics: a podSelector alone means the policy's own
+    namespace; with a namespaceSelector, both must match."""
+    assert set(peer) <= {"podSelector", "namespaceSelector"}, peer  # no ipBlock here
+    if "namespaceSelector" in peer:
+        if not selector_matches(peer["namespaceSelector"], pod.namespace_labels()):
+            return False
+    elif pod.namespace != policy_namespace:
+        return False
+    return selector_matches(peer.get("podSelector", {}), pod.labels)
+
+
+def admitted(policy: dict[str, Any], pod: Pod, port: int) -> bool:
+    spec = policy["spec"]
+    for rule in spec["ingress"]:
+        assert set(rule) <= {"from", "ports"}, rule
+        ports = rule.get("ports")
+        if ports is not None and not any(
+            p.get("protocol", "TCP") == "TCP" and p["port"] == port for p in ports
+        ):
+            continue
+        if any(peer_admits(peer, policy["metadata"]["namespace"], pod) for peer in rule["from"]):
+            return True
+    return False
+
+
+def address(setting: str) -> tuple[str, int]:
+    """The host and port of config.yaml's Kafka or Redis address."""
+    value = CONFIG_MAPS["clinicflow-env"]["data"][setting]
+    host, port = re.fullmatch(r"(?:redis://)?(?:[^@/]*@)?([\w.-]+):(\d+)(?:/\d+)?", value).groups()  # type: ignore[union-attr]
+    return host, int(port)
+
+
+DATASTORE_ADDRESSES = {
+    "kafka": address("KAFKA_BOOTSTRAP_SERVERS"),
+    "redis": address("REDIS_URL"),
+}
+
+
+def guarding(policies: list[dict[str, Any]], store: str) -> dict[str, Any]:
+    [policy] = [
+        p for p in policies if selector_matches(p["spec"]["podSelector"], DATASTORE_LABELS[store])
+    ]
+    return policy
+
+
+def test_the_policies_are_well_formed_ingress_policies() -> None:
+    assert [p["metadata"]["name"] for p in NETWORK_POLICIES] == ["kafka-clients", "redis-clients"]
+    assert DATASTORE_KUSTOMIZATION["resources"] == [
+        p.name for p in sorted(DATASTORES.glob("*.yaml")) if p.name != "kustomization.yaml"
+    ]
+    assert "namespace" not in DATASTORE_KUSTOMIZATION  # each policy names its own
+    for policy in NETWORK_POLICIES + DATASTORE_POLICIES:
+        assert policy["apiVersion"] == "networking.k8s.io/v1"
+        assert set(policy["spec"]) == {"podSelector", "policyTypes", "ingress"}
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        for rule in policy["spec"]["ingress"]:
+            assert rule["from"], policy["metadata"]
+            for port in rule.get("ports", []):
+                assert set(port) <= {"protocol", "port"} and isinstance(port["port"], int)
+
+
+@pytest.mark.parametrize("store", sorted(DATASTORE_LABELS))
+@pytest.mark.parametrize("where", ["clinicflow namespace", "own namespace"])
+def test_only_the_services_reach_kafka_and_redis(store: str, where: str) -> None:
+    host, port = DATASTORE_ADDRESSES[store]
+    if where == "clinicflow namespace":
+        policy, store_namespace = guarding(NETWORK_POLICIES, store), NAMESPACE
+    else:
+        # in a namespace of its own: the one config.yaml's address names
+        store_namespace = host.split(".")[1]
+        policy = guarding(DATASTORE_POLICIES, store)
+        assert policy["metadata"]["namespace"] == store_namespace
+    # the policy guards the store's pods and none of ours
+    assert not any(
+        selector_matches(policy["spec"]["podSelector"], pod.labels) for pod in workload_pods()
+    )
+    clients = {pod.name for pod in workload_pods() if admitted(policy, pod, port)}
+    assert clients == CLIENTS[store]
+    others = [
+        Pod("debug", NAMESPACE, {"app.kubernetes.io/name": "debug"}),
+        Pod("impostor", "default", DEPLOYMENTS["intake"]["spec"]["template"]["metadata"]["labels"]),
+        Pod("job", NAMESPACE, {"app.kubernetes.io/name": "topic-init"}),  # not part-of clinicflow
+    ]
+    assert not [pod.name for pod in others if admitted(policy, pod, port)]
+    # the store's own pods still reach each other, on any port
+    peer = Pod(f"{store}-1", store_namespace, DATASTORE_LABELS[store])
+    assert admitted(policy, peer, port) and admitted(policy, peer, 9093)
+    # a client is let in on the client port only
+    intake = next(pod for pod in workload_pods() if pod.name == "intake")
+    assert not admitted(policy, intake, port + 1)
+
+
+def test_the_label_selector_reader() -> None:
+    labels = {"a": "1", "b": "2"}
+    assert selector_matches({}, labels)
+    assert selector_matches({"matchLabels": {"a": "1"}}, labels)
+    assert not selector_matches({"matchLabels": {"a": "2"}}, labels)
+    assert selector_matches(
+        {"matchExpressions": [{"key": "b", "operator": "In", "values": ["2", "3"]}]}, labels
+    )
+    assert not selector_matches(
+        {"matchExpressions": [{"key": "c", "operator": "In", "values": ["1"]}]}, labels
+    )
+    assert not selector_matches(
+        {"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, labels
+    )
+    assert selector_matches({"matchExpressions": [{"key": "a", "operator": "Exists"}]}, labels)
+    assert not selector_matches(
+        {"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, labels
+    )
