@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from shared.asyncapi import asyncapi_document, payload_name
 from shared.codec import encode, wrap
 from shared.compat import breaking_changes
 from shared.envelope import Trace
@@ -79,6 +80,22 @@ def test_a_new_optional_field_at_every_level_validates_against_the_published_rea
         assert errors(reader, grown) == [], (path, title)
         # the producer schema is closed: this release emits no such field
         assert errors(producer, grown), (path, title)
+
+
+def test_a_new_nested_field_validates_against_the_asyncapi_message_too() -> None:
+    document = json.loads(json.dumps(asyncapi_document()))
+    for event_type, model in EVENT_MODELS.items():
+        payload = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$ref": f"#/components/schemas/{payload_name(model)}",
+            "components": document["components"],
+        }
+        data = sample_data(model)
+        record = json.loads(encode(envelope_of(event_type, data)))
+        assert errors(payload, record) == [], event_type
+        for path, title in records(data, published(file_name(event_type))):
+            grown = {**record, "data": with_field(data, path, ADDED, ADDED_VALUE)}
+            assert errors(payload, grown) == [], (event_type, path, title)
 
 
 def envelope_of(event_type: str, data: dict[str, Any]) -> Any:

@@ -13,7 +13,7 @@ import pytest
 from shared.asyncapi import asyncapi_document
 from shared.cli import main
 from shared.codec import encode, wrap
-from shared.compat import breaking_changes
+from shared.compat import breaking_changes, closed_objects
 from shared.envelope import Trace, schema_id
 from shared.events import EVENT_MODELS, VisitBooked
 from shared.schemas import event_schemas, producer_schemas
@@ -105,9 +105,10 @@ def test_asyncapi_has_a_channel_per_topic_a_message_per_event_and_no_dangling_re
 
 
 def _validator(document: dict[str, Any], event_type: str) -> jsonschema.Draft202012Validator:
+    payload = document["components"]["messages"][event_type.replace(".", "_")]["payload"]
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$ref": f"#/components/messages/{event_type.replace('.', '_')}/payload",
+        **payload["schema"],
         "components": document["components"],
     }
     return jsonschema.Draft202012Validator(schema)
@@ -143,3 +144,88 @@ def test_real_events_validate_against_their_asyncapi_message_and_others_do_not()
     broken = {**record, "data": {**record["data"], "room": 0}}
     with pytest.raises(jsonschema.ValidationError):
         _validator(document, "visit.booked").validate(broken)
+
+
+def test_every_message_names_its_payload_dialect_headers_and_key() -> None:
+    document = asyncapi_document()
+    schemas = document["components"]["schemas"]
+    keys = {t: spec.key for spec in PUBLIC_TOPICS for t in spec.event_types}
+    for message_id, message in document["components"]["messages"].items():
+        for part in ("payload", "headers"):
+            # AsyncAPI 3 has no $schema at its root: the dialect is each schema's format
+            assert message[part]["schemaFormat"] == "application/schema+json;version=draft-07"
+            name = message[part]["schema"]["$ref"].removeprefix("#/components/schemas/")
+            assert schemas[name]["title"] == name, (message_id, part)
+        assert message["payload"]["schema"]["$ref"].endswith(f"/{message['title']}Event")
+        header = schemas["CloudEventsKafkaHeaders"]["properties"]["content-type"]
+        assert header["const"] == "application/cloudevents+json; charset=UTF-8"
+        assert message["contentType"] == header["const"]
+        key = message["bindings"]["kafka"]["key"]
+        expected = {"client_id": "ClientId", "chain_id": "ChainId"}[keys[message["name"]]]
+        if message["name"] == "record.deadlettered":
+            expected = "FailedRecordKey"  # the failed record's own key, as it was
+        assert (key["type"], key["title"]) == ("string", expected), message_id
+        assert message["bindings"]["kafka"]["bindingVersion"] == "0.5.0"
+    assert "$schema" not in document
+
+
+def test_every_asyncapi_schema_is_titled_and_open() -> None:
+    schemas = asyncapi_document()["components"]["schemas"]
+
+    def untitled(node: Any, where: str) -> list[str]:
+        if isinstance(node, list):
+            return [u for i, item in enumerate(node) for u in untitled(item, f"{where}/{i}")]
+        if not isinstance(node, dict):
+            return []
+        own = [where] if "enum" in node and "title" not in node else []
+        if ("properties" in node or "allOf" in node) and "title" not in node:
+            own.append(where)  # an object is a model to a generator: it needs a name
+        nested = [
+            u
+            for key, value in node.items()
+            if key not in ("enum", "const", "default", "examples")
+            for u in untitled(value, f"{where}/{key}")
+        ]
+        return own + nested
+
+    for name, schema in schemas.items():
+        assert schema["title"], name
+        assert [u for u in untitled(schema, name) if "/allOf/" not in u] == [], name
+        assert closed_objects(schema) == [], name
+
+
+LATER_KEYWORDS = {  # JSON Schema keywords that draft-07 does not have
+    "$defs",
+    "$anchor",
+    "$dynamicRef",
+    "$dynamicAnchor",
+    "prefixItems",
+    "dependentRequired",
+    "dependentSchemas",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "minContains",
+    "maxContains",
+}
+
+
+def test_the_asyncapi_schemas_are_what_their_schema_format_says() -> None:
+    """Declared draft-07 (the JSON Schema every AsyncAPI tool reads): so no keyword
+    of a later dialect, and a reference has no siblings but annotations (draft-07
+    ignores what stands beside a $ref)."""
+    found: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{where}/{i}")
+        elif isinstance(node, dict):
+            found.extend(f"{where}/{k}" for k in LATER_KEYWORDS & set(node))
+            if "$ref" in node and set(node) - {"$ref", "default", "description", "title"}:
+                found.append(f"{where}: beside $ref")
+            for key, value in node.items():
+                if key not in ("enum", "const", "default", "examples"):
+                    walk(value, f"{where}/{key}")
+
+    walk(asyncapi_document()["components"]["schemas"], "#/components/schemas")
+    assert found == []
