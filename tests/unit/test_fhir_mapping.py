@@ -29,6 +29,7 @@ from shared.events.notifications import CheckinReplied
 from shared.events.plans import PlanCompleted, PlanRevised, Referral
 from shared.events.visits import VisitBooked, VisitCompleted
 from shared.fhir.plans import activity_status
+from shared.fhir.search import patient_id_of, token_matches
 
 CHAIN = "northwest-nmt"
 SUBMITTED = datetime(2027, 3, 1, 17, 30, tzinfo=UTC)
@@ -501,3 +502,35 @@ def test_dates_are_r4_dates() -> None:
         )["birthDate"]
         == "1990-01-02"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "client_id"),
+    [
+        ("c-jordan", "c-jordan"),
+        ("Patient/c-jordan", "c-jordan"),
+        ("https://clinic.example/fhir/r4/Patient/c-jordan", "c-jordan"),
+        ("Group/c-jordan", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_the_patient_a_search_names(value: str | None, client_id: str | None) -> None:
+    assert patient_id_of(value) == client_id
+
+
+@pytest.mark.parametrize(
+    ("value", "matches"),
+    [
+        (None, True),
+        ("72514-3", True),
+        ("http://loinc.org|72514-3", True),
+        ("8480-6,72514-3", True),
+        ("|72514-3", False),
+        ("http://snomed.info/sct|72514-3", False),
+        ("8480-6", False),
+        ("", False),
+    ],
+)
+def test_a_code_token_as_fhir_reads_it(value: str | None, matches: bool) -> None:
+    assert token_matches(value, system="http://loinc.org", code="72514-3") is matches
