@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.intake.api import router as intakes
 from services.intake.clients_api import router as clients
+from services.intake.fhir_api import router as fhir
 from services.intake.medical_checks_api import router as medical_checks
 from services.intake.sessions_api import router as sessions
 from services.intake.submission import intake_outbox
@@ -42,8 +43,9 @@ def build_app(settings: IntakeSettings) -> FastAPI:
         description=(
             "Intake sessions, safety screening, client lookup, assessments and the doctor's "
             "checks red flags ask for; publishes `intake.submitted`, `assessment.recorded` "
-            "and `medical_check.recorded` to `clinic.intake`."
+            "and `medical_check.recorded` to `clinic.intake`. Serves the client as a FHIR R4 "
+            "Patient (`/fhir/r4/Patient/{id}`)."
         ),
-        routers=[sessions, intakes, clients, medical_checks],
+        routers=[sessions, intakes, clients, medical_checks, fhir],
         background=[freeze_startup_heap, relay_outbox],
     )
