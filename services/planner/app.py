@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.planner import fhir_api
 from services.planner.api import router
 from services.planner.handlers import handlers
 from services.planner.review_sweep import review_sweep
@@ -18,9 +19,11 @@ def build_app(settings: PlannerSettings) -> FastAPI:
         settings=settings,
         description=(
             "Turns intakes, assessments, visit outcomes and check-in answers into treatment "
-            "plans and their revisions (clinic.plans); reviews plans whose review date passed."
+            "plans and their revisions (clinic.plans); reviews plans whose review date passed. "
+            "Serves plans, pain readings, referrals and contraindications as FHIR R4 "
+            "CarePlan, Observation, ServiceRequest and Condition (`/fhir/r4`)."
         ),
-        routers=[router],
+        routers=[router, fhir_api.router],
         consumes=[INTAKE, VISITS, NOTIFICATIONS],
         handlers=handlers,
         background=[review_sweep],
