@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.scheduler import calendar_api, directory_api, pages_api, waitlist_api
+from services.scheduler import calendar_api, directory_api, fhir_api, pages_api, waitlist_api
 from services.scheduler.api import router
 from services.scheduler.handlers import handlers
 from services.scheduler.offer_round import offer_rounds, waitlist_sizes
@@ -23,13 +23,15 @@ def build_app(settings: SchedulerSettings) -> FastAPI:
         "visits clients confirm by text (reply.received on clinic.notifications); keeps "
         "the staff directory (hours per location, time off, closures, turnover), whose "
         "changes re-plan what they touch and go out on clinic.directory; keeps client "
-        "names from clinic.intake for the front desk's views.",
+        "names from clinic.intake for the front desk's views; serves visits as FHIR R4 "
+        "Appointments (`/fhir/r4/Appointment`).",
         routers=[
             router,
             calendar_api.router,
             waitlist_api.router,
             pages_api.router,
             directory_api.router,
+            fhir_api.router,
         ],
         consumes=[PLANS, INTAKE, VISITS, NOTIFICATIONS],
         handlers=handlers,
