@@ -37,8 +37,10 @@ from services.intake.docs import INTAKE_EXAMPLE
 from services.notifier import api as notifier_api
 from services.notifier import sms_replies_api
 from services.planner import api as planner_api
+from services.planner import fhir_api as planner_fhir
 from services.scheduler import api as scheduler_api
 from services.scheduler import calendar_api, waitlist_api
+from services.scheduler import fhir_api as scheduler_fhir
 from services.scheduler import pages_api as scheduler_pages
 from services.scheduler.handlers import handlers as scheduler_handlers
 from shared.codec import wrap
@@ -104,7 +106,10 @@ def services(infra: Infra, namespace: str) -> dict[str, tuple[Callable[[Any], Fa
     common = _common(infra, namespace)
     return {
         "intake": (build_intake, intake_settings(infra, namespace, **common)),
-        "planner": (_routes_only("planner", [planner_api.router]), PlannerSettings(**common)),
+        "planner": (
+            _routes_only("planner", [planner_api.router, planner_fhir.router]),
+            PlannerSettings(**common),
+        ),
         "scheduler": (
             _routes_only(
                 "scheduler",
@@ -113,6 +118,7 @@ def services(infra: Infra, namespace: str) -> dict[str, tuple[Callable[[Any], Fa
                     calendar_api.router,
                     waitlist_api.router,
                     scheduler_pages.router,
+                    scheduler_fhir.router,
                 ],
             ),
             SchedulerSettings(**common),
@@ -132,7 +138,8 @@ async def seed_intake(http: httpx.AsyncClient, app: FastAPI) -> Seeds:
     """A client, through the intake API as a front desk would."""
     answer = await http.post("/v1/intakes", json=INTAKE_EXAMPLE, headers=FRONT_DESK)
     assert answer.status_code == 202, answer.text
-    return {"client_id": answer.json()["client_id"], "location_id": "beaverton"}
+    client_id = answer.json()["client_id"]
+    return {"client_id": client_id, "patient_id": client_id, "location_id": "beaverton"}
 
 
 async def seed_scheduler(http: httpx.AsyncClient, app: FastAPI) -> Seeds:
@@ -153,6 +160,7 @@ async def seed_scheduler(http: httpx.AsyncClient, app: FastAPI) -> Seeds:
     assert visits, "the plan booked no visit"
     return {
         "visit_id": visits[0].visit_id,
+        "appointment_id": visits[0].visit_id,
         "plan_id": plan.plan_id,
         "client_id": plan.client_id,
         "location_id": "beaverton",
@@ -290,4 +298,9 @@ async def test_hand_made_malformed_requests_get_a_json_4xx(infra: Infra, name: s
                         where = f"{method.upper()} {path} {content_type!r} key={bool(key)}"
                         assert answer.status_code < 500, (where, answer.text)
                         if answer.status_code >= 400:
-                            assert "detail" in answer.json(), (where, answer.text)
+                            body = answer.json()
+                            # the FHIR routes answer their own errors as FHIR does
+                            fhir_error = path.startswith("/fhir/") and (
+                                body.get("resourceType") == "OperationOutcome"
+                            )
+                            assert "detail" in body or fhir_error, (where, answer.text)
