@@ -15,7 +15,9 @@ cannot drift from what they do:
   one whose body FastAPI decodes with 400 when it cannot (not UTF-8 JSON: before
   validating it; a route that reads its form by hand answers 422 for it);
 - a 422 has the shape the services' handler writes (``ValidationErrorBody``), not
-  FastAPI's default model, which is left out.
+  FastAPI's default model, which is left out;
+- the examples a route gives for its answers and body are shown as given: FastAPI
+  drops every null from the document, and an example's nulls are part of the answer.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
 from pydantic.json_schema import models_json_schema
 
 from shared.errors import ErrorBody, ValidationErrorBody, errors
@@ -50,6 +53,7 @@ FASTAPI_422: Final = ("HTTPValidationError", "ValidationError")
 
 
 Operation = tuple[str, str]  # (method, path) as the document names them: ("get", "/v1/...")
+Example = tuple[Operation, tuple[str, ...], Any]  # where in the operation, and the example
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class Routes:
 
     keyed: frozenset[Operation]  # their key is checked by ``AuthFirst``
     decoded: frozenset[Operation]  # FastAPI decodes their body (a body parameter)
+    examples: tuple[Example, ...]  # as the routes give them
 
     @classmethod
     def of(cls, app: FastAPI) -> Routes:
@@ -75,7 +80,28 @@ class Routes:
         return cls(
             keyed=operations(r for r in routes if needs_key(r)),
             decoded=operations(r for r in routes if getattr(r, "body_field", None) is not None),
+            examples=tuple(
+                (operation, where, example)
+                for route in routes
+                for operation in operations([route])
+                for where, example in _examples_of(route)
+            ),
         )
+
+
+def _examples_of(route: Any) -> Iterable[tuple[tuple[str, ...], Any]]:
+    """(where in the operation, example) of each answer and body example ``route`` gives."""
+    media_types: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+        (("responses", str(code)), response.get("content", {}))
+        for code, response in (getattr(route, "responses", None) or {}).items()
+    ]
+    extra = getattr(route, "openapi_extra", None) or {}
+    media_types.append((("requestBody",), extra.get("requestBody", {}).get("content", {})))
+    for at, content in media_types:
+        for media, body in content.items():
+            for key in ("example", "examples"):
+                if key in body:
+                    yield (*at, "content", media, key), body[key]
 
 
 def install(app: FastAPI) -> None:
@@ -103,6 +129,12 @@ def completed(document: dict[str, Any], routes: Routes) -> dict[str, Any]:
                 operation["security"] = KEY
             operation.setdefault("security", [])
             _complete_responses(operation, decoded=(method, path) in routes.decoded)
+    for (method, path), where, example in routes.examples:
+        *parents, last = where
+        node = doc["paths"][path][method]
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = jsonable_encoder(example)
     if REF + FASTAPI_422[0] not in json.dumps(doc):
         for name in FASTAPI_422:
             schemas.pop(name, None)
@@ -131,6 +163,16 @@ def _ours_422(response: dict[str, Any]) -> None:
     if media.get("schema") == {"$ref": REF + FASTAPI_422[0]}:
         media["schema"] = {"$ref": REF + ValidationErrorBody.__name__}
         response["description"] = response_object(422)["description"]
+
+
+def example_answer(example: Any) -> dict[str, Any]:
+    """A route's ``responses`` entry showing ``example`` as its JSON answer."""
+    return {"content": {"application/json": {"example": example}}}
+
+
+def example_body(example: Any) -> dict[str, Any]:
+    """A route's ``openapi_extra`` showing ``example`` as its JSON request body."""
+    return {"requestBody": {"content": {"application/json": {"example": example}}}}
 
 
 def response_object(code: int) -> dict[str, Any]:

@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 
-from services.intake.docs import INTAKE_EXAMPLE, errors
+from services.intake.docs import ACCEPTED_EXAMPLE, INTAKE_EXAMPLE, errors
 from services.intake.guards import renewing
 from services.intake.idempotency import IDEMPOTENCY_TTL_S, Replay, Reservation, fingerprint_of
 from services.intake.submission import IntakeAccepted, accept
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.envelope import derived_id
 from shared.events.intake import IntakeDocument
+from shared.openapi import example_answer, example_body
 from shared.routes import runtime_of
 from shared.runtime import Runtime
 from shared.vocabulary import Role
@@ -28,8 +29,11 @@ WRITERS: tuple[Role, ...] = ("frontdesk", "therapist", "admin", "service")
     "/intakes",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IntakeAccepted,
-    responses=errors(401, 403, 409, 413, 422, 429, 503),
-    openapi_extra={"requestBody": {"content": {"application/json": {"example": INTAKE_EXAMPLE}}}},
+    responses={
+        202: example_answer(ACCEPTED_EXAMPLE),
+        **errors(401, 403, 409, 413, 422, 429, 503),
+    },
+    openapi_extra=example_body(INTAKE_EXAMPLE),
 )
 async def submit_intake(
     document: IntakeDocument,

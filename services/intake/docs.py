@@ -61,4 +61,61 @@ SECTION_PATCH_EXAMPLES: Final[dict[str, Any]] = {
     },
 }
 
-__all__ = ["INTAKE_EXAMPLE", "SECTION_PATCH_EXAMPLES", "errors"]
+# the answers to INTAKE_EXAMPLE and to opening a session, as the service gave them
+ACCEPTED_EXAMPLE: Final[dict[str, Any]] = {
+    "intake_id": "dacdebcc-9cea-46fb-99b2-a20de401f8a4",
+    "client_id": "b43e70ab-e439-4db9-ad23-0d5ef4fb5411",
+    "screening": {
+        "outcome": "modify",
+        "reasons": [
+            {
+                "rule": "DOMAIN.md 2: certain skin conditions in the treatment area",
+                "code": "skin_condition",
+                "action": "modify",
+                "detail": "skin condition: no direct work on the affected skin",
+                "region": "shoulder",
+            },
+            {
+                "rule": "DOMAIN.md 2: hypertension",
+                "code": "hypertension",
+                "action": "modify",
+                "detail": "hypertension: treat with special care",
+                "region": None,
+            },
+        ],
+        "excluded_regions": ["shoulder"],
+        "modifications": [
+            "no work on the shoulder: skin condition: no direct work on the affected skin",
+            "shorter, gentler ischemic compression holds",
+            "lower pressure target than the usual 6-7 of 10 (DOMAIN.md 4)",
+        ],
+        "recheck_on": None,
+        "referral_recommended": False,
+        "medical_check_required": False,
+        "front_desk": [],
+    },
+    "findings": [
+        {
+            "region": "neck",
+            "side": "right",
+            "condition": "chronic",
+            "nerve_signs": [],
+            "assess_first": ["levator scapulae", "splenius capitis", "cervical multifidi"],
+        }
+    ],
+    "possible_duplicate": False,
+    "contact_change_id": None,
+}
+SESSION_CREATED_EXAMPLE: Final[dict[str, Any]] = {
+    "session_id": "4ad86616-4fce-4d0c-beac-49a757a3b0ab",
+    "expires_at": "2027-03-11T19:10:49.064684Z",
+    "revision": 0,
+}
+
+__all__ = [
+    "ACCEPTED_EXAMPLE",
+    "INTAKE_EXAMPLE",
+    "SECTION_PATCH_EXAMPLES",
+    "SESSION_CREATED_EXAMPLE",
+    "errors",
+]

@@ -12,7 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 
 from services.intake.api import WRITERS, check_location
-from services.intake.docs import SECTION_PATCH_EXAMPLES, errors
+from services.intake.docs import (
+    ACCEPTED_EXAMPLE,
+    SECTION_PATCH_EXAMPLES,
+    SESSION_CREATED_EXAMPLE,
+    errors,
+)
 from services.intake.draft_store import (
     DraftStore,
     Gone,
@@ -28,6 +33,7 @@ from services.intake.per_runtime import once_per_runtime
 from services.intake.submission import IntakeAccepted, accept
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.envelope import derived_id
+from shared.openapi import example_answer
 from shared.routes import runtime_of
 from shared.runtime import Runtime
 from shared.settings import IntakeSettings
@@ -82,7 +88,7 @@ def _store(runtime: Runtime) -> DraftStore:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=SessionCreated,
-    responses=errors(401, 403, 422, 429),
+    responses={201: example_answer(SESSION_CREATED_EXAMPLE), **errors(401, 403, 422, 429)},
 )
 async def create_session(
     start: SessionStart, principal: CurrentPrincipal, request: Request, response: Response
@@ -176,7 +182,10 @@ async def patch_session(
     "/{session_id}/submit",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IntakeAccepted,
-    responses=errors(401, 403, 404, 409, 410, 422, 429, 503),
+    responses={
+        202: example_answer(ACCEPTED_EXAMPLE),
+        **errors(401, 403, 404, 409, 410, 422, 429, 503),
+    },
 )
 async def submit_session(
     session_id: str, principal: CurrentPrincipal, request: Request

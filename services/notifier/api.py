@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from services.notifier import checkin_pages
 from services.notifier.compose import visit_time
 from services.notifier.delivery import Contact, with_preferences
+from services.notifier.docs import NOTIFICATIONS_EXAMPLE
 from services.notifier.messages import Clinic
 from services.notifier.replies import record_reply
 from services.notifier.sms_inbound import InboundSms, valid_twilio_signature
@@ -27,6 +28,7 @@ from shared.aliases import ClientAliases
 from shared.auth import CurrentPrincipal, require_role
 from shared.chain import QuietRange
 from shared.errors import errors
+from shared.openapi import example_answer
 from shared.routes import in_scope, runtime_of
 from shared.vocabulary import Channel, NotificationKind, Role
 
@@ -96,7 +98,7 @@ def _aliases(request: Request) -> ClientAliases:
 @router.get(
     "/clients/{client_id}/notifications",
     response_model=NotificationLog,
-    responses=errors(401, 404, 429),
+    responses={200: example_answer(NOTIFICATIONS_EXAMPLE), **errors(401, 404, 429)},
 )
 async def client_notifications(
     client_id: str, principal: CurrentPrincipal, request: Request

@@ -7,10 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from services.planner import views
+from services.planner.docs import CURRENT_PLAN_EXAMPLE
 from services.planner.store import PlanStore, location_of
 from shared.aliases import ClientAliases
 from shared.auth import CurrentPrincipal
 from shared.errors import errors
+from shared.openapi import example_answer
 from shared.routes import in_scope, runtime_of
 
 router = APIRouter(prefix="/v1", tags=["plans"])
@@ -35,7 +37,7 @@ async def _visible_history(
 @router.get(
     "/clients/{client_id}/plan",
     response_model=views.CurrentPlan,
-    responses=errors(401, 404, 429),
+    responses={200: example_answer(CURRENT_PLAN_EXAMPLE), **errors(401, 404, 429)},
 )
 async def current_plan(
     client_id: str, principal: CurrentPrincipal, request: Request

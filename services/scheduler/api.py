@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.scheduler import commands, link_access
+from services.scheduler import commands, docs, link_access
 from services.scheduler.calendar_view import Names, room_name, sequence_label
 from services.scheduler.client_names import view_names
 from services.scheduler.confirmation import ShownStatus, shown_status
@@ -17,7 +17,7 @@ from services.scheduler.store import CalendarStore, VisitStatus
 from shared.auth import CurrentPrincipal, require_role
 from shared.errors import errors
 from shared.events.visits import TriggerPointOutcome, VisitBooked
-from shared.openapi import KEY_OR_LINK
+from shared.openapi import KEY_OR_LINK, example_answer, example_body
 from shared.routes import in_scope, runtime_of
 from shared.vocabulary import CancelledBy, ConfirmedVia, Role
 
@@ -125,7 +125,7 @@ class CommandResult(BaseModel):
 @router.get(
     "/clients/{client_id}/visits",
     response_model=ClientVisits,
-    responses=errors(401, 404, 429),
+    responses={200: example_answer(docs.CLIENT_VISITS_EXAMPLE), **errors(401, 404, 429)},
 )
 async def client_visits(
     client_id: str, principal: CurrentPrincipal, request: Request
@@ -156,16 +156,21 @@ def _answer(done: commands.Done, response: Response) -> CommandResult:
     return CommandResult(event_type=done.event.event_type, data=done.event.to_data())
 
 
-def _command(path: str) -> Callable[[Route], Route]:
-    """A command on one visit: 202 with its event, 200 when it repeats the first."""
+def _command(
+    path: str, *, answer: dict[str, Any] | None = None, body: dict[str, Any] | None = None
+) -> Callable[[Route], Route]:
+    """A command on one visit: 202 with its event, 200 when it repeats the first; the
+    document shows ``body`` and its ``answer`` as examples."""
     return router.post(
         path,
         status_code=status.HTTP_202_ACCEPTED,
         response_model=CommandResult,
         responses={
             200: {"model": CommandResult, "description": "a repeat: the first request's result"},
+            **({202: example_answer(answer)} if answer is not None else {}),
             **errors(401, 403, 404, 409, 413, 422, 429, 503),
         },
+        openapi_extra=example_body(body) if body is not None else None,
     )
 
 
@@ -196,7 +201,9 @@ async def confirm(
     return _answer(done, response)
 
 
-@_command("/visits/{visit_id}/reschedule")
+@_command(
+    "/visits/{visit_id}/reschedule", answer=docs.RESCHEDULED_EXAMPLE, body=docs.RESCHEDULE_REQUEST
+)
 async def reschedule(
     visit_id: str,
     body: RescheduleRequest,
@@ -212,7 +219,7 @@ async def reschedule(
     return _answer(done, response)
 
 
-@_command("/visits/{visit_id}/cancel")
+@_command("/visits/{visit_id}/cancel", answer=docs.CANCELLED_EXAMPLE, body=docs.CANCEL_REQUEST)
 async def cancel(
     visit_id: str,
     body: CancelRequest,
@@ -237,7 +244,7 @@ async def no_show(
     return _answer(done, response)
 
 
-@_command("/visits/{visit_id}/complete")
+@_command("/visits/{visit_id}/complete", answer=docs.COMPLETED_EXAMPLE, body=docs.COMPLETE_REQUEST)
 async def complete(
     visit_id: str,
     body: CompleteRequest,

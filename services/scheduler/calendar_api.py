@@ -20,13 +20,14 @@ from services.scheduler.client_names import view_names
 from services.scheduler.commands import confirmed_now, moves_record, plan_needs
 from services.scheduler.confirmation import ShownStatus, shown_status
 from services.scheduler.directory_store import staffing_at
+from services.scheduler.docs import CALENDAR_DAY_EXAMPLE
 from services.scheduler.free_slots import FreeSlot, free_slots
 from services.scheduler.store import CalendarStore, VisitStatus
 from shared import links
 from shared.auth import CurrentPrincipal, Principal, current_principal, require_role
 from shared.errors import errors
 from shared.events.visits import VisitBooked
-from shared.openapi import KEY_OR_LINK
+from shared.openapi import KEY_OR_LINK, example_answer
 from shared.routes import runtime_of, visible
 from shared.runtime import Runtime
 from shared.vocabulary import Role
@@ -46,7 +47,7 @@ def _store(runtime: Runtime) -> CalendarStore:
 @router.get(
     "/locations/{location_id}/calendar",
     response_model=calendar_view.LocationDay,
-    responses=errors(401, 404, 422, 429),
+    responses={200: example_answer(CALENDAR_DAY_EXAMPLE), **errors(401, 404, 422, 429)},
 )
 async def location_calendar(
     location_id: str,

@@ -1,0 +1,88 @@
+"""Examples for the notifier's OpenAPI document: answers the service gave in a run of the
+demo chain, shortened; tests/unit/test_openapi_documents.py validates each against its
+schema."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+NOTIFICATIONS_EXAMPLE: Final[dict[str, Any]] = {
+    "client_id": "b43e70ab-e439-4db9-ad23-0d5ef4fb5411",
+    "notifications": [
+        {
+            "notification_id": "72ae149e-98a6-58b9-9786-795a9d27d475",
+            "kind": "plan_summary",
+            "channel": "email",
+            "status": "sent",
+            "visit_id": None,
+            "due_at": "2027-03-08T19:11:14.381161Z",
+            "offset": None,
+            "moved_for_quiet_hours": False,
+            "attempts": 0,
+            "sent_at": "2027-03-08T19:13:23.452921Z",
+            "reason": None,
+            "planned_due_at": None,
+            "provider_ref": "<72ae149e-98a6-58b9-9786-795a9d27d475@mail.example.com>",
+        },
+        {
+            "notification_id": "0d665395-a8d4-5a85-b069-e2cf3bd6abc5",
+            "kind": "reminder",
+            "channel": "email",
+            "status": "sent",
+            "visit_id": "48bbf8b5-c0cd-5671-a0df-df0aefbc18c2",
+            "due_at": "2027-03-10T16:00:00Z",
+            "offset": "PT2H",
+            "moved_for_quiet_hours": True,
+            "attempts": 0,
+            "sent_at": "2027-03-10T16:00:04.229736Z",
+            "reason": None,
+            "planned_due_at": None,
+            "provider_ref": "<0d665395-a8d4-5a85-b069-e2cf3bd6abc5@mail.example.com>",
+        },
+        {
+            "notification_id": "e953e246-5478-5a20-9fd2-5331b50c6b4f",
+            "kind": "aftercare",
+            "channel": "email",
+            "status": "sent",
+            "visit_id": "48bbf8b5-c0cd-5671-a0df-df0aefbc18c2",
+            "due_at": "2027-03-10T17:39:28.834305Z",
+            "offset": None,
+            "moved_for_quiet_hours": False,
+            "attempts": 0,
+            "sent_at": "2027-03-10T17:40:42.816353Z",
+            "reason": None,
+            "planned_due_at": None,
+            "provider_ref": "<e953e246-5478-5a20-9fd2-5331b50c6b4f@mail.example.com>",
+        },
+        {
+            "notification_id": "e10e231b-461a-52fe-96b0-112630abf199",
+            "kind": "checkin",
+            "channel": "email",
+            "status": "scheduled",
+            "visit_id": "48bbf8b5-c0cd-5671-a0df-df0aefbc18c2",
+            "due_at": "2027-03-11T17:38:18.053312Z",
+            "offset": None,
+            "moved_for_quiet_hours": False,
+            "attempts": 0,
+            "sent_at": None,
+            "reason": None,
+            "planned_due_at": None,
+            "provider_ref": None,
+        },
+        {
+            "notification_id": "a4b17b8a-2537-5dd0-b6ab-00861633ab46",
+            "kind": "reminder",
+            "channel": "email",
+            "status": "cancelled",
+            "visit_id": "c8319160-b0da-52b4-b0ce-5ca7695c41e2",
+            "due_at": "2027-03-20T16:00:00Z",
+            "offset": "P2D",
+            "moved_for_quiet_hours": False,
+            "attempts": 0,
+            "sent_at": None,
+            "reason": "rescheduled",
+            "planned_due_at": None,
+            "provider_ref": None,
+        },
+    ],
+}
