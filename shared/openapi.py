@@ -126,7 +126,7 @@ def completed(document: dict[str, Any], routes: Routes) -> dict[str, Any]:
     for path, item in doc.get("paths", {}).items():
         for method, operation in item.items():
             if (method, path) in routes.keyed:
-                operation["security"] = KEY
+                operation["security"] = copy.deepcopy(KEY)
             operation.setdefault("security", [])
             _complete_responses(operation, decoded=(method, path) in routes.decoded)
     for (method, path), where, example in routes.examples:

@@ -83,6 +83,10 @@ def _common(infra: Infra, namespace: str) -> dict[str, Any]:
         "CLINICFLOW_ENV": "test",
         "API_RATE_LIMIT_PER_MINUTE": 600_000,
         "API_RATE_LIMIT_BURST": 100_000,
+        # the document's bearer scheme has schemathesis send keys of its own making: unknown
+        # keys, which would soon block the address for the admin key's requests too
+        "API_FAILED_KEYS_PER_MINUTE": 600_000,
+        "API_FAILED_KEYS_BURST": 100_000,
     }
 
 
