@@ -523,6 +523,13 @@ async def test_aftercare_carries_the_plans_home_program_and_the_check_in_reply_f
             "body",
             "pain",
         ]
+        garbled = await n.http.post(
+            reply_path,
+            params=params,
+            content=b"pain=\xff",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert garbled.status_code == 422 and garbled.json()["detail"][0]["loc"] == ["body"]
         forged = await n.http.post(reply_path, params={"sig": "x"}, json={"pain": 3})
         assert forged.status_code == 401
 
