@@ -261,6 +261,7 @@ async def test_every_endpoint_with_an_id_hides_other_locations_records(
             None,
             BROOKLYN,
         ),
+        ("GET", "/fhir/r4/Patient/{patient_id}", f"/fhir/r4/Patient/{client_id}", None, BROOKLYN),
     ]
     spec = (await intake.get("/openapi.json")).json()
     app_routes = {
