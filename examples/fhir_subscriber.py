@@ -263,18 +263,10 @@ class Mapper:
     def _plan_created(self, plan: PlanData) -> list[dict[str, Any]]:
         self.state.keep_plan(plan)
         found = self._care_plan(plan.plan_id)
-        referral = plan.referral if isinstance(plan, PlanRevised) else None
-        if referral is not None and referral.recommended:
-            found.append(
-                fhir.referral_request(
-                    referral,
-                    chain_id=self.chain_id,
-                    cause=f"{plan.plan_id}:{plan.version}",
-                    client_id=plan.client_id,
-                    authored_on=plan.created_at,
-                    plan_id=plan.plan_id,
-                )
-            )
+        if isinstance(plan, PlanRevised) and (
+            request := fhir.referral_of(plan, chain_id=self.chain_id)
+        ):
+            found.append(request)
         return found
 
     _plan_revised = _plan_created
@@ -282,31 +274,13 @@ class Mapper:
     def _plan_completed(self, done: PlanCompleted) -> list[dict[str, Any]]:
         self.state.keep_completion(done)
         found = self._care_plan(done.plan_id)
-        if done.referral is not None and done.referral.recommended:
-            found.append(
-                fhir.referral_request(
-                    done.referral,
-                    chain_id=self.chain_id,
-                    cause=f"{done.plan_id}:completed",
-                    client_id=done.client_id,
-                    authored_on=done.completed_at,
-                    plan_id=done.plan_id,
-                )
-            )
+        if request := fhir.referral_of(done, chain_id=self.chain_id):
+            found.append(request)
         return found
 
     def _plan_declined(self, declined: PlanDeclined) -> list[dict[str, Any]]:
-        if not declined.referral.recommended:
-            return []
-        return [
-            fhir.referral_request(
-                declined.referral,
-                chain_id=self.chain_id,
-                cause=declined.intake_id,
-                client_id=declined.client_id,
-                authored_on=declined.declined_at,
-            )
-        ]
+        request = fhir.referral_of(declined, chain_id=self.chain_id)
+        return [request] if request is not None else []
 
     def _visit_booked(self, visit: VisitBooked) -> list[dict[str, Any]]:
         self.state.keep_visit(visit, "booked", confirmed=False)

@@ -115,45 +115,21 @@ def referrals(records: Iterable[Mapping[str, Any]], *, chain_id: str) -> list[di
     """A ServiceRequest per referral recommended: by a decline, a revision, a completion."""
     found = []
     for record in records:
-        if record.get("decline") is not None:
-            declined = PlanDeclined.model_validate(record["decline"])
-            if declined.referral.recommended:
-                found.append(
-                    fhir.referral_request(
-                        declined.referral,
-                        chain_id=chain_id,
-                        cause=declined.intake_id,
-                        client_id=declined.client_id,
-                        authored_on=declined.declined_at,
-                    )
-                )
-        elif record.get("plan") is not None and record.get("event_type") == "plan.revised":
-            revised = PlanRevised.model_validate(record["plan"])
-            if revised.referral is not None and revised.referral.recommended:
-                found.append(
-                    fhir.referral_request(
-                        revised.referral,
-                        chain_id=chain_id,
-                        cause=f"{revised.plan_id}:{revised.version}",
-                        client_id=revised.client_id,
-                        authored_on=revised.created_at,
-                        plan_id=revised.plan_id,
-                    )
-                )
-        elif record.get("completion") is not None:
-            done = PlanCompleted.model_validate(record["completion"])
-            if done.referral is not None and done.referral.recommended:
-                found.append(
-                    fhir.referral_request(
-                        done.referral,
-                        chain_id=chain_id,
-                        cause=f"{done.plan_id}:completed",
-                        client_id=done.client_id,
-                        authored_on=done.completed_at,
-                        plan_id=done.plan_id,
-                    )
-                )
+        event = _referring(record)
+        if event is not None and (request := fhir.referral_of(event, chain_id=chain_id)):
+            found.append(request)
     return found
+
+
+def _referring(record: Mapping[str, Any]) -> PlanDeclined | PlanRevised | PlanCompleted | None:
+    """The event of a plan record that may recommend a referral."""
+    if record.get("decline") is not None:
+        return PlanDeclined.model_validate(record["decline"])
+    if record.get("plan") is not None and record.get("event_type") == "plan.revised":
+        return PlanRevised.model_validate(record["plan"])
+    if record.get("completion") is not None:
+        return PlanCompleted.model_validate(record["completion"])
+    return None
 
 
 def conditions(intakes: Iterable[IntakeSubmitted]) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ cardinality and type, and every status code is from R4's required value set.
 from shared.fhir.bundle import operation_outcome, reference, resource_id, searchset
 from shared.fhir.codes import LOINC, PAIN_SEVERITY_CODE
 from shared.fhir.people import contraindication_conditions, merged_patient, patient
-from shared.fhir.plans import care_plan, care_plan_status, referral_request
+from shared.fhir.plans import care_plan, care_plan_status, referral_of, referral_request
 from shared.fhir.visits import (
     appointment,
     checkin_pain_observation,
@@ -42,6 +42,7 @@ __all__ = [
     "operation_outcome",
     "patient",
     "reference",
+    "referral_of",
     "referral_request",
     "resource_id",
     "searchset",

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from shared.envelope import derived_id
-from shared.events.plans import PlanCompleted, PlanData, PlanRevised, Referral
+from shared.events.plans import PlanCompleted, PlanData, PlanDeclined, PlanRevised, Referral
 from shared.fhir.bundle import identifier, instant, logical_reference, reference, resource_id
 from shared.fhir.codes import (
     ENDED_COMPLETE,
@@ -165,3 +165,31 @@ def referral_request(
     if plan_id is not None:
         found["basedOn"] = [reference("CarePlan", plan_id)]
     return found
+
+
+def referral_of(
+    event: PlanDeclined | PlanRevised | PlanCompleted, *, chain_id: str
+) -> dict[str, Any] | None:
+    """The ServiceRequest of the referral ``event`` recommends, None when it recommends
+    none. The cause that names it: a decline's intake, a revision's plan version, a
+    completion's plan (``<plan>:completed``); the planner's search and a subscriber
+    building from the topics give one referral the same id this way."""
+    referral: Referral | None
+    if isinstance(event, PlanDeclined):
+        referral, cause, at, plan_id = event.referral, event.intake_id, event.declined_at, None
+    elif isinstance(event, PlanRevised):
+        referral, cause = event.referral, f"{event.plan_id}:{event.version}"
+        at, plan_id = event.created_at, event.plan_id
+    else:
+        referral, cause = event.referral, f"{event.plan_id}:completed"
+        at, plan_id = event.completed_at, event.plan_id
+    if referral is None or not referral.recommended:
+        return None
+    return referral_request(
+        referral,
+        chain_id=chain_id,
+        cause=cause,
+        client_id=event.client_id,
+        authored_on=at,
+        plan_id=plan_id,
+    )

@@ -74,7 +74,7 @@ async def subscribe(stack: Stack, base: str, workdir: Path, group: str) -> str:
         "--chain-id=northwest-nmt",
         f"--group={group}",
         f"--db={workdir / (group + '.sqlite3')}",
-        "--until-idle=4",
+        "--until-idle=2.5",
         *EMBEDDED_BROKER,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -136,7 +136,7 @@ async def test_a_course_reaches_the_ehr_once_with_the_services_ids(
         await topics.caught_up()
 
         async with fhir_server() as (server, base):
-            server.down_for = 3  # the EHR is down when the subscriber starts
+            server.down_for = 2  # the EHR is down when the subscriber starts
             counts = await subscribe(stack, base, tmp_path, f"ehr-{uuid.uuid4().hex[:6]}")
             assert server.down_for == 0 and server.bundles > 0, counts
             assert server.refused == []
