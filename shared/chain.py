@@ -154,6 +154,10 @@ class Policy(_Config):
     turnover: Turnover = timedelta(0)
     # the most visits one therapist takes in a local day (None: as many as fit)
     max_visits_per_day: int | None = Field(default=None, ge=1, le=20)
+    # how long a finished course (plan completed or declined), its visits and its
+    # notifications stay in the hot state after it ended, by the policy of the plan's
+    # location (shared/retention.py)
+    keep_finished_courses: timedelta = Field(default=timedelta(days=90), ge=timedelta(days=1))
 
     def message_rule(self, kind: NotificationKind) -> MessageRule:
         given: MessageRule | dict[str, Any] | None = self.messages.get(kind)
@@ -183,6 +187,7 @@ class PolicyOverride(_Config):
     messages: dict[NotificationKind, MessageRule] | None = None
     turnover: Turnover | None = None
     max_visits_per_day: int | None = Field(default=None, ge=1, le=20)
+    keep_finished_courses: timedelta | None = Field(default=None, ge=timedelta(days=1))
 
 
 class ChainInfo(_Config):
