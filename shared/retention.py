@@ -41,14 +41,22 @@ class RetiredCourse:
     client_id: str
     ended_at: datetime
     outcome: str  # how it ended: a plan.completed outcome, or "declined"
+    location_id: str = ""  # where the course ran, when the service scopes reads by it
 
     def encode(self) -> str:
-        return SEPARATOR.join((self.client_id, str(int(self.ended_at.timestamp())), self.outcome))
+        parts = [self.client_id, str(int(self.ended_at.timestamp())), self.outcome]
+        return SEPARATOR.join([*parts, self.location_id] if self.location_id else parts)
 
     @classmethod
     def decode(cls, plan_id: str, value: str) -> RetiredCourse:
-        client_id, ended, outcome = value.rsplit(SEPARATOR, 2)
-        return cls(plan_id, client_id, datetime.fromtimestamp(int(ended), UTC), outcome)
+        """Read ``encode``'s value, with or without the location."""
+        parts = value.rsplit(SEPARATOR, 3)
+        if len(parts) == 4 and parts[1].isdigit():
+            client_id, ended, outcome, location_id = parts
+        else:
+            (client_id, ended, outcome), location_id = value.rsplit(SEPARATOR, 2), ""
+        ended_at = datetime.fromtimestamp(int(ended), UTC)
+        return cls(plan_id, client_id, ended_at, outcome, location_id)
 
     def retained_until(self, keep: timedelta) -> datetime:
         return self.ended_at + keep
