@@ -3,9 +3,11 @@ and the processed-event ledger that makes redelivery harmless."""
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -21,6 +23,11 @@ from shared.metrics import REDIS_ROUND_TRIPS
 from shared.settings import CommonSettings
 
 SEEN_TTL = timedelta(days=30)  # longer than any redelivery window we expect
+LEDGER_SHARDS = 256  # hashes per service and event day (the first byte of the id's digest)
+# how long the per-event keys of the earlier layout are still read: the last of them,
+# written by an instance still on that layout while the rollout lasts (a day at most),
+# has expired by then
+LEGACY_WINDOW = SEEN_TTL + timedelta(days=1)
 
 
 POOL_CONNECTIONS = 100  # per process
@@ -80,32 +87,107 @@ class Keys:
         return ":".join((self.namespace, *parts))
 
 
+class Marked(Protocol):
+    """What the ledger needs of an event: its id and its own ``time`` attribute."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def time(self) -> datetime: ...
+
+
+def ledger_slot(event_id: str, event_time: datetime) -> tuple[str, str, bytes]:
+    """Where the mark of an event lives: the UTC day of its ``time``, one of
+    ``LEDGER_SHARDS`` shards, and the field (the rest of a 128-bit digest of the id).
+
+    A redelivered record carries the same envelope, so the same id and time: it is
+    looked up in the slot it was marked in. The digest gives every id, UUID or not,
+    the same 16 bytes (one byte names the shard, 15 are the field); two ids share a
+    digest with a probability far below that of two random UUIDs colliding."""
+    digest = hashlib.blake2b(event_id.encode(), digest_size=16).digest()
+    day = event_time.astimezone(UTC).date().isoformat()
+    return day, f"{digest[0] % LEDGER_SHARDS:02x}", digest[1:]
+
+
 class ProcessedEvents:
-    """The ledger of event ids a service has fully handled (outputs acknowledged)."""
+    """The ledger of event ids a service has fully handled (outputs acknowledged).
+
+    Marks are grouped by the day of the event's own ``time``: one small hash per day
+    and shard (``<ns>:<service>:ledger:<yyyy-mm-dd>:<shard>``), a 15-byte field per
+    event. Hashes this small are stored packed by Redis (``hash-max-listpack-entries``,
+    512 here: 256 shards hold about 130,000 events of one day per service that way),
+    about 24 bytes per event instead of 120 to 140 for a key of its own. Each write sets the
+    hash's TTL to ``SEEN_TTL`` again, so every mark is kept at least ``SEEN_TTL``
+    after it was written, as a key per event was, and the TTL does not depend on the
+    event's clock agreeing with Redis's (simulated clocks, replays of old days). A
+    day's hashes stop growing once its events have passed, and expire ``SEEN_TTL``
+    after the last one.
+
+    The earlier layout kept a key per event (``<ns>:<service>:processed:<event_id>``,
+    TTL ``SEEN_TTL``). Those keys are still read, in the same pipeline, for
+    ``LEGACY_WINDOW`` after the first instance with this layout started (the end is
+    recorded once, in ``<ns>:<service>:ledger-legacy-until``, without a TTL, so later
+    instances and restarts keep it), so a deployment upgraded mid-stream does not redo
+    an event marked before the upgrade; after that they have all expired and are no
+    longer looked up."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
         self._client = client
         self._keys = keys
+        self._legacy_until: float | None = None  # epoch seconds; None until first read
 
-    async def seen(self, event_id: str) -> bool:
-        return bool(await self._client.exists(self._keys("processed", event_id)))
+    def bucket(self, day: str, shard: str) -> str:
+        return self._keys("ledger", day, shard)
 
-    async def seen_among(self, event_ids: Sequence[str]) -> set[str]:
-        """Which of ``event_ids`` were handled, in one round trip."""
-        if not event_ids:
+    async def seen(self, event: Marked) -> bool:
+        return bool(await self.seen_among([event]))
+
+    async def seen_among(self, events: Sequence[Marked]) -> set[str]:
+        """The ids of ``events`` that were handled, in one round trip."""
+        if not events:
             return set()
+        ids = list(dict.fromkeys(event.id for event in events))
+        fields: dict[str, list[tuple[str, bytes]]] = {}
+        for event in events:
+            day, shard, field = ledger_slot(event.id, event.time)
+            fields.setdefault(self.bucket(day, shard), []).append((event.id, field))
+        legacy = self._legacy_until is None or time.time() < self._legacy_until
         async with self._client.pipeline(transaction=False) as pipe:
-            for event_id in event_ids:
-                pipe.exists(self._keys("processed", event_id))
+            for bucket, wanted in fields.items():
+                pipe.hmget(bucket, [field for _, field in wanted])
+            if legacy:
+                for event_id in ids:
+                    pipe.exists(self._keys("processed", event_id))
+            if self._legacy_until is None:
+                window = self._keys("ledger-legacy-until")
+                until = int(time.time() + LEGACY_WINDOW.total_seconds())
+                pipe.set(window, str(until), nx=True)  # kept: a restart must not reopen it
+                pipe.get(window)
             found = await pipe.execute()
-        return {event_id for event_id, hit in zip(event_ids, found, strict=True) if hit}
+        seen = {
+            event_id
+            for wanted, values in zip(fields.values(), found[: len(fields)], strict=True)
+            for (event_id, _), value in zip(wanted, values, strict=True)
+            if value is not None
+        }
+        if self._legacy_until is None:
+            self._legacy_until = float(found[-1])
+        if legacy and time.time() < self._legacy_until:
+            hits = found[len(fields) : len(fields) + len(ids)]
+            seen.update(event_id for event_id, hit in zip(ids, hits, strict=True) if hit)
+        return seen
 
-    async def mark_all(self, event_ids: Iterable[str]) -> None:
-        """Mark ``event_ids`` handled, in one round trip."""
-        ids = list(event_ids)
-        if not ids:
+    async def mark_all(self, events: Iterable[Marked]) -> None:
+        """Mark ``events`` handled, in one round trip."""
+        fields: dict[str, dict[bytes, int]] = {}
+        for event in events:
+            day, shard, field = ledger_slot(event.id, event.time)
+            fields.setdefault(self.bucket(day, shard), {})[field] = 1
+        if not fields:
             return
         async with self._client.pipeline(transaction=False) as pipe:
-            for event_id in ids:
-                pipe.set(self._keys("processed", event_id), "1", ex=SEEN_TTL)
+            for bucket, marks in fields.items():
+                pipe.hset(bucket, mapping=marks)  # type: ignore[arg-type]
+                pipe.expire(bucket, SEEN_TTL)
             await pipe.execute()

@@ -226,7 +226,7 @@ class StreamProcessor:
         handled = [work for work in batch if work.state == "handled"]
         # A dead-lettered event is not marked processed: replayed to its topic once
         # the cause is fixed, it must be handled, not skipped as a duplicate.
-        await self.processed.mark_all(work.envelope.id for work in handled)  # type: ignore[union-attr]
+        await self.processed.mark_all(work.envelope for work in handled)  # type: ignore[misc]
         for work in handled:
             work.state = "done"
             self._count(work, "handled")
@@ -250,7 +250,7 @@ class StreamProcessor:
         in this batch (a redelivery can bring the same event twice)."""
         pending = [work for work in batch if work.state == "pending"]
         ids = [work.envelope.id for work in pending]  # type: ignore[union-attr]
-        handled = await self.processed.seen_among(list(dict.fromkeys(ids)))
+        handled = await self.processed.seen_among([work.envelope for work in pending])  # type: ignore[misc]
         first: set[str] = set()
         for work, event_id in zip(pending, ids, strict=True):
             if event_id in handled or event_id in first:

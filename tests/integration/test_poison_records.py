@@ -191,7 +191,7 @@ async def test_outputs_the_broker_refuses_for_good_dead_letter_the_record_and_it
     assert "outputs of plan.completed refused" in letter["error"]
     assert "MessageSizeTooLargeError" in letter["error"]
     assert not letter["payload_truncated"]  # the input itself was small: kept whole
-    assert not await processed.seen(first.id)  # replayed once fixed, it is handled
+    assert not await processed.seen(first)  # replayed once fixed, it is handled
 
 
 @pytest.mark.parametrize(

@@ -140,7 +140,7 @@ async def test_a_batch_keeps_each_keys_order_skips_duplicates_and_dead_letters_o
     records.insert(3, raw(None, 100, a, b"\x00 not an event"))
     records.append(raw(again, 101, str(again.data["client_id"])))
     consumer = processor(parts, handler)
-    await processed.seen("warm-up")  # the connection's handshake is not the batch's
+    await processed.seen(events[0])  # the connection's handshake is not the batch's
     before = round_trips(service)
 
     await consumer.process_batch(records)
@@ -152,8 +152,8 @@ async def test_a_batch_keeps_each_keys_order_skips_duplicates_and_dead_letters_o
     bad = next(e for e in events if e.data["plan_id"] == f"p-{b}-2")
     handled = [e for e in events if e is not bad]
     for event in handled:
-        assert await processed.seen(event.id)
-    assert not await processed.seen(bad.id)
+        assert await processed.seen(event)
+    assert not await processed.seen(bad)
     wanted = {f"out-{event.id}" for event in handled}
     await log.wait_for(lambda: wanted <= {e["id"] for e in log.events(type="plan.completed")})
     letters = await log.wait_for(lambda: _letters_of(log, service, 2))
@@ -192,7 +192,7 @@ async def test_a_transient_failure_redoes_only_what_did_not_finish(
     assert calls.count(events[1].id) == 2 and calls.count(events[3].id) == 1
     assert calls.index(events[3].id) > len(calls) - 2  # b's second only after its first passed
     for event in events:
-        assert await processed.seen(event.id)
+        assert await processed.seen(event)
 
 
 async def test_a_batched_handler_takes_a_keys_run_and_falls_back_one_by_one(
@@ -220,7 +220,7 @@ async def test_a_batched_handler_takes_a_keys_run_and_falls_back_one_by_one(
         [raw(event, n, client) for n, event in enumerate(first)]
     )
     assert runs == [3] and ones == []
-    assert all([await processed.seen(event.id) for event in first])
+    assert all([await processed.seen(event) for event in first])
 
     second = [completed(client, n) for n in range(3, 6)]
     await processor(parts, Batched(one, many)).process_batch(
@@ -228,7 +228,7 @@ async def test_a_batched_handler_takes_a_keys_run_and_falls_back_one_by_one(
     )
     # the run failed; one by one, only the bad record is dead-lettered
     assert runs == [3, 3] and ones == [event.id for event in second]
-    assert [await processed.seen(event.id) for event in second] == [False, True, True]
+    assert [await processed.seen(event) for event in second] == [False, True, True]
     await log.wait_for(
         lambda: (
             [

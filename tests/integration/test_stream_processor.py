@@ -90,7 +90,7 @@ async def test_handled_once_then_duplicates_are_skipped(
     await consumer.process(record(event, 1))
     await consumer.process(record(event, 2))  # the same event delivered again
     assert calls == [event.id]
-    assert await processed.seen(event.id)
+    assert await processed.seen(event)
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ async def test_a_failing_handler_dead_letters_the_record_and_goes_on(
     assert letters[0]["correlationid"] == event.correlationid
 
     # once the cause is fixed, the dead letter replayed to its topic is handled
-    assert not await processed.seen(event.id)
+    assert not await processed.seen(event)
     handled: list[str] = []
 
     async def fixed(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:

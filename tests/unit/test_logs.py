@@ -218,14 +218,14 @@ class FakeProcessed:
     def __init__(self) -> None:
         self.ids: set[str] = set()
 
-    async def seen(self, event_id: str) -> bool:
-        return event_id in self.ids
+    async def seen(self, event: Envelope) -> bool:
+        return event.id in self.ids
 
-    async def seen_among(self, event_ids: Sequence[str]) -> set[str]:
-        return self.ids & set(event_ids)
+    async def seen_among(self, events: Sequence[Envelope]) -> set[str]:
+        return self.ids & {event.id for event in events}
 
-    async def mark_all(self, event_ids: Iterable[str]) -> None:
-        self.ids.update(event_ids)
+    async def mark_all(self, events: Iterable[Envelope]) -> None:
+        self.ids.update(event.id for event in events)
 
 
 def plan_completed(*, location: str | None = "beaverton") -> Envelope:
