@@ -84,11 +84,15 @@ class Retirement:
         first end noted holds: a redelivered end moves nothing)."""
         pipe.zadd(self._keys("ended"), {plan_id: ended_at.timestamp()}, nx=True)
 
-    async def due(self, now: datetime, keep: timedelta, *, limit: int = 200) -> list[str]:
-        """Plan ids of courses that ended more than ``keep`` before ``now``, oldest first."""
+    async def due(
+        self, now: datetime, keep: timedelta, *, limit: int = 200, start: int = 0
+    ) -> list[str]:
+        """Plan ids of courses that ended more than ``keep`` before ``now``, oldest first
+        (``start``: past the first so many, e.g. courses of a location that keeps its
+        courses longer than ``keep``)."""
         before = retire_before(now, keep).timestamp()
         found = await self._redis.zrangebyscore(
-            self._keys("ended"), "-inf", f"({before}", start=0, num=limit
+            self._keys("ended"), "-inf", f"({before}", start=start, num=limit
         )
         return [str(plan_id) for plan_id in found]
 
