@@ -73,7 +73,7 @@ def searchset(
     }
 
 
-IssueCode = Literal["not-found", "required", "invalid", "not-supported"]
+IssueCode = Literal["not-found", "deleted", "required", "invalid", "not-supported"]
 
 
 def operation_outcome(code: IssueCode, diagnostics: str) -> dict[str, Any]:
