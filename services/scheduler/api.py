@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.scheduler import commands, docs, link_access
@@ -18,7 +18,9 @@ from shared.auth import CurrentPrincipal, require_role
 from shared.errors import errors
 from shared.events.visits import TriggerPointOutcome, VisitBooked
 from shared.openapi import KEY_OR_LINK, example_answer, example_body
-from shared.routes import in_scope, runtime_of
+from shared.retention import Retirement
+from shared.routes import runtime_of
+from shared.topics import VISITS
 from shared.vocabulary import CancelledBy, ConfirmedVia, Role
 
 router = APIRouter(prefix="/v1", tags=["visits"])
@@ -65,12 +67,32 @@ class VisitView(BaseModel):
     )
 
 
+class RetiredCourseView(BaseModel):
+    """A finished course whose visits left the scheduler after the location's
+    ``keep_finished_courses``: what is kept of it, and where its history is."""
+
+    plan_id: str
+    location_id: str
+    ended_at: AwareDatetime
+    outcome: str = Field(description="how the plan ended (plan.completed's outcome)")
+    retained_until: AwareDatetime = Field(description="until when its visits were kept here")
+    history: str = Field(
+        default=VISITS.name, description="the topic that keeps the course's visit events"
+    )
+
+
 class ClientVisits(BaseModel):
     client_id: str
     client_name: str | None = Field(
         default=None, description="the client's name; null when the scheduler does not know it"
     )
     visits: list[VisitView]
+    retired_courses: list[RetiredCourseView] = Field(
+        default_factory=list,
+        description="the client's courses retired after their retention period, oldest "
+        "first: their visits are no longer listed (nor their ids read), their events stay "
+        "on clinic.visits",
+    )
 
 
 def visit_view(
@@ -132,11 +154,20 @@ async def client_visits(
 ) -> ClientVisits:
     """The client's visits at the locations the key reaches, in start order, with local
     start times, status (cancelled ones too), names and "3 of 8"; a client id retired
-    by a merge answers for the survivor."""
+    by a merge answers for the survivor. Courses retired after their retention period
+    are listed apart (``retired_courses``), their visits no longer."""
     runtime = runtime_of(request)
     store = CalendarStore(runtime.redis, runtime.keys)
     survivor = await store.aliases.resolve(client_id)
-    visits = in_scope(principal, await store.client_visits(survivor), lambda f: f[0].location_id)
+    found = await store.client_visits(survivor)
+    visits = [(v, state) for v, state in found if principal.reaches(v.location_id)]
+    retired = [
+        course
+        for course in await Retirement(runtime.redis, runtime.keys).of_client(survivor)
+        if principal.reaches(course.location_id)
+    ]
+    if not visits and not retired:  # one record in scope never opens the others
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     confirmed = await commands.confirmed_now(store, visits)
     names = await view_names(runtime, [survivor, *(v.client_id for v, _ in visits)])
     return ClientVisits(
@@ -147,6 +178,18 @@ async def client_visits(
             for v, state in visits
             # a released visit was a waitlist offer that closed: never the client's visit
             if state != "released"
+        ],
+        retired_courses=[
+            RetiredCourseView(
+                plan_id=course.plan_id,
+                location_id=course.location_id,
+                ended_at=course.ended_at,
+                outcome=course.outcome,
+                retained_until=course.retained_until(
+                    runtime.chain.policy_for(course.location_id).keep_finished_courses
+                ),
+            )
+            for course in retired
         ],
     )
 

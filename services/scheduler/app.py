@@ -6,9 +6,11 @@ from fastapi import FastAPI
 
 from services.scheduler import calendar_api, directory_api, fhir_api, pages_api, waitlist_api
 from services.scheduler.api import router
+from services.scheduler.course_sweep import course_sweep
 from services.scheduler.handlers import handlers
 from services.scheduler.offer_round import offer_rounds, waitlist_sizes
 from services.scheduler.outbox import relay
+from services.scheduler.settling import settle_records
 from shared.service import build_service
 from shared.settings import SchedulerSettings
 from shared.topics import INTAKE, NOTIFICATIONS, PLANS, VISITS
@@ -35,5 +37,5 @@ def build_app(settings: SchedulerSettings) -> FastAPI:
         ],
         consumes=[PLANS, INTAKE, VISITS, NOTIFICATIONS],
         handlers=handlers,
-        background=[relay, offer_rounds, waitlist_sizes],
+        background=[relay, offer_rounds, waitlist_sizes, settle_records, course_sweep],
     )

@@ -3,7 +3,9 @@
 - ``plan.created``: book every session (or waitlist what cannot be placed).
 - ``plan.revised``: re-plan the visits still to come - keep what fits the new
   cadence, cancel the rest and book the difference (``replan.replan``).
-- ``plan.completed``: cancel the visits still to come (by the clinic).
+- ``plan.completed``: cancel the visits still to come (by the clinic); the course
+  is retired once the location's ``keep_finished_courses`` has passed
+  (``course_sweep.py``), and any event of it after that produces nothing.
 - ``visit.cancelled``, ``visit.no_show``: a visit lost leaves the plan a session
   short; a make-up visit keeps the course whole (``makeup.py``). A visit cancelled
   by a plan change leaves nothing to make up: the change re-planned the course.
@@ -55,10 +57,11 @@ from services.scheduler.makeup import make_up
 from services.scheduler.merging import follow_merge
 from services.scheduler.plan_reads import PlanReads, Replay, Turn
 from services.scheduler.replan import replan
+from services.scheduler.settling import replayed, unsettled
 from services.scheduler.store import CalendarChange, CalendarStore, Overlap
 from shared.aliases import merge_follower
 from shared.chain import Policy
-from shared.codec import decode_envelope, encode
+from shared.codec import encode
 from shared.envelope import Envelope, Trace, derived_id
 from shared.events import ClientMerged, EventData, PlanCreated, VisitBooked
 from shared.events.notifications import ReplyReceived
@@ -106,6 +109,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             now = runtime.clock.now()
             turn = await reads.begin(
                 record=key,
+                course=about.plan_id,
                 location_id=location_id,
                 client_id=about.client_id,
                 start=now,
@@ -113,10 +117,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 plan_id=about.plan_id if changes else None,
             )
             if isinstance(turn, Replay):
-                return [
-                    Outgoing(key=turn.client_id, envelope=decode_envelope(raw.encode()))
-                    for raw in json.loads(turn.produced)
-                ]
+                return replayed(turn.produced, turn.client_id)
             try:
                 subject = _named(about, turn.client_id)
                 facts, change = await decide(subject, turn, now)
@@ -161,6 +162,8 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                     {"correlationid": trace.correlationid, "causationid": event.envelope.id}
                 )
         change.records[key] = json.dumps([encode(e.envelope).decode() for e in events])
+        if events:
+            change.settle.append(unsettled(key, envelope))  # envelopes until published
         return events
 
     async def calendar(plan: PlanData) -> Calendar:
@@ -254,6 +257,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
             assert state is not None  # asked for: the plan changes
             coming = [v for v, s in state.visits if s == "booked" and v.start > now]
             change = CalendarChange(waiting={(done.location_id, done.plan_id): None})
+            change.ended[done.plan_id] = done.completed_at  # retired after the period
             change.records[backfill.ended_record(done.plan_id)] = done.outcome  # no make-ups
             reason = f"plan {done.plan_id} completed ({done.outcome})"
             cancelled = clinic_cancel(change, coming, now, reason, "plan_completed")

@@ -6,7 +6,8 @@ booking and command takes), the move rewrites each visit of the retired client
 (``visit:<id>`` and its held interval) to name the survivor, moves the client's
 visit index and busy set to the survivor, and rewrites what the scheduler keeps
 of the retired client's plans (the plan, its needs, its waiting entry), so that
-every command, re-plan and offer from then on publishes the survivor's id. All
+every command, re-plan and offer from then on publishes the survivor's id; the
+retired client's retired courses are listed under the survivor. All
 of it is one transaction with the alias (``shared.aliases``), watched on the
 retired client's index and busy set: a second run finds nothing left to move.
 
@@ -26,6 +27,7 @@ from services.scheduler.commands import PlanNeeds, needs_record
 from services.scheduler.store import CalendarStore
 from shared.aliases import ClientAliases
 from shared.locks import redis_lock
+from shared.retention import Retirement
 from shared.runtime import Runtime
 
 ATTEMPTS = 10
@@ -82,6 +84,7 @@ async def _move(
         needs = {p: await store.record(needs_record(p)) for p in plans}
         waiting = {loc: await store.waiting(loc) for loc in sorted(locked)}
         retired_aliases = await aliases.aliases_of(retired)
+        courses = [c.plan_id for c in await Retirement(runtime.redis, k).of_client(retired)]
         pipe.multi()
         for (visit, _), interval in zip(visits, held, strict=True):
             moved = visit.model_copy(update={"client_id": survivor})
@@ -107,6 +110,7 @@ async def _move(
                 entry = WaitingEntry.model_validate_json(raw)
                 if entry.client_id == retired:
                     pipe.hset(k("waiting", location_id), plan_id, _dump(entry, client_id=survivor))
+        Retirement(runtime.redis, k).moved(pipe, courses, old=retired, new=survivor)
         aliases.record(pipe, retired, survivor, retired_aliases)
         await pipe.execute()
     return True

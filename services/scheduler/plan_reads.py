@@ -1,7 +1,8 @@
 """What a plan event reads before it decides, in as few round trips as the reads allow.
 
 ``begin`` first asks, in one pipeline: what the event produced if it was handled
-before (a redelivery stops there, without the lock), else the location's lock
+before (a redelivery stops there, without the lock; so does any event of a plan
+whose course is retired: ``course_sweep.py``), else the location's lock
 (``scripts.TAKE``; the key and lease of ``shared.locks.redis_lock``, which commands
 and offers take), and after it the client the plan names now (the survivor of a
 merge) and which visits the location holds from now to the horizon. A second
@@ -42,8 +43,9 @@ POLL_S = 0.02
 
 @dataclass(frozen=True)
 class Replay:
-    """The event was handled: what it produced (stored encoded), for the client it
-    names now."""
+    """The event was handled: what it produced (stored encoded; ``settling.py`` says
+    what is kept once it was published), for the client it names now; "" for an event
+    of a retired course."""
 
     produced: str
     client_id: str
@@ -89,18 +91,29 @@ class PlanReads:
         client_id: str,
         start: datetime,
         end: datetime,
+        course: str,
         plan_id: str | None = None,
     ) -> Replay | Turn:
-        """``Replay`` if ``record`` holds what the event produced, else the ``Turn`` of
-        the location's lock (waiting for it as ``redis_lock`` does) with the intervals
-        held between ``start`` and ``end`` and, given ``plan_id``, the plan's state."""
+        """``Replay`` if ``record`` holds what the event produced, or (with nothing
+        produced) when the plan ``course`` is retired; else the ``Turn`` of the
+        location's lock (waiting for it as ``redis_lock`` does) with the intervals held
+        between ``start`` and ``end`` and, given ``plan_id``, the plan's state."""
         k = self._keys
         lock = self._lock_key(location_id)
         token = uuid.uuid4().hex
         deadline = time.monotonic() + WAIT_S
         while True:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.eval(TAKE, 2, k("record", record), lock, token, int(LEASE_S * 1000))
+                pipe.eval(
+                    TAKE,
+                    3,
+                    k("record", record),
+                    lock,
+                    k("retired"),  # shared.retention's markers
+                    token,
+                    int(LEASE_S * 1000),
+                    course,
+                )
                 pipe.get(alias_key(k, client_id))
                 pipe.zrangebyscore(
                     k("location-visits", location_id),

@@ -21,10 +21,12 @@ checks nothing the booking relies on - ``APPLY`` does.
 
 from __future__ import annotations
 
-# KEYS: the event's record, the location's lock. ARGV: lock token, lease (ms).
-# Answers the record when the event was handled (no lock taken), else 1 when the
-# lock was taken, 0 when another holds it.
+# KEYS: the event's record, the location's lock, the retired courses. ARGV: lock
+# token, lease (ms), the plan id. Answers the record when the event was handled, an
+# empty record when the plan's course is retired (no lock taken either way), else 1
+# when the lock was taken, 0 when another holds it.
 TAKE = """
+if redis.call('HEXISTS', KEYS[3], ARGV[3]) == 1 then return '' end
 local done = redis.call('GET', KEYS[1])
 if done then return done end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
@@ -264,6 +266,11 @@ sliced('HSET', {k('visit-status')}, status_pairs)
 local records = {}
 for key, value in pairs(change.records) do append(records, k('record', key), value) end
 sliced('MSET', {}, records)
+local unsettled = {}
+for _, member in ipairs(change.settle) do append(unsettled, queued_at / 1000, member) end
+sliced('ZADD', {k('unsettled')}, unsettled)
+-- a course's end, as shared.retention's note_ended writes it: the first one holds
+for plan, at in pairs(change.ended) do redis.call('ZADD', k('ended'), 'NX', at, plan) end
 local waiting, leaving = {}, {}
 for _, w in ipairs(change.waiting) do
   if w[3] then push(waiting, k('waiting', w[1]), w[2], w[3])

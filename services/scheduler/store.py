@@ -29,9 +29,13 @@ sorted by start; ``location-visits:<loc>`` held visits by start; ``location-canc
 visits cancelled there, by the start they had;
 ``client-visits:<client>`` every visit of the client by start; ``alias:<client>``
 and ``aliases:<client>`` the ids retired by a merge (``merging.py``); ``record:<key>``
-the stored result of a handled command; ``outbox`` and ``outbox-due``;
+the stored result of a handled command or event (a plan event's: its envelopes until
+they are published, then their ids: ``settling.py``); ``unsettled`` those records by
+when to look at them next; ``outbox`` and ``outbox-due``;
 ``waiting:<loc>`` plan id -> where the plan waits (backfill.py); ``offers-due``
-freed slots by when their offer round is due.
+freed slots by when their offer round is due; ``ended``, ``retired`` and
+``retired-of:<client>`` the finished courses and the markers of those retired
+(``shared.retention``, ``course_sweep.py``).
 """
 
 from __future__ import annotations
@@ -75,6 +79,11 @@ class CalendarChange:
     free: dict[str, VisitStatus] = field(default_factory=dict)  # cancelled / replaced
     status: dict[str, VisitStatus] = field(default_factory=dict)  # completed, no_show
     records: dict[str, str] = field(default_factory=dict)  # record key -> stored result
+    # records holding a plan event's envelopes until the consumer has published them,
+    # as ``settling.unsettled`` names them: shrunk to their event ids once it has
+    settle: list[str] = field(default_factory=list)
+    # plan id -> when its course ended (``Retirement.note_ended``'s zset, NX)
+    ended: dict[str, datetime] = field(default_factory=dict)
     outbox: dict[str, str] = field(default_factory=dict)  # event id -> encoded envelope
     # what the change was computed from: visit id -> its status and start then; if
     # either moved since (another instance got there first), nothing is written
@@ -130,6 +139,8 @@ class CalendarStore:
             "free": change.free or {},
             "status": change.status or {},
             "records": change.records or {},
+            "settle": change.settle,
+            "ended": {plan: at.timestamp() for plan, at in change.ended.items()} or {},
             "outbox": [[event_id, raw] for event_id, raw in change.outbox.items()],
             "expect": {
                 vid: [state, start.timestamp()] for vid, (state, start) in change.expect.items()
