@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from services.notifier import checkin_pages
 from services.notifier.compose import visit_time
+from services.notifier.courses import HISTORY, Courses
 from services.notifier.delivery import Contact, with_preferences
 from services.notifier.docs import NOTIFICATIONS_EXAMPLE
 from services.notifier.messages import Clinic
@@ -29,6 +30,7 @@ from shared.auth import CurrentPrincipal, require_role
 from shared.chain import QuietRange
 from shared.errors import errors
 from shared.openapi import example_answer
+from shared.retention import RetiredCourse
 from shared.routes import in_scope, runtime_of
 from shared.vocabulary import Channel, NotificationKind, Role
 
@@ -64,9 +66,27 @@ class NotificationView(BaseModel):
     )
 
 
+class RetiredCourseView(BaseModel):
+    """A finished course whose notifications left the notifier's state when its
+    retention period (``keep_finished_courses``) ended: they live on in ``history``."""
+
+    plan_id: str
+    ended_at: AwareDatetime
+    outcome: str = Field(description="how the course ended: a plan.completed outcome or declined")
+    retained_until: AwareDatetime = Field(
+        description="when its notifications left (ended_at + keep_finished_courses)"
+    )
+    history: str = Field(default=HISTORY, description="the topic that keeps them")
+
+
 class NotificationLog(BaseModel):
     client_id: str
     notifications: list[NotificationView]
+    retired_courses: list[RetiredCourseView] = Field(
+        default_factory=list,
+        description="courses finished longer ago than the retention period: their "
+        "notifications are on the topic named, no longer listed here",
+    )
 
 
 class ContactPreferences(BaseModel):
@@ -104,15 +124,37 @@ async def client_notifications(
     client_id: str, principal: CurrentPrincipal, request: Request
 ) -> NotificationLog:
     """The client's notifications sent from the locations the key reaches, with status,
-    in due order; a client id retired by a merge answers for the survivor."""
+    in due order; a client id retired by a merge answers for the survivor. A course
+    finished longer ago than the retention period is listed in ``retired_courses``
+    (to a key reaching the client's location), its notifications on the topic."""
     survivor, known_as = await _aliases(request).known_as(client_id)
-    records = await _store(request).for_client(*known_as)
+    store = _store(request)
+    records = await store.for_client(*known_as)
+    visible = [r for r in records if principal.reaches(str(r["location_id"]))]
+    retired = await Courses(runtime_of(request)).of_client(known_as)
+    contact = await store.contact(survivor) if retired else None
+    home = contact.location_id if contact is not None else None
+    courses = (
+        [_retired_view(request, c, home) for c in retired]
+        if home is not None and principal.reaches(home)
+        else []
+    )
+    if not visible and not courses:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     return NotificationLog(
         client_id=survivor,
-        notifications=[
-            NotificationView.model_validate(_view(r))
-            for r in in_scope(principal, records, lambda r: str(r["location_id"]))
-        ],
+        notifications=[NotificationView.model_validate(_view(r)) for r in visible],
+        retired_courses=courses,
+    )
+
+
+def _retired_view(request: Request, course: RetiredCourse, location_id: str) -> RetiredCourseView:
+    keep = Courses(runtime_of(request)).keep(location_id)
+    return RetiredCourseView(
+        plan_id=course.plan_id,
+        ended_at=course.ended_at,
+        outcome=course.outcome,
+        retained_until=course.retained_until(keep),
     )
 
 

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services.notifier.api import router
 from services.notifier.channels import channels_from
+from services.notifier.courses import tend_courses
 from services.notifier.dispatcher import Dispatcher
 from services.notifier.handlers import handlers
 from services.notifier.sms_replies_api import router as sms_replies_router
@@ -40,5 +41,5 @@ def build_app(settings: NotifierSettings) -> FastAPI:
         routers=[router, sms_replies_router],
         consumes=[INTAKE, PLANS, VISITS],
         handlers=wired,
-        background=[dispatch, waits],
+        background=[dispatch, waits, tend_courses],
     )

@@ -21,6 +21,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
+from services.notifier.announcements import kept, restored
+from services.notifier.courses import plan_of
 from services.notifier.delivery import Contact, after_quiet_hours
 from services.notifier.notices import TOO_LATE, Draft, Notice, notice
 from services.notifier.store import NotificationStore
@@ -37,7 +39,6 @@ from shared.envelope import Envelope, Trace, derived_id
 from shared.events import EventData, VisitBooked
 from shared.events.visits import VisitRescheduled
 from shared.kafka import Outgoing
-from shared.outbox import entry_of, item_of
 from shared.runtime import Runtime
 from shared.streams import Rejected
 from shared.vocabulary import Channel, NotificationKind
@@ -80,8 +81,25 @@ class Arming:
         self, events: Sequence[E], keys: Sequence[str]
     ) -> tuple[list[tuple[E, Contact | None]], list[Any]]:
         """``reached_all``, and the values at ``keys``, in the same one read."""
+        found, also, _ = await self.reached_read_retired(events, keys)
+        return found, also
+
+    async def reached_course(self, data: E) -> tuple[E, Contact | None, bool]:
+        """``reached``, and whether the course ``data`` is of was retired
+        (services/notifier/courses.py: then it arms nothing), in the same read."""
+        [(event, contact)], _, retired = await self.reached_read_retired([data], [])
+        return event, contact, bool(retired)
+
+    async def reached_read_retired(
+        self, events: Sequence[E], keys: Sequence[str]
+    ) -> tuple[list[tuple[E, Contact | None]], list[Any], set[str]]:
+        """``reached_and_read``, and the plan ids among ``events``' courses that were
+        retired, in the same one read."""
         named = [client_of(data) for data in events]
-        reach, also = await self.store.reach_and_read([c for c in named if c is not None], keys)
+        plans = [p for data in events if (p := plan_of(data)) is not None]
+        reach, also, retired = await self.store.reach_read_retired(
+            [c for c in named if c is not None], keys, plans
+        )
         found: list[tuple[E, Contact | None]] = []
         for data, client_id in zip(events, named, strict=True):
             if client_id is None:
@@ -89,7 +107,7 @@ class Arming:
             else:
                 who = reach[client_id]
                 found.append((cast(E, rehomed(data, who.client_id)), who.contact))
-        return found, also
+        return found, also, retired
 
     def notice(self, draft: Draft, contact: Contact | None, *, now: datetime) -> Notice:
         """``notices.notice`` on this deployment's channels."""
@@ -227,7 +245,7 @@ class Arming:
     def stored(self, armed: Notice) -> tuple[dict[str, Any], Outgoing]:
         """The record to store for ``armed``, with the bytes it is announced in."""
         outgoing = self.announced(armed)
-        return {**armed.record, "announced": entry_of(outgoing)}, outgoing
+        return {**armed.record, "announced": kept(outgoing, armed.record)}, outgoing
 
     def wait_until(self, draft: Draft, *, now: datetime) -> float:
         """When a draft waiting for its client's contact stops waiting (clock epoch)."""
@@ -354,5 +372,4 @@ def _as_first(fresh: Outgoing, stored: dict[str, Any] | None) -> Outgoing:
 
 def _stored_announcement(stored: dict[str, Any]) -> Outgoing | None:
     """The announcement kept with a record (none for one armed before they were kept)."""
-    raw = stored.get("announced")
-    return item_of(str(raw)) if raw else None
+    return restored(stored)

@@ -9,10 +9,12 @@ text reply "Y" which visit is the client's next (``NotificationStore.next_visit`
 A batch (``batch:<id>``, its members in order) is open while its notification is
 ``scheduled`` and not claimed by a sender; ``batch-open:<plan_id>`` names it. One
 script joins a member to the open batch, or arms a new notification and opens it
-with that member, in the handler's one transaction; ``batch-of:<event_id>`` makes a
-redelivered event join nothing twice (it republishes what it announced if it opened
-the batch, and nothing if it joined one). A batch claimed for sending takes no more
-members: what comes after opens the next one."""
+with that member, in the handler's one transaction; ``batch-of:<plan_id>`` (a hash:
+event id -> what it did) makes a redelivered event join nothing twice (it republishes
+what it announced if it opened the batch, and nothing if it joined one). A batch
+claimed for sending takes no more members: what comes after opens the next one.
+``plan-visits:<plan_id>`` names the visits the book holds for a plan, so the course's
+sweep finds them (services/notifier/courses.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from services.notifier import batches
+from services.notifier.announcements import restored
 from services.notifier.arming import Arming
 from services.notifier.delivery import Contact
 from services.notifier.notices import notice
@@ -39,20 +42,19 @@ from shared.events.visits import (
     VisitRescheduled,
 )
 from shared.kafka import Outgoing
-from shared.outbox import item_of
 from shared.vocabulary import Channel
 
-BATCH_OF_TTL_S = 30 * 24 * 3600  # as long as the processed-event ledgers keep an event
+OFFER_TTL_S = 30 * 24 * 3600  # an offer's hold is hours: a month outlives any redelivery
 E = TypeVar("E", bound=EventData)
 PREFERRED: tuple[Channel, ...] = ("email", "sms", "webhook", "console")
 
-# KEYS: due, in-flight, batch-open, batch-of, the new record, client log, the new batch,
-# plan-confirmed (or the batch-open key again). ARGV: member, new id, new record, due
-# epoch ('' when closed), log score, record key prefix, batch key prefix, '1' to mark
-# the plan confirmed, batch-of ttl, now (clock epoch), the new batch's due epoch. The
+# KEYS: due, in-flight, batch-open, the plan's batch-of, the new record, client log, the
+# new batch, plan-confirmed (or the batch-open key again). ARGV: member, new id, new
+# record, due epoch ('' when closed), log score, record key prefix, batch key prefix,
+# '1' to mark the plan confirmed, the event id, now (clock epoch), the new batch's due epoch. The
 # batch-open pointer is '<id> <due epoch>'. Answers {'seen'|'joined'|'opened', id}.
 JOIN = """
-local seen = redis.call('GET', KEYS[4])
+local seen = redis.call('HGET', KEYS[4], ARGV[9])
 if seen then return {'seen', seen} end  -- '<id> opened' or '<id> joined'
 local pointer = redis.call('GET', KEYS[3])
 if pointer then
@@ -64,7 +66,7 @@ if pointer then
   if (status == 'scheduled' and not claimed)
     or (status == 'suppressed' and tonumber(ARGV[10]) < tonumber(until_epoch)) then
     redis.call('RPUSH', ARGV[7] .. open, ARGV[1])
-    redis.call('SET', KEYS[4], open .. ' joined', 'EX', ARGV[9])
+    redis.call('HSET', KEYS[4], ARGV[9], open .. ' joined')
     return {'joined', open}
   end
 end
@@ -75,7 +77,7 @@ end
 if ARGV[8] == '1' then redis.call('SET', KEYS[8], '1') end
 redis.call('RPUSH', KEYS[7], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[2] .. ' ' .. ARGV[11])
-redis.call('SET', KEYS[4], ARGV[2] .. ' opened', 'EX', ARGV[9])
+redis.call('HSET', KEYS[4], ARGV[9], ARGV[2] .. ' opened')
 return {'opened', ARGV[2]}
 """
 
@@ -83,11 +85,13 @@ return {'opened', ARGV[2]}
 @dataclass(frozen=True)
 class Known:
     """What the notifier knew before an event: each visit's book entry, whether each
-    plan's visits were confirmed, which visits are waitlist offers'."""
+    plan's visits were confirmed, which visits are waitlist offers', which plans'
+    courses were retired (services/notifier/courses.py)."""
 
     visits: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     confirmed: dict[str, bool] = field(default_factory=dict)
     offered: dict[str, bool] = field(default_factory=dict)
+    retired: set[str] = field(default_factory=set)  # plans of courses swept since
 
 
 @dataclass
@@ -108,8 +112,10 @@ class Gathering:
     async def reached(self, events: Sequence[E]) -> tuple[list[tuple[E, Contact | None]], Known]:
         """``Arming.reached_all`` of ``events`` and what they need known, in one read."""
         keys = self.wanted(events)
-        found, raw = await self.arming.reached_and_read(events, keys)
-        return found, self.known_from(events, raw)
+        found, raw, retired = await self.arming.reached_read_retired(events, keys)
+        known = self.known_from(events, raw)
+        known.retired.update(retired)
+        return found, known
 
     def wanted(self, events: Sequence[EventData]) -> list[str]:
         """The keys of what ``events`` need known (``known_from`` reads their values)."""
@@ -173,12 +179,14 @@ class Gathering:
         key = self.keys("seen-visit", visit_id)
         raw = json.dumps(entry)
         writes.plain(lambda p: p.set(key, raw))
+        of_plan = self.keys("plan-visits", str(entry["plan_id"]))  # what its course holds
+        writes.plain(lambda p: p.sadd(of_plan, visit_id))
         known.visits[visit_id] = entry  # what the next event of a run knew before it
 
     def offer_made(self, writes: Writes, visit_id: str, offer_id: str) -> None:
         """A waitlist offer holds ``visit_id``: its booking is the offer accepted."""
         key = self.keys("offer-visit", visit_id)
-        writes.plain(lambda p: p.set(key, offer_id, ex=BATCH_OF_TTL_S))
+        writes.plain(lambda p: p.set(key, offer_id, ex=OFFER_TTL_S))
 
     def join(
         self,
@@ -239,7 +247,7 @@ class Gathering:
             self.keys("due"),
             self.keys("inflight"),
             batch_open,
-            self.keys("batch-of", envelope.id),
+            self.keys("batch-of", plan_id),
             self.keys("notification", draft.notification_id),
             self.keys("client-notifications", client_id),
             self.keys("batch", draft.notification_id),
@@ -255,7 +263,7 @@ class Gathering:
             self.keys("notification", ""),
             self.keys("batch", ""),
             "1" if kind == "booking_confirmation" else "",
-            str(BATCH_OF_TTL_S),
+            envelope.id,
             repr(now.timestamp()),
             repr(draft.due_at.timestamp()),
         ]
@@ -286,8 +294,7 @@ class Gathering:
                 out.append(j.announcement)
             elif j.how == "seen":
                 record = await self.arming.store.get(j.notification_id)
-                raw = record.get("announced") if record else None
-                first = item_of(str(raw)) if raw else None
+                first = restored(record) if record else None
                 if first is not None:
                     out.append(first)
         return _once(out)

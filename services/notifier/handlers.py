@@ -6,7 +6,10 @@
 - ``client.updated``: a change the front desk confirmed takes effect whole.
 - ``plan.created``: the plan summary; every plan version is remembered for the
   aftercare it shapes (stretches, self-massage, FMM breathing practice).
-- ``plan.declined``: the referral notice (never its reasons).
+- ``plan.declined``: the referral notice (never its reasons); the course ends.
+- ``plan.completed``: joins the plan's notice; the course ends. An ended course
+  stays as it is for the policy's ``keep_finished_courses``, then leaves a marker
+  (services/notifier/courses.py); an event of a course retired so arms nothing.
 - ``visit.booked``: the policy's reminders. ``visit.rescheduled``: the pending
   reminders are cancelled and new ones armed for the new time.
   ``visit.cancelled`` / ``visit.no_show``: the pending reminders are cancelled.
@@ -37,8 +40,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from services.notifier.arming import Arming
+from services.notifier.courses import Courses, Ending, declined_plan
 from services.notifier.delivery import Contact, contact_from, merged_contact
-from services.notifier.gathering import Gathering, Known
+from services.notifier.gathering import Gathering, Joined, Known
+from services.notifier.notices import Draft
 from services.notifier.waits import Waits
 from services.notifier.writes import Outcome, Writes
 from shared.aliases import ClientAliases, merge_follower
@@ -78,6 +83,7 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
     waits = Waits(arming)
     gathering = Gathering(arming)
     aliases = ClientAliases(runtime.redis, runtime.keys)
+    courses = Courses(runtime)
 
     def close_pending(
         envelope: Envelope,
@@ -176,6 +182,8 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
             raise Rejected(f"expected a plan, got {type(data).__name__}")
         arming.location_of(data.location_id)
         event, contact, known = await reach(data)
+        if known.retired:  # a course swept since: its history is on the topics
+            return []
         writes = store.writes()
         writes.remember(
             "plan",
@@ -235,7 +243,13 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
                 raise Rejected(f"expected {expected.event_type}, got {type(data).__name__}")
             arming.location_of(data.location_id)
             event, contact, known = await reach(data)
-            return await gathered(envelope, event, contact, known, store.writes())
+            if known.retired:
+                return []
+            writes = store.writes()
+            if isinstance(event, PlanCompleted):
+                ending = Ending(event.client_id, event.location_id, event.outcome)
+                courses.ended(writes, event.plan_id, ending, ended_at=event.completed_at)
+            return await gathered(envelope, event, contact, known, writes)
 
         return on_event
 
@@ -244,6 +258,8 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         if not isinstance(data, VisitConfirmed):
             raise Rejected(f"expected visit.confirmed, got {type(data).__name__}")
         event, _, known = await reach(data)
+        if known.retired:
+            return []
         writes = store.writes()
         gathering.book(writes, event, known)
         await writes.commit()
@@ -266,9 +282,13 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         reached, known = await gathering.reached(visits)
         writes = store.writes()
         now = runtime.clock.now()
-        joined = []
-        runs = []
+        joined: list[Joined | None] = []
+        runs: list[list[tuple[Draft, Contact | None]]] = []
         for (envelope, _), (visit, contact) in zip(items, reached, strict=True):
+            if visit.plan_id in known.retired:  # a course swept since: nothing to remind of
+                joined.append(None)
+                runs.append([])
+                continue
             joined.append(gathering.join(writes, envelope, visit, contact, known))
             gathering.book(writes, visit, known)
             runs.append([(d, contact) for d in arming.reminders(envelope, visit, contact, now=now)])
@@ -281,8 +301,11 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
     async def on_declined(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, PlanDeclined):
             raise Rejected(f"expected plan.declined, got {type(data).__name__}")
-        event, contact = await arming.reached(data)
+        event, contact, retired = await arming.reached_course(data)
+        if retired:
+            return []
         now = runtime.clock.now()
+        plan_id = declined_plan(event.intake_id)
         notice = arming.soon(
             envelope,
             contact,
@@ -291,14 +314,20 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
             client_id=event.client_id,
             location_id=event.location_id,
             at=now,
+            context={"plan_id": plan_id},
         )
-        return await arming.armed(store.writes(), [(notice, contact)])
+        writes = store.writes()
+        ending = Ending(event.client_id, event.location_id, "declined")
+        courses.ended(writes, plan_id, ending, ended_at=event.declined_at)
+        return await arming.armed(writes, [(notice, contact)])
 
     async def on_rescheduled(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, VisitRescheduled):
             raise Rejected(f"expected visit.rescheduled, got {type(data).__name__}")
         arming.location_of(data.location_id)
         event, contact, known = await reach(data)
+        if known.retired:
+            return []
         records = await store.for_visit(event.visit_id)
         writes = store.writes()
         closing = close_pending(envelope, event.visit_id, records, "rescheduled", writes)
@@ -320,6 +349,8 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
             raise Rejected(f"expected a cancel or no-show, got {type(data).__name__}")
         reason = "visit cancelled" if isinstance(data, VisitCancelled) else "no-show"
         event, contact, known = await reach(data)
+        if known.retired:
+            return []
         writes = store.writes()
         records = await store.for_visit(data.visit_id)
         closing = close_pending(envelope, data.visit_id, records, reason, writes)
@@ -334,6 +365,8 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         if not isinstance(data, VisitCompleted):
             raise Rejected(f"expected visit.completed, got {type(data).__name__}")
         event, contact, known = await reach(data)
+        if known.retired:
+            return []
         policy = runtime.chain.policy_for(event.location_id)
         context = {"plan_id": event.plan_id, "completed_at": event.completed_at.isoformat()}
         seen = known.visits.get(event.visit_id)
@@ -364,7 +397,9 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
     async def on_offered(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
         if not isinstance(data, WaitlistOffered):
             raise Rejected(f"expected waitlist.offered, got {type(data).__name__}")
-        event, contact = await arming.reached(data)
+        event, contact, retired = await arming.reached_course(data)
+        if retired:
+            return []
         now = runtime.clock.now()
         offer = arming.soon(
             envelope,
@@ -377,6 +412,7 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
             visit_id=event.visit_id,
             context={
                 "offer_id": event.offer_id,
+                "plan_id": event.plan_id,
                 "visit_start": event.start.isoformat(),
                 "hold_until": event.hold_until.isoformat(),
             },

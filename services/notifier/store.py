@@ -27,6 +27,7 @@ from services.notifier.delivery import Contact, merged_contact
 from services.notifier.writes import Writes
 from shared.aliases import ClientAliases, alias_key
 from shared.redis_store import Keys
+from shared.retention import Retirement
 
 _CLAIM = """
 local ids = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -108,11 +109,29 @@ class NotificationStore:
         self, client_ids: Sequence[str], keys: Sequence[str]
     ) -> tuple[dict[str, Reach], list[Any]]:
         """``reach``, and the values at ``keys`` read in the same round trip."""
+        found, also, _ = await self.reach_read_retired(client_ids, keys, [])
+        return found, also
+
+    async def reach_read_retired(
+        self, client_ids: Sequence[str], keys: Sequence[str], plan_ids: Sequence[str]
+    ) -> tuple[dict[str, Reach], list[Any], set[str]]:
+        """``reach_and_read``, and which of ``plan_ids`` are of retired courses
+        (services/notifier/courses.py), all in the same round trip."""
         ids = list(dict.fromkeys(client_ids))
-        if not ids:
-            return {}, list(await self._redis.mget(keys)) if keys else []
+        plans = list(dict.fromkeys(plan_ids))
         queried = [k for c in ids for k in (alias_key(self._keys, c), self._keys("contact", c))]
-        everything = await self._redis.mget([*queried, *keys])
+        wanted = [*queried, *keys]
+        if not wanted and not plans:
+            return {}, [], set()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if wanted:
+                pipe.mget(wanted)
+            if plans:
+                pipe.hmget(self._keys("retired"), plans)
+            answers = await pipe.execute()
+        everything = list(answers[0]) if wanted else []
+        markers = answers[-1] if plans else []
+        retired_plans = {p for p, marker in zip(plans, markers, strict=True) if marker}
         raw, also = everything[: len(queried)], list(everything[len(queried) :])
         found: dict[str, Reach] = {}
         retired: dict[str, str] = {}
@@ -128,7 +147,7 @@ class NotificationStore:
             of = dict(zip(survivors, contacts, strict=True))
             for client_id, survivor in retired.items():
                 found[client_id] = Reach(survivor, _contact(of[survivor]))
-        return found, also
+        return found, also, retired_plans
 
     async def save_contact(self, contact: Contact) -> None:
         writes = self.writes()
@@ -234,9 +253,10 @@ class NotificationStore:
     async def merge(self, aliases: ClientAliases, *, retired: str, survivor: str) -> None:
         """Move what the notifier holds of ``retired`` to ``survivor`` and retire the
         id, in one transaction (retried when either client changes meanwhile): the
-        contact (``delivery.merged_contact``), the notification log, and the client
-        named by every notification not yet sent, so it goes to the survivor's
-        contact. A second run finds nothing left to move."""
+        contact (``delivery.merged_contact``), the notification log, the markers of
+        its retired courses, and the client named by every notification not yet
+        sent, so it goes to the survivor's contact. A second run finds nothing left
+        to move."""
         watched = [
             self._keys("contact", retired),
             self._keys("contact", survivor),
@@ -262,8 +282,10 @@ class NotificationStore:
         phone_of_old = None if old is None or not old.phone else self._keys("phone", old.phone)
         old_phone_is_theirs = phone_of_old is not None and await pipe.get(phone_of_old) == retired
         retired_aliases = await aliases.aliases_of(retired)
+        swept = [str(p) for p in await pipe.smembers(self._keys("retired-of", retired))]
         contact = merged_contact(kept, old, client_id=survivor)
         pipe.multi()
+        Retirement(self._redis, self._keys).moved(pipe, swept, old=retired, new=survivor)
         if contact is not None:
             pipe.set(self._keys("contact", survivor), contact.model_dump_json())
         if old_phone_is_theirs:

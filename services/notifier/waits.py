@@ -29,7 +29,7 @@ from services.notifier.arming import Arming
 from services.notifier.delivery import Contact
 from services.notifier.notices import Draft
 from shared.kafka import Outgoing
-from shared.outbox import Outbox, epoch_ms, relay
+from shared.outbox import Outbox, entry_of, epoch_ms, relay
 from shared.runtime import Runtime
 from shared.vocabulary import Channel
 
@@ -66,7 +66,7 @@ class Waits:
                 waited_as=draft.client_id,
                 due_epoch=armed.due_epoch,
                 logged_epoch=time.time(),
-                entry=(outgoing.envelope.id, str(record["announced"])),
+                entry=(outgoing.envelope.id, entry_of(outgoing)),
                 outbox_score=score,
             )
             announced.append(outgoing)
