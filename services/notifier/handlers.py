@@ -328,7 +328,7 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         event, contact, known = await reach(data)
         if known.retired:
             return []
-        records = await store.for_visit(event.visit_id)
+        records = await store.for_visit(event.client_id, event.visit_id)
         writes = store.writes()
         closing = close_pending(envelope, event.visit_id, records, "rescheduled", writes)
         joined = gathering.join(writes, envelope, event, contact, known)
@@ -343,8 +343,8 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         ]
 
     async def on_cancelled(envelope: Envelope, data: EventData) -> Sequence[Outgoing]:
-        """The visit's pending reminders cancelled (the records name their client:
-        nothing here depends on whom the event's client id names now)."""
+        """The visit's pending reminders cancelled (found in the log of the client the
+        event's client id names now: a merge moved the log there)."""
         if not isinstance(data, VisitCancelled | VisitNoShow):
             raise Rejected(f"expected a cancel or no-show, got {type(data).__name__}")
         reason = "visit cancelled" if isinstance(data, VisitCancelled) else "no-show"
@@ -352,7 +352,7 @@ def handlers(runtime: Runtime, configured: Configured = frozenset()) -> Mapping[
         if known.retired:
             return []
         writes = store.writes()
-        records = await store.for_visit(data.visit_id)
+        records = await store.for_visit(event.client_id, data.visit_id)
         closing = close_pending(envelope, data.visit_id, records, reason, writes)
         joined = None
         if runtime.chain.has_location(event.location_id):

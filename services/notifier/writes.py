@@ -156,17 +156,21 @@ class Writes:
         """Store a new notification in the client's log and, when ``due_epoch`` is
         given, arm its timer; a notification that exists already is left alone."""
         notification_id = record["notification_id"]
-        visit_id = record.get("visit_id") if due_epoch is not None else None
         run = self._run("arm")
         record_key = self._keys("notification", notification_id)
-        visit_key = self._keys("visit-notifications", visit_id) if visit_id else record_key
-        run.keys += [record_key, self._keys("client-notifications", record["client_id"]), visit_key]
+        # a visit's notifications are found in the client's log (NotificationStore.for_visit):
+        # the script's per-visit set is left out (its key slot holds the record's)
+        run.keys += [
+            record_key,
+            self._keys("client-notifications", record["client_id"]),
+            record_key,
+        ]
         run.args += [
             notification_id,
             json.dumps(record),
             "" if due_epoch is None else repr(due_epoch),
             repr(due_epoch if due_epoch is not None else logged_epoch),
-            "1" if visit_id else "",
+            "",
         ]
 
     def move(
@@ -236,14 +240,14 @@ class Writes:
             self._keys("visit-waits", visit_id) if visit_id else record_key,
             record_key,
             self._keys("client-notifications", record["client_id"]),
-            self._keys("visit-notifications", visit_id) if visit_id else record_key,
+            record_key,  # no per-visit set: the client's log answers for the visit
         ]
         run.args += [
             notification_id,
             json.dumps(record),
             "" if due_epoch is None else repr(due_epoch),
             repr(due_epoch if due_epoch is not None else logged_epoch),
-            "1" if visit_id and due_epoch is not None else "",
+            "",
             *entry,
         ]
 

@@ -299,3 +299,57 @@ async def test_a_merge_keeps_the_retired_courses_with_the_survivor(
         moved = await Courses(n.runtime).of_client([kept.client.client_id])
         assert [c.plan_id for c in moved] == [declined_plan(gone.intake_id)]
         assert await Courses(n.runtime).of_client([gone.client.client_id]) == []
+
+
+async def usage(redis: aioredis.Redis, prefix: str, *, leave_out: Sequence[str] = ()) -> int:
+    """The bytes Redis holds under ``prefix`` (MEMORY USAGE), but for ``leave_out`` keys."""
+    total = 0
+    async for key in redis.scan_iter(match=f"{prefix}*", count=1000):
+        if not any(key.startswith(prefix + kind) for kind in leave_out):
+            total += await redis.memory_usage(key, samples=0) or 0
+    return total
+
+
+async def test_an_active_course_costs_a_bounded_footprint_and_a_finished_one_a_marker(
+    infra: Infra, topics: TopicLog
+) -> None:
+    """Five intakes of six visits each (the plan summary and the booking confirmation
+    sent): the notifier's bytes per intake, then what stays of each once retired."""
+    namespace = f"test-courses-{uuid.uuid4().hex[:8]}"
+    n_intakes = 5
+    async with SmtpFake() as smtp, notifier_on(infra, namespace, **smtp_env(smtp)) as n:
+        clients = []
+        for k in range(n_intakes):
+            client = intake(f"footprint-{k}")
+            plan = build_plan(client, policy=Policy())
+            assert isinstance(plan, PlanCreated)
+            starts = [START + timedelta(days=3 + 4 * d) for d in range(6)]
+            for e in (client, plan, *visits_of(client, plan, starts)):
+                await deliver(n, envelope(e, client.client.client_id))
+            clients.append((client, plan))
+        n.clock.at = START + timedelta(hours=1)
+        await smtp.wait_for_mail(2 * n_intakes)
+        await idle(n)
+        prefix = n.runtime.keys("")
+        rates = ("rate:",)  # send-rate windows: they expire within two windows
+        active = await usage(n.runtime.redis, prefix, leave_out=rates) / n_intakes
+        assert active <= 31 * 1024  # measured 30.1 KB (41 keys and 39.1 KB before)
+
+        for client, plan in clients:
+            ending = PlanCompleted(
+                plan_id=plan.plan_id,
+                version=1,
+                client_id=client.client.client_id,
+                location_id="beaverton",
+                reason="course done",
+                completed_at=n.clock.now(),
+            )
+            await deliver(n, envelope(ending, client.client.client_id))
+        n.clock.at += KEEP + timedelta(days=30)  # every reminder's time has passed too
+        await idle(n)
+        assert await Courses(n.runtime).sweep() == n_intakes
+        contacts = ("contact:", "phone:", "rate:")  # the client's, kept
+        finished = await usage(n.runtime.redis, prefix, leave_out=contacts) / n_intakes
+        # the marker (about 120 B of the one hash) and the client's set of retired
+        # courses (about 280 B for the first, shared by the client's later ones)
+        assert finished <= 450
