@@ -68,7 +68,8 @@ def plan_offer_record(plan_id: str) -> str:
 
 
 class StoredPlan(BaseModel):
-    """The plan's current version, as booking needs it, and the story it belongs to."""
+    """The plan's current version, as booking needs it (``remember_plan``), and the
+    story it belongs to."""
 
     type: str
     data: dict[str, object]
@@ -138,7 +139,10 @@ class OfferRecord(BaseModel):
 
 
 def remember_plan(change: CalendarChange, plan: PlanData, *, correlationid: str) -> None:
-    stored = StoredPlan(type=plan.event_type, data=plan.to_data(), correlationid=correlationid)
+    """Keep the plan's current version without its treatment protocol: the planner's
+    and the therapist's, never read here (a third of the plan's bytes)."""
+    data = {**plan.to_data(), "protocol": []}
+    stored = StoredPlan(type=plan.event_type, data=data, correlationid=correlationid)
     change.records[plan_record(plan.plan_id)] = stored.model_dump_json()
 
 
