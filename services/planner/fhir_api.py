@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.planner import fhir_records
+from services.planner.retirement import keep_for
 from services.planner.store import PlanStore, location_of
 from services.planner.trajectory import Progress
 from shared import fhir
@@ -21,14 +22,20 @@ from shared.events import IntakeSubmitted
 from shared.fhir.search import patient_id_of, token_matches
 from shared.fhir_http import (
     BASE_PATH,
+    FHIR_JSON,
+    OPERATION_OUTCOME,
     FhirResponse,
     no_patient,
     not_found,
+    outcome_answer,
     read_responses,
     search_responses,
     searchset_answer,
 )
+from shared.retention import RetiredCourse
 from shared.routes import runtime_of
+from shared.runtime import Runtime
+from shared.topics import PLANS
 
 router = APIRouter(prefix=BASE_PATH, tags=["fhir"])
 PatientParam = Annotated[
@@ -71,6 +78,17 @@ async def _intakes(
     return found
 
 
+def _gone(runtime: Runtime, course: RetiredCourse) -> FhirResponse:
+    until = course.retained_until(keep_for(runtime.chain, course.location_id))
+    return outcome_answer(
+        410,
+        "deleted",
+        f"CarePlan/{course.plan_id}: the course ended {course.ended_at.date()} "
+        f"({course.outcome}) and left the planner's state on {until.date()}; its history "
+        f"is on {PLANS.name}",
+    )
+
+
 def _chain(request: Request) -> str:
     return runtime_of(request).chain.chain.id
 
@@ -95,14 +113,29 @@ async def search_care_plans(
 
 
 @router.get(
-    "/CarePlan/{care_plan_id}", response_class=FhirResponse, responses=read_responses("CarePlan")
+    "/CarePlan/{care_plan_id}",
+    response_class=FhirResponse,
+    responses={
+        **read_responses("CarePlan"),
+        410: {
+            "description": "the plan's course finished and has left the planner's state "
+            "after its retention period; its history is on clinic.plans",
+            "content": {FHIR_JSON: {"schema": OPERATION_OUTCOME}},
+        },
+    },
 )
 async def read_care_plan(
     care_plan_id: str, principal: CurrentPrincipal, request: Request
 ) -> Response:
-    """One plan as a CarePlan, if it was made at a location the key reaches."""
+    """One plan as a CarePlan, if it was made at a location the key reaches; 410 when
+    its course has left the planner's state (``keep_finished_courses``)."""
     runtime = runtime_of(request)
-    plan = (await PlanStore(runtime.redis, runtime.keys).plan_parts(care_plan_id)).plan
+    store = PlanStore(runtime.redis, runtime.keys)
+    plan = (await store.plan_parts(care_plan_id)).plan
+    if plan is None:
+        retired = await store.retirement.of(care_plan_id)
+        if retired is not None and principal.reaches(retired.location_id):
+            return _gone(runtime, retired)
     if plan is None or not principal.reaches(plan.location_id):
         return not_found("CarePlan", care_plan_id)
     seen = await _visible(request, principal, plan.client_id)

@@ -1,9 +1,13 @@
 """Planner wiring: intakes, visit outcomes, assessments and check-in answers in; plan
 events out. The review date sweep (``review_sweep.py``) runs beside the handlers.
 
-Each handled event's outputs are stored under its id together with the state
-they leave, so a redelivered event republishes exactly what it produced the
-first time: no new version, no second completion.
+Each handled event's outputs are recorded under its id together with the state
+they leave (as references to the records they wrote: ``outputs.py``), so a
+redelivered event republishes exactly what it produced the first time: no new
+version, no second completion. An event of a course that has left the hot state
+(``retirement.py``) produces nothing: the first read asks for the marker of the plan
+the event names (an intake: the plan id it derives), and a retired course is never
+a client's active plan.
 
 An event costs two round trips (an assessment three): one read that holds the
 replay check, the client's survivor and what the rule reads first
@@ -18,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from services.planner import domain, progress, reviews
+from services.planner.outputs import course_of
 from services.planner.progress import Progress
 from services.planner.store import FirstRead, PlanStore
 from services.planner.trajectory import answer_of
@@ -46,7 +51,7 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         rule: Rule,
         *,
         active: bool = False,
-        plan_of: Callable[[EventData], str] | None = None,
+        plan_of: Callable[[EventData], str | None] | None = None,
     ) -> Handler:
         """The handler for ``expected``: what a redelivered event produced before, else
         what ``rule`` decides now, as outgoing events caused by the envelope. The replay
@@ -65,19 +70,20 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                 plan_id=None if plan_of is None else plan_of(data),
             )
             produced = read.produced
-            if produced is None:
+            if produced is None:  # a retired course's event: [] (``FirstRead.retired``)
                 produced = await rule(envelope, rehomed(data, read.client_id), read)
             return [_outgoing(runtime, envelope, event) for event in produced]
 
         return handle
 
-    async def on_intake(envelope: Envelope, data: EventData, _: FirstRead) -> list[EventData]:
+    async def on_intake(envelope: Envelope, data: EventData, read: FirstRead) -> list[EventData]:
         assert isinstance(data, IntakeSubmitted)  # checked by ``replaying``
         if not runtime.chain.has_location(data.location_id):
             raise Rejected(f"unknown location {data.location_id!r}")
         decision = domain.decide(data, policy=runtime.chain.policy_for(data.location_id))
         planned = isinstance(decision, PlanCreated)
-        await store.save(cause=envelope.id, produced=[decision], intake=data if planned else None)
+        intake = data if planned else None
+        await store.save(cause=envelope.id, produced=[decision], named=read.named, intake=intake)
         return [decision]
 
     async def on_visit_completed(
@@ -104,7 +110,14 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         produced: list[EventData] = [] if change is None else [change]
         # the review date sweep may decide on this plan meanwhile (``review_sweep.py``)
         unchanged = (stored.plan_id, read.seen) if reviews.sweep_may_write(plan, now=now) else None
-        await store.save(cause=envelope.id, produced=produced, progress=moved, unchanged=unchanged)
+        await store.save(
+            cause=envelope.id,
+            produced=produced,
+            named=read.named,
+            course=plan.plan_id,
+            progress=moved,
+            unchanged=unchanged,
+        )
         return produced
 
     async def on_assessment(
@@ -126,7 +139,14 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                     plan, intake, data, sessions_done=done.sessions_done, now=runtime.clock.now()
                 )
         produced: list[EventData] = [] if revised is None else [revised]
-        await store.save(cause=envelope.id, produced=produced, held=held, unchanged=unchanged)
+        await store.save(
+            cause=envelope.id,
+            produced=produced,
+            named=read.named,
+            course=read.active_plan_id or "",
+            held=held,
+            unchanged=unchanged,
+        )
         return produced
 
     async def on_medical_check(
@@ -156,7 +176,12 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
                     finished = done.model_copy(update={"finished": True})
         produced: list[EventData] = [] if decided is None else [decided]
         await store.save(
-            cause=envelope.id, produced=produced, progress=finished, unchanged=unchanged
+            cause=envelope.id,
+            produced=produced,
+            named=read.named,
+            course=read.active_plan_id or "",
+            progress=finished,
+            unchanged=unchanged,
         )
         return produced
 
@@ -167,24 +192,37 @@ def handlers(runtime: Runtime) -> Mapping[str, Handler]:
         plan_id = data.plan_id or read.active_plan_id
         if plan_id is not None:
             await store.record_checkin(plan_id, answer_of(data))
-        await store.save(cause=envelope.id, produced=[])
+        await store.save(cause=envelope.id, produced=[], named=read.named, course=plan_id or "")
         return []
 
     async def move_merged(_: ClientMerged, retired: str, survivor: str) -> None:
         await store.merge(aliases, retired=retired, survivor=survivor)
 
     return {
-        "intake.submitted": replaying(IntakeSubmitted, on_intake),
+        "intake.submitted": replaying(IntakeSubmitted, on_intake, plan_of=_intake_course),
         "visit.completed": replaying(VisitCompleted, on_visit_completed, plan_of=_completed_plan),
         "assessment.recorded": replaying(AssessmentRecorded, on_assessment, active=True),
         "medical_check.recorded": replaying(MedicalCheckRecorded, on_medical_check, active=True),
-        "checkin.replied": replaying(CheckinReplied, on_checkin, active=True),
+        "checkin.replied": replaying(
+            CheckinReplied, on_checkin, active=True, plan_of=_checkin_plan
+        ),
         "client.merged": merge_follower(aliases, move_merged),
     }
 
 
-def _completed_plan(data: EventData) -> str:
+def _completed_plan(data: EventData) -> str | None:
     assert isinstance(data, VisitCompleted)  # checked by ``replaying`` before
+    return data.plan_id
+
+
+def _intake_course(data: EventData) -> str | None:
+    """The plan an intake makes (or the course it declines), by its derived id."""
+    assert isinstance(data, IntakeSubmitted)
+    return course_of(data.intake_id)
+
+
+def _checkin_plan(data: EventData) -> str | None:
+    assert isinstance(data, CheckinReplied)
     return data.plan_id
 
 

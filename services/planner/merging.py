@@ -27,8 +27,11 @@ def rehomed_record(record: Mapping[str, Any], survivor: str, retired: str) -> di
     return out
 
 
-def rehomed_plan(stored: Mapping[str, Any], survivor: str) -> dict[str, Any]:
-    """A stored current plan version (``{"type", "data"}``) naming the survivor."""
+def rehomed_current(stored: Mapping[str, Any], survivor: str, retired: str) -> dict[str, Any]:
+    """A plan's stored current version as the survivor's: kept as its history record
+    (``store.py``), or in the older ``{"type", "data"}`` form."""
+    if "plan" in stored:
+        return rehomed_record(stored, survivor, retired)
     return {**stored, "data": {**stored["data"], "client_id": survivor}}
 
 

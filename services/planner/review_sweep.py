@@ -14,13 +14,15 @@ produced is published.
   per plan version: its events have ids derived from (plan, version), and the version
   it leaves is no longer due.
 - Published once written: the events are marked unpublished in the same transaction
-  and the mark is cleared once the broker took them, so a crash between the two is
-  made good by the next round, with the same ids and bytes.
+  (the mark names them: ``outputs.Outputs``) and the mark is cleared once the broker
+  took them, so a crash between the two is made good by the next round, with the
+  same ids and bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -29,6 +31,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from services.planner import reviews
+from services.planner.outputs import Outputs, outputs_of
 from services.planner.store import REVIEW_DUE, PlanStore, events_of, plan_of, progress_of
 from shared.envelope import Trace, derived_id
 from shared.events import EventData
@@ -39,7 +42,7 @@ from shared.runtime import Runtime
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 1.0
-UNPUBLISHED = "review-unpublished"  # cause -> the correlation id of its events
+UNPUBLISHED = "review-unpublished"  # cause -> its events' correlation id and references
 
 
 async def review_sweep(runtime: Runtime) -> None:
@@ -149,8 +152,10 @@ class ReviewSweep:
                     pipe.set(self._keys("progress", plan_id), moved.model_dump_json())
                 return await self._written(pipe, [])
             cause = f"review:{plan_id}:{plan.version}"
-            self._store.queue(pipe, cause=cause, produced=[change], progress=moved)
-            pipe.hset(self._keys(UNPUBLISHED), cause, plan.intake_id)
+            self._store.queue(pipe, produced=[change], progress=moved)
+            outputs = outputs_of([change], course=plan_id, client=plan.client_id)
+            mark = {"correlationid": plan.intake_id, "outputs": outputs.encode()}
+            pipe.hset(self._keys(UNPUBLISHED), cause, json.dumps(mark))
             events = [self._outgoing(cause, plan.intake_id, change)]
             return await self._written(pipe, events, cause=cause)
 
@@ -168,15 +173,24 @@ class ReviewSweep:
     async def republish(self) -> list[Outgoing]:
         """Publish the events of reviews written but not yet taken by the broker."""
         found = await self._redis.hgetall(self._keys(UNPUBLISHED))
-        left = {str(cause): str(correlationid) for cause, correlationid in found.items()}
         published: list[Outgoing] = []
-        for cause, correlationid in left.items():
-            raw = await self._redis.get(self._keys("produced", cause))
-            produced = [] if raw is None else events_of(raw)
+        for key, mark in found.items():
+            cause = str(key)
+            correlationid, produced = await self._marked(cause, str(mark))
             events = [self._outgoing(cause, correlationid, e) for e in produced]
             await self._publish(cause, events)
             published += events
         return published
+
+    async def _marked(self, cause: str, mark: str) -> tuple[str, list[EventData]]:
+        """What an unpublished mark names: its correlation id and events (a mark
+        written before references is the correlation id alone, its events kept apart)."""
+        if not mark.startswith("{"):
+            raw = await self._redis.get(self._keys("produced", cause))
+            return mark, [] if raw is None else events_of(raw)
+        stored = json.loads(mark)
+        produced = await self._store.produced_by(Outputs.decode(stored["outputs"]))
+        return str(stored["correlationid"]), produced
 
     async def _publish(self, cause: str, events: list[Outgoing]) -> None:
         if events:

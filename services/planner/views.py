@@ -10,7 +10,7 @@ which is then current.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -18,6 +18,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from services.planner.progress import Progress, improvement
 from services.planner.trajectory import readings
 from shared.events.plans import PlanCompleted, PlanData, PlanDeclined, Referral
+from shared.retention import RetiredCourse
+from shared.topics import PLANS
 
 Status = Literal["active", "superseded", "completed", "declined"]
 
@@ -85,13 +87,57 @@ class CurrentPlan(PlanRecord):
     progress: PlanProgress | None = None
 
 
+class RetiredCourseView(BaseModel):
+    """A finished course that has left the planner's hot state after its location's
+    ``keep_finished_courses``: what is kept of it, and where its whole history is."""
+
+    plan_id: str = Field(description="the plan (a declined intake: the plan id it would have had)")
+    ended_at: AwareDatetime
+    outcome: str = Field(description="the plan.completed outcome, or declined")
+    retained_until: AwareDatetime = Field(description="when it left the hot state")
+    history: str = Field(default=PLANS.name, description="the topic that keeps its history")
+
+
 class PlanHistory(BaseModel):
     client_id: str
-    versions: list[PlanRecord] = Field(description="every version, decline and completion")
+    versions: list[PlanRecord] = Field(
+        description="every version, decline and completion of the courses in the hot state"
+    )
+    retired_courses: list[RetiredCourseView] = Field(
+        default_factory=list,
+        description="finished courses whose records have left the hot state, oldest first",
+    )
 
 
-def history_view(client_id: str, records: list[dict[str, Any]]) -> PlanHistory:
-    return PlanHistory(client_id=client_id, versions=_with_status(records))
+def history_view(
+    client_id: str,
+    records: list[dict[str, Any]],
+    retired: list[RetiredCourseView] | None = None,
+) -> PlanHistory:
+    return PlanHistory(
+        client_id=client_id, versions=_with_status(records), retired_courses=retired or []
+    )
+
+
+def retired_view(course: RetiredCourse, keep: timedelta) -> RetiredCourseView:
+    return RetiredCourseView(
+        plan_id=course.plan_id,
+        ended_at=course.ended_at,
+        outcome=course.outcome,
+        retained_until=course.retained_until(keep),
+    )
+
+
+def gone_detail(retired: list[RetiredCourseView]) -> str:
+    """The 404 of a client's current plan when every course of theirs has left the hot
+    state: which, until when it was kept, where its history is."""
+    latest = retired[-1]
+    return (
+        f"no course of this client is in the planner's state: {len(retired)} finished "
+        f"course(s) left it after the retention period; the latest, plan {latest.plan_id}, "
+        f"ended {latest.ended_at.date()} ({latest.outcome}) and was kept until "
+        f"{latest.retained_until.date()}; the history is on {latest.history}"
+    )
 
 
 def current_view(
