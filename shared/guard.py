@@ -25,11 +25,24 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.auth import PRINCIPAL, authenticate, current_principal
+from shared.redis_store import PoolExhausted
 
 # the limits live in Redis: without it no key can be checked, and the caller may retry
 STATE_STORE_DOWN = HTTPException(
     503, "the state store (Redis) did not answer; retry shortly", headers={"Retry-After": "5"}
 )
+# Redis answers, but this process's connections stayed busy past the request's
+# deadline (REDIS_POOL_WAIT_S): the service is saturated, not down
+STATE_STORE_BUSY = HTTPException(
+    503,
+    "no state store (Redis) connection came free in time; retry shortly",
+    headers={"Retry-After": "5"},
+)
+
+
+def state_store_answer(failure: Exception) -> HTTPException:
+    """The 503 of a Redis failure: busy past the deadline, or not answering."""
+    return STATE_STORE_BUSY if isinstance(failure, PoolExhausted) else STATE_STORE_DOWN
 
 
 class AuthFirst:
@@ -47,8 +60,8 @@ class AuthFirst:
             except HTTPException as refused:
                 await answer_of(refused)(scope, receive, send)
                 return
-            except (RedisConnectionError, RedisTimeoutError):
-                await answer_of(STATE_STORE_DOWN)(scope, receive, send)
+            except (RedisConnectionError, RedisTimeoutError) as failure:
+                await answer_of(state_store_answer(failure))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import logs, openapi
 from shared.body_limit import BodyLimit
-from shared.guard import STATE_STORE_DOWN, AuthFirst, answer_of, matched_route
+from shared.guard import AuthFirst, answer_of, matched_route, state_store_answer
 from shared.headers import security_headers
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
@@ -105,7 +105,7 @@ def service_app(
     @app.exception_handler(RedisTimeoutError)
     async def state_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         """Redis down is a 503 the caller can retry, not a 500 (as before the body)."""
-        return answer_of(STATE_STORE_DOWN)
+        return answer_of(state_store_answer(exc))
 
     openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

@@ -3,6 +3,7 @@ and the processed-event ledger that makes redelivery harmless."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
@@ -18,6 +19,9 @@ from redis.asyncio.connection import (
     SSLConnection,
     UnixDomainSocketConnection,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MaxConnectionsError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.metrics import REDIS_ROUND_TRIPS
 from shared.settings import CommonSettings
@@ -30,8 +34,51 @@ LEDGER_SHARDS = 256  # hashes per service and event day (the first byte of the i
 LEGACY_WINDOW = SEEN_TTL + timedelta(days=1)
 
 
-POOL_CONNECTIONS = 100  # per process
-POOL_WAIT_S = 5.0  # a burst past the pool waits this long for a connection
+REDIS_DOWN = "Redis did not answer"
+
+
+class PoolExhausted(RedisConnectionError):
+    """No connection came free within the request's deadline although Redis answers."""
+
+
+class WaitingPool(BlockingConnectionPool):
+    """A pool where a burst of more requests than connections waits its turn for as
+    long as Redis answers, and fails at once when Redis does not.
+
+    While Redis answers, every command ends within the socket timeout and hands its
+    connection on, so a waiting request is served in turn: the wait is bounded only
+    by ``wait_s``, the request's deadline (REDIS_POOL_WAIT_S), past which its caller
+    has given up. A connection that cannot connect marks Redis unreachable: every
+    request waiting then fails (503), as does a new one that would have to wait, until
+    a connection is had again. A request that finds a connection free always tries it,
+    so the first one after Redis is back clears the mark."""
+
+    def __init__(self, *, wait_s: float, **kwargs: Any) -> None:
+        super().__init__(timeout=None, **kwargs)
+        self.wait_s = wait_s
+        self.unreachable = False
+
+    def can_get_connection(self) -> bool:
+        # unreachable, a waiter stops waiting: the base then takes a free connection
+        # (and tries it) or, with none free, fails with "Too many connections"
+        return self.unreachable or bool(super().can_get_connection())
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        try:
+            async with asyncio.timeout(self.wait_s):
+                connection: AbstractConnection = await super().get_connection()  # type: ignore[no-untyped-call]
+        except TimeoutError as waited:
+            raise PoolExhausted(f"no Redis connection came free in {self.wait_s:g} s") from waited
+        except MaxConnectionsError as none_free:
+            raise RedisConnectionError(REDIS_DOWN) from none_free
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            if not self.unreachable:
+                self.unreachable = True
+                async with self._condition:
+                    self._condition.notify_all()  # the waiting requests fail now
+            raise
+        self.unreachable = False
+        return connection
 
 
 def connect(settings: CommonSettings, *, service: str = "") -> aioredis.Redis:
@@ -39,12 +86,12 @@ def connect(settings: CommonSettings, *, service: str = "") -> aioredis.Redis:
     pipeline of them) counts as a round trip of ``service`` in
     ``clinicflow_redis_round_trips_total``.
 
-    The pool blocks: a burst of more requests than it has connections waits for
-    one (up to ``POOL_WAIT_S``) instead of failing while Redis is up."""
-    pool = BlockingConnectionPool.from_url(
+    The pool (``REDIS_POOL_SIZE`` connections) blocks: a burst of more requests than
+    it has connections waits for one while Redis answers (``WaitingPool``)."""
+    pool = WaitingPool.from_url(
         settings.redis_url,
-        max_connections=POOL_CONNECTIONS,
-        timeout=POOL_WAIT_S,
+        max_connections=settings.redis_pool_size,
+        wait_s=settings.redis_pool_wait_s,
         decode_responses=True,
         socket_connect_timeout=3,
         socket_timeout=5,

@@ -61,6 +61,19 @@ class CommonSettings(BaseSettings):
         default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+    redis_pool_size: int = Field(
+        default=100,
+        ge=1,
+        validation_alias="REDIS_POOL_SIZE",
+        description="Redis connections per process: past them a request waits for one",
+    )
+    redis_pool_wait_s: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias="REDIS_POOL_WAIT_S",
+        description="how long a request waits for a Redis connection while Redis answers "
+        "(its deadline: callers have given up by then); Redis not answering fails it at once",
+    )
     redis_namespace: str = Field(
         default="clinicflow", validation_alias="CLINICFLOW_REDIS_NAMESPACE", pattern=r"^[\w.-]+$"
     )
