@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from bench import booking, chain_booking, continuity, dashboard_replay, dispatcher, pipeline
+from bench import (
+    booking,
+    chain_booking,
+    continuity,
+    dashboard_replay,
+    dispatcher,
+    footprint,
+    pipeline,
+)
 from bench._report import PROCESSES, SERVICES
 from shared.infra import Infra
 
@@ -96,3 +104,23 @@ def test_the_dispatcher_bench_sends_the_whole_backlog_over_few_connections(
     assert 0 < figures.lag_p50_s <= figures.lag_p99_s
     assert figures.connections_per_1000 <= 1000 * 4 / 60  # at most one per concurrent send
     assert figures.round_trips_per_message > 0
+
+
+def test_the_footprint_bench_tabulates_active_and_finished_courses_per_service(
+    tmp_path: Path,
+) -> None:
+    [figures], report = footprint.run(
+        [footprint.PROJECT_ROOT], intakes=3, finished=2, workdir=tmp_path, log=lambda line: None
+    )
+    assert (figures.intakes, figures.finished) == (3, 2)
+    # every service that handles an intake keeps something of it
+    for service in ("intake", "planner", "scheduler", "notifier"):
+        keys, size = figures.per_intake(service)
+        assert keys > 0 and size > 0, service
+    # a finished course keeps less than an active one, whatever the code's retention
+    assert 0 < figures.per_finished()[1] < figures.per_intake()[1]
+    rows = {line.split("|")[1].strip(): line for line in report if line.startswith("|")}
+    assert {"intake", "planner", "scheduler", "notifier", "dashboard", "shared"} <= set(rows)
+    assert "100,000 active clients (GiB)" in rows and "retention" in rows
+    families = [line.split("|")[2].strip() for line in report if line.startswith("| planner |")]
+    assert any(f.startswith("`planner:") and "<id>" in f for f in families)
