@@ -5,9 +5,10 @@ value, every element counted: the bytes Redis allocates for the key, its value a
 their overhead) and ``PTTL``. A key ``<ns>:<service>:...`` belongs to that service;
 any other key under the namespace (the chain's client index, for instance) is
 *shared*. Its *family* is the key with the namespace dropped and every id replaced:
-a location, therapist or room of the chain by ``<location>``, ``<therapist>``; a
-date by ``<day>``; a number by ``<n>``; anything else with a digit or an ``@`` in it
-(uuids, client ids, e-mail addresses) by ``<id>``.
+a location or therapist of the chain by ``<location>``, ``<therapist>``; a date by
+``<day>``; two hex digits (a bucket's shard) by ``<id>``; a number by ``<n>``;
+anything else with a digit or an ``@`` in it (uuids, client ids, e-mail addresses)
+by ``<id>``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ SERVICES = ("intake", "planner", "scheduler", "notifier", "dashboard")
 SHARED = "shared"
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NUMBER = re.compile(r"^\d+$")
+_BUCKET = re.compile(r"^[0-9a-f]{2}$")  # a shard of a bucketed key: two hex digits
 _ID = re.compile(r"[0-9@]")
 G = TypeVar("G", str, tuple[str, str])
 
@@ -82,6 +84,8 @@ def _segment(part: str, names: Mapping[str, str]) -> str:
         return names[part]
     if _DAY.match(part):
         return "<day>"
+    if _BUCKET.match(part):
+        return "<id>"
     if _NUMBER.match(part):
         return "<n>"
     if _ID.search(part):

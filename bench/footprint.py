@@ -428,8 +428,8 @@ def families(result: TreeFigures) -> list[str]:
             continue
         n, f = max(result.intakes, 1), max(result.finished, 1)
         lines.append(
-            f"| {group[0]} | `{group[1]}` | {active.keys / n:.2f} | {active.bytes / n:,.0f} "
-            f"| {ended.keys / f:.2f} | {ended.bytes / f:,.0f} |"
+            f"| {group[0]} | `{group[1]}` | {active.keys / n:.2f} | {round(active.bytes / n):,} "
+            f"| {ended.keys / f:.2f} | {round(ended.bytes / f):,} |"
         )
     return lines
 
