@@ -18,10 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared import fhir
 from shared.stack import Stack
 from tests.e2e.conftest import sim_now
+from tests.e2e.test_cloudevents_binding import Offsets, end_offsets
 from tests.fhir_server import FhirServer, fhir_server
 from tests.support import TopicLog
 
@@ -64,8 +66,27 @@ async def submit(http: httpx.AsyncClient, stack: Stack, document: dict[str, Any]
     return str(answer.json()["client_id"])
 
 
-async def subscribe(stack: Stack, base: str, workdir: Path, group: str) -> str:
-    """Run the subscriber until it has been idle for a while; its last line (counts)."""
+async def start_group_at(bootstrap: str, group: str, offsets: Offsets) -> None:
+    """Commit ``offsets`` for a new consumer group, as an operator would before its first
+    run (kafka-consumer-groups --reset-offsets --to-offset): the group starts there
+    rather than at the beginning of the topics, which hold every earlier test's records."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, partition) for topic, partition in offsets])
+        await consumer.commit({TopicPartition(t, p): offset for (t, p), offset in offsets.items()})
+        for (topic, partition), offset in offsets.items():
+            assert await consumer.committed(TopicPartition(topic, partition)) == offset
+    finally:
+        await consumer.stop()
+
+
+async def subscribe(stack: Stack, base: str, workdir: Path, group: str, start: Offsets) -> str:
+    """Run the subscriber from ``start`` until it has been idle for a while; its last
+    line (counts)."""
+    await start_group_at(stack.infra.kafka_bootstrap_servers, group, start)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(SCRIPT),
@@ -100,6 +121,8 @@ def of_patient(server: FhirServer, resource_type: str, client_id: str) -> dict[s
 async def test_a_course_reaches_the_ehr_once_with_the_services_ids(
     stack: Stack, topics: TopicLog, tmp_path: Path
 ) -> None:
+    await topics.caught_up()
+    start = await end_offsets(stack.infra.kafka_bootstrap_servers)
     async with httpx.AsyncClient(timeout=30) as http:
         client_id = await submit(http, stack, intake(f"ehr-{uuid.uuid4().hex[:8]}@example.com"))
         declined_id = await submit(
@@ -137,7 +160,7 @@ async def test_a_course_reaches_the_ehr_once_with_the_services_ids(
 
         async with fhir_server() as (server, base):
             server.down_for = 2  # the EHR is down when the subscriber starts
-            counts = await subscribe(stack, base, tmp_path, f"ehr-{uuid.uuid4().hex[:6]}")
+            counts = await subscribe(stack, base, tmp_path, f"ehr-{uuid.uuid4().hex[:6]}", start)
             assert server.down_for == 0 and server.bundles > 0, counts
             assert server.refused == []
 
@@ -181,10 +204,10 @@ async def test_a_course_reaches_the_ehr_once_with_the_services_ids(
             assert served.status_code == 200, served.text
             assert {e["resource"]["id"] for e in served.json().get("entry", [])} == set(readings)
 
-            # everything delivered again (a new group, a new state file): nothing new
+            # the journey delivered again (a new group, a new state file): nothing new
             held = set(server.resources)
             versions = dict(server.versions)
-            await subscribe(stack, base, tmp_path, f"ehr-again-{uuid.uuid4().hex[:6]}")
+            await subscribe(stack, base, tmp_path, f"ehr-again-{uuid.uuid4().hex[:6]}", start)
             assert set(server.resources) == held
             assert server.versions[("Patient", client_id)] > versions[("Patient", client_id)]
             assert server.refused == []
