@@ -35,6 +35,11 @@ from tests.unit.test_fhir_mapping import CHAIN, INTAKE, SUBMITTED, a_visit, subm
 TRACE = Trace(chainid=CHAIN, correlationid="i-1", locationid="beaverton")
 
 
+def of(plan: PlanCreated) -> dict[str, Any]:
+    """The fields every event about one of the plan's visits names."""
+    return {"plan_id": plan.plan_id, "client_id": plan.client_id, "location_id": "beaverton"}
+
+
 def envelope(data: EventData) -> Envelope:
     return wrap(
         data,
@@ -94,9 +99,7 @@ def test_a_course_from_intake_to_completion(journey: Journey) -> None:
     confirmed = journey.deliver(
         VisitConfirmed(
             visit_id=one.visit_id,
-            plan_id=plan.plan_id,
-            client_id=plan.client_id,
-            location_id="beaverton",
+            **of(plan),
             start=one.start,
             via="link",
             confirmed_at=SUBMITTED,
@@ -108,9 +111,7 @@ def test_a_course_from_intake_to_completion(journey: Journey) -> None:
     moved = journey.deliver(
         VisitRescheduled(
             visit_id=two.visit_id,
-            plan_id=plan.plan_id,
-            client_id=plan.client_id,
-            location_id="beaverton",
+            **of(plan),
             therapist_id="t-ben",
             room=1,
             previous_start=two.start,
@@ -125,9 +126,7 @@ def test_a_course_from_intake_to_completion(journey: Journey) -> None:
     done = journey.deliver(
         VisitCompleted(
             visit_id=one.visit_id,
-            plan_id=plan.plan_id,
-            client_id=plan.client_id,
-            location_id="beaverton",
+            **of(plan),
             therapist_id="t-ana",
             pain_before=7,
             pain_after=4,
@@ -144,9 +143,7 @@ def test_a_course_from_intake_to_completion(journey: Journey) -> None:
     cancelled = journey.deliver(
         VisitCancelled(
             visit_id=three.visit_id,
-            plan_id=plan.plan_id,
-            client_id=plan.client_id,
-            location_id="beaverton",
+            **of(plan),
             by="client",
             cancelled_at=SUBMITTED,
         )
@@ -155,9 +152,7 @@ def test_a_course_from_intake_to_completion(journey: Journey) -> None:
     missed = journey.deliver(
         VisitNoShow(
             visit_id=two.visit_id,
-            plan_id=plan.plan_id,
-            client_id=plan.client_id,
-            location_id="beaverton",
+            **of(plan),
             recorded_at=later,
         )
     )
@@ -230,9 +225,7 @@ def test_an_event_not_delivered_leaves_the_state_as_it_was(journey: Journey) -> 
     journey.deliver(visit)
     done = VisitCompleted(
         visit_id=visit.visit_id,
-        plan_id=plan.plan_id,
-        client_id=plan.client_id,
-        location_id="beaverton",
+        **of(plan),
         therapist_id="t-ana",
         pain_before=6,
         pain_after=3,
