@@ -33,7 +33,7 @@ from shared import vocabulary
 from shared.binding import CONTENT_TYPE_HEADER, STRUCTURED_CONTENT_TYPE
 from shared.envelope import Envelope, schema_id
 from shared.events import EVENT_MODELS, EventData
-from shared.schema_forms import opened
+from shared.schema_forms import DATA_KEYWORDS, opened
 from shared.topics import DEADLETTER, PUBLIC_TOPICS, TopicSpec
 
 REF = "#/components/schemas/{model}"
@@ -79,10 +79,7 @@ def _titled(node: Any, names: Mapping[frozenset[str], str]) -> Any:
         return [_titled(item, names) for item in node]
     if not isinstance(node, Mapping):
         return node
-    out = {
-        k: v if k in ("enum", "const", "default", "examples") else _titled(v, names)
-        for k, v in node.items()
-    }
+    out = {k: v if k in DATA_KEYWORDS else _titled(v, names) for k, v in node.items()}
     codes = node.get("enum")
     if isinstance(codes, list) and "title" not in node:
         name = names.get(frozenset(map(str, codes)))

@@ -25,12 +25,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from shared.schema_forms import DATA_KEYWORDS
+
 Schema = Mapping[str, Any]
 
 _LOWER = ("minimum", "exclusiveMinimum", "minLength", "minItems")
 _UPPER = ("maximum", "exclusiveMaximum", "maxLength", "maxItems")
 _CLOSING = ("additionalProperties", "unevaluatedProperties")
-_DATA = frozenset({"const", "default", "enum", "examples"})
 _NAMED = frozenset({"properties", "patternProperties", "$defs", "definitions"})
 
 
@@ -56,7 +57,7 @@ def _closed(node: Any, where: str) -> list[str]:
         return []
     found = [where] if any(node.get(k) is False for k in _CLOSING) else []
     for key, value in node.items():
-        if key in _DATA:
+        if key in DATA_KEYWORDS:
             continue
         if key in _NAMED and isinstance(value, Mapping):
             for name, sub in value.items():

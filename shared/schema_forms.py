@@ -25,7 +25,7 @@ from typing import Any
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # keywords whose values are JSON data, not schemas: left untouched
-_DATA = frozenset({"const", "default", "enum", "examples"})
+DATA_KEYWORDS = frozenset({"const", "default", "enum", "examples"})
 # keywords whose values map names to schemas
 _NAMED = frozenset({"properties", "patternProperties", "$defs"})
 
@@ -71,7 +71,7 @@ def _map(node: Any, change: Callable[[dict[str, Any]], dict[str, Any]]) -> Any:
         return node
     mapped: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _DATA:
+        if key in DATA_KEYWORDS:
             mapped[key] = value
         elif key in _NAMED and isinstance(value, Mapping):
             mapped[key] = {name: _map(sub, change) for name, sub in value.items()}
