@@ -23,10 +23,10 @@ from services.planner.course import (
     sessions_for,
     severity_score,
 )
+from services.planner.outputs import course_of
 from services.planner.versions import next_version
 from shared import body_map
 from shared.chain import Policy
-from shared.envelope import derived_id
 from shared.events.intake import (
     AssessmentRecorded,
     Complaint,
@@ -111,7 +111,7 @@ def build_plan(intake: IntakeSubmitted, *, policy: Policy) -> PlanCreated:
         ),
     ]
     return PlanCreated(
-        plan_id=derived_id("plan", intake.intake_id),
+        plan_id=course_of(intake.intake_id),
         version=1,
         client_id=intake.client.client_id,
         location_id=intake.location_id,
