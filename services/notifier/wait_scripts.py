@@ -50,14 +50,14 @@ return out
 """
 
 # KEYS: waits, due, outbox entries, outbox queue, then per draft its wait,
-# client-waits, visit-waits, record, client log, visit-notifications. ARGV: outbox
-# score, then per draft: id, record, due epoch or '', log score, '1' when it joins
-# the visit's set, event id, outbox entry. 1 for each released, 0 for each some
-# other release or the end of its wait took first.
+# client-waits, visit-waits, record, client log. ARGV: outbox score, then per draft:
+# id, record, due epoch or '', log score, event id, outbox entry. 1 for each
+# released, 0 for each some other release or the end of its wait took first.
 RELEASE: Final = """
 local out = {}
-for k = 5, #KEYS, 6 do
-  local a = 2 + 7 * (k - 5) / 6
+for k = 5, #KEYS, 5 do
+  local n = (k - 5) / 5
+  local a = 2 + 6 * n
   local id = ARGV[a]
   if redis.call('DEL', KEYS[k]) == 1 then
     redis.call('SREM', KEYS[k + 1], id)
@@ -66,9 +66,8 @@ for k = 5, #KEYS, 6 do
     if redis.call('SET', KEYS[k + 3], ARGV[a + 1], 'NX') then
       redis.call('ZADD', KEYS[k + 4], ARGV[a + 3], id)
       if ARGV[a + 2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[a + 2], id) end
-      if ARGV[a + 4] == '1' then redis.call('SADD', KEYS[k + 5], id) end
-      if redis.call('HSETNX', KEYS[3], ARGV[a + 5], ARGV[a + 6]) == 1 then
-        redis.call('ZADD', KEYS[4], 'NX', tonumber(ARGV[1]) + (k - 5) / 6, ARGV[a + 5])
+      if redis.call('HSETNX', KEYS[3], ARGV[a + 4], ARGV[a + 5]) == 1 then
+        redis.call('ZADD', KEYS[4], 'NX', tonumber(ARGV[1]) + n, ARGV[a + 4])
       end
     end
     out[#out + 1] = 1

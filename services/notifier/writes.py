@@ -23,20 +23,19 @@ from services.notifier.delivery import Contact
 from shared.aliases import alias_key
 from shared.redis_store import Keys
 
-# KEYS: due, then per notification its record, the client's log, the visit's set.
-# ARGV per notification: id, record, due epoch ('' when closed: logged, never armed),
-# log score, '1' when it joins the visit's set. 1 for each new record; for each that
-# was there already (left as it is, with its timer) the record as stored, so a
-# redelivered cause announces what was stored and first announced.
+# KEYS: due, then per notification its record and the client's log. ARGV per
+# notification: id, record, due epoch ('' when closed: logged, never armed), log
+# score. 1 for each new record; for each that was there already (left as it is,
+# with its timer) the record as stored, so a redelivered cause announces what was
+# stored and first announced.
 ARM = """
 local armed = {}
-for k = 2, #KEYS, 3 do
-  local a = 1 + 5 * (k - 2) / 3
+for k = 2, #KEYS, 2 do
+  local a = 1 + 2 * (k - 2)
   local id = ARGV[a]
   if redis.call('SET', KEYS[k], ARGV[a + 1], 'NX') then
     redis.call('ZADD', KEYS[k + 1], ARGV[a + 3], id)
     if ARGV[a + 2] ~= '' then redis.call('ZADD', KEYS[1], ARGV[a + 2], id) end
-    if ARGV[a + 4] == '1' then redis.call('SADD', KEYS[k + 2], id) end
     armed[#armed + 1] = 1
   else
     armed[#armed + 1] = redis.call('GET', KEYS[k]) or 0
@@ -157,20 +156,16 @@ class Writes:
         given, arm its timer; a notification that exists already is left alone."""
         notification_id = record["notification_id"]
         run = self._run("arm")
-        record_key = self._keys("notification", notification_id)
-        # a visit's notifications are found in the client's log (NotificationStore.for_visit):
-        # the script's per-visit set is left out (its key slot holds the record's)
+        # a visit's notifications are found in the client's log (NotificationStore.for_visit)
         run.keys += [
-            record_key,
+            self._keys("notification", notification_id),
             self._keys("client-notifications", record["client_id"]),
-            record_key,
         ]
         run.args += [
             notification_id,
             json.dumps(record),
             "" if due_epoch is None else repr(due_epoch),
             repr(due_epoch if due_epoch is not None else logged_epoch),
-            "",
         ]
 
     def move(
@@ -240,14 +235,12 @@ class Writes:
             self._keys("visit-waits", visit_id) if visit_id else record_key,
             record_key,
             self._keys("client-notifications", record["client_id"]),
-            record_key,  # no per-visit set: the client's log answers for the visit
         ]
         run.args += [
             notification_id,
             json.dumps(record),
             "" if due_epoch is None else repr(due_epoch),
             repr(due_epoch if due_epoch is not None else logged_epoch),
-            "",
             *entry,
         ]
 
