@@ -311,6 +311,20 @@ class ChainConfig(_Config):
         override = self.location(location_id).policy.model_dump(exclude_none=True)
         return self.policy.model_copy(update=override)
 
+    def keep_finished_courses(self, location_id: str) -> timedelta:
+        """How long a finished course of the location stays in the hot state; a
+        location no longer in the chain (its courses outlive it) keeps the chain's."""
+        if not self.has_location(location_id):
+            return self.policy.keep_finished_courses
+        return self.policy_for(location_id).keep_finished_courses
+
+    def shortest_keep_finished_courses(self) -> timedelta:
+        """The shortest of those periods: no course is due before it has passed."""
+        return min(
+            [self.policy.keep_finished_courses]
+            + [self.keep_finished_courses(loc.id) for loc in self.locations]
+        )
+
     def therapist_hours(self, therapist: Therapist, location: Location) -> WeeklyHours:
         """The therapist's weekly hours at a location as the file gives them."""
         if location.id in therapist.hours_at:

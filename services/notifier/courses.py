@@ -106,10 +106,7 @@ class Courses:
         writes.plain(lambda pipe: pipe.hsetnx(key, plan_id, ending.encode()))
 
     def keep(self, location_id: str) -> timedelta:
-        chain = self.runtime.chain
-        if not chain.has_location(location_id):
-            return chain.policy.keep_finished_courses
-        return chain.policy_for(location_id).keep_finished_courses
+        return self.runtime.chain.keep_finished_courses(location_id)
 
     async def sweep(self, *, limit: int = SWEEP_BATCH) -> int:
         """Retire the courses whose retention ended by now; how many this round."""

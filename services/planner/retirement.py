@@ -81,18 +81,12 @@ def causes_of(outputs: Mapping[str, str], course: str) -> list[str]:
 
 
 def keep_for(chain: ChainConfig, location_id: str) -> timedelta:
-    """How long a course of the location stays after it ended (a location no longer
-    in the chain: the chain's policy)."""
-    if chain.has_location(location_id):
-        return chain.policy_for(location_id).keep_finished_courses
-    return chain.policy.keep_finished_courses
+    """How long a course of the location stays after it ended."""
+    return chain.keep_finished_courses(location_id)
 
 
 def shortest_keep(chain: ChainConfig) -> timedelta:
-    return min(
-        [chain.policy.keep_finished_courses]
-        + [chain.policy_for(loc.id).keep_finished_courses for loc in chain.locations]
-    )
+    return chain.shortest_keep_finished_courses()
 
 
 async def retirement_sweep(runtime: Runtime) -> None:

@@ -186,7 +186,7 @@ async def client_visits(
                 ended_at=course.ended_at,
                 outcome=course.outcome,
                 retained_until=course.retained_until(
-                    runtime.chain.policy_for(course.location_id).keep_finished_courses
+                    runtime.chain.keep_finished_courses(course.location_id)
                 ),
             )
             for course in retired

@@ -29,7 +29,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal, cast
 
 import redis.asyncio as aioredis
@@ -51,7 +51,6 @@ from services.scheduler.commands import (
     trace_record,
 )
 from services.scheduler.store import CalendarStore, VisitStatus
-from shared.chain import ChainConfig
 from shared.envelope import derived_id
 from shared.events import VisitBooked
 from shared.locks import redis_lock
@@ -143,10 +142,6 @@ def still_to_come(visits: Sequence[tuple[VisitBooked, VisitStatus]], now: dateti
 Swept = Literal["retired", "kept", "gone"]  # kept: not due yet, or still holding visits
 
 
-def shortest_keep(chain: ChainConfig) -> timedelta:
-    return min(chain.policy_for(loc.id).keep_finished_courses for loc in chain.locations)
-
-
 class CourseSweep:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
@@ -160,7 +155,7 @@ class CourseSweep:
         courses that ended before the chain's shortest period; those whose location
         keeps courses longer stay in place and are read past (up to ``PAGES`` pages)."""
         now = self._runtime.clock.now()
-        before = (now - shortest_keep(self._runtime.chain)).timestamp()
+        before = (now - self._runtime.chain.shortest_keep_finished_courses()).timestamp()
         retired = kept = 0
         for _ in range(PAGES):
             found = await self._redis.zrangebyscore(
@@ -195,7 +190,7 @@ class CourseSweep:
                 await pipe.execute()
             return "gone"
         location_id = str(plan.data["location_id"])
-        keep = self._runtime.chain.policy_for(location_id).keep_finished_courses
+        keep = self._runtime.chain.keep_finished_courses(location_id)
         if ended_at + keep >= now:
             return "kept"  # its location keeps courses longer
         async with redis_lock(self._redis, self._store.location_lock_key(location_id)):

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from shared.chain import Policy, PolicyOverride
+from shared.chain import Policy, PolicyOverride, load_chain_config
 from shared.retention import RetiredCourse, retire_before
+from tests.conftest import DEMO_CHAIN
 
 
 def test_a_marker_is_small_and_reads_back_whole() -> None:
@@ -42,3 +43,21 @@ def test_the_period_is_ninety_days_and_at_least_a_day() -> None:
     assert PolicyOverride(keep_finished_courses="P2Y").keep_finished_courses == timedelta(days=730)
     with pytest.raises(ValidationError, match="keep_finished_courses"):
         PolicyOverride(keep_finished_courses="PT1H")
+
+
+def test_a_location_gone_from_the_chain_keeps_its_courses_for_the_chains_period() -> None:
+    chain = load_chain_config(DEMO_CHAIN)
+    longer = chain.model_copy(
+        update={
+            "locations": [
+                loc.model_copy(update={"policy": PolicyOverride(keep_finished_courses="P1Y")})
+                if loc.id == "brooklyn"
+                else loc
+                for loc in chain.locations
+            ]
+        }
+    )
+    assert longer.keep_finished_courses("brooklyn") == timedelta(days=365)
+    assert longer.keep_finished_courses("beaverton") == timedelta(days=90)
+    assert longer.keep_finished_courses("a-closed-location") == timedelta(days=90)
+    assert longer.shortest_keep_finished_courses() == timedelta(days=90)
